@@ -1,0 +1,132 @@
+"""Pydantic models of the Kanal config file (everything but each channel's options,
+which the channel type's own model validates)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from config.secrets import Secret
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SpoolConfig(_Strict):
+    """The local durable spool (SQLite in WAL mode)."""
+
+    path: Path = Field(Path("var/kanal-spool.db"), description="SQLite file; its folder is created.")
+    retention_days: float = Field(
+        30, gt=0, description="How long forwarded ids and raw payloads are kept for dedup and audit."
+    )
+
+
+class AttachmentStoreConfig(_Strict):
+    """Content-addressed store for files that come with messages."""
+
+    path: Path = Path("var/attachments")
+    max_file_bytes: int = Field(10 * 1024 * 1024, gt=0, description="Larger files are listed as omitted.")
+    max_message_bytes: int = Field(25 * 1024 * 1024, gt=0, description="Cap on all files of one message.")
+
+
+class TopologyConfig(_Strict):
+    """Names and arguments of the RabbitMQ exchanges and queues Kanal declares."""
+
+    intake_exchange: str = "kanal.intake"
+    intake_queue: str = "kanal.intake.q"
+    intake_routing_key: str = "complaint.received"
+    dead_letter_exchange: str = "kanal.dlx"
+    dead_letter_queue: str = "kanal.dead"
+    delivery_limit: int = Field(10, ge=1, description="x-delivery-limit of the quorum queues.")
+    routed_exchange: str = "kanal.routed"
+    triage_queue: str = "kanal.agency.triage"
+    confidential_queue: str = "kanal.confidential"
+
+
+class BrokerConfig(_Strict):
+    """RabbitMQ. Without ``url`` Kanal runs on the embedded default (no broker)."""
+
+    url: str | None = Field(None, description="amqp://user:pass@host:5672/vhost; unset = embedded default.")
+    password: Secret | None = Field(None, description="Broker password, overrides the URL's.")
+    heartbeat: int = Field(15, ge=0)
+    blocked_connection_timeout: float = Field(60, gt=0)
+    confirm_window: int = Field(500, ge=1, le=10_000, description="Messages in flight awaiting confirms.")
+    batch_size: int = Field(1000, ge=1)
+    topology: TopologyConfig = TopologyConfig()
+
+    @field_validator("url")
+    @classmethod
+    def _amqp_scheme(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("amqp://", "amqps://")):
+            msg = "broker url must start with amqp:// or amqps://"
+            raise ValueError(msg)
+        return value
+
+
+class WebhookServerConfig(_Strict):
+    """The one HTTP server that hosts every push channel."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535, description="0 picks a free port (tests).")
+    threads: int = Field(8, ge=1, le=256)
+    path_prefix: str = Field("/webhooks", description="Routes are <prefix>/<channel name>/...")
+    max_body_bytes: int = Field(5 * 1024 * 1024, gt=0)
+
+
+class RouterConfig(_Strict):
+    """The router: rules file and the shared dedup store."""
+
+    rules: Path | None = Field(None, description="Classification rules YAML; default: the shipped rules.")
+    dedup_dsn: str | None = Field(
+        None, description="postgresql://... shared by replicas; unset = SQLite next to the spool."
+    )
+    dedup_retention_days: float = Field(30, gt=0)
+    prefetch: int = Field(200, ge=1, le=2000)
+    options: dict[str, Any] = Field(default_factory=dict, description="Router tuning (SLA hours, thresholds).")
+
+
+class LogConfig(_Strict):
+    """Logging."""
+
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "console"] = Field(
+        "auto", description="auto: readable on a terminal, JSON lines otherwise."
+    )
+
+
+class ChannelConfig(_Strict):
+    """One channel instance. ``options`` is validated by the channel type's model."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$", description="Unique; used in routes and state.")
+    type: str
+    enabled: bool = True
+    poll_interval: float = Field(60, gt=0, description="Seconds between polls for pull channels.")
+    batch_size: int = Field(200, ge=1, le=10_000, description="Messages per spool transaction.")
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class KanalConfig(_Strict):
+    """The whole config file."""
+
+    spool: SpoolConfig = SpoolConfig()
+    attachments: AttachmentStoreConfig = AttachmentStoreConfig()
+    broker: BrokerConfig = BrokerConfig()
+    webhooks: WebhookServerConfig = WebhookServerConfig()
+    router: RouterConfig = RouterConfig()
+    log: LogConfig = LogConfig()
+    channels: list[ChannelConfig] = Field(default_factory=list)
+
+    @property
+    def embedded(self) -> bool:
+        """True when no broker URL is set: channels and router run on the spool alone."""
+        return self.broker.url is None
+
+    def channel(self, name: str) -> ChannelConfig:
+        """Return the channel instance called ``name`` (KeyError if none)."""
+        for channel in self.channels:
+            if channel.name == name:
+                return channel
+        raise KeyError(name)

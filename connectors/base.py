@@ -1,0 +1,250 @@
+"""The connector contract every channel type implements.
+
+A connector is small: a pydantic options model, a ``fetch(since)`` that does I/O
+only and yields raw messages with the checkpoint each one makes safe, a pure
+``normalise(raw)``, and optional hooks. It never writes to the spool and never
+advances a checkpoint: :mod:`connectors.runner` does that, the same way for
+every channel.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple, Protocol
+
+from pydantic import BaseModel
+
+from normalizer.complaint import Complaint
+
+if TYPE_CHECKING:
+    import uuid
+
+    import structlog
+
+    from connectors.push import WebhookRoute
+
+
+class _Unchanged:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "UNCHANGED"
+
+
+#: Checkpoint value meaning "this message does not move the checkpoint".
+UNCHANGED: Any = _Unchanged()
+
+
+def raw_ref_for(payload: bytes) -> str:
+    """Return the archive reference of a raw payload (content-addressed)."""
+    return "raw:sha256:" + hashlib.sha256(payload).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class RawMessage:
+    """One message exactly as the source gave it.
+
+    Attributes:
+        source_id: the source's id for it (tweet id, IMAP UID, file name), for logs
+            and quarantine; not necessarily the provider message id.
+        payload: the untouched bytes; archived and, on failure, quarantined as is.
+        received_at: when Kanal got it (aware datetime).
+        metadata: JSON-serialisable context normalise needs and the payload lacks
+            (file name, HTTP headers, the account it came to). Stored with the
+            payload so ``kanal quarantine retry`` can rebuild the message.
+        checkpoint: JSON-serialisable value safe to store once this message and all
+            before it are durable; :data:`UNCHANGED` to leave the checkpoint as is.
+    """
+
+    source_id: str
+    payload: bytes
+    received_at: datetime
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    checkpoint: Any = UNCHANGED
+
+    @property
+    def raw_ref(self) -> str:
+        """Archive reference of the payload, for ``Complaint.raw_ref``."""
+        return raw_ref_for(self.payload)
+
+
+class CheckpointAdvance(NamedTuple):
+    """Yielded by ``fetch`` to move the checkpoint without a message (an empty poll
+    that still learned a newer cursor)."""
+
+    value: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Drop:
+    """``normalise`` returns this for a message that is not a complaint, on purpose
+    (our own replies, auto-replies, delivery reports). Counted per reason."""
+
+    reason: str
+
+
+class Accept(NamedTuple):
+    """A complaint plus file contents to keep in the attachment store.
+
+    ``blobs`` maps sha256 hex to bytes; the runner stores them before the spool
+    commit, so a complaint never points at a file that is not there.
+    """
+
+    complaint: Complaint
+    blobs: Mapping[str, bytes] = {}
+
+
+NormaliseResult = Complaint | Accept | Drop
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    """What became of one raw message after the spool commit."""
+
+    raw: RawMessage
+    status: Literal["accepted", "duplicate", "dropped", "quarantined"]
+    complaint: Complaint | None = None
+    reason: str | None = None
+
+    @property
+    def complaint_id(self) -> uuid.UUID | None:
+        """Id of the complaint (accepted or duplicate), else None."""
+        return self.complaint.id if self.complaint is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What the runner decided for one raw message, ready to commit.
+
+    ``kind`` is ``accepted`` (with ``complaint`` and its encoded ``body``),
+    ``dropped`` (with ``reason``) or ``quarantined`` (with ``reason`` = the error).
+    """
+
+    raw: RawMessage
+    kind: str
+    complaint: Complaint | None = None
+    body: bytes | None = None
+    reason: str | None = None
+
+
+class SpoolWriter(Protocol):
+    """What the runner needs from the spool (implemented by :class:`kanal.spool.Spool`)."""
+
+    def commit(
+        self, channel: str, channel_type: str, outcomes: Sequence[Outcome], checkpoint: Any = UNCHANGED
+    ) -> list[IngestResult]:
+        """Store outcomes and the checkpoint in one transaction."""
+        ...
+
+    def load_checkpoint(self, channel: str) -> Any:
+        """The last committed checkpoint of a channel instance."""
+        ...
+
+    def known_ids(self, ids: Iterable[uuid.UUID | str]) -> set[str]:
+        """Which complaint ids were already taken in."""
+        ...
+
+    def set_state(
+        self, channel: str, channel_type: str, state: str, detail: str | None = None, error: str | None = None
+    ) -> None:
+        """Record a channel's state."""
+        ...
+
+    def mark_success(self, channel: str, channel_type: str) -> None:
+        """Record a successful empty poll."""
+        ...
+
+    def count(self, channel: str, name: str, by: int = 1) -> None:
+        """Add to a named counter."""
+        ...
+
+
+@dataclass(frozen=True)
+class ChannelContext:
+    """What a connector knows about its place in the process."""
+
+    name: str
+    type: str
+    poll_interval: float
+    max_file_bytes: int
+    max_message_bytes: int
+    log: structlog.typing.FilteringBoundLogger
+
+
+class Connector(ABC):
+    """Base class of every channel type.
+
+    Class attributes:
+        type_name: the ``type`` admins write in config.
+        config_model: pydantic model of the channel's ``options`` block.
+    """
+
+    type_name: ClassVar[str]
+    config_model: ClassVar[type[BaseModel]]
+
+    def __init__(self, context: ChannelContext, options: BaseModel) -> None:
+        self.context = context
+        self.options = options
+        self.log = context.log
+
+    @property
+    def name(self) -> str:
+        """Channel instance name."""
+        return self.context.name
+
+    @property
+    @abstractmethod
+    def account(self) -> str:
+        """The receiving account (``@dkijakarta``, ``+628111272206``, ``1708``...)."""
+
+    @property
+    def pulls(self) -> bool:
+        """True when this channel is polled (it overrides ``fetch``)."""
+        return type(self).fetch is not Connector.fetch
+
+    def open(self) -> None:  # noqa: B027 - optional hook
+        """Prepare resources (connect, create folders). Called once before use."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections (IMAP logout, HTTP session)."""
+
+    def fetch(self, since: Any) -> Iterator[RawMessage | CheckpointAdvance]:
+        """Yield new messages after checkpoint ``since`` (None on first run), in order.
+
+        I/O only: never writes state. Each message carries the checkpoint that is
+        safe once it (and all before it) is durable. Raise the errors of
+        :mod:`connectors.errors` to report the channel's state.
+        """
+        raise NotImplementedError(f"{type(self).__name__} is not a pull channel")
+
+    @abstractmethod
+    def normalise(self, raw: RawMessage) -> NormaliseResult:
+        """Turn one raw message into a complaint, or a :class:`Drop`. Pure: no I/O.
+
+        Raises:
+            connectors.errors.NormaliseError: the message is malformed (quarantined).
+        """
+
+    def acknowledge(self, results: Sequence[IngestResult]) -> None:  # noqa: B027 - optional hook
+        """Called after the spool commit of ``results``: move files, mark rows,
+        send acknowledgements. A crash before this runs leads to a re-fetch, which
+        the spool absorbs as duplicates, so this must be safe to repeat."""
+
+    def wait(self, stop: threading.Event, timeout: float) -> None:
+        """Sleep until the next poll, or until ``stop`` is set. IMAP overrides this
+        with IDLE; others may shorten it when they know new data is waiting."""
+        stop.wait(timeout)
+
+    def next_poll_delay(self) -> float | None:
+        """Seconds until the next poll, when the connector paces itself (rate-limit
+        budgets); None means the channel's ``poll_interval``."""
+        return None
+
+    def webhook_routes(self) -> Sequence[WebhookRoute]:
+        """HTTP routes this channel serves on the shared webhook server."""
+        return ()

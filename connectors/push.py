@@ -1,0 +1,136 @@
+"""Types for push channels: what a webhook handler receives and answers.
+
+A handler either answers at once (a verification challenge, a 403 for a bad
+signature) with an :class:`HttpResponse`, or returns a :class:`WebhookOutcome`
+listing the raw messages in the request. The server commits those to the spool
+and only then calls ``reply`` for the 2xx, so the sender never gets a success for
+something that is not durable; if the commit fails it answers 503 and the sender
+retries.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs
+
+from connectors.base import IngestResult, RawMessage
+
+
+class Headers(Mapping[str, str]):
+    """Case-insensitive, read-only HTTP headers."""
+
+    def __init__(self, items: Mapping[str, str] | Sequence[tuple[str, str]] = ()) -> None:
+        pairs = items.items() if isinstance(items, Mapping) else items
+        self._items = {k.lower(): v for k, v in pairs}
+
+    def __getitem__(self, key: str) -> str:
+        return self._items[key.lower()]
+
+    def __iter__(self):
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and key.lower() in self._items
+
+
+@dataclass(frozen=True)
+class WebhookRequest:
+    """One HTTP request to a channel's route.
+
+    Attributes:
+        method: ``GET``, ``POST``...
+        path: the part after ``<prefix>/<channel name>``, e.g. ``""`` or ``/kannel``.
+        query: parsed query string (every value a list).
+        headers: case-insensitive headers.
+        body: the raw request body; verify signatures over these exact bytes.
+        url: the full URL as the sender addressed it (scheme, host, path, query),
+            rebuilt from Host / X-Forwarded-* headers, for signature schemes that
+            sign the URL (Twilio).
+        remote_addr: the peer address.
+    """
+
+    method: str
+    path: str
+    query: Mapping[str, list[str]]
+    headers: Headers
+    body: bytes
+    url: str
+    remote_addr: str = ""
+
+    def form(self) -> dict[str, list[str]]:
+        """The body parsed as ``application/x-www-form-urlencoded``."""
+        return parse_qs(self.body.decode("utf-8", "replace"), keep_blank_values=True)
+
+    def param(self, name: str, default: str | None = None) -> str | None:
+        """First value of ``name`` from the query string."""
+        values = self.query.get(name)
+        return values[0] if values else default
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    """An HTTP answer."""
+
+    status: int
+    body: bytes = b""
+    content_type: str = "text/plain; charset=utf-8"
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def text(cls, status: int, text: str) -> HttpResponse:
+        """A plain-text response."""
+        return cls(status, text.encode())
+
+    @classmethod
+    def forbidden(cls) -> HttpResponse:
+        """403 with no detail: a forged request learns nothing."""
+        return cls(403, b"forbidden\n")
+
+
+Reply = Callable[[Sequence[IngestResult]], HttpResponse]
+
+
+def ok_reply(results: Sequence[IngestResult]) -> HttpResponse:  # noqa: ARG001 - the Reply signature
+    """Default reply once messages are committed: 200 ``ok``."""
+    return HttpResponse(200, b"ok\n")
+
+
+@dataclass(frozen=True)
+class WebhookOutcome:
+    """Messages to commit, and how to answer once they are committed."""
+
+    messages: Sequence[RawMessage]
+    reply: Reply = ok_reply
+
+
+Handler = Callable[[WebhookRequest], "HttpResponse | WebhookOutcome"]
+
+
+@dataclass(frozen=True)
+class WebhookRoute:
+    """One route on the shared server: ``<prefix>/<channel name><path>``.
+
+    Attributes:
+        method: HTTP method it answers.
+        path: sub-path, ``""`` for the channel root or e.g. ``"/twilio"``.
+        handler: called with the request. A 403 it returns is counted and logged
+            (without the request's content) by the server.
+    """
+
+    method: str
+    path: str
+    handler: Handler
+
+
+def constant_time_equals(a: str | bytes, b: str | bytes) -> bool:
+    """Compare two secrets or signatures without leaking timing."""
+    if isinstance(a, str):
+        a = a.encode()
+    if isinstance(b, str):
+        b = b.encode()
+    return hmac.compare_digest(a, b)

@@ -1,0 +1,245 @@
+"""The runner: the one place that owns the order of operations for every channel.
+
+For each batch of raw messages it normalises (pure), quarantines what fails,
+writes attachment bytes, and commits complaints plus the checkpoint in ONE spool
+transaction; only then does it let the connector acknowledge the source (move
+the file, mark the row, answer the webhook). A crash anywhere before the commit
+means a re-fetch; a crash after it means a duplicate the spool ignores.
+
+Channel states written for ``kanal status``: ``starting``, ``running``,
+``backing_off``, ``auth_failed``, ``needs_reauthorisation``, ``stopped``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import tenacity
+
+from connectors.attachments import LocalAttachmentStore
+from connectors.base import (
+    UNCHANGED,
+    Accept,
+    CheckpointAdvance,
+    Connector,
+    Drop,
+    IngestResult,
+    Outcome,
+    RawMessage,
+    SpoolWriter,
+)
+from connectors.errors import AuthFailed, ChannelError, NeedsReauthorisation, NormaliseError, RateLimited
+from normalizer.wire import encode_complaint
+
+#: Longest wait between retries of a failing channel, seconds.
+MAX_BACKOFF = 300.0
+#: How often a channel whose credentials were refused is tried again, seconds.
+AUTH_RETRY = 300.0
+#: How often a channel that needs re-authorisation checks its token again, seconds.
+REAUTH_RETRY = 900.0
+#: Upper bound on one rate-limit wait (a reset time far in the future is suspicious).
+MAX_RATE_LIMIT_WAIT = 3600.0
+
+_backoff = tenacity.wait_random_exponential(multiplier=1, max=MAX_BACKOFF)
+
+
+def backoff_delay(failures: int) -> float:
+    """Exponential backoff with full jitter for the n-th consecutive failure."""
+    state = tenacity.RetryCallState(retry_object=None, fn=None, args=(), kwargs={})
+    state.attempt_number = max(1, failures)
+    return _backoff(state)
+
+
+class ChannelRunner:
+    """Runs one channel instance: polls (pull) and ingests (pull and push).
+
+    Parameters:
+        connector: the channel's connector.
+        spool: where complaints become durable.
+        attachments: the attachment store blobs are written to before a commit.
+        batch_size: messages per spool transaction.
+        stop: set to stop the channel; every wait watches it.
+    """
+
+    def __init__(
+        self,
+        connector: Connector,
+        spool: SpoolWriter,
+        attachments: LocalAttachmentStore,
+        batch_size: int = 200,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self.connector = connector
+        self.spool = spool
+        self.attachments = attachments
+        self.batch_size = batch_size
+        self.stop = stop or threading.Event()
+        self.log = connector.log
+        self.name = connector.name
+        self.type = connector.context.type
+
+    # -- one batch ------------------------------------------------------------
+
+    def decide(self, raw: RawMessage) -> tuple[Outcome, dict[str, bytes]]:
+        """Normalise one raw message into an outcome (never raises)."""
+        try:
+            result = self.connector.normalise(raw)
+        except NormaliseError as exc:
+            self.log.warning("message quarantined", source_id=raw.source_id, error=str(exc))
+            return Outcome(raw, "quarantined", reason=str(exc)), {}
+        except Exception as exc:  # a bug in a normaliser must not stop the channel
+            self.log.exception("normaliser failed; message quarantined", source_id=raw.source_id)
+            return Outcome(raw, "quarantined", reason=f"{type(exc).__name__}: {exc}"), {}
+        if result is None:
+            result = Drop("unspecified")
+        if isinstance(result, Drop):
+            return Outcome(raw, "dropped", reason=result.reason), {}
+        blobs: dict[str, bytes] = {}
+        if isinstance(result, Accept):
+            complaint, blobs = result.complaint, dict(result.blobs)
+        else:
+            complaint = result
+        if complaint.raw_ref != raw.raw_ref:
+            complaint = complaint.model_copy(update={"raw_ref": raw.raw_ref})
+        return Outcome(raw, "accepted", complaint=complaint), blobs
+
+    def _link_replies(self, outcomes: list[Outcome]) -> list[Outcome]:
+        """Keep ``in_reply_to`` only when it names a complaint Kanal took in."""
+        wanted = {str(o.complaint.in_reply_to) for o in outcomes if o.complaint and o.complaint.in_reply_to}
+        if not wanted:
+            return outcomes
+        known = self.spool.known_ids(wanted) | {str(o.complaint.id) for o in outcomes if o.complaint}
+        linked = []
+        for outcome in outcomes:
+            complaint = outcome.complaint
+            if complaint and complaint.in_reply_to and str(complaint.in_reply_to) not in known:
+                complaint = complaint.model_copy(update={"in_reply_to": None})
+                outcome = Outcome(outcome.raw, outcome.kind, complaint=complaint)
+            linked.append(outcome)
+        return linked
+
+    def ingest(self, raws: Sequence[RawMessage], checkpoint: Any = UNCHANGED) -> list[IngestResult]:
+        """Normalise ``raws`` and commit them with ``checkpoint`` in one transaction,
+        then let the connector acknowledge the source.
+
+        Raises:
+            Exception: when the commit fails; nothing was acknowledged.
+        """
+        outcomes: list[Outcome] = []
+        for raw in raws:
+            outcome, blobs = self.decide(raw)
+            for digest, data in blobs.items():
+                self.attachments.put(digest, data)
+            outcomes.append(outcome)
+        outcomes = [
+            Outcome(o.raw, o.kind, o.complaint, encode_complaint(o.complaint), o.reason) if o.complaint else o
+            for o in self._link_replies(outcomes)
+        ]
+        results = self.spool.commit(self.name, self.type, outcomes, checkpoint)
+        accepted = sum(1 for r in results if r.status == "accepted")
+        if results:
+            self.log.debug("batch committed", messages=len(results), accepted=accepted)
+        try:
+            self.connector.acknowledge(results)
+        except Exception:  # safe: the next fetch re-offers and acknowledges again
+            self.log.exception("acknowledging the source failed; it will be retried on the next poll")
+        return results
+
+    # -- pull loop --------------------------------------------------------------
+
+    def poll_once(self) -> int:
+        """Fetch everything new since the checkpoint and commit it in batches.
+
+        Returns the number of messages handled. Stops early (after committing what
+        it has) when ``stop`` is set.
+        """
+        since = self.spool.load_checkpoint(self.name)
+        batch: list[RawMessage] = []
+        checkpoint: Any = UNCHANGED
+        handled = 0
+        fetched = self.connector.fetch(since)
+        with contextlib.closing(fetched) if hasattr(fetched, "close") else contextlib.nullcontext():
+            for item in fetched:
+                if isinstance(item, CheckpointAdvance):
+                    checkpoint = item.value
+                else:
+                    batch.append(item)
+                    if item.checkpoint is not UNCHANGED:
+                        checkpoint = item.checkpoint
+                if len(batch) >= self.batch_size:
+                    self.ingest(batch, checkpoint)
+                    handled += len(batch)
+                    batch, checkpoint = [], UNCHANGED
+                if self.stop.is_set():
+                    break
+        if batch or checkpoint is not UNCHANGED:
+            self.ingest(batch, checkpoint)
+            handled += len(batch)
+        return handled
+
+    def _set_state(self, state: str, detail: str | None = None, error: str | None = None) -> None:
+        try:
+            self.spool.set_state(self.name, self.type, state, detail, error)
+        except Exception:  # status is best effort; intake is what matters
+            self.log.exception("could not record channel state", state=state)
+
+    def run(self) -> None:
+        """Run until ``stop`` is set. Never raises: failures become channel states."""
+        connector = self.connector
+        self._set_state("starting")
+        opened = False
+        failures = 0
+        while not self.stop.is_set():
+            try:
+                if not opened:
+                    connector.open()
+                    opened = True
+                if not connector.pulls:
+                    self._set_state("running", "push only")
+                    self.stop.wait()
+                    break
+                handled = self.poll_once()
+                if failures or not handled:
+                    self.spool.mark_success(self.name, self.type)
+                if failures:
+                    self.log.info("channel recovered", after_failures=failures)
+                failures = 0
+                connector.wait(self.stop, connector.next_poll_delay() or connector.context.poll_interval)
+            except RateLimited as exc:
+                delay = min(exc.delay, MAX_RATE_LIMIT_WAIT)
+                self.log.warning("rate limited; waiting", seconds=round(delay, 1), reason=str(exc))
+                self._set_state("backing_off", f"rate limited for {delay:.0f}s", str(exc))
+                self.stop.wait(delay)
+            except AuthFailed as exc:
+                self.log.error("credentials refused; retrying slowly", error=str(exc), retry_in=AUTH_RETRY)
+                self._set_state("auth_failed", f"retrying every {AUTH_RETRY:.0f}s", str(exc))
+                self.stop.wait(AUTH_RETRY)
+            except NeedsReauthorisation as exc:
+                self.log.error("token revoked or expired; a person must re-authorise", error=str(exc))
+                self._set_state("needs_reauthorisation", "re-authorise the token in the config", str(exc))
+                self.stop.wait(REAUTH_RETRY)
+            except Exception as exc:
+                failures += 1
+                delay = backoff_delay(failures)
+                if isinstance(exc, ChannelError):
+                    self.log.warning("channel failing; backing off", error=str(exc), seconds=round(delay, 1))
+                else:
+                    self.log.exception("channel failed; backing off", seconds=round(delay, 1))
+                    opened = False
+                    with contextlib.suppress(Exception):
+                        connector.close()
+                self._set_state("backing_off", f"attempt {failures}, next in {delay:.0f}s", f"{type(exc).__name__}: {exc}")
+                self.stop.wait(delay)
+        with contextlib.suppress(Exception):
+            connector.close()
+        self._set_state("stopped")
+        self.log.info("channel stopped")
+
+
+def wait_until(stop: threading.Event, deadline: float) -> bool:
+    """Wait until Unix time ``deadline`` or until ``stop``; True if stopped."""
+    return stop.wait(max(0.0, deadline - time.time()))

@@ -1,0 +1,213 @@
+"""One HTTP server (waitress) that hosts every push channel.
+
+Each channel instance gets routes under ``<prefix>/<channel name>``. A handler
+verifies the request (signature, token) and hands back raw messages; the server
+commits them through the channel's runner and answers 2xx only after the commit.
+If the commit fails the answer is 503, so the sender retries. A refused request
+(403) is counted per channel and logged without its content.
+
+waitress is used rather than the stdlib server: it is a maintained, pure-Python
+production WSGI server with a thread pool, request size limits and clean shutdown.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs
+
+import structlog
+import waitress
+from waitress.server import BaseWSGIServer
+
+from connectors.push import Headers, HttpResponse, WebhookOutcome, WebhookRequest, WebhookRoute
+from connectors.runner import ChannelRunner
+
+_REASONS = {200: "OK", 202: "Accepted", 204: "No Content", 400: "Bad Request", 403: "Forbidden",
+            404: "Not Found", 405: "Method Not Allowed", 413: "Payload Too Large", 500: "Internal Server Error",
+            503: "Service Unavailable"}
+
+log = structlog.get_logger("kanal.webhooks")
+
+
+@dataclass(frozen=True)
+class _Bound:
+    runner: ChannelRunner
+    route: WebhookRoute
+
+
+class WebhookApp:
+    """The WSGI application: routing, body limits, commit-then-answer.
+
+    Parameters:
+        prefix: path prefix of every channel route (``/webhooks``).
+        max_body_bytes: larger bodies get 413 and store nothing.
+        health: optional callable returning a JSON-able dict for ``GET /healthz``.
+    """
+
+    def __init__(
+        self, prefix: str = "/webhooks", max_body_bytes: int = 5 * 1024 * 1024,
+        health: Callable[[], dict[str, Any]] | None = None,
+    ) -> None:
+        self.prefix = "/" + prefix.strip("/") if prefix.strip("/") else ""
+        self.max_body_bytes = max_body_bytes
+        self.health = health
+        self._routes: dict[tuple[str, str], _Bound] = {}
+
+    def add_channel(self, runner: ChannelRunner, routes: Iterable[WebhookRoute]) -> list[str]:
+        """Mount a channel's routes; returns the full paths."""
+        paths = []
+        for route in routes:
+            path = f"{self.prefix}/{runner.name}{route.path}"
+            key = (route.method.upper(), path.rstrip("/") or "/")
+            if key in self._routes:
+                msg = f"two handlers for {key[0]} {key[1]}"
+                raise ValueError(msg)
+            self._routes[key] = _Bound(runner, route)
+            paths.append(f"{key[0]} {key[1]}")
+        return paths
+
+    @property
+    def routes(self) -> list[str]:
+        """Every mounted route as ``METHOD /path``."""
+        return sorted(f"{m} {p}" for m, p in self._routes)
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable) -> list[bytes]:
+        response = self.handle(environ)
+        headers = [("Content-Type", response.content_type), ("Content-Length", str(len(response.body)))]
+        headers.extend(response.headers.items())
+        start_response(f"{response.status} {_REASONS.get(response.status, 'Status')}", headers)
+        return [response.body]
+
+    def handle(self, environ: dict[str, Any]) -> HttpResponse:
+        """Answer one request (the WSGI wrapper only adds headers)."""
+        method = environ.get("REQUEST_METHOD", "GET").upper()
+        path = (environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")).rstrip("/") or "/"
+        if path == "/healthz" and method == "GET" and self.health is not None:
+            return HttpResponse(200, json.dumps(self.health()).encode(), "application/json")
+        bound = self._routes.get((method, path))
+        if bound is None:
+            allowed = any(p == path for _, p in self._routes)
+            return HttpResponse.text(405 if allowed else 404, "method not allowed\n" if allowed else "no such route\n")
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return HttpResponse.text(400, "bad Content-Length\n")
+        if length > self.max_body_bytes:
+            return HttpResponse.text(413, "body too large\n")
+        body = environ["wsgi.input"].read(length) if length else b""
+        request = WebhookRequest(
+            method=method,
+            path=path[len(f"{self.prefix}/{bound.runner.name}"):],
+            query=parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True),
+            headers=Headers(_headers(environ)),
+            body=body,
+            url=_public_url(environ),
+            remote_addr=environ.get("REMOTE_ADDR", ""),
+        )
+        return self._dispatch(bound, request)
+
+    def _dispatch(self, bound: _Bound, request: WebhookRequest) -> HttpResponse:
+        runner = bound.runner
+        try:
+            answer = bound.route.handler(request)
+        except Exception:
+            runner.log.exception("webhook handler failed", path=request.path)
+            return HttpResponse.text(500, "internal error\n")
+        if isinstance(answer, HttpResponse):
+            if answer.status in (401, 403):
+                runner.log.warning("webhook refused", status=answer.status, path=request.path,
+                                   remote=request.remote_addr, bytes=len(request.body))
+                try:
+                    runner.spool.count(runner.name, "webhook.forbidden")
+                except Exception:
+                    runner.log.exception("could not count refused webhook")
+            return answer
+        if not isinstance(answer, WebhookOutcome):
+            runner.log.error("webhook handler returned neither a response nor an outcome")
+            return HttpResponse.text(500, "internal error\n")
+        started = time.perf_counter()
+        try:
+            results = runner.ingest(list(answer.messages))
+        except Exception:
+            runner.log.exception("spool commit failed; answering 503 so the sender retries")
+            return HttpResponse(503, b"try again later\n", headers={"Retry-After": "5"})
+        runner.log.debug("webhook committed", messages=len(results),
+                         ms=round((time.perf_counter() - started) * 1000, 2))
+        return answer.reply(results)
+
+
+def _headers(environ: dict[str, Any]) -> list[tuple[str, str]]:
+    out = [(k[5:].replace("_", "-"), v) for k, v in environ.items() if k.startswith("HTTP_")]
+    for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+        if environ.get(key):
+            out.append((key.replace("_", "-"), environ[key]))
+    return out
+
+
+def _public_url(environ: dict[str, Any]) -> str:
+    scheme = environ.get("HTTP_X_FORWARDED_PROTO") or environ.get("wsgi.url_scheme", "http")
+    host = environ.get("HTTP_X_FORWARDED_HOST") or environ.get("HTTP_HOST")
+    if not host:
+        host = f"{environ.get('SERVER_NAME', 'localhost')}:{environ.get('SERVER_PORT', '80')}"
+    url = f"{scheme}://{host}{environ.get('SCRIPT_NAME', '')}{environ.get('PATH_INFO', '')}"
+    if environ.get("QUERY_STRING"):
+        url += "?" + environ["QUERY_STRING"]
+    return url
+
+
+class WebhookServer:
+    """Runs a :class:`WebhookApp` on waitress in a background thread.
+
+    Parameters:
+        app: the application.
+        host, port: where to listen (port 0 picks a free one; see ``port``).
+        threads: worker threads.
+    """
+
+    def __init__(self, app: WebhookApp, host: str = "127.0.0.1", port: int = 8080, threads: int = 8) -> None:
+        self.app = app
+        self._map: dict = {}
+        self._server: BaseWSGIServer = waitress.create_server(
+            app, map=self._map, host=host, port=port, threads=threads, ident="kanal",
+            clear_untrusted_proxy_headers=False, channel_timeout=30,
+        )
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        """The port actually listened on."""
+        return int(self._server.effective_port)
+
+    @property
+    def url(self) -> str:
+        """Base URL of the server."""
+        return f"http://{self._server.effective_host}:{self.port}"
+
+    def start(self) -> None:
+        """Serve in a daemon thread."""
+        self._thread = threading.Thread(target=self._loop, name="kanal-webhooks", daemon=True)
+        self._thread.start()
+        log.info("webhook server listening", url=self.url, routes=self.app.routes)
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            self._server.asyncore.loop(timeout=0.2, map=self._map, use_poll=True, count=1)
+
+    def stop(self, timeout: float = 10) -> None:
+        """Stop accepting connections, let requests in flight finish, then return."""
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self._server.close()
+        self._server.task_dispatcher.shutdown(cancel_pending=False, timeout=timeout)
+        for channel in list(self._map.values()):
+            try:
+                channel.close()
+            except Exception:  # noqa: S110 - closing idle sockets at shutdown
+                pass

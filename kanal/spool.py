@@ -1,0 +1,457 @@
+"""The durable spool: SQLite in WAL mode, the one place where intake becomes durable.
+
+One transaction stores a batch of complaints, their raw payloads and the channel's
+new checkpoint, so a checkpoint can never run ahead of the data. A complaint id
+that is already in the ledger is not stored again. The forwarder drains the outbox
+in order and deletes a row only once the broker confirmed it; the ledger keeps the
+ids for ``retention_days`` so a late re-fetch is still recognised.
+
+Tables:
+    ledger         every complaint id taken in (dedup), with when it was forwarded
+    outbox         complaints waiting for the broker (or the embedded router)
+    raw_archive    raw payloads, content-addressed (``raw_ref``)
+    checkpoints    one JSON checkpoint per channel instance
+    quarantine     messages that failed normalisation: raw bytes, error, attempts
+    channel_status state, last success / error, counts per channel instance
+    counters       named counts per channel (drops by reason, refused webhooks)
+    routed         the embedded default's routed complaints
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from connectors.base import UNCHANGED, IngestResult, Outcome, RawMessage
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS ledger (
+    id TEXT PRIMARY KEY,
+    channel TEXT NOT NULL,
+    provider_message_id TEXT NOT NULL,
+    raw_ref TEXT NOT NULL,
+    taken_at REAL NOT NULL,
+    forwarded_at REAL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    channel TEXT NOT NULL,
+    body BLOB NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS raw_archive (
+    ref TEXT PRIMARY KEY,
+    channel TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    metadata TEXT NOT NULL,
+    stored_at REAL NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS checkpoints (
+    channel TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS quarantine (
+    qid INTEGER PRIMARY KEY AUTOINCREMENT,
+    channel TEXT NOT NULL,
+    channel_type TEXT NOT NULL,
+    source_id TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    metadata TEXT NOT NULL,
+    received_at REAL NOT NULL,
+    error TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 1,
+    first_seen REAL NOT NULL,
+    last_seen REAL NOT NULL,
+    resolved_at REAL,
+    resolution TEXT,
+    UNIQUE (channel, digest)
+);
+CREATE TABLE IF NOT EXISTS channel_status (
+    channel TEXT PRIMARY KEY,
+    type TEXT NOT NULL,
+    state TEXT NOT NULL,
+    detail TEXT,
+    last_success REAL,
+    last_error TEXT,
+    last_error_at REAL,
+    accepted INTEGER NOT NULL DEFAULT 0,
+    duplicates INTEGER NOT NULL DEFAULT 0,
+    dropped INTEGER NOT NULL DEFAULT 0,
+    quarantined INTEGER NOT NULL DEFAULT 0,
+    updated_at REAL NOT NULL,
+    pid INTEGER
+);
+CREATE TABLE IF NOT EXISTS counters (
+    channel TEXT NOT NULL,
+    name TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (channel, name)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS routed (
+    id TEXT PRIMARY KEY,
+    agency_code TEXT NOT NULL,
+    queue TEXT NOT NULL,
+    body BLOB NOT NULL,
+    routed_at REAL NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS ledger_taken ON ledger (taken_at);
+CREATE INDEX IF NOT EXISTS routed_at ON routed (routed_at);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    """A complaint waiting to be forwarded."""
+
+    seq: int
+    id: str
+    channel: str
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantineEntry:
+    """A message that failed normalisation."""
+
+    qid: int
+    channel: str
+    channel_type: str
+    source_id: str
+    payload: bytes
+    metadata: dict[str, Any]
+    received_at: float
+    error: str
+    attempts: int
+    first_seen: float
+    last_seen: float
+    resolved_at: float | None
+    resolution: str | None
+
+
+def _connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
+    if readonly:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30, check_same_thread=False)
+    else:
+        conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        # FULL: a commit is on disk before we acknowledge the source, even on power loss.
+        conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA busy_timeout=30000")
+    return conn
+
+
+class Spool:
+    """The durable spool. Thread-safe: writes are serialised on one connection.
+
+    Parameters:
+        path: the SQLite file (its folder is created).
+        retention_days: how long forwarded ledger ids and raw payloads are kept.
+    """
+
+    def __init__(self, path: Path | str, retention_days: float = 30) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.retention_seconds = retention_days * 86400
+        self._conn = _connect(self.path)
+        self._lock = threading.RLock()
+        self._conn.executescript(SCHEMA)
+        self._local = threading.local()
+
+    # -- connections -------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the write connection."""
+        with self._lock:
+            self._conn.close()
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def _reader(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA busy_timeout=30000")
+            self._local.conn = conn
+        return conn
+
+    # -- intake -------------------------------------------------------------
+
+    def commit(
+        self,
+        channel: str,
+        channel_type: str,
+        outcomes: Sequence[Outcome],
+        checkpoint: Any = UNCHANGED,
+    ) -> list[IngestResult]:
+        """Store a batch and (optionally) the channel's new checkpoint in ONE transaction.
+
+        Returns one :class:`IngestResult` per outcome, in order; an accepted
+        complaint whose id is already in the ledger comes back as ``duplicate``.
+        """
+        now = time.time()
+        results: list[IngestResult] = []
+        counts = {"accepted": 0, "duplicate": 0, "dropped": 0, "quarantined": 0}
+        with self._write() as conn:
+            for outcome in outcomes:
+                raw = outcome.raw
+                if outcome.kind == "accepted":
+                    complaint = outcome.complaint
+                    cid = str(complaint.id)
+                    cur = conn.execute(
+                        "INSERT OR IGNORE INTO ledger (id, channel, provider_message_id, raw_ref, taken_at) "
+                        "VALUES (?, ?, ?, ?, ?)",
+                        (cid, channel, complaint.provider_message_id, complaint.raw_ref, now),
+                    )
+                    if cur.rowcount == 0:
+                        results.append(IngestResult(raw, "duplicate", complaint))
+                        counts["duplicate"] += 1
+                        continue
+                    conn.execute(
+                        "INSERT INTO outbox (id, channel, body, created_at) VALUES (?, ?, ?, ?)",
+                        (cid, channel, outcome.body, now),
+                    )
+                    conn.execute(
+                        "INSERT OR IGNORE INTO raw_archive (ref, channel, payload, metadata, stored_at) "
+                        "VALUES (?, ?, ?, ?, ?)",
+                        (complaint.raw_ref, channel, raw.payload, _json(raw.metadata), now),
+                    )
+                    results.append(IngestResult(raw, "accepted", complaint))
+                    counts["accepted"] += 1
+                elif outcome.kind == "dropped":
+                    self._bump(conn, channel, f"dropped.{outcome.reason}")
+                    results.append(IngestResult(raw, "dropped", reason=outcome.reason))
+                    counts["dropped"] += 1
+                elif outcome.kind == "quarantined":
+                    self._quarantine(conn, channel, channel_type, raw, outcome.reason or "unknown error", now)
+                    results.append(IngestResult(raw, "quarantined", reason=outcome.reason))
+                    counts["quarantined"] += 1
+                else:
+                    msg = f"unknown outcome kind {outcome.kind!r}"
+                    raise ValueError(msg)
+            if checkpoint is not UNCHANGED:
+                conn.execute(
+                    "INSERT INTO checkpoints (channel, value, updated_at) VALUES (?, ?, ?) "
+                    "ON CONFLICT (channel) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                    (channel, json.dumps(checkpoint), now),
+                )
+            conn.execute(
+                "INSERT INTO channel_status (channel, type, state, last_success, accepted, duplicates, dropped, "
+                "quarantined, updated_at, pid) VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (channel) DO UPDATE SET last_success = excluded.last_success, "
+                "accepted = accepted + excluded.accepted, duplicates = duplicates + excluded.duplicates, "
+                "dropped = dropped + excluded.dropped, quarantined = quarantined + excluded.quarantined, "
+                "updated_at = excluded.updated_at",
+                (
+                    channel, channel_type, now, counts["accepted"], counts["duplicate"],
+                    counts["dropped"], counts["quarantined"], now, os.getpid(),
+                ),
+            )
+        return results
+
+    @staticmethod
+    def _bump(conn: sqlite3.Connection, channel: str, name: str, by: int = 1) -> None:
+        conn.execute(
+            "INSERT INTO counters (channel, name, count) VALUES (?, ?, ?) "
+            "ON CONFLICT (channel, name) DO UPDATE SET count = count + excluded.count",
+            (channel, name, by),
+        )
+
+    @staticmethod
+    def _quarantine(
+        conn: sqlite3.Connection, channel: str, channel_type: str, raw: RawMessage, error: str, now: float
+    ) -> None:
+        digest = hashlib.sha256(raw.payload).hexdigest()
+        conn.execute(
+            "INSERT INTO quarantine (channel, channel_type, source_id, digest, payload, metadata, received_at, "
+            "error, attempts, first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?) "
+            "ON CONFLICT (channel, digest) DO UPDATE SET attempts = attempts + 1, error = excluded.error, "
+            "last_seen = excluded.last_seen, resolved_at = NULL, resolution = NULL",
+            (
+                channel, channel_type, raw.source_id, digest, raw.payload, _json(raw.metadata),
+                raw.received_at.timestamp(), error, now, now,
+            ),
+        )
+
+    def count(self, channel: str, name: str, by: int = 1) -> None:
+        """Add to a named counter (e.g. ``webhook.forbidden``) of a channel."""
+        with self._write() as conn:
+            self._bump(conn, channel, name, by)
+
+    def load_checkpoint(self, channel: str) -> Any:
+        """The channel's last committed checkpoint, or None."""
+        row = self._reader().execute("SELECT value FROM checkpoints WHERE channel = ?", (channel,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def known_ids(self, ids: Iterable[uuid.UUID | str]) -> set[str]:
+        """Which of ``ids`` are in the ledger (taken in, forwarded or not)."""
+        wanted = [str(i) for i in ids]
+        if not wanted:
+            return set()
+        marks = ",".join("?" * len(wanted))
+        rows = self._reader().execute(f"SELECT id FROM ledger WHERE id IN ({marks})", wanted).fetchall()  # noqa: S608
+        return {r[0] for r in rows}
+
+    # -- channel state ------------------------------------------------------
+
+    def set_state(
+        self, channel: str, channel_type: str, state: str, detail: str | None = None, error: str | None = None
+    ) -> None:
+        """Record a channel's state (running, backing_off, auth_failed, needs_reauthorisation, stopped)."""
+        now = time.time()
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO channel_status (channel, type, state, detail, last_error, last_error_at, updated_at, pid) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (channel) DO UPDATE SET type = excluded.type, "
+                "state = excluded.state, detail = excluded.detail, updated_at = excluded.updated_at, "
+                "pid = excluded.pid, last_error = COALESCE(excluded.last_error, last_error), "
+                "last_error_at = COALESCE(excluded.last_error_at, last_error_at)",
+                (channel, channel_type, state, detail, error, now if error else None, now, os.getpid()),
+            )
+
+    def mark_success(self, channel: str, channel_type: str) -> None:
+        """Record a successful poll that took nothing new (keeps ``last_success`` fresh)."""
+        now = time.time()
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO channel_status (channel, type, state, last_success, updated_at, pid) "
+                "VALUES (?, ?, 'running', ?, ?, ?) ON CONFLICT (channel) DO UPDATE SET state = 'running', "
+                "detail = NULL, last_success = excluded.last_success, updated_at = excluded.updated_at",
+                (channel, channel_type, now, now, os.getpid()),
+            )
+
+    # -- outbox ---------------------------------------------------------------
+
+    def pending(self, limit: int, after_seq: int = 0) -> list[OutboxRow]:
+        """Oldest complaints waiting to be forwarded, after ``after_seq``."""
+        rows = self._reader().execute(
+            "SELECT seq, id, channel, body FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?", (after_seq, limit)
+        ).fetchall()
+        return [OutboxRow(*r) for r in rows]
+
+    def depth(self) -> int:
+        """Number of complaints waiting in the outbox."""
+        return self._reader().execute("SELECT count(*) FROM outbox").fetchone()[0]
+
+    def mark_forwarded(self, seqs: Sequence[int]) -> None:
+        """Remove confirmed complaints from the outbox; the ledger remembers them."""
+        if not seqs:
+            return
+        now = time.time()
+        with self._write() as conn:
+            for start in range(0, len(seqs), 500):
+                chunk = list(seqs[start : start + 500])
+                marks = ",".join("?" * len(chunk))
+                conn.execute(
+                    f"UPDATE ledger SET forwarded_at = ? WHERE id IN (SELECT id FROM outbox WHERE seq IN ({marks}))",  # noqa: S608
+                    [now, *chunk],
+                )
+                conn.execute(f"DELETE FROM outbox WHERE seq IN ({marks})", chunk)  # noqa: S608
+
+    def route_locally(self, routed: Sequence[tuple[int, str, str, str, bytes]]) -> int:
+        """Embedded default: move outbox rows to the routed store in one transaction.
+
+        ``routed`` holds (seq, complaint id, agency code, queue, routed body).
+        Returns how many were new (an id already routed is not routed again).
+        """
+        now = time.time()
+        new = 0
+        with self._write() as conn:
+            for seq, cid, agency, queue, body in routed:
+                cur = conn.execute(
+                    "INSERT OR IGNORE INTO routed (id, agency_code, queue, body, routed_at) VALUES (?, ?, ?, ?, ?)",
+                    (cid, agency, queue, body, now),
+                )
+                new += cur.rowcount
+                conn.execute("UPDATE ledger SET forwarded_at = ? WHERE id = ?", (now, cid))
+                conn.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
+        return new
+
+    def routed(self, limit: int = 50, agency: str | None = None) -> list[tuple[str, str, str, bytes, float]]:
+        """Most recently routed complaints of the embedded default, newest first."""
+        sql = "SELECT id, agency_code, queue, body, routed_at FROM routed"
+        args: list[Any] = []
+        if agency:
+            sql += " WHERE agency_code = ?"
+            args.append(agency)
+        sql += " ORDER BY routed_at DESC LIMIT ?"
+        args.append(limit)
+        return self._reader().execute(sql, args).fetchall()
+
+    # -- raw archive and quarantine -------------------------------------------
+
+    def raw(self, ref: str) -> tuple[bytes, dict[str, Any]] | None:
+        """The archived payload and metadata behind a ``raw_ref``."""
+        row = self._reader().execute("SELECT payload, metadata FROM raw_archive WHERE ref = ?", (ref,)).fetchone()
+        return (row[0], json.loads(row[1])) if row else None
+
+    def quarantined(self, channel: str | None = None, include_resolved: bool = False) -> list[QuarantineEntry]:
+        """Quarantine entries, oldest first."""
+        sql = "SELECT * FROM quarantine WHERE 1=1"
+        args: list[Any] = []
+        if channel:
+            sql += " AND channel = ?"
+            args.append(channel)
+        if not include_resolved:
+            sql += " AND resolved_at IS NULL"
+        sql += " ORDER BY qid"
+        rows = self._reader().execute(sql, args).fetchall()
+        return [_quarantine_entry(r) for r in rows]
+
+    def quarantine_entry(self, qid: int) -> QuarantineEntry | None:
+        """One quarantine entry by id."""
+        row = self._reader().execute("SELECT * FROM quarantine WHERE qid = ?", (qid,)).fetchone()
+        return _quarantine_entry(row) if row else None
+
+    def resolve_quarantine(self, qid: int, resolution: str) -> None:
+        """Mark an entry handled (``accepted``, ``duplicate``, ``dropped:<reason>``)."""
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE quarantine SET resolved_at = ?, resolution = ? WHERE qid = ?", (time.time(), resolution, qid)
+            )
+
+    # -- housekeeping -----------------------------------------------------------
+
+    def prune(self, now: float | None = None) -> int:
+        """Forget forwarded ids and raw payloads older than the retention window."""
+        cutoff = (now or time.time()) - self.retention_seconds
+        with self._write() as conn:
+            gone = conn.execute(
+                "DELETE FROM ledger WHERE forwarded_at IS NOT NULL AND taken_at < ?", (cutoff,)
+            ).rowcount
+            conn.execute("DELETE FROM raw_archive WHERE stored_at < ?", (cutoff,))
+        return gone
+
+
+def _json(value: Any) -> str:
+    return json.dumps(dict(value), default=str, ensure_ascii=False)
+
+
+def _quarantine_entry(row: Sequence[Any]) -> QuarantineEntry:
+    (qid, channel, channel_type, source_id, _digest, payload, metadata, received_at, error, attempts,
+     first_seen, last_seen, resolved_at, resolution) = row
+    return QuarantineEntry(
+        qid, channel, channel_type, source_id, payload, json.loads(metadata), received_at, error, attempts,
+        first_seen, last_seen, resolved_at, resolution,
+    )

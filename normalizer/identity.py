@@ -1,0 +1,32 @@
+"""Deterministic complaint ids: the same source message always gets the same id.
+
+The id is a UUIDv5 over (channel type, channel account, provider message id). A
+re-fetch after a crash, a webhook redelivery, or the poll and the webhook finding
+the same Facebook comment all produce the same id, which is what lets the spool,
+the router and the CRM drop repeats.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+#: Fixed namespace for Kanal complaint ids. Never change it: every id ever issued
+#: depends on it.
+KANAL_NAMESPACE = uuid.UUID("6f1d7c1e-5b0a-4f5e-9a4e-2d3c8b7a6e10")
+
+
+def complaint_id(channel_type: str, account: str, provider_message_id: str) -> uuid.UUID:
+    """Return the complaint id for one source message.
+
+    Parameters:
+        channel_type: the connector type (``twitter``, ``email``, ``sms``...).
+        account: the receiving account (``@dkijakarta``, ``dki@jakarta.go.id``,
+            ``+628111272206``). Case-insensitive.
+        provider_message_id: the source's own id for the message (tweet id,
+            Message-ID, Graph object id, SMSC id).
+    """
+    if not provider_message_id:
+        msg = "provider_message_id is required to derive a complaint id"
+        raise ValueError(msg)
+    key = "\x1f".join((channel_type.strip().lower(), account.strip().lower(), provider_message_id))
+    return uuid.uuid5(KANAL_NAMESPACE, key)

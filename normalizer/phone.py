@@ -1,0 +1,52 @@
+"""Indonesian phone numbers to E.164, with the ``phonenumbers`` library.
+
+Citizens and gateways write the same number as ``0811 1272 206``, ``628111272206``
+or ``+628111272206``; all become ``+628111272206``. Short codes (``1708``, ``112``)
+are not E.164 numbers and are kept as they are. libphonenumber does not know 1708,
+so short codes are recognised by length here, not by its short-number data.
+"""
+
+from __future__ import annotations
+
+import re
+
+import phonenumbers
+
+_MAX_SHORT_CODE_DIGITS = 6
+_SEPARATORS = re.compile(r"[\s\-().]")
+
+
+def is_short_code(value: str) -> bool:
+    """True for a service short code such as ``1708`` or ``112``."""
+    digits = _SEPARATORS.sub("", value)
+    return digits.isdigit() and 3 <= len(digits) <= _MAX_SHORT_CODE_DIGITS
+
+
+def is_alphanumeric_sender(value: str) -> bool:
+    """True for a masked sender name (``TELKOMSEL``, ``INFO-BANK``) rather than a number."""
+    stripped = _SEPARATORS.sub("", value).lstrip("+")
+    return bool(stripped) and not stripped.isdigit()
+
+
+def to_e164(value: str, region: str = "ID") -> str | None:
+    """Return ``value`` as E.164 (``+62...``), the short code itself, or None if invalid.
+
+    A bare ``62...`` is read as an international number: libphonenumber would take
+    ``62 21 ...`` as a national number starting 062 otherwise.
+    """
+    if not value:
+        return None
+    text = _SEPARATORS.sub("", value.strip())
+    if text.startswith("00") and text[2:].isdigit():
+        text = "+" + text[2:]
+    if is_short_code(text):
+        return text
+    if text.startswith("62") and text.isdigit():
+        text = "+" + text
+    try:
+        parsed = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(parsed):
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
