@@ -29,7 +29,7 @@ BUILTIN: dict[str, str] = {
     "email": "connectors.email.connector:EmailConnector",
     "twitter": "connectors.twitter.connector:TwitterConnector",
     "facebook": "connectors.facebook.connector:FacebookConnector",
-    "demo": "connectors.demo:DemoConnector",
+    "walkin": "connectors.walkin.connector:WalkInConnector",
 }
 
 

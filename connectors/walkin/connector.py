@@ -1,0 +1,166 @@
+"""The ``walkin`` channel: complaints recorded at walk-in desks.
+
+A desk application either writes one JSON file per complaint into ``inbox``
+(the file is moved to ``done`` only after the spool commit) or POSTs the same JSON
+to ``/webhooks/<channel>`` with ``Authorization: Bearer <token>``. The JSON::
+
+    {"id": "BK-2026-000123",                 # the desk's own reference (required)
+     "description": "Jalan berlubang ...",    # required
+     "title": "...", "address": "...",
+     "reporter": {"name": "...", "phone": "0812...", "email": "..."},
+     "submitted_at": "2026-11-27T09:15:00+07:00"}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from connectors.base import Connector, Drop, IngestResult, NormaliseResult, RawMessage
+from connectors.errors import NormaliseError, TransientError
+from connectors.push import HttpResponse, WebhookOutcome, WebhookRequest, WebhookRoute, constant_time_equals
+from connectors.walkin.config import WalkInOptions
+from normalizer.complaint import ChannelRef, Complaint, Location, Reporter
+from normalizer.identity import complaint_id
+from normalizer.phone import to_e164
+from normalizer.text import clean_line, clean_text
+from normalizer.timeutil import WIB, ensure_aware, utc_now
+
+
+class WalkInConnector(Connector):
+    """Walk-in desk complaints from a drop folder and an HTTP JSON endpoint."""
+
+    type_name = "walkin"
+    config_model = WalkInOptions
+    options: WalkInOptions
+
+    @property
+    def account(self) -> str:
+        """The desk name."""
+        return self.options.desk
+
+    @property
+    def done_dir(self) -> Path | None:
+        """Where handled files go."""
+        if self.options.inbox is None:
+            return None
+        return self.options.done or self.options.inbox.parent / "done"
+
+    @property
+    def pulls(self) -> bool:
+        """Polled only when a drop folder is configured."""
+        return self.options.inbox is not None
+
+    def open(self) -> None:
+        """Create the drop and done folders."""
+        if self.options.inbox is not None:
+            self.options.inbox.mkdir(parents=True, exist_ok=True)
+            self.done_dir.mkdir(parents=True, exist_ok=True)
+
+    def fetch(self, since: Any) -> Iterator[RawMessage]:  # noqa: ARG002 - files are acknowledged by moving them
+        """Yield the JSON files waiting in the inbox, oldest first."""
+        inbox = self.options.inbox
+        try:
+            entries = sorted(
+                (e for e in os.scandir(inbox) if e.is_file() and e.name.endswith(".json")),
+                key=lambda e: (e.stat().st_mtime_ns, e.name),
+            )[: self.options.max_files_per_poll]
+        except OSError as exc:
+            raise TransientError(f"cannot list {inbox}: {exc.strerror}") from exc
+        for entry in entries:
+            try:
+                payload = Path(entry.path).read_bytes()
+            except FileNotFoundError:
+                continue
+            yield RawMessage(entry.name, payload, utc_now(), {"file": entry.name})
+
+    def acknowledge(self, results: Sequence[IngestResult]) -> None:
+        """Move files whose message is durable (taken, duplicate, dropped or quarantined)."""
+        done = self.done_dir
+        if done is None:
+            return
+        for result in results:
+            name = result.raw.metadata.get("file")
+            if name:
+                source = self.options.inbox / name
+                if source.exists():
+                    os.replace(source, done / name)
+
+    def normalise(self, raw: RawMessage) -> NormaliseResult:
+        """Validate the desk's JSON and build the complaint."""
+        try:
+            data = json.loads(raw.payload)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise NormaliseError(f"not valid JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise NormaliseError("the JSON must be an object")
+        if data.get("test") is True:
+            return Drop("desk_test_message")
+        ref = str(data.get("id") or "").strip()
+        if not ref:
+            raise NormaliseError("missing 'id' (the desk's own reference)")
+        description, truncated = clean_text(str(data.get("description") or ""))
+        if not description:
+            raise NormaliseError("missing or empty 'description'")
+        reporter = data.get("reporter") or {}
+        if not isinstance(reporter, dict):
+            raise NormaliseError("'reporter' must be an object")
+        submitted = _parse_time(data.get("submitted_at")) or raw.received_at.astimezone(WIB)
+        address = clean_line(str(data["address"])) if data.get("address") else None
+        return Complaint(
+            id=complaint_id(self.type_name, self.account, ref),
+            channel=ChannelRef(type=self.type_name, name=self.name, account=self.account),
+            provider_message_id=ref,
+            received_at=raw.received_at,
+            requested_datetime=submitted,
+            reporter=Reporter(
+                name=clean_line(str(reporter["name"])) if reporter.get("name") else None,
+                phone=to_e164(str(reporter["phone"])) if reporter.get("phone") else None,
+                email=str(reporter["email"]).strip().lower() if reporter.get("email") else None,
+                anonymous=bool(reporter.get("anonymous", False)),
+            ),
+            title=clean_line(str(data["title"])) if data.get("title") else None,
+            description=description,
+            description_truncated=truncated,
+            language="id",
+            location=Location(address_string=address, method="text" if address else "none"),
+            raw_ref=raw.raw_ref,
+        )
+
+    def webhook_routes(self) -> Sequence[WebhookRoute]:
+        """``POST /webhooks/<channel>`` when a token is configured."""
+        if self.options.token is None:
+            return ()
+        return (WebhookRoute("POST", "", self._receive),)
+
+    def _receive(self, request: WebhookRequest) -> HttpResponse | WebhookOutcome:
+        supplied = request.headers.get("authorization", "")
+        expected = f"Bearer {self.options.token.get()}"
+        if not constant_time_equals(supplied, expected):
+            return HttpResponse.forbidden()
+        raw = RawMessage(f"http:{len(request.body)}b", request.body, utc_now(), {"via": "http"})
+        return WebhookOutcome([raw], reply=_json_reply)
+
+
+def _json_reply(results: Sequence[IngestResult]) -> HttpResponse:
+    result = results[0]
+    body: dict[str, Any] = {"status": result.status}
+    if result.complaint_id:
+        body["complaint_id"] = str(result.complaint_id)
+    if result.reason:
+        body["reason"] = result.reason
+    status = 202 if result.status in ("accepted", "duplicate") else 200
+    return HttpResponse(status, json.dumps(body).encode(), "application/json")
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return ensure_aware(datetime.fromisoformat(str(value)), WIB)
+    except ValueError:
+        raise NormaliseError(f"'submitted_at' is not an ISO-8601 time: {value!r}") from None
