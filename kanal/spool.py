@@ -141,15 +141,11 @@ class QuarantineEntry:
     resolution: str | None
 
 
-def _connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
-    if readonly:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30, check_same_thread=False)
-    else:
-        conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
-        # FULL: a commit is on disk before we acknowledge the source, even on power loss.
-        conn.execute("PRAGMA synchronous=FULL")
-    conn.execute("PRAGMA busy_timeout=30000")
+def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    # FULL: a commit is on disk before we acknowledge the source, even on power loss.
+    conn.execute("PRAGMA synchronous=FULL")
     return conn
 
 
@@ -159,13 +155,15 @@ class Spool:
     Parameters:
         path: the SQLite file (its folder is created).
         retention_days: how long forwarded ledger ids and raw payloads are kept.
+        busy_timeout: seconds a write waits for another process's lock before failing.
     """
 
-    def __init__(self, path: Path | str, retention_days: float = 30) -> None:
+    def __init__(self, path: Path | str, retention_days: float = 30, busy_timeout: float = 30) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.retention_seconds = retention_days * 86400
-        self._conn = _connect(self.path)
+        self.busy_timeout = busy_timeout
+        self._conn = _connect(self.path, busy_timeout)
         self._lock = threading.RLock()
         self._conn.executescript(SCHEMA)
         self._local = threading.local()
@@ -191,8 +189,7 @@ class Spool:
     def _reader(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA busy_timeout=30000")
+            conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False)
             self._local.conn = conn
         return conn
 

@@ -1,0 +1,123 @@
+"""The spool and the runner: one transaction, dedup, quarantine, acknowledgement order."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from connectors.attachments import LocalAttachmentStore
+from connectors.base import Outcome, RawMessage
+from connectors.runner import ChannelRunner
+from kanal.spool import Spool
+from normalizer.timeutil import utc_now
+from normalizer.wire import encode_complaint
+
+
+def drop_json(folder: Path, name: str, **data) -> Path:
+    path = folder / f"{name}.json"
+    path.write_text(json.dumps({"id": name, **data}), encoding="utf-8")
+    return path
+
+
+def test_a_poll_commits_complaints_and_moves_files_only_after_the_commit(runner, spool, walkin):
+    inbox = walkin.options.inbox
+    for i in range(3):
+        drop_json(inbox, f"BK-{i}", description=f"Keluhan nomor {i}")
+    assert runner.poll_once() == 3
+    assert spool.depth() == 3
+    assert sorted(p.name for p in walkin.done_dir.iterdir()) == ["BK-0.json", "BK-1.json", "BK-2.json"]
+    assert not list(inbox.iterdir())
+
+
+def test_a_crash_between_commit_and_file_move_gives_no_second_complaint(walkin, spool, tmp_path):
+    drop_json(walkin.options.inbox, "BK-7", description="Pohon tumbang di Jl. Kemang Raya")
+    runner = ChannelRunner(walkin, spool, walkin_store(tmp_path))
+    decided = [runner.decide(raw)[0] for raw in walkin.fetch(None)]
+    outcomes = [Outcome(o.raw, o.kind, o.complaint, encode_complaint(o.complaint)) for o in decided]
+    spool.commit(walkin.name, "walkin", outcomes)  # committed, then "crash": acknowledge never ran
+    assert (walkin.options.inbox / "BK-7.json").exists()
+    results = runner.ingest(list(walkin.fetch(None)))  # the restart re-reads the file
+    assert [r.status for r in results] == ["duplicate"]
+    assert spool.depth() == 1
+    assert not (walkin.options.inbox / "BK-7.json").exists()
+
+
+def walkin_store(tmp_path: Path) -> LocalAttachmentStore:
+    return LocalAttachmentStore(tmp_path / "att")
+
+
+def test_bad_input_is_quarantined_with_raw_bytes_and_the_channel_goes_on(runner, spool, walkin):
+    inbox = walkin.options.inbox
+    (inbox / "broken.json").write_bytes(b"{not json\xff")
+    drop_json(inbox, "BK-ok", description="Saluran air mampet di Jl. Tebet Barat")
+    assert runner.poll_once() == 2
+    assert spool.depth() == 1
+    [entry] = spool.quarantined()
+    assert entry.payload == b"{not json\xff"
+    assert "not valid JSON" in entry.error
+    assert entry.channel == walkin.name and entry.attempts == 1
+    # the same bad file again counts an attempt, it does not add an entry
+    runner.ingest([RawMessage("broken.json", b"{not json\xff", utc_now(), {"file": "broken.json"})])
+    [entry] = spool.quarantined()
+    assert entry.attempts == 2
+
+
+def test_checkpoint_and_complaints_share_one_transaction(spool, runner, walkin):
+    raw = RawMessage("a", json.dumps({"id": "A-1", "description": "Banjir"}).encode(), utc_now())
+    runner.ingest([raw], checkpoint={"cursor": 1})
+    assert spool.load_checkpoint(walkin.name) == {"cursor": 1}
+    # a failing transaction leaves neither the complaint nor the checkpoint behind
+    bad = Outcome(raw, "nonsense")
+    with pytest.raises(ValueError, match="unknown outcome"):
+        spool.commit(walkin.name, "walkin", [bad], checkpoint={"cursor": 2})
+    assert spool.load_checkpoint(walkin.name) == {"cursor": 1}
+    assert spool.depth() == 1
+
+
+def test_inserting_an_id_that_is_already_there_changes_nothing(spool, runner):
+    raw = RawMessage("a", json.dumps({"id": "A-2", "description": "Jalan berlubang"}).encode(), utc_now())
+    first = runner.ingest([raw])
+    again = runner.ingest([raw, raw])
+    assert [r.status for r in first] == ["accepted"]
+    assert [r.status for r in again] == ["duplicate", "duplicate"]
+    assert spool.depth() == 1
+    rows = spool.pending(10)
+    spool.mark_forwarded([r.seq for r in rows])
+    assert spool.depth() == 0
+    # forwarded long ago or not: the ledger still knows the id
+    assert [r.status for r in runner.ingest([raw])] == ["duplicate"]
+
+
+def test_raw_payload_is_archived_and_referenced(spool, runner):
+    payload = json.dumps({"id": "A-3", "description": "Sampah menumpuk"}).encode()
+    [result] = runner.ingest([RawMessage("a", payload, utc_now(), {"file": "a.json"})])
+    stored, metadata = spool.raw(result.complaint.raw_ref)
+    assert stored == payload and metadata == {"file": "a.json"}
+
+
+def test_deliberate_drops_are_counted_not_quarantined(spool, runner, walkin):
+    runner.ingest([RawMessage("t", json.dumps({"id": "T", "test": True}).encode(), utc_now())])
+    assert spool.quarantined() == []
+    count = sqlite3.connect(spool.path).execute(
+        "SELECT count FROM counters WHERE channel = ? AND name = 'dropped.desk_test_message'", (walkin.name,)
+    ).fetchone()[0]
+    assert count == 1
+
+
+def test_a_commit_that_cannot_get_the_database_raises_and_acknowledges_nothing(tmp_path, walkin):
+    spool = Spool(tmp_path / "locked.db", busy_timeout=0.2)
+    runner = ChannelRunner(walkin, spool, walkin_store(tmp_path))
+    path = drop_json(walkin.options.inbox, "BK-9", description="Kabel menjuntai")
+    blocker = sqlite3.connect(spool.path, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(sqlite3.OperationalError):
+            runner.poll_once()
+        assert path.exists(), "the file must stay until its complaint is durable"
+    finally:
+        blocker.execute("ROLLBACK")
+    assert runner.poll_once() == 1
+    assert not path.exists()
