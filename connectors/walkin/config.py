@@ -24,4 +24,9 @@ class WalkInOptions(BaseModel):
     token: Secret | None = Field(
         None, description="Bearer token for POST /webhooks/<channel>; without it the HTTP endpoint is off."
     )
+    time_format: str | None = Field(
+        None,
+        description="strptime format of 'submitted_at' (WIB) for desk applications that do not send "
+        "ISO-8601, e.g. '%d/%m/%Y %H:%M'.",
+    )
     max_files_per_poll: int = Field(1000, ge=1, description="Files read per poll, oldest first.")

@@ -28,7 +28,7 @@ from normalizer.complaint import ChannelRef, Complaint, Location, Reporter
 from normalizer.identity import complaint_id
 from normalizer.phone import to_e164
 from normalizer.text import clean_line, clean_text
-from normalizer.timeutil import WIB, ensure_aware, utc_now
+from normalizer.timeutil import WIB, ensure_aware, parse_local, utc_now
 
 
 class WalkInConnector(Connector):
@@ -83,6 +83,7 @@ class WalkInConnector(Connector):
         done = self.done_dir
         if done is None:
             return
+        done.mkdir(parents=True, exist_ok=True)
         for result in results:
             name = result.raw.metadata.get("file")
             if name:
@@ -109,7 +110,8 @@ class WalkInConnector(Connector):
         reporter = data.get("reporter") or {}
         if not isinstance(reporter, dict):
             raise NormaliseError("'reporter' must be an object")
-        submitted = _parse_time(data.get("submitted_at")) or raw.received_at.astimezone(WIB)
+        submitted = _parse_time(data.get("submitted_at"), self.options.time_format)
+        submitted = submitted or raw.received_at.astimezone(WIB)
         address = clean_line(str(data["address"])) if data.get("address") else None
         return Complaint(
             id=complaint_id(self.type_name, self.account, ref),
@@ -157,10 +159,13 @@ def _json_reply(results: Sequence[IngestResult]) -> HttpResponse:
     return HttpResponse(status, json.dumps(body).encode(), "application/json")
 
 
-def _parse_time(value: Any) -> datetime | None:
+def _parse_time(value: Any, fmt: str | None) -> datetime | None:
     if not value:
         return None
     try:
+        if fmt:
+            return parse_local(str(value), fmt, WIB)
         return ensure_aware(datetime.fromisoformat(str(value)), WIB)
     except ValueError:
-        raise NormaliseError(f"'submitted_at' is not an ISO-8601 time: {value!r}") from None
+        expected = f"the format {fmt!r}" if fmt else "ISO-8601 (or set the channel's time_format option)"
+        raise NormaliseError(f"'submitted_at' {value!r} does not match {expected}") from None
