@@ -1,0 +1,109 @@
+"""The shared webhook server: 2xx only after the commit, 503 when it fails, 403 counted."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+
+import pytest
+import requests
+
+from connectors.attachments import LocalAttachmentStore
+from connectors.runner import ChannelRunner
+from connectors.webhooks import WebhookApp, WebhookServer
+from kanal.spool import Spool
+from tests.core.conftest import make_walkin
+
+
+@pytest.fixture(name="served")
+def _served(tmp_path, monkeypatch, request):
+    """A walk-in channel behind a real webhook server; param: the spool's busy timeout."""
+    monkeypatch.setenv("KANAL_TEST_DESK_TOKEN", "s3cret-desk-token")
+    connector = make_walkin(tmp_path, token="${KANAL_TEST_DESK_TOKEN}")
+    spool = Spool(tmp_path / "spool.db", busy_timeout=getattr(request, "param", 0.3))
+    runner = ChannelRunner(connector, spool, LocalAttachmentStore(tmp_path / "att"))
+    app = WebhookApp("/webhooks")
+    app.add_channel(runner, connector.webhook_routes())
+    server = WebhookServer(app, port=0, threads=4)
+    server.start()
+    yield server, spool, runner
+    server.stop()
+    spool.close()
+
+
+AUTH = {"Authorization": "Bearer s3cret-desk-token"}
+
+
+@pytest.mark.parametrize("served", [10.0], indirect=True)
+def test_the_answer_comes_only_after_the_complaint_is_in_the_spool(served):
+    server, spool, _ = served
+    blocker = sqlite3.connect(spool.path, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")  # the commit cannot complete while this is held
+    answers: list[requests.Response] = []
+    body = {"id": "WEB-1", "description": "Genangan air setinggi lutut di Jl. Casablanca"}
+    sender = threading.Thread(target=lambda: answers.append(
+        requests.post(f"{server.url}/webhooks/walkin-test", json=body, headers=AUTH, timeout=10)))
+    sender.start()
+    sender.join(1.0)
+    assert answers == [], "the sender must not get an answer before the commit"
+    blocker.execute("ROLLBACK")
+    sender.join(10)
+    [answer] = answers
+    assert answer.status_code == 202
+    assert answer.json()["status"] == "accepted"
+    assert spool.pending(5)[0].id == answer.json()["complaint_id"]
+    again = requests.post(f"{server.url}/webhooks/walkin-test", json=body, headers=AUTH, timeout=5)
+    assert again.json() == {"status": "duplicate", "complaint_id": answer.json()["complaint_id"]}
+    assert spool.depth() == 1
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret-desk-token"}])
+def test_forged_or_unsigned_requests_get_403_store_nothing_and_are_counted(served, headers):
+    server, spool, _ = served
+    answer = requests.post(f"{server.url}/webhooks/walkin-test", json={"id": "X", "description": "x"},
+                           headers=headers, timeout=5)
+    assert answer.status_code == 403
+    assert spool.depth() == 0
+    count = sqlite3.connect(spool.path).execute(
+        "SELECT count FROM counters WHERE name = 'webhook.forbidden'").fetchone()[0]
+    assert count == 1
+
+
+def test_a_failed_commit_answers_503_so_the_sender_retries(served):
+    server, spool, _ = served
+    blocker = sqlite3.connect(spool.path, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    body = {"id": "WEB-2", "description": "Pohon tumbang menutup jalan"}
+    try:
+        answer = requests.post(f"{server.url}/webhooks/walkin-test", json=body, headers=AUTH, timeout=10)
+    finally:
+        blocker.execute("ROLLBACK")
+    assert answer.status_code == 503
+    assert spool.depth() == 0
+    retry = requests.post(f"{server.url}/webhooks/walkin-test", json=body, headers=AUTH, timeout=5)
+    assert retry.status_code == 202 and spool.depth() == 1
+
+
+def test_unknown_routes_and_methods(served):
+    server, _, _ = served
+    assert requests.post(f"{server.url}/webhooks/nope", data=b"x", timeout=5).status_code == 404
+    assert requests.get(f"{server.url}/webhooks/walkin-test", timeout=5).status_code == 405
+
+
+def test_concurrent_posts_are_each_committed_once(served):
+    server, spool, _ = served
+    statuses: list[int] = []
+
+    def post(i: int) -> None:
+        r = requests.post(f"{server.url}/webhooks/walkin-test", headers=AUTH, timeout=10,
+                          data=json.dumps({"id": f"C-{i % 20}", "description": f"keluhan {i % 20}"}))
+        statuses.append(r.status_code)
+
+    threads = [threading.Thread(target=post, args=(i,)) for i in range(60)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert statuses.count(202) == 60
+    assert spool.depth() == 20
