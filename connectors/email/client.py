@@ -1,0 +1,249 @@
+"""A thin layer over imapclient: connect, log in, select, search, fetch, move, IDLE.
+
+It adds only what the connector needs on top of the library: certificate checks
+on by default, the error mapping to :mod:`connectors.errors` (a refused login is
+``AuthFailed``, anything on the wire is ``TransientError``), and MOVE with a
+COPY + UID EXPUNGE fallback for servers without it. Mail is never deleted other
+than as the second half of such a move.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import imaplib
+import socket
+import ssl
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ParamSpec, TypeVar
+
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError, LoginError
+
+from connectors.email.config import EmailOptions
+from connectors.errors import AuthFailed, TransientError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+#: Exceptions that mean the connection is unusable (the server went away).
+WIRE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    EOFError,
+    ssl.SSLError,
+    imaplib.IMAP4.abort,
+    socket.timeout,
+)
+
+
+def _wire_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn socket and protocol failures into :class:`TransientError`."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except (AuthFailed, TransientError):
+            raise
+        except LoginError as exc:
+            raise AuthFailed(f"IMAP login refused: {exc}") from exc
+        except (*WIRE_ERRORS, IMAPClientError, imaplib.IMAP4.error) as exc:
+            raise TransientError(f"IMAP {func.__name__} failed: {type(exc).__name__}: {exc}") from exc
+
+    return wrapper
+
+
+@dataclass(frozen=True, slots=True)
+class FolderState:
+    """What SELECT told about a folder."""
+
+    name: str
+    uidvalidity: int
+    uidnext: int
+    exists: int
+
+
+@dataclass(frozen=True, slots=True)
+class FetchedMail:
+    """One downloaded message."""
+
+    uid: int
+    raw: bytes
+    internaldate: datetime | None
+
+
+class MailboxClient:
+    """One authenticated IMAP connection to a mailbox.
+
+    Parameters:
+        options: the channel's options.
+    """
+
+    def __init__(self, options: EmailOptions) -> None:
+        self.options = options
+        self._imap: IMAPClient | None = None
+        self.selected: str | None = None
+        self.capabilities: frozenset[bytes] = frozenset()
+        self._known_folders: set[str] = set()
+
+    @property
+    def connected(self) -> bool:
+        """True while a logged-in connection is held."""
+        return self._imap is not None
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=str(self.options.ca_file) if self.options.ca_file else None)
+        context.check_hostname = True
+        context.verify_mode = ssl.CERT_REQUIRED
+        return context
+
+    @_wire_errors
+    def connect(self) -> None:
+        """Open the connection, check the certificate (TLS) and log in."""
+        opts = self.options
+        imap = IMAPClient(
+            opts.host,
+            port=opts.effective_port,
+            ssl=opts.tls,
+            ssl_context=self._ssl_context() if opts.tls else None,
+            timeout=opts.timeout,
+        )
+        try:
+            if not opts.tls and opts.starttls:
+                imap.starttls(self._ssl_context())
+            if opts.oauth2_token is not None:
+                imap.oauth2_login(opts.login, opts.oauth2_token.get())
+            else:
+                assert opts.password is not None  # guaranteed by EmailOptions
+                imap.login(opts.login, opts.password.get())
+            imap.normalise_times = False  # keep INTERNALDATE aware, with its offset
+            self.capabilities = frozenset(imap.capabilities())
+        except BaseException:
+            with contextlib.suppress(Exception):
+                imap.shutdown()
+            raise
+        self._imap = imap
+        self.selected = None
+
+    def close(self) -> None:
+        """Log out (best effort) and forget the connection."""
+        imap, self._imap, self.selected = self._imap, None, None
+        if imap is None:
+            return
+        try:
+            imap.logout()
+        except Exception:  # the server may be gone already
+            with contextlib.suppress(Exception):
+                imap.shutdown()
+
+    def drop(self) -> None:
+        """Forget a connection that failed, without talking to the server."""
+        imap, self._imap, self.selected = self._imap, None, None
+        if imap is not None:
+            with contextlib.suppress(Exception):
+                imap.shutdown()
+
+    @property
+    def imap(self) -> IMAPClient:
+        """The live imapclient connection."""
+        if self._imap is None:
+            raise TransientError("IMAP connection is not open")
+        return self._imap
+
+    def has(self, capability: str) -> bool:
+        """True if the server advertised ``capability`` (e.g. ``IDLE``, ``MOVE``)."""
+        return capability.upper().encode() in self.capabilities
+
+    @_wire_errors
+    def ensure_folder(self, name: str) -> None:
+        """Create ``name`` if it does not exist yet."""
+        if name in self._known_folders:
+            return
+        if not self.imap.folder_exists(name):
+            with contextlib.suppress(IMAPClientError, imaplib.IMAP4.error):
+                self.imap.create_folder(name)  # a concurrent creator may win the race
+        self._known_folders.add(name)
+
+    @_wire_errors
+    def select(self, folder: str) -> FolderState:
+        """Select ``folder`` read-write and return its UIDVALIDITY, UIDNEXT and size."""
+        info = self.imap.select_folder(folder)
+        self.selected = folder
+        return FolderState(
+            folder,
+            int(info[b"UIDVALIDITY"]),
+            int(info.get(b"UIDNEXT", 0)),
+            int(info.get(b"EXISTS", 0)),
+        )
+
+    @_wire_errors
+    def uids(self) -> list[int]:
+        """Every UID in the selected folder, ascending."""
+        return sorted(int(uid) for uid in self.imap.search(["ALL"]))
+
+    @_wire_errors
+    def fetch(self, uids: Sequence[int]) -> list[FetchedMail]:
+        """Download the full messages ``uids`` of the selected folder, in UID order.
+
+        A UID that vanished meanwhile (moved by someone else) is simply absent.
+        """
+        data = self.imap.fetch(list(uids), [b"BODY.PEEK[]", b"INTERNALDATE"])
+        mails = []
+        for uid in sorted(data):
+            item = data[uid]
+            raw = item.get(b"BODY[]")
+            if raw is None:
+                continue
+            mails.append(FetchedMail(int(uid), bytes(raw), item.get(b"INTERNALDATE")))
+        return mails
+
+    @_wire_errors
+    def move(self, uids: Sequence[int], target: str) -> None:
+        """Move ``uids`` of the selected folder to ``target`` (MOVE, else COPY + UID EXPUNGE)."""
+        if not uids:
+            return
+        if self.has("MOVE"):
+            self.imap.move(list(uids), target)
+            return
+        self.imap.copy(list(uids), target)
+        self.imap.add_flags(list(uids), [b"\\Deleted"])
+        if self.has("UIDPLUS"):
+            self.imap.uid_expunge(list(uids))
+        else:  # plain EXPUNGE also removes others' \Deleted mail; only when there is no choice
+            self.imap.expunge()
+
+    @_wire_errors
+    def idle_until(self, should_stop: Callable[[], bool], seconds: float, renew: float, step: float = 0.5) -> bool:
+        """IDLE on the selected folder for up to ``seconds``.
+
+        Returns True as soon as the server reports new mail (EXISTS), False when the
+        time ran out or ``should_stop()`` became true. The IDLE is renewed every
+        ``renew`` seconds, and ``should_stop`` is checked every ``step`` seconds.
+        """
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and not should_stop():
+            renew_at = min(deadline, time.monotonic() + renew)
+            self.imap.idle()
+            try:
+                for responses in self._idle_responses(renew_at, step, should_stop):
+                    if any(_is_exists(r) for r in responses):
+                        return True
+            finally:
+                self.imap.idle_done()
+        return False
+
+    def _idle_responses(
+        self, until: float, step: float, should_stop: Callable[[], bool]
+    ) -> Iterator[list[Any]]:
+        while not should_stop():
+            left = until - time.monotonic()
+            if left <= 0:
+                return
+            yield self.imap.idle_check(timeout=min(step, left))
+
+
+def _is_exists(response: Any) -> bool:
+    return isinstance(response, tuple) and len(response) >= 2 and response[1] == b"EXISTS"

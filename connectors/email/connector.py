@@ -1,0 +1,186 @@
+"""The e-mail channel: one IMAP mailbox (e.g. dki@jakarta.go.id) per channel instance.
+
+Cursor:
+    Per folder, ``(UIDVALIDITY, last UID)``, stored by the runner in the same
+    spool transaction as the complaints. A changed UIDVALIDITY rescans the
+    folder; the ``Message-ID`` (or a content hash) gives the same complaint id
+    again, so the spool drops what it already has.
+
+Delivery:
+    Mail is moved to ``processed_folder`` (``quarantine_folder`` for mail that
+    could not be read) in :meth:`EmailConnector.acknowledge`, which the runner
+    calls only after the commit. Nothing is ever deleted. A crash between the
+    commit and the move leaves the mail in the folder below the cursor; every
+    new connection first re-offers such leftovers, which the spool absorbs as
+    duplicates, and then moves them.
+
+Push:
+    :meth:`EmailConnector.wait` IDLEs on the first folder when the server offers
+    IDLE (renewed every ``idle_renew_seconds``, well inside the 29-minute limit);
+    the poll interval stays as a safety net, and without IDLE the channel polls.
+
+Config keys: see :class:`connectors.email.config.EmailOptions`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from connectors.base import CheckpointAdvance, Connector, IngestResult, NormaliseResult, RawMessage
+from connectors.email.client import MailboxClient
+from connectors.email.config import EmailOptions
+from connectors.email.normalise import EmailNormaliser
+from connectors.errors import TransientError
+from normalizer.complaint import ChannelRef
+from normalizer.timeutil import utc_now
+
+Cursor = dict[str, dict[str, int]]
+
+
+class EmailConnector(Connector):
+    """Reads an IMAP mailbox; see the module docstring for cursor and delivery."""
+
+    type_name = "email"
+    config_model = EmailOptions
+    options: EmailOptions
+
+    def __init__(self, context: Any, options: EmailOptions) -> None:
+        super().__init__(context, options)
+        self.client = MailboxClient(options)
+        self._sweep = True
+        self._seen_uidnext: dict[str, int] = {}
+        self._normaliser = EmailNormaliser(
+            ChannelRef(type=self.type_name, name=context.name, account=self.account),
+            [options.address, *options.own_addresses],
+            context.max_file_bytes,
+            context.max_message_bytes,
+        )
+
+    @property
+    def account(self) -> str:
+        """The mailbox address."""
+        return self.options.address.lower()
+
+    # -- connection -------------------------------------------------------------
+
+    def open(self) -> None:
+        """Connect, log in and create the Processed and Quarantine folders."""
+        self._connected()
+
+    def close(self) -> None:
+        """Log out."""
+        self.client.close()
+
+    def _connected(self) -> MailboxClient:
+        if not self.client.connected:
+            self.client.connect()
+            self.client.ensure_folder(self.options.processed_folder)
+            self.client.ensure_folder(self.options.quarantine_folder)
+            self._sweep = True  # a new connection first re-offers mail a crash left behind
+            self.log.info("imap connected", host=self.options.host, idle=self.client.has("IDLE"))
+        return self.client
+
+    # -- pull -----------------------------------------------------------------
+
+    def fetch(self, since: Any) -> Iterator[RawMessage | CheckpointAdvance]:
+        """Yield new mail of every folder in UID order (and leftovers below the cursor)."""
+        cursor: Cursor = {k: dict(v) for k, v in (since or {}).items()}
+        try:
+            client = self._connected()
+            sweep, self._sweep = self._sweep, False
+            for folder in self.options.folders:
+                yield from self._fetch_folder(client, folder, cursor, sweep)
+        except TransientError:
+            self.client.drop()
+            self._sweep = True
+            raise
+
+    def _fetch_folder(
+        self, client: MailboxClient, folder: str, cursor: Cursor, sweep: bool
+    ) -> Iterator[RawMessage | CheckpointAdvance]:
+        state = client.select(folder)
+        self._seen_uidnext[folder] = state.uidnext
+        known = cursor.get(folder)
+        last = 0
+        if known and known.get("uidvalidity") == state.uidvalidity:
+            last = int(known.get("last_uid", 0))
+        elif known:
+            self.log.warning("UIDVALIDITY changed; rescanning folder", folder=folder,
+                             old=known.get("uidvalidity"), new=state.uidvalidity)
+        uids = [uid for uid in client.uids() if sweep or uid > last]
+        cursor[folder] = {"uidvalidity": state.uidvalidity, "last_uid": last}
+        if not uids:
+            if known != cursor[folder]:
+                yield CheckpointAdvance({k: dict(v) for k, v in cursor.items()})
+            return
+        for start in range(0, len(uids), self.options.fetch_chunk):
+            if client.selected != folder and client.select(folder).uidvalidity != state.uidvalidity:
+                raise TransientError(f"UIDVALIDITY of {folder} changed during a fetch")
+            for mail in client.fetch(uids[start : start + self.options.fetch_chunk]):
+                last = max(last, mail.uid)
+                cursor[folder] = {"uidvalidity": state.uidvalidity, "last_uid": last}
+                yield RawMessage(
+                    source_id=f"{folder}/{state.uidvalidity}/{mail.uid}",
+                    payload=mail.raw,
+                    received_at=utc_now(),
+                    metadata={
+                        "folder": folder,
+                        "uidvalidity": state.uidvalidity,
+                        "uid": mail.uid,
+                        "account": self.account,
+                        "internaldate": mail.internaldate.isoformat() if mail.internaldate else None,
+                    },
+                    checkpoint={k: dict(v) for k, v in cursor.items()},
+                )
+
+    def normalise(self, raw: RawMessage) -> NormaliseResult:
+        """Turn one .eml into a complaint or a drop (pure; see :mod:`.normalise`)."""
+        return self._normaliser(raw)
+
+    def acknowledge(self, results: Sequence[IngestResult]) -> None:
+        """Move committed mail out of its folder: to Processed, or to Quarantine."""
+        moves: dict[tuple[str, int], dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+        for result in results:
+            meta = result.raw.metadata
+            if "folder" not in meta:
+                continue
+            target = self.options.quarantine_folder if result.status == "quarantined" else self.options.processed_folder
+            moves[(meta["folder"], meta["uidvalidity"])][target].append(int(meta["uid"]))
+        try:
+            for (folder, uidvalidity), targets in moves.items():
+                self._move(folder, uidvalidity, targets)
+        except TransientError:
+            self.client.drop()
+            self._sweep = True
+            raise
+
+    def _move(self, folder: str, uidvalidity: int, targets: dict[str, list[int]]) -> None:
+        client = self._connected()
+        if client.select(folder).uidvalidity != uidvalidity:
+            self.log.warning("UIDVALIDITY changed before the move; the rescan will move it", folder=folder)
+            self._sweep = True
+            return
+        for target, uids in targets.items():
+            client.ensure_folder(target)
+            client.move(uids, target)
+
+    # -- push -----------------------------------------------------------------
+
+    def wait(self, stop: threading.Event, timeout: float) -> None:
+        """IDLE on the first folder until new mail, ``timeout`` or ``stop``; else sleep."""
+        client = self.client
+        if not (self.options.idle and client.connected and client.has("IDLE")):
+            stop.wait(timeout)
+            return
+        folder = self.options.folders[0]
+        try:
+            if client.select(folder).uidnext > self._seen_uidnext.get(folder, 0):
+                return  # mail arrived between the fetch and now
+            client.idle_until(stop.is_set, timeout, renew=self.options.idle_renew_seconds)
+        except TransientError as exc:
+            self.log.warning("IDLE failed; reconnecting on the next poll", error=str(exc))
+            self.client.drop()
+            self._sweep = True

@@ -1,0 +1,229 @@
+"""MIME to text and files, with the stdlib ``email`` package and the modern policy.
+
+What it handles, because citizens' mail clients do all of it:
+
+* ``multipart/alternative``: text/plain is preferred; HTML (scripts and styles
+  removed) is used when the plain part is missing or empty. Files hidden in the
+  alternatives not chosen (Apple Mail puts inline photos there) are still kept.
+* Charsets: each text part is decoded on its own, trying the declared charset,
+  UTF-8, windows-1252 and finally latin-1, so a wrong or unknown label never
+  loses the text and one bad part never loses the others.
+* RFC 2047 headers and RFC 2231 / RFC 2047 file names (decoded by the policy).
+* Forwarded mail (``message/rfc822``): its text is returned separately, its
+  files are kept like the outer message's.
+* Every non-text part (photos, inline ``cid:`` images, documents, ``winmail.dat``)
+  goes through the :class:`~connectors.attachments.AttachmentBudget`.
+"""
+
+from __future__ import annotations
+
+import codecs
+import email
+import email.policy
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from email.header import decode_header, make_header
+from email.message import EmailMessage, Message
+from email.utils import parsedate_to_datetime
+
+from connectors.attachments import AttachmentBudget
+from normalizer.complaint import Attachment
+from normalizer.text import html_to_text
+
+#: Declared charsets that are often a lie for UTF-8 text (old clients, webmail).
+_LATIN_LABELS = frozenset({"us-ascii", "ascii", "iso-8859-1", "latin-1", "latin1", "cp1252", "windows-1252"})
+_FALLBACKS = ("utf-8", "cp1252", "latin-1")
+
+
+class NotAnEmail(ValueError):
+    """The bytes are not an RFC 5322 message at all."""
+
+
+def parse_message(raw: bytes) -> EmailMessage:
+    """Parse raw bytes into an :class:`EmailMessage` (modern policy).
+
+    Raises:
+        NotAnEmail: empty input, or no header field could be found.
+    """
+    if not raw.strip():
+        msg = "empty message"
+        raise NotAnEmail(msg)
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    if not message.keys():
+        msg = "not an e-mail message: no header fields found"
+        raise NotAnEmail(msg)
+    return message  # type: ignore[return-value]  # the default policy builds EmailMessage
+
+
+def header_text(message: Message, name: str) -> str | None:
+    """A header's decoded value, surviving headers the modern parser chokes on."""
+    try:
+        value = message.get(name)
+        return None if value is None else str(value)
+    except Exception:  # malformed encoded words or addresses: decode leniently
+        for key, raw in message.raw_items():  # type: ignore[attr-defined]
+            if key.lower() == name.lower():
+                try:
+                    return str(make_header(decode_header(str(raw))))
+                except Exception:
+                    return str(raw)
+        return None
+
+
+def header_date(message: Message) -> datetime | None:
+    """The ``Date`` header as an aware datetime (``-0000`` is read as UTC), or None."""
+    text = header_text(message, "Date")
+    if not text:
+        return None
+    try:
+        value = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value
+
+
+def decode_text(data: bytes, declared: str | None) -> str:
+    """Decode a text part's bytes, falling back when the label is wrong or unknown."""
+    label = _charset_name(declared)
+    candidates: list[str] = []
+    if (label is None or label in _LATIN_LABELS) and not data.isascii():
+        candidates.append("utf-8")  # valid UTF-8 that is not ASCII is almost never latin-1 text
+    if label:
+        candidates.append(label)
+    candidates.extend(_FALLBACKS)
+    for codec in candidates:
+        try:
+            return data.decode(codec)
+        except (UnicodeDecodeError, LookupError):
+            continue
+    return data.decode("latin-1")  # unreachable in practice: latin-1 maps every byte
+
+
+def _charset_name(declared: str | None) -> str | None:
+    if not declared:
+        return None
+    try:
+        return codecs.lookup(declared.strip().strip('"')).name
+    except (LookupError, ValueError):
+        return None
+
+
+@dataclass
+class MailContent:
+    """What a message carries, ready to become a complaint.
+
+    Attributes:
+        text: the body text (not yet stripped of quotes); HTML already converted.
+        forwarded: texts of forwarded messages, each with a short header line.
+        attachments: every file, kept or listed with an ``omitted_reason``.
+        problems: parts that could not be read, for the complaint's flags.
+    """
+
+    text: str = ""
+    forwarded: list[str] = field(default_factory=list)
+    attachments: list[Attachment] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+class _Extractor:
+    """Walks one message tree, filling a :class:`MailContent`."""
+
+    def __init__(self, budget: AttachmentBudget) -> None:
+        self.budget = budget
+        self.content = MailContent()
+        self._seen: set[int] = set()
+
+    def run(self, message: Message) -> MailContent:
+        self.content.text = "\n\n".join(t for t in self._walk(message, want_text=True) if t.strip())
+        return self.content
+
+    def _walk(self, part: Message, want_text: bool) -> list[str]:
+        """Collect files under ``part``; return its text parts when ``want_text``."""
+        try:
+            ctype = part.get_content_type()
+            if ctype == "message/rfc822":
+                self._forwarded(part)
+                return []
+            if part.is_multipart():
+                if ctype == "multipart/alternative":
+                    return self._alternative(part, want_text)
+                return [text for child in _children(part) for text in self._walk(child, want_text)]
+            return self._leaf(part, ctype, want_text)
+        except Exception as exc:  # one broken part must not cost the rest of the message
+            self.content.problems.append(f"unreadable part {part.get_content_type()}: {type(exc).__name__}")
+            return []
+
+    def _alternative(self, part: Message, want_text: bool) -> list[str]:
+        children = _children(part)
+        order = sorted(children, key=_alternative_rank)
+        chosen: list[str] = []
+        for child in order:
+            texts = self._walk(child, want_text=want_text and not chosen)
+            if want_text and not chosen and any(t.strip() for t in texts):
+                chosen = texts
+        return chosen
+
+    def _leaf(self, part: Message, ctype: str, want_text: bool) -> list[str]:
+        disposition = part.get_content_disposition()
+        filename = _filename(part)
+        if ctype in ("text/plain", "text/html") and disposition != "attachment" and not filename:
+            if not want_text:
+                return []
+            text = decode_text(part.get_payload(decode=True) or b"", part.get_content_charset())
+            return [html_to_text(text) if ctype == "text/html" else text]
+        if id(part) in self._seen:
+            return []
+        self._seen.add(id(part))
+        data = part.get_payload(decode=True) or b""
+        self.content.attachments.append(self.budget.take(data, filename, ctype))
+        return []
+
+    def _forwarded(self, part: Message) -> None:
+        payload = part.get_payload()
+        inner = payload[0] if isinstance(payload, list) and payload else None
+        if not isinstance(inner, Message):
+            self.content.problems.append("forwarded message could not be read")
+            return
+        nested = _Extractor(self.budget)
+        nested._seen = self._seen
+        found = nested.run(inner)
+        self.content.attachments.extend(found.attachments)
+        self.content.problems.extend(found.problems)
+        intro = ", ".join(
+            f"{label}: {value}"
+            for label, value in (
+                ("From", header_text(inner, "From")),
+                ("Date", header_text(inner, "Date")),
+                ("Subject", header_text(inner, "Subject")),
+            )
+            if value
+        )
+        text = "\n".join(x for x in (intro, found.text) if x)
+        if text:
+            self.content.forwarded.append(text)
+        self.content.forwarded.extend(found.forwarded)
+
+
+def _children(part: Message) -> list[Message]:
+    payload = part.get_payload()
+    return [p for p in payload if isinstance(p, Message)] if isinstance(payload, list) else []
+
+
+def _alternative_rank(part: Message) -> int:
+    ctype = part.get_content_type()
+    return {"text/plain": 0, "text/html": 2}.get(ctype, 1)
+
+
+def _filename(part: Message) -> str | None:
+    try:
+        return part.get_filename()
+    except Exception:  # a filename parameter the policy cannot decode
+        raw = part.get_param("filename", header="content-disposition") or part.get_param("name")
+        return str(raw) if raw else None
+
+
+def extract(message: Message, budget: AttachmentBudget) -> MailContent:
+    """Return the text, forwarded texts and files of ``message``."""
+    return _Extractor(budget).run(message)

@@ -1,0 +1,156 @@
+"""One raw .eml to one complaint (or a drop), with no I/O.
+
+The provider message id is the ``Message-ID``; mail without one gets a content
+hash (``sha256:<hex>`` over the message with line endings normalised), so the
+same mail found again (a rescan after a UIDVALIDITY change, a re-fetch after a
+crash before the move) gets the same complaint id and the spool drops it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Collection
+from datetime import datetime
+from email.message import Message
+from email.utils import getaddresses
+
+from connectors.attachments import AttachmentBudget
+from connectors.base import Accept, Drop, NormaliseResult, RawMessage
+from connectors.email.filters import drop_reason
+from connectors.email.mime import MailContent, NotAnEmail, extract, header_date, header_text, parse_message
+from connectors.email.quoting import strip_quotes
+from connectors.errors import NormaliseError
+from normalizer.complaint import ChannelRef, Complaint, Reporter
+from normalizer.identity import complaint_id
+from normalizer.text import clean_line, clean_text
+
+_MSGID = re.compile(r"<([^<>\s]+)>")
+_FORWARD_CONTEXT_CHARS = 4000
+
+
+def message_ids(value: str | None) -> list[str]:
+    """The ids in a ``Message-ID``/``In-Reply-To``/``References`` value, without brackets."""
+    if not value:
+        return []
+    found = _MSGID.findall(value)
+    if not found and value.strip() and " " not in value.strip():
+        found = [value.strip().strip("<>")]  # some clients forget the brackets
+    return found
+
+
+def provider_message_id(message: Message, raw: bytes) -> str:
+    """``Message-ID`` without brackets, or a content hash when there is none."""
+    ids = message_ids(header_text(message, "Message-ID"))
+    if ids:
+        return ids[0]
+    normalised = raw.replace(b"\r\n", b"\n").rstrip(b"\n")
+    return "sha256:" + hashlib.sha256(normalised).hexdigest()
+
+
+def thread_of(message: Message, own_id: str) -> tuple[str, str | None]:
+    """(conversation key, the message id this one answers or None).
+
+    The key is the root of ``References`` (the first id), else ``In-Reply-To``,
+    else the message's own id, so a whole thread shares one key.
+    """
+    references = message_ids(header_text(message, "References"))
+    in_reply_to = message_ids(header_text(message, "In-Reply-To"))
+    parent = (in_reply_to or references[-1:] or [None])[0]
+    root = (references or in_reply_to or [own_id])[0]
+    return root, parent
+
+
+def reporter_of(message: Message) -> Reporter:
+    """The sender as a :class:`Reporter` (``Reply-To`` is not trusted for identity)."""
+    value = header_text(message, "From")
+    if not value:
+        return Reporter()
+    for name, address in getaddresses([value]):
+        if address or name:
+            return Reporter(
+                name=clean_line(name) or None,
+                email=address.strip().lower() if "@" in address else None,
+            )
+    return Reporter()
+
+
+class EmailNormaliser:
+    """Turns raw mail into complaints for one mailbox.
+
+    Parameters:
+        channel: the channel reference put on every complaint.
+        own_addresses: mail from these is dropped (``own_address``).
+        max_file_bytes: per-file attachment cap.
+        max_message_bytes: per-message attachment cap.
+    """
+
+    def __init__(
+        self, channel: ChannelRef, own_addresses: Collection[str], max_file_bytes: int, max_message_bytes: int
+    ) -> None:
+        self.channel = channel
+        self.own_addresses = frozenset(a.lower() for a in own_addresses)
+        self.max_file_bytes = max_file_bytes
+        self.max_message_bytes = max_message_bytes
+
+    def __call__(self, raw: RawMessage) -> NormaliseResult:
+        """Normalise one message.
+
+        Raises:
+            NormaliseError: the bytes are not an e-mail message.
+        """
+        try:
+            message = parse_message(raw.payload)
+        except NotAnEmail as exc:
+            raise NormaliseError(str(exc)) from exc
+        reason = drop_reason(message, self.own_addresses)
+        if reason:
+            return Drop(reason)
+        budget = AttachmentBudget(self.max_file_bytes, self.max_message_bytes)
+        content = extract(message, budget)
+        return Accept(self._complaint(message, raw, content), budget.blobs)
+
+    def _complaint(self, message: Message, raw: RawMessage, content: MailContent) -> Complaint:
+        pmid = provider_message_id(message, raw.payload)
+        conversation, parent = thread_of(message, pmid)
+        title = clean_line(header_text(message, "Subject") or "") or None
+        forwarded = "\n\n".join(content.forwarded)
+        if content.text.strip():
+            body, context = strip_quotes(content.text), clean_text(forwarded, _FORWARD_CONTEXT_CHARS)[0]
+        else:  # only a forwarded message: its text is the complaint
+            body, context = forwarded, ""
+        description, truncated = clean_text(body)
+        reporter = reporter_of(message)
+        flags = [f"part_unreadable:{p}" for p in content.problems]
+        if reporter.email is None:
+            flags.append("no_sender")
+        return Complaint(
+            id=complaint_id(self.channel.type, self.channel.account, pmid),
+            channel=self.channel,
+            provider_message_id=pmid,
+            conversation_key=conversation,
+            in_reply_to=complaint_id(self.channel.type, self.channel.account, parent) if parent else None,
+            received_at=raw.received_at,
+            requested_datetime=self._sent_at(message, raw),
+            reporter=reporter,
+            title=title,
+            description=description or (title or ""),
+            description_truncated=truncated,
+            context=context or None,
+            attachments=tuple(content.attachments),
+            flags=tuple(flags),
+            raw_ref=raw.raw_ref,
+        )
+
+    @staticmethod
+    def _sent_at(message: Message, raw: RawMessage) -> datetime:
+        sent = header_date(message)
+        if sent is not None:
+            return sent
+        internal = raw.metadata.get("internaldate")
+        if internal:
+            try:
+                return datetime.fromisoformat(internal)
+            except (TypeError, ValueError):
+                pass
+        return raw.received_at
