@@ -1,0 +1,108 @@
+"""Complaint text -> category (``service_code``) -> agency, with a confidence.
+
+Scoring: each term of a category that appears in the normalised text adds its weight
+once; an ``exclude`` phrase removes the category; a channel category hint that maps to
+a category adds ``hint_weight`` (considered, never trusted alone). The best category
+wins when its score reaches ``min_score`` and its confidence reaches
+``min_confidence``; otherwise the complaint is for triage.
+
+Confidence = share × certainty, where share = best / (best + runner-up from another
+agency) and certainty = min(1, best / strong_score). Two categories of the same
+agency do not compete: "got mampet, sampah numpuk" is clearly a kelurahan matter.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from router.rules import Rules, Term, hint_key
+
+
+@dataclass(frozen=True, slots=True)
+class Classification:
+    """What the classifier decided and why."""
+
+    category: str | None
+    agency: str | None
+    confidence: float
+    score: float
+    matched: tuple[str, ...]
+    also: tuple[str, ...] = ()
+    hint_used: bool = False
+
+    @property
+    def triage(self) -> bool:
+        """True when no category is trusted enough: a person must decide."""
+        return self.category is None
+
+
+class Classifier:
+    """Classifies complaint text with compiled :class:`~router.rules.Rules`."""
+
+    def __init__(self, rules: Rules) -> None:
+        self.rules = rules
+        self._first: dict[str, list[tuple[str, ...]]] = defaultdict(list)
+        self._terms_by_phrase: dict[tuple[str, ...], list[Term]] = defaultdict(list)
+        self._exclusions: dict[tuple[str, ...], list[str]] = defaultdict(list)
+        for cat in rules.categories.values():
+            for term in cat.terms:
+                for phrase in term.all_of or (term.phrase,):
+                    self._add_phrase(phrase)
+                    self._terms_by_phrase[phrase].append(term)
+            for phrase in cat.exclude:
+                self._add_phrase(phrase)
+                self._exclusions[phrase].append(cat.code)
+
+    def _add_phrase(self, phrase: tuple[str, ...]) -> None:
+        if phrase not in self._first[phrase[0]]:
+            self._first[phrase[0]].append(phrase)
+
+    def found_phrases(self, tokens: tuple[str, ...]) -> set[tuple[str, ...]]:
+        """Every known phrase that occurs in ``tokens``."""
+        found: set[tuple[str, ...]] = set()
+        first = self._first
+        for i, token in enumerate(tokens):
+            for phrase in first.get(token, ()):
+                if len(phrase) == 1 or tokens[i : i + len(phrase)] == phrase:
+                    found.add(phrase)
+        return found
+
+    def classify(self, text: str, hint: str | None = None) -> Classification:
+        """Classify ``text``; ``hint`` is the channel's own category string, if any."""
+        found = self.found_phrases(self.rules.normaliser.tokens(text))
+        scores: dict[str, float] = defaultdict(float)
+        matched: dict[str, list[str]] = defaultdict(list)
+        seen: set[int] = set()
+        for phrase in found:
+            for term in self._terms_by_phrase.get(phrase, ()):
+                if id(term) in seen or not all(p in found for p in term.all_of):
+                    continue
+                seen.add(id(term))
+                scores[term.category] += term.weight
+                matched[term.category].append(f"{term.category}:{term.source}")
+        excluded = {code for phrase in found for code in self._exclusions.get(phrase, ())}
+        hint_cat = self.rules.hints.get(hint_key(hint)) if hint else None
+        if hint_cat and scores.get(hint_cat, 0) > 0:
+            scores[hint_cat] += self.rules.thresholds.hint_weight
+            matched[hint_cat].append(f"{hint_cat}:hint:{hint_key(hint or '')}")
+        return self._decide(scores, matched, excluded, hint_used=hint_cat is not None)
+
+    def _decide(
+        self, scores: dict[str, float], matched: dict[str, list[str]], excluded: set[str], hint_used: bool
+    ) -> Classification:
+        th = self.rules.thresholds
+        ranked = sorted(
+            ((s, c) for c, s in scores.items() if s > 0 and c not in excluded), key=lambda x: (-x[0], x[1])
+        )
+        if not ranked:
+            return Classification(None, None, 0.0, 0.0, ())
+        best_score, best = ranked[0]
+        agency = self.rules.categories[best].agency
+        rival = next((s for s, c in ranked[1:] if self.rules.categories[c].agency != agency), 0.0)
+        confidence = round(best_score / (best_score + rival) * min(1.0, best_score / th.strong_score), 3)
+        also = tuple(c for s, c in ranked[1:] if s >= th.min_score)
+        rules_hit = tuple(sorted(matched[best]))
+        if best_score < th.min_score or confidence < th.min_confidence:
+            return Classification(None, None, confidence, best_score, rules_hit, (best, *also), hint_used)
+        return Classification(best, agency, confidence, best_score, rules_hit, also, hint_used)
