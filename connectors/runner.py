@@ -162,24 +162,41 @@ class ChannelRunner:
         checkpoint: Any = UNCHANGED
         handled = 0
         fetched = self.connector.fetch(since)
-        with contextlib.closing(fetched) if hasattr(fetched, "close") else contextlib.nullcontext():
-            for item in fetched:
-                if isinstance(item, CheckpointAdvance):
-                    checkpoint = item.value
-                else:
-                    batch.append(item)
-                    if item.checkpoint is not UNCHANGED:
-                        checkpoint = item.checkpoint
-                if len(batch) >= self.batch_size:
-                    self.ingest(batch, checkpoint)
-                    handled += len(batch)
-                    batch, checkpoint = [], UNCHANGED
-                if self.stop.is_set():
-                    break
+        committing = False
+        try:
+            with contextlib.closing(fetched) if hasattr(fetched, "close") else contextlib.nullcontext():
+                for item in fetched:
+                    if isinstance(item, CheckpointAdvance):
+                        checkpoint = item.value
+                    else:
+                        batch.append(item)
+                        if item.checkpoint is not UNCHANGED:
+                            checkpoint = item.checkpoint
+                    if len(batch) >= self.batch_size:
+                        committing = True
+                        self.ingest(batch, checkpoint)
+                        committing = False
+                        handled += len(batch)
+                        batch, checkpoint = [], UNCHANGED
+                    if self.stop.is_set():
+                        break
+        except Exception:
+            # The fetch failed part-way (a 429, a dropped connection): keep what it
+            # yielded before the failure, with the checkpoint it made safe, so the
+            # next poll resumes there instead of fetching it all again.
+            if not committing and (batch or checkpoint is not UNCHANGED):
+                self._keep_before_failure(batch, checkpoint)
+            raise
         if batch or checkpoint is not UNCHANGED:
             self.ingest(batch, checkpoint)
             handled += len(batch)
         return handled
+
+    def _keep_before_failure(self, batch: list[RawMessage], checkpoint: Any) -> None:
+        try:
+            self.ingest(batch, checkpoint)
+        except Exception:
+            self.log.exception("could not keep the messages fetched before the failure; they will be re-fetched")
 
     def _set_state(self, state: str, detail: str | None = None, error: str | None = None) -> None:
         try:
