@@ -1,0 +1,179 @@
+"""The ``twitter`` channel: mentions of the Pemprov's X accounts, polled with tweepy.
+
+One instance polls every account in ``accounts`` with one app token; the accounts
+share that token's budget. Each poll walks the accounts in order and, per account,
+pages ``GET /2/users/:id/mentions`` from the newest mention back to the cursor
+(see :mod:`connectors.twitter.cursor` for when the cursor moves). The pause
+between polls comes from :class:`connectors.twitter.pacing.RequestBudget`.
+
+Errors become channel states through :mod:`connectors.errors`: a 429 raises
+``RateLimited`` with X's reset time and the runner waits on its stop event (so a
+SIGTERM still stops it at once); 401/403 raise ``AuthFailed``; 5xx and network
+errors raise ``TransientError`` (backoff with jitter).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any, ClassVar
+
+from connectors.base import ChannelContext, CheckpointAdvance, Connector, NormaliseResult, RawMessage
+from connectors.errors import RateLimited
+from connectors.push import WebhookRoute
+from connectors.twitter.client import XApiClient
+from connectors.twitter.config import TwitterOptions
+from connectors.twitter.cursor import AccountCursor, TwitterCheckpoint, snowflake_at, snowflake_time
+from connectors.twitter.normalise import TYPE_NAME, normalise_mention
+from connectors.twitter.pacing import RequestBudget
+from connectors.twitter.payload import context_errors, mention_payloads, unavailable_mentions
+from connectors.twitter.webhook import AccountActivityRoutes
+from normalizer.timeutil import utc_now
+
+
+class TwitterConnector(Connector):
+    """Takes in mentions of the configured X accounts as complaints."""
+
+    type_name: ClassVar[str] = TYPE_NAME
+    config_model: ClassVar[type[TwitterOptions]] = TwitterOptions
+
+    def __init__(self, context: ChannelContext, options: TwitterOptions) -> None:
+        super().__init__(context, options)
+        self.options: TwitterOptions = options
+        self.client: XApiClient | None = None
+        self.budget = RequestBudget(options.rate_limit.requests, options.rate_limit.window_seconds,
+                                    floor=context.poll_interval)
+        self.user_ids: dict[str, str] = {}
+        self._requests_last_poll = 0
+
+    @property
+    def account(self) -> str:
+        """The polled accounts, e.g. ``@dkijakarta`` (comma-separated when several)."""
+        return ", ".join(f"@{name}" for name in self.options.accounts)
+
+    def open(self) -> None:
+        """Create the tweepy client (no request is made yet)."""
+        if self.client is None:
+            self.client = XApiClient(
+                self.options.bearer_token.get(), self.options.api_base_url, self.options.request_timeout
+            )
+
+    def close(self) -> None:
+        """Close the HTTP session."""
+        if self.client is not None:
+            self.client.close()
+            self.client = None
+
+    # -- polling -----------------------------------------------------------------
+
+    def fetch(self, since: Any) -> Iterator[RawMessage | CheckpointAdvance]:
+        """Yield new mentions of every account; the checkpoint moves as the cursor module says."""
+        self.open()
+        client = self.client
+        started_with = client.requests_made
+        checkpoint = TwitterCheckpoint.from_json(since)
+        try:
+            checkpoint = self._resolve_accounts(checkpoint)
+            for username in self.options.accounts:
+                checkpoint = yield from self._fetch_account(username, checkpoint)
+        finally:
+            self._requests_last_poll = client.requests_made - started_with
+
+    def _resolve_accounts(self, checkpoint: TwitterCheckpoint) -> TwitterCheckpoint:
+        for username in self.options.accounts:
+            key = username.lower()
+            cursor = checkpoint.cursor(username)
+            user_id = cursor.user_id or self.user_ids.get(key)
+            if user_id is None:
+                user_id = self.client.user_id(username)
+                self.log.info("X account resolved", account=f"@{username}", user_id=user_id)
+            self.user_ids[key] = user_id
+            if cursor.user_id != user_id:
+                checkpoint = checkpoint.with_cursor(username, replace(cursor, user_id=user_id))
+        return checkpoint
+
+    def _first_since_id(self) -> str:
+        return snowflake_at(utc_now() - timedelta(hours=self.options.backfill_hours))
+
+    def _fetch_account(
+        self, username: str, checkpoint: TwitterCheckpoint
+    ) -> Iterator[RawMessage | CheckpointAdvance]:
+        before = checkpoint.cursor(username)
+        cursor = before if before.since_id else replace(before, since_id=self._first_since_id())
+        user_id = cursor.user_id
+        query_until = cursor.pending_until
+        newest, oldest, count = cursor.pending_newest, cursor.pending_until, cursor.pending_count
+        token: str | None = None
+        while True:
+            self._respect_budget()
+            page = self.client.mentions_page(
+                user_id, max_results=self.options.max_results, since_id=cursor.since_id,
+                until_id=query_until, pagination_token=token,
+            )
+            yield from self._page_messages(page, username)
+            meta = page.get("meta") or {}
+            ids = [str(t["id"]) for t in page.get("data") or [] if isinstance(t, dict) and "id" in t]
+            if newest is None and ids:
+                newest = str(meta.get("newest_id") or max(ids, key=int))
+            if ids:
+                oldest = str(meta.get("oldest_id") or min(ids, key=int))
+            count += len(ids)
+            token = meta.get("next_token")
+            if not token or not ids:
+                break
+            cursor = cursor.progressed(newest, oldest, count)
+            checkpoint = checkpoint.with_cursor(username, cursor)
+            yield CheckpointAdvance(checkpoint.to_json())
+        if count >= self.options.reach_back_limit and oldest is not None:
+            self._warn_gap(username, cursor, oldest, count)
+        cursor = cursor.finished(newest)
+        checkpoint = checkpoint.with_cursor(username, cursor)
+        if cursor != before:
+            yield CheckpointAdvance(checkpoint.to_json())
+        return checkpoint
+
+    def _page_messages(self, page: dict[str, Any], username: str) -> Iterator[RawMessage]:
+        received = utc_now()
+        metadata = {"account": username, "own_ids": sorted(self.user_ids.values())}
+        for mention in mention_payloads(page):
+            yield RawMessage(mention.tweet_id, mention.payload, received, metadata)
+        for gone in unavailable_mentions(page):
+            self.log.info("mention unavailable; skipped", account=f"@{username}", tweet_id=gone.tweet_id,
+                          reason=gone.reason)
+            yield RawMessage(f"unavailable:{gone.tweet_id}", gone.payload, received,
+                             {**metadata, "kind": "unavailable", "reason": gone.reason})
+        missing = context_errors(page)
+        if missing:
+            self.log.debug("context of some mentions unavailable", account=f"@{username}", errors=missing)
+
+    def _warn_gap(self, username: str, cursor: AccountCursor, oldest: str, count: int) -> None:
+        self.log.warning(
+            "possible gap in mentions: X pages back only so far; mentions in this window may be missing",
+            account=f"@{username}", mentions_read=count, reach_back_limit=self.options.reach_back_limit,
+            gap_from=snowflake_time(cursor.since_id).isoformat(), gap_to=snowflake_time(oldest).isoformat(),
+        )
+
+    def _respect_budget(self) -> None:
+        retry_at = self.budget.blocked_until(self.client.rate_limit, time.time())
+        if retry_at is not None:
+            msg = "the window's request budget is spent (x-rate-limit-remaining: 0)"
+            raise RateLimited(msg, retry_at)
+
+    def next_poll_delay(self) -> float | None:
+        """Pause before the next poll: what the last poll cost at the tier's even rate."""
+        status = self.client.rate_limit if self.client else None
+        return self.budget.pause_after_poll(self._requests_last_poll, status, time.time())
+
+    # -- normalising and push ---------------------------------------------------
+
+    def normalise(self, raw: RawMessage) -> NormaliseResult:
+        """See :func:`connectors.twitter.normalise.normalise_mention`."""
+        return normalise_mention(raw, self.name)
+
+    def webhook_routes(self) -> Sequence[WebhookRoute]:
+        """The Account Activity routes, when ``webhook.enabled``."""
+        if not self.options.webhook.enabled:
+            return ()
+        return AccountActivityRoutes(self).routes()
