@@ -47,6 +47,8 @@ DRAIN_TIMEOUT = 5.0
 MARK_BATCH = 1000
 #: ...or after this many seconds, whichever comes first.
 MARK_DELAY = 0.02
+#: How long the broker gets to answer a connection close before the socket is dropped.
+CLOSE_GRACE = 2.0
 #: How often the spool's retention pruning runs, seconds.
 PRUNE_EVERY = 3600.0
 #: How often progress figures are logged while there is traffic, seconds.
@@ -371,8 +373,18 @@ class _Session:
         connection = self.connection
         if connection is not None and connection.is_open:
             connection.close()
+            connection.ioloop.call_later(CLOSE_GRACE, self._force_close)
         elif connection is not None and not connection.is_closing:
             connection.ioloop.stop()
+
+    def _force_close(self) -> None:
+        """Drop the socket when the broker does not answer our close (a stalled link)."""
+        connection = self.connection
+        if connection is not None and not connection.is_closed:
+            # pika has no public abort; this is the call its own heartbeat checker makes.
+            connection._terminate_stream(  # noqa: SLF001
+                pika.exceptions.AMQPConnectionError(f"no reply to close within {CLOSE_GRACE}s")
+            )
 
     # -- connection and channel callbacks -------------------------------------
 

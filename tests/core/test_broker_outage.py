@@ -1,0 +1,148 @@
+"""The broker goes away under load and comes back: intake goes on into the spool, the
+forwarder drains it afterwards, nothing is lost, and a repeat on the queue is only
+ever the same message_id.
+
+The broker is taken away with a TCP relay the test controls (tests/core/tcp_proxy.py)
+in front of the shared RabbitMQ, which is never stopped or reconfigured.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from config.models import TopologyConfig
+from connectors.attachments import LocalAttachmentStore
+from connectors.runner import ChannelRunner
+from kanal.forwarder import Forwarder
+from kanal.spool import Spool
+from tests.core.broker_kit import (
+    broker_config,
+    check_delivery,
+    delete_topology,
+    desk_raw,
+    read_queue,
+    running,
+    unique_topology,
+    wait_for,
+)
+from tests.core.conftest import make_walkin
+from tests.core.tcp_proxy import TcpProxy
+from tests.services import require_rabbitmq
+
+pytestmark = pytest.mark.rabbitmq
+
+
+@pytest.fixture(name="amqp_url")
+def _amqp_url() -> str:
+    return require_rabbitmq()
+
+
+@pytest.fixture(name="topology")
+def _topology(amqp_url: str) -> TopologyConfig:
+    topology = unique_topology("kanaltest.outage")
+    yield topology
+    delete_topology(amqp_url, topology)
+
+
+@pytest.fixture(name="proxy")
+def _proxy(amqp_url: str) -> TcpProxy:
+    proxy = TcpProxy(("127.0.0.1", 5672))
+    yield proxy
+    proxy.close()
+
+
+class Load:
+    """Commits walk-in complaints through a real runner at a steady pace in a thread,
+    recording the id of every complaint the spool took (what its source was told)."""
+
+    def __init__(self, runner: ChannelRunner, total: int, batch: int = 40, pause: float = 0.01) -> None:
+        self.runner = runner
+        self.total = total
+        self.batch = batch
+        self.pause = pause
+        self.acknowledged: list[str] = []
+        self.commit_times: list[float] = []
+        self.done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="load", daemon=True)
+
+    def start(self) -> Load:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        try:
+            for start in range(0, self.total, self.batch):
+                raws = [desk_raw(f"BK-OUT-{i:06d}") for i in range(start, min(start + self.batch, self.total))]
+                results = self.runner.ingest(raws)
+                self.acknowledged.extend(str(r.complaint_id) for r in results if r.status == "accepted")
+                self.commit_times.append(time.monotonic())
+                time.sleep(self.pause)
+        finally:
+            self.done.set()
+
+    def committed_between(self, start: float, end: float) -> int:
+        """Batches committed in [start, end]."""
+        return sum(1 for t in self.commit_times if start <= t <= end)
+
+
+def test_intake_goes_on_while_the_broker_is_cut_mid_stream_and_everything_arrives_after(
+    amqp_url: str, topology: TopologyConfig, proxy: TcpProxy, spool: Spool, tmp_path: Path
+) -> None:
+    runner = ChannelRunner(make_walkin(tmp_path), spool, LocalAttachmentStore(tmp_path / "att"), batch_size=100)
+    forwarder = Forwarder(spool, broker_config(proxy.url(), topology, confirm_window=300, heartbeat=5))
+    total = 6000
+    with running(forwarder):
+        load = Load(runner, total).start()
+        wait_for(lambda: forwarder.stats.confirmed >= 1000, what="traffic to flow")
+        in_flight_at_cut = forwarder.stats.published - forwarder.stats.confirmed
+        cut_at = time.monotonic()
+        proxy.cut()
+        wait_for(lambda: forwarder.stats.failures >= 2, what="the forwarder to notice the outage and retry")
+        confirmed_during = forwarder.stats.confirmed
+        depth_early = spool.depth()
+        time.sleep(1.0)
+        assert forwarder.stats.confirmed == confirmed_during, "nothing can be confirmed while the broker is away"
+        assert spool.depth() > depth_early or load.done.is_set(), "intake keeps filling the spool"
+        restored_at = time.monotonic()
+        assert load.committed_between(cut_at, restored_at) > 0, "the channel kept committing during the outage"
+        proxy.restore()
+        assert load.done.wait(60)
+        wait_for(lambda: spool.depth() == 0, timeout=60, what="the spool to drain after the broker came back")
+
+    messages = read_queue(amqp_url, topology.intake_queue)
+    report = check_delivery(load.acknowledged, messages)
+    assert len(load.acknowledged) == total
+    assert not report.lost, f"{len(report.lost)} acknowledged complaints never reached the queue"
+    assert not report.conflicting
+    assert not report.inconsistent
+    assert set(report.seen) == set(load.acknowledged)
+    assert report.duplicated <= in_flight_at_cut + forwarder.broker.confirm_window
+    assert forwarder.stats.sessions >= 2
+
+
+def test_a_silent_network_stall_is_noticed_and_the_spool_drains_once_it_clears(
+    amqp_url: str, topology: TopologyConfig, proxy: TcpProxy, spool: Spool, tmp_path: Path
+) -> None:
+    runner = ChannelRunner(make_walkin(tmp_path), spool, LocalAttachmentStore(tmp_path / "att"), batch_size=100)
+    forwarder = Forwarder(spool, broker_config(proxy.url(), topology, heartbeat=1), confirm_timeout=3)
+    refs = [f"BK-STALL-{i}" for i in range(200)]
+    acknowledged: list[str] = []
+    with running(forwarder):
+        first = runner.ingest([desk_raw(r) for r in refs[:100]])
+        acknowledged += [str(r.complaint_id) for r in first]
+        wait_for(lambda: spool.depth() == 0, what="the first half to go out")
+        proxy.stall()
+        second = runner.ingest([desk_raw(r) for r in refs[100:]])
+        acknowledged += [str(r.complaint_id) for r in second]
+        wait_for(lambda: forwarder.stats.failures >= 1, timeout=15, what="the stall to be detected")
+        assert spool.depth() > 0
+        proxy.cut()  # the stalled sockets go; new connections are refused until restore
+        proxy.restore()
+        wait_for(lambda: spool.depth() == 0, timeout=60, what="the spool to drain after the stall")
+    report = check_delivery(acknowledged, read_queue(amqp_url, topology.intake_queue))
+    assert not report.lost
+    assert not report.conflicting
