@@ -1,0 +1,110 @@
+"""Meta webhooks for one Page: the GET handshake, the POST signature, and splitting a
+body into one raw message per event.
+
+* Handshake: Meta calls ``GET ?hub.mode=subscribe&hub.verify_token=...&hub.challenge=N``
+  when the callback is saved; the answer is ``N`` when the token is ours, else 403.
+* Signature: every POST carries ``X-Hub-Signature-256: sha256=<hex>``, the
+  HMAC-SHA256 of the exact body bytes keyed with the app secret. It is checked over
+  the raw bytes (Meta signs its own escaped-unicode serialisation; re-encoding the
+  parsed JSON would not match) and compared in constant time. Missing or wrong:
+  403 and nothing is stored.
+* Events: ``object: page`` bodies carry ``entry[].messaging[]`` (Messenger, also in
+  ``standby[]`` when another app holds the thread) and ``entry[].changes[]`` with
+  ``field: feed``; ``object: instagram`` bodies carry ``changes[]`` with ``field:
+  comments``/``mentions`` (and ``messaging[]`` for Instagram Direct).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from connectors.base import IngestResult, RawMessage
+from connectors.facebook.payloads import envelope
+from connectors.push import HttpResponse, WebhookOutcome, WebhookRequest, constant_time_equals
+
+SIGNATURE_HEADER = "X-Hub-Signature-256"
+
+
+def sign(body: bytes, app_secret: str) -> str:
+    """The ``X-Hub-Signature-256`` value Meta sends for ``body``."""
+    return "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def signature_valid(body: bytes, header: str | None, app_secret: str) -> bool:
+    """True when ``header`` is the HMAC-SHA256 of exactly ``body`` under ``app_secret``."""
+    if not header or not header.startswith("sha256="):
+        return False
+    return constant_time_equals(sign(body, app_secret), header.strip().lower())
+
+
+def answer_handshake(request: WebhookRequest, verify_token: str) -> HttpResponse:
+    """Answer Meta's subscription check: echo ``hub.challenge`` for our verify token."""
+    mode = request.param("hub.mode")
+    token = request.param("hub.verify_token") or ""
+    challenge = request.param("hub.challenge")
+    if mode != "subscribe" or challenge is None or not constant_time_equals(token, verify_token):
+        return HttpResponse.forbidden()
+    return HttpResponse.text(200, challenge)
+
+
+def _event_id(kind: str, data: dict[str, Any]) -> str:
+    if kind == "messaging":
+        message = data.get("message") if isinstance(data.get("message"), dict) else {}
+        return str(message.get("mid") or data.get("timestamp") or "?")
+    value = data.get("value") if isinstance(data.get("value"), dict) else {}
+    return str(value.get("comment_id") or value.get("id") or value.get("post_id") or value.get("media_id") or "?")
+
+
+def split_events(body: bytes, page_id: str, received_at: datetime) -> list[RawMessage]:
+    """One raw message per event of a (verified) webhook body.
+
+    A body that is not the JSON Meta documents becomes one raw message of kind
+    ``body`` holding the bytes, which ``normalise`` rejects: it lands in quarantine
+    with a reason instead of vanishing.
+    """
+    try:
+        doc = json.loads(body)
+        entries = doc["entry"]
+        if not isinstance(entries, list):
+            raise TypeError("entry is not a list")
+        obj = str(doc.get("object", ""))
+    except (ValueError, KeyError, TypeError) as exc:
+        text = body.decode("utf-8", "replace")
+        payload = envelope("webhook", "body", page_id, text, error=f"{type(exc).__name__}: {exc}")
+        return [RawMessage("webhook:body", payload, received_at, {"source": "webhook"})]
+    raws: list[RawMessage] = []
+    for entry in entries:
+        if not isinstance(entry, dict):
+            continue
+        context = {"object": obj, "entry_id": str(entry.get("id", "")), "entry_time": entry.get("time")}
+        events = [("messaging", e) for e in entry.get("messaging") or []]
+        events += [("messaging", e) for e in entry.get("standby") or []]
+        events += [("change", e) for e in entry.get("changes") or []]
+        for kind, event in events:
+            payload = envelope("webhook", kind, page_id, event, **context)
+            source_id = f"webhook:{obj}:{kind}:{_event_id(kind, event) if isinstance(event, dict) else '?'}"
+            raws.append(RawMessage(source_id, payload, received_at, {"source": "webhook"}))
+    return raws
+
+
+def received_reply(results: Sequence[IngestResult]) -> HttpResponse:  # noqa: ARG001 - the Reply signature
+    """Meta only needs a 200 once the events are durable."""
+    return HttpResponse.text(200, "EVENT_RECEIVED")
+
+
+def make_receiver(
+    page_id: str, app_secret: Callable[[], str], clock: Callable[[], datetime]
+) -> Callable[[WebhookRequest], HttpResponse | WebhookOutcome]:
+    """The POST handler: verify the signature, then hand the events to the server."""
+
+    def receive(request: WebhookRequest) -> HttpResponse | WebhookOutcome:
+        if not signature_valid(request.body, request.headers.get(SIGNATURE_HEADER), app_secret()):
+            return HttpResponse.forbidden()
+        return WebhookOutcome(split_events(request.body, page_id, clock()), received_reply)
+
+    return receive

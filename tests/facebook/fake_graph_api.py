@@ -1,0 +1,281 @@
+"""A local HTTP server that answers like the Graph API, for the real facebook-sdk.
+
+It serves what the Facebook channel reads: ``/{ver}/{page}/feed``,
+``/{ver}/{post}/comments``, ``/{ver}/{page}/conversations``,
+``/{ver}/{conversation}/messages`` and ``/{ver}/me``, with the documented shapes:
+``{"data": [...], "paging": {"cursors": {"before", "after"}, "next"}}`` where
+``next`` is a full graph.facebook.com URL that carries ``access_token`` (facebook-sdk
+deletes that key when it follows ``next``, and crashes without it), newest first,
+``since`` on the feed, ``filter=stream`` and ``order`` on comments.
+
+Every answer has ``Content-Type: application/json; charset=UTF-8`` and the
+``facebook-api-version`` header; usage headers (``X-App-Usage``,
+``X-Business-Use-Case-Usage``) are sent when set. Errors come as HTTP 400 with the
+``{"error": {"message", "type", "code", "error_subcode", "fbtrace_id"}}`` body, for a
+wrong token (190/463) or when queued with :meth:`FakeGraphAPI.fail`.
+
+All data is made up.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+GRAPH_HOST = "https://graph.facebook.com"
+
+
+def graph_time(epoch: float) -> str:
+    """Graph API time format: ``2026-11-27T03:00:00+0000``."""
+    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S+0000")
+
+
+@dataclass
+class _Failure:
+    code: int
+    subcode: int | None
+    message: str
+    path_contains: str | None
+    times: int
+    http_status: int
+
+
+@dataclass
+class _Conversation:
+    id: str
+    psid: str
+    name: str
+    updated: float
+    messages: list[dict[str, Any]] = field(default_factory=list)
+
+
+class FakeGraphAPI:
+    """The fake server and its data.
+
+    Parameters:
+        page_id: the Page it serves.
+        token: the Page access token it accepts.
+        version: the version it reports in ``facebook-api-version``.
+    """
+
+    def __init__(self, page_id: str = "100000000000001", token: str = "EAAtestpagetoken",
+                 version: str = "v21.0", page_name: str = "Pemprov DKI Jakarta (test)") -> None:
+        self.page_id = page_id
+        self.page_name = page_name
+        self.token = token
+        self.version = version
+        self.posts: list[dict[str, Any]] = []
+        self.comments: dict[str, list[dict[str, Any]]] = {}
+        self.conversations: dict[str, _Conversation] = {}
+        self.requests: list[tuple[str, dict[str, list[str]]]] = []
+        self.usage_headers: dict[str, str] = {}
+        self._failures: list[_Failure] = []
+        self._ids = itertools.count(1000)
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """Base URL to configure as ``graph_api_base_url``."""
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/"
+
+    def start(self) -> FakeGraphAPI:
+        """Serve in a background thread."""
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving."""
+        self._server.shutdown()
+        self._server.server_close()
+
+    # -- data -----------------------------------------------------------------
+
+    def _next_id(self) -> str:
+        return str(next(self._ids))
+
+    def add_post(self, message: str, at: float, author: tuple[str, str] | None = None,
+                 attachments: list[dict[str, Any]] | None = None) -> str:
+        """A post on the Page's feed (by ``author`` (id, name), else by the Page). Returns its id."""
+        with self._lock:
+            post_id = f"{self.page_id}_{self._next_id()}"
+            who = author or (self.page_id, self.page_name)
+            post = {
+                "id": post_id, "message": message, "created_time": graph_time(at),
+                "updated_time": graph_time(at), "from": {"id": who[0], "name": who[1]},
+                "permalink_url": f"https://www.facebook.com/{post_id}",
+            }
+            if attachments:
+                post["attachments"] = {"data": attachments}
+            self.posts.append(post)
+            self.comments[post_id] = []
+            return post_id
+
+    def add_comment(self, post_id: str, message: str, at: float, author: tuple[str, str] | None = None,
+                    parent: str | None = None, comment_id: str | None = None) -> str:
+        """A comment under ``post_id`` (a reply when ``parent`` is a comment id). Returns its id."""
+        with self._lock:
+            cid = comment_id or f"{post_id.split('_')[-1]}_{self._next_id()}"
+            who = author or (self.page_id, self.page_name)
+            comment = {
+                "id": cid, "message": message, "created_time": graph_time(at),
+                "from": {"id": who[0], "name": who[1]},
+                "permalink_url": f"https://www.facebook.com/{post_id}?comment_id={cid}",
+            }
+            if parent:
+                comment["parent"] = {"id": parent}
+            self.comments[post_id].append(comment)
+            for post in self.posts:
+                if post["id"] == post_id:
+                    post["updated_time"] = graph_time(max(at, _epoch(post["updated_time"])))
+            return cid
+
+    def add_message(self, psid: str, name: str, text: str, at: float, from_page: bool = False,
+                    mid: str | None = None, attachments: list[dict[str, Any]] | None = None) -> str:
+        """A Messenger message between the Page and ``psid``. Returns its id (the webhook ``mid``)."""
+        with self._lock:
+            conversation = next((c for c in self.conversations.values() if c.psid == psid), None)
+            if conversation is None:
+                conversation = _Conversation(f"t_{self._next_id()}", psid, name, at)
+                self.conversations[conversation.id] = conversation
+            message_id = mid or f"m_{self._next_id()}"
+            sender = {"id": self.page_id, "name": self.page_name} if from_page else {
+                "id": psid, "name": name, "email": f"{psid}@facebook.com"}
+            message = {"id": message_id, "message": text, "created_time": graph_time(at), "from": sender}
+            if attachments:
+                message["attachments"] = {"data": attachments}
+            conversation.messages.append(message)
+            conversation.updated = max(conversation.updated, at)
+            return message_id
+
+    def fail(self, code: int, subcode: int | None = None, message: str = "simulated error",
+             path_contains: str | None = None, times: int = 1, http_status: int = 400) -> None:
+        """Answer the next ``times`` matching requests with a Graph error."""
+        with self._lock:
+            self._failures.append(_Failure(code, subcode, message, path_contains, times, http_status))
+
+    def paths(self) -> list[str]:
+        """Paths requested so far."""
+        with self._lock:
+            return [p for p, _ in self.requests]
+
+    # -- HTTP -----------------------------------------------------------------
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *_args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802 - http.server API
+                parts = urlsplit(self.path)
+                params = parse_qs(parts.query, keep_blank_values=True)
+                status, body = fake._answer(parts.path, params)
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json; charset=UTF-8")
+                self.send_header("facebook-api-version", fake.version)
+                for name, value in fake.usage_headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        return Handler
+
+    def _error(self, code: int, message: str, subcode: int | None = None, kind: str = "OAuthException",
+               status: int = 400) -> tuple[int, dict[str, Any]]:
+        error = {"message": message, "type": kind, "code": code, "fbtrace_id": "AbCdEfGhIjK"}
+        if subcode is not None:
+            error["error_subcode"] = subcode
+        return status, {"error": error}
+
+    def _answer(self, path: str, params: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
+        with self._lock:
+            self.requests.append((path, params))
+            for failure in self._failures:
+                if failure.times > 0 and (failure.path_contains is None or failure.path_contains in path):
+                    failure.times -= 1
+                    return self._error(failure.code, failure.message, failure.subcode, status=failure.http_status)
+            token = (params.get("access_token") or [""])[0]
+            if token != self.token:
+                return self._error(190, "Error validating access token: Session has expired.", 463)
+            segments = [s for s in path.split("/") if s]
+            if not segments or not segments[0].startswith("v") or segments[0] != self.version:
+                return self._error(2635, f"unsupported API version in {path}", kind="OAuthException")
+            rest = segments[1:]
+            if rest == ["me"]:
+                return 200, {"id": self.page_id, "name": self.page_name}
+            if len(rest) != 2:
+                return self._error(100, "Unsupported get request.", kind="GraphMethodException")
+            object_id, edge = rest
+            items = self._edge(object_id, edge, params)
+            if items is None:
+                return self._error(100, f"Unsupported get request. Object with ID '{object_id}' "
+                                   "does not exist or does not support this operation.", kind="GraphMethodException")
+            return 200, self._page(path, items, params)
+
+    def _edge(self, object_id: str, edge: str, params: dict[str, list[str]]) -> list[dict[str, Any]] | None:
+        if object_id == self.page_id and edge == "feed":
+            since = float((params.get("since") or ["0"])[0])
+            posts = [p for p in self.posts if _epoch(p["created_time"]) >= since]
+            return sorted(posts, key=lambda p: _epoch(p["created_time"]), reverse=True)
+        if edge == "comments" and object_id in self.comments:
+            comments = list(self.comments[object_id])
+            if (params.get("filter") or ["toplevel"])[0] != "stream":
+                comments = [c for c in comments if "parent" not in c]
+            reverse = (params.get("order") or ["chronological"])[0] == "reverse_chronological"
+            return sorted(comments, key=lambda c: _epoch(c["created_time"]), reverse=reverse)
+        if object_id == self.page_id and edge == "conversations":
+            ordered = sorted(self.conversations.values(), key=lambda c: c.updated, reverse=True)
+            return [{"id": c.id, "updated_time": graph_time(c.updated),
+                     "link": f"/{self.page_id}/inbox/{c.id}"} for c in ordered]
+        if edge == "messages" and object_id in self.conversations:
+            messages = self.conversations[object_id].messages
+            return sorted(messages, key=lambda m: _epoch(m["created_time"]), reverse=True)
+        return None
+
+    def _page(self, path: str, items: list[dict[str, Any]], params: dict[str, list[str]]) -> dict[str, Any]:
+        limit = max(1, min(100, int((params.get("limit") or ["25"])[0])))
+        start = _decode_cursor((params.get("after") or [""])[0])
+        chunk = items[start:start + limit]
+        body: dict[str, Any] = {"data": chunk}
+        if chunk:
+            body["paging"] = {"cursors": {"before": _cursor(start), "after": _cursor(start + len(chunk) - 1)}}
+            if start + limit < len(items):
+                query = {k: v[0] for k, v in params.items() if k != "after"}
+                query["access_token"] = self.token
+                query["after"] = _cursor(start + len(chunk) - 1)
+                body["paging"]["next"] = f"{GRAPH_HOST}{path}?{urlencode(query)}"
+        return body
+
+
+def _cursor(index: int) -> str:
+    return base64.urlsafe_b64encode(f"idx:{index}".encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> int:
+    if not cursor:
+        return 0
+    text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    return int(text.split(":", 1)[1]) + 1
+
+
+def _epoch(graph: str) -> float:
+    return datetime.strptime(graph, "%Y-%m-%dT%H:%M:%S%z").timestamp()
