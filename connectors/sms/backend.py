@@ -1,0 +1,62 @@
+"""What every SMS gateway backend provides to :class:`connectors.sms.connector.SmsConnector`.
+
+A pull backend (Gammu files / SQL) implements ``fetch`` and ``acknowledge``; a push
+backend (HTTP) implements ``routes``. All implement ``decode``: the pure step from
+their raw form to an :class:`InboundSms`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from typing import ClassVar
+
+import structlog
+
+from connectors.base import IngestResult, RawMessage
+from connectors.push import WebhookRoute
+from connectors.sms.message import InboundSms
+from connectors.sms.outbound import AckPolicy
+
+
+class SmsBackend(ABC):
+    """Base class of the gateway backends.
+
+    Parameters:
+        account: the channel's receiving number or short code (E.164 or digits).
+        ack: the acknowledgement policy.
+        log: the channel's logger.
+    """
+
+    pulls: ClassVar[bool] = False
+
+    def __init__(self, account: str, ack: AckPolicy, log: structlog.typing.FilteringBoundLogger) -> None:
+        self.account = account
+        self.ack = ack
+        self.log = log
+
+    def open(self) -> None:  # noqa: B027 - optional hook
+        """Prepare resources (folders, database connection)."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release resources."""
+
+    def fetch(self) -> Iterator[RawMessage]:
+        """Yield new messages (pull backends). I/O only."""
+        raise NotImplementedError
+
+    def routes(self) -> Sequence[WebhookRoute]:
+        """HTTP routes (push backends)."""
+        return ()
+
+    @abstractmethod
+    def decode(self, raw: RawMessage) -> InboundSms:
+        """Turn one raw message into an :class:`InboundSms`. Pure.
+
+        Raises:
+            connectors.errors.NormaliseError: the raw form is malformed or undecodable.
+        """
+
+    def acknowledge(self, results: Sequence[IngestResult]) -> None:  # noqa: B027 - optional hook
+        """After the spool commit: mark the source handled and send acknowledgements.
+        Must be safe to repeat."""

@@ -1,0 +1,102 @@
+"""``SmsConnector``: one receiving number or short code, one gateway backend.
+
+The connector picks the backend named in the options, delegates I/O to it
+(fetch / webhook routes / acknowledge) and turns what the backend decodes into
+a complaint with the rules every backend shares (:mod:`connectors.sms.message`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any, ClassVar
+
+from pydantic import BaseModel
+
+from connectors.base import ChannelContext, Connector, IngestResult, NormaliseResult, RawMessage
+from connectors.push import WebhookRoute
+from connectors.sms.aggregator import AggregatorBackend
+from connectors.sms.backend import SmsBackend
+from connectors.sms.config import SmsOptions
+from connectors.sms.gammu_files import GammuFilesBackend
+from connectors.sms.gammu_sql import GammuSqlBackend
+from connectors.sms.json_inbound import JsonBackend
+from connectors.sms.kannel import KannelBackend
+from connectors.sms.message import NoiseRules, to_complaint
+from connectors.sms.outbound import AckPolicy
+from connectors.sms.twilio import TwilioBackend
+from normalizer.complaint import ChannelRef
+
+
+def build_backend(options: SmsOptions, ack: AckPolicy, log: Any) -> SmsBackend:
+    """Create the backend the options name."""
+    tz = options.gateway_tz
+    account = options.account
+    if options.backend == "gammu_files":
+        return GammuFilesBackend(account, ack, log, options.gammu_files, tz)  # type: ignore[arg-type]
+    if options.backend == "gammu_sql":
+        return GammuSqlBackend(account, ack, log, options.gammu_sql, tz)  # type: ignore[arg-type]
+    if options.backend == "kannel":
+        return KannelBackend(account, ack, log, options.kannel, options.ack, tz)  # type: ignore[arg-type]
+    if options.backend == "twilio":
+        return TwilioBackend(account, ack, log, options.twilio)  # type: ignore[arg-type]
+    if options.backend == "aggregator":
+        return AggregatorBackend(account, ack, log, options.aggregator, tz)  # type: ignore[arg-type]
+    return JsonBackend(account, ack, log, options.json_inbound)  # type: ignore[arg-type]
+
+
+class SmsConnector(Connector):
+    """An SMS number or short code (``type: sms``)."""
+
+    type_name: ClassVar[str] = "sms"
+    config_model: ClassVar[type[BaseModel]] = SmsOptions
+
+    def __init__(self, context: ChannelContext, options: BaseModel) -> None:
+        if not isinstance(options, SmsOptions):
+            options = SmsOptions.model_validate(options.model_dump() if isinstance(options, BaseModel) else options)
+        super().__init__(context, options)
+        self.options: SmsOptions = options
+        self.ack_policy = AckPolicy(options.ack)
+        self.backend = build_backend(options, self.ack_policy, self.log)
+        self.channel = ChannelRef(type=context.type or self.type_name, name=context.name, account=options.account)
+        self.rules = NoiseRules(
+            drop_alphanumeric=options.drop_alphanumeric_senders,
+            drop_short_codes=options.drop_short_code_senders,
+            pattern=options.sender_pattern(),
+        )
+
+    @property
+    def account(self) -> str:
+        """The receiving number in E.164, or the short code."""
+        return self.options.account
+
+    @property
+    def pulls(self) -> bool:
+        """True for the Gammu backends (polled); False for HTTP backends (pushed)."""
+        return self.backend.pulls
+
+    def open(self) -> None:
+        """Open the backend (folders, database connection)."""
+        if self.options.ack.enabled and self.options.backend == "aggregator":
+            self.log.warning("acknowledgement SMS are on, but the aggregator backend cannot send them")
+        self.backend.open()
+
+    def close(self) -> None:
+        """Close the backend."""
+        self.backend.close()
+
+    def fetch(self, since: Any) -> Iterator[RawMessage]:  # noqa: ARG002 - the source keeps its own state
+        """Yield new messages from a Gammu backend. The checkpoint stays unchanged:
+        the source itself is acknowledged (file moved, row marked) after the commit."""
+        return self.backend.fetch()
+
+    def normalise(self, raw: RawMessage) -> NormaliseResult:
+        """Decode with the backend, then apply the shared SMS rules. Pure."""
+        return to_complaint(self.backend.decode(raw), raw, self.channel, self.rules)
+
+    def acknowledge(self, results: Sequence[IngestResult]) -> None:
+        """Let the backend mark its source and send acknowledgements."""
+        self.backend.acknowledge(results)
+
+    def webhook_routes(self) -> Sequence[WebhookRoute]:
+        """The HTTP backend's routes (none for Gammu)."""
+        return self.backend.routes()

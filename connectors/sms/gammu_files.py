@@ -1,0 +1,255 @@
+"""Gammu SMSD ``files`` service: read the inbox folder, move handled files to done.
+
+SMSD names inbox files ``IN<YYYYMMDD>_<HHMMSS>_<serial>_<sender>_<part>.<ext>``:
+``serial`` tells apart messages received in the same second, ``part`` is the
+0-based part number of a multipart message (each part its own file in the
+``standard`` and ``unicode`` formats), ``ext`` is ``txt`` or ``bin`` (8-bit).
+Content is UTF-8 text (``standard``), UTF-16BE behind a FE FF byte order mark
+(``unicode``) or raw bytes (``.bin``).
+
+A file is handled exactly once from Kanal's point of view: its name is the
+provider id, the spool drops a second complaint with the same id, and the file
+is moved to ``done_path`` only after the spool commit. A crash between the two
+re-offers the file, which the spool absorbs as a duplicate, and then moves it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import structlog
+
+from connectors.base import IngestResult, RawMessage
+from connectors.errors import NormaliseError, TransientError
+from connectors.sms.backend import SmsBackend
+from connectors.sms.config import GammuFilesOptions
+from connectors.sms.message import InboundSms
+from connectors.sms.multipart import MultipartWaiter, Part
+from connectors.sms.outbound import AckPolicy, write_gammu_outbox_file
+from connectors.sms.udh import EncodingError, decode_8bit, decode_utf16be
+from normalizer.timeutil import utc_now
+
+_NAME = re.compile(r"^IN(\d{8})_(\d{6})_(\d{2,})_(.+)_(\d{2,})\.(txt|bin|smsbackup)$")
+_BACKEND = "gammu_files"
+
+
+@dataclass(frozen=True, slots=True)
+class InboxName:
+    """The parts of an SMSD inbox file name."""
+
+    name: str
+    date: str
+    time: str
+    serial: str
+    sender: str
+    part: int  # 0-based
+    extension: str
+
+    @property
+    def group(self) -> tuple[str, str, str, str]:
+        """What the parts of one multipart message share."""
+        return (self.date, self.time, self.serial, self.sender)
+
+    def received_at(self, tz: timezone) -> datetime:
+        """The receive time in the name, read in the gateway's timezone."""
+        return datetime.strptime(self.date + self.time, "%Y%m%d%H%M%S").replace(tzinfo=tz)
+
+
+def parse_inbox_name(name: str) -> InboxName | None:
+    """Parse an SMSD inbox file name; None if it is not one."""
+    match = _NAME.match(name)
+    if match is None:
+        return None
+    date, hms, serial, sender, part, ext = match.groups()
+    return InboxName(name, date, hms, serial, sender, int(part), ext)
+
+
+def decode_content(data: bytes, extension: str, inbox_format: str) -> str:
+    """Decode one inbox file's bytes.
+
+    Raises:
+        EncodingError: the bytes are not what the format says.
+    """
+    if extension == "bin":
+        return decode_8bit(data)
+    if extension != "txt":
+        msg = f"SMSD {extension} files (InboxFormat=detail) are not supported; use standard or unicode"
+        raise EncodingError(msg)
+    if inbox_format == "unicode" or (inbox_format == "auto" and data.startswith(b"\xfe\xff")):
+        return decode_utf16be(data)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        msg = "file is not UTF-8 text (is SMSD's InboxFormat unicode?)"
+        raise EncodingError(msg) from None
+
+
+class GammuFilesBackend(SmsBackend):
+    """Reads SMSD's inbox folder.
+
+    Parameters:
+        options: the ``gammu_files`` block.
+        tz: the gateway's timezone (times in file names carry none).
+        clock: monotonic seconds for the multipart timeout; wall: Unix time for file ages.
+    """
+
+    pulls = True
+
+    def __init__(
+        self,
+        account: str,
+        ack: AckPolicy,
+        log: structlog.typing.FilteringBoundLogger,
+        options: GammuFilesOptions,
+        tz: timezone,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(account, ack, log)
+        self.options = options
+        self.tz = tz
+        self.wall = wall
+        self.waiter = MultipartWaiter(options.multipart_timeout, clock)
+
+    def open(self) -> None:
+        """Create the done folder; the inbox must exist (SMSD creates it)."""
+        self.options.done_path.mkdir(parents=True, exist_ok=True)
+        if not self.options.inbox_path.is_dir():
+            msg = f"Gammu inbox folder {self.options.inbox_path} does not exist"
+            raise TransientError(msg)
+
+    # -- fetch ------------------------------------------------------------------
+
+    def _scan(self) -> tuple[list[Part[InboxName]], dict[tuple, float], list[str]]:
+        parts: list[Part[InboxName]] = []
+        newest: dict[tuple, float] = {}
+        strays: list[str] = []
+        try:
+            entries = list(os.scandir(self.options.inbox_path))
+        except OSError as exc:
+            msg = f"cannot read Gammu inbox {self.options.inbox_path}: {exc.strerror}"
+            raise TransientError(msg) from exc
+        for entry in entries:
+            if not entry.name.startswith("IN") or not entry.is_file():
+                continue
+            try:
+                mtime = entry.stat().st_mtime
+            except FileNotFoundError:
+                continue
+            parsed = parse_inbox_name(entry.name)
+            if parsed is None:
+                if self.wall() - mtime >= self.options.settle_seconds:
+                    strays.append(entry.name)
+                continue
+            newest[parsed.group] = max(newest.get(parsed.group, 0.0), mtime)
+            parts.append(Part(parsed.group, parsed.part + 1, None, parsed))
+        return parts, newest, strays
+
+    def fetch(self) -> Iterator[RawMessage]:
+        """Yield settled messages, multipart ones reassembled, oldest first."""
+        parts, newest, strays = self._scan()
+        settled_before = self.wall() - self.options.settle_seconds
+        ready = [a for a in self.waiter.ready(parts) if newest[a.parts[0].group] <= settled_before]
+        ready.sort(key=lambda a: (a.parts[0].date, a.parts[0].time, a.parts[0].serial, a.parts[0].part))
+        for name in sorted(strays):
+            raw = self._read([name], complete=True)
+            if raw is not None:
+                yield raw
+        for assembled in ready:
+            raw = self._read([p.name for p in assembled.parts], assembled.complete)
+            if raw is not None:
+                yield raw
+
+    def _read(self, names: list[str], complete: bool) -> RawMessage | None:
+        blobs: list[bytes] = []
+        for name in names:
+            try:
+                blobs.append((self.options.inbox_path / name).read_bytes())
+            except FileNotFoundError:
+                return None  # moved away meanwhile; the next scan decides again
+            except OSError as exc:
+                msg = f"cannot read {name}: {exc.strerror}"
+                raise TransientError(msg) from exc
+        if len(names) == 1:
+            payload = blobs[0]
+        else:
+            payload = json.dumps(
+                {"parts": [{"file": n, "data": base64.b64encode(b).decode()} for n, b in zip(names, blobs, strict=True)]},
+                sort_keys=True,
+            ).encode()
+        return RawMessage(
+            source_id=names[0],
+            payload=payload,
+            received_at=utc_now(),
+            metadata={"backend": _BACKEND, "files": names, "complete": complete},
+        )
+
+    # -- decode -------------------------------------------------------------------
+
+    def decode(self, raw: RawMessage) -> InboundSms:
+        """Decode the file(s) of one message (pure)."""
+        names: list[str] = list(raw.metadata.get("files") or [raw.source_id])
+        complete = bool(raw.metadata.get("complete", True))
+        if len(names) == 1:
+            blobs = [raw.payload]
+        else:
+            try:
+                envelope = json.loads(raw.payload)
+                blobs = [base64.b64decode(p["data"]) for p in envelope["parts"]]
+            except (ValueError, KeyError, TypeError) as exc:
+                msg = f"multipart envelope is damaged: {exc}"
+                raise NormaliseError(msg) from None
+        parsed = [parse_inbox_name(n) for n in names]
+        first = parsed[0]
+        if first is None or any(p is None for p in parsed):
+            msg = f"{names[0]!r} is not a Gammu inbox file name (IN<date>_<time>_<serial>_<sender>_<part>.<ext>)"
+            raise NormaliseError(msg)
+        texts = []
+        for info, data in zip(parsed, blobs, strict=True):
+            try:
+                texts.append(decode_content(data, info.extension, self.options.inbox_format))  # type: ignore[union-attr]
+            except EncodingError as exc:
+                msg = f"{info.name}: {exc}"  # type: ignore[union-attr]
+                raise NormaliseError(msg) from None
+        provider_id = first.name if len(names) == 1 else f"{first.name}#{len(names)}"
+        return InboundSms(
+            sender=first.sender,
+            text="".join(texts),
+            provider_id=provider_id,
+            sent_at=first.received_at(self.tz),
+            incomplete=not complete,
+        )
+
+    # -- acknowledge ------------------------------------------------------------------
+
+    def acknowledge(self, results: Sequence[IngestResult]) -> None:
+        """Send acknowledgements, then move every handled file to the done folder.
+
+        Acknowledgements go first: if a move fails, the next poll re-offers the
+        file as a duplicate, which must not cost the citizen their acknowledgement.
+        """
+        outbox = self.options.outbox_path
+        for number, text in self.ack.due(results):
+            if outbox is None:
+                self.log.warning("acknowledgements are on but gammu_files has no outbox_path")
+                break
+            try:
+                write_gammu_outbox_file(outbox, number, text, self.options.outbox_format)
+            except OSError:
+                self.log.exception("could not write the acknowledgement to the Gammu outbox")
+        for result in results:
+            for name in result.raw.metadata.get("files") or [result.raw.source_id]:
+                source = self.options.inbox_path / name
+                try:
+                    os.replace(source, self.options.done_path / name)
+                except FileNotFoundError:
+                    if not (self.options.done_path / name).exists():
+                        self.log.warning("inbox file vanished before it was moved", file=name)

@@ -1,0 +1,145 @@
+"""What the HTTP backends share: the raw form of a request, shared-secret checks and
+the replay window.
+
+The raw payload of an HTTP message is the request itself in HTTP/1.1 text form
+(request line, the headers that carry meaning, blank line, body), with the
+shared secret removed from the query string. It is what an operator sees in the
+quarantine and what ``decode`` reads back, so decoding stays pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import parse_qsl, unquote_to_bytes, urlencode, urlsplit
+
+from connectors.base import RawMessage
+from connectors.errors import NormaliseError
+from connectors.push import Headers, WebhookRequest, constant_time_equals
+from normalizer.timeutil import utc_now
+
+#: Query parameter that carries a backend's shared secret.
+TOKEN_PARAM = "token"
+#: Header that may carry the shared secret instead.
+TOKEN_HEADER = "X-Kanal-Token"
+
+
+@dataclass(frozen=True)
+class RequestDump:
+    """A request read back from its raw form."""
+
+    method: str
+    path: str
+    query: str
+    headers: Headers
+    body: bytes
+
+    def params(self) -> dict[str, str]:
+        """The query parameters, first value of each, as text."""
+        out: dict[str, str] = {}
+        for key, value in parse_qsl(self.query, keep_blank_values=True):
+            out.setdefault(key, value)
+        return out
+
+    def param_bytes(self, name: str) -> bytes | None:
+        """A query parameter's value as the raw bytes it percent-encodes."""
+        for pair in self.query.split("&"):
+            key, _, value = pair.partition("=")
+            if unquote_to_bytes(key.replace("+", " ")) == name.encode():
+                return unquote_to_bytes(value.replace("+", " "))
+        return None
+
+    def form(self) -> dict[str, str]:
+        """The body as a form, first value of each field."""
+        out: dict[str, str] = {}
+        for key, value in parse_qsl(self.body.decode("utf-8", "replace"), keep_blank_values=True):
+            out.setdefault(key, value)
+        return out
+
+
+def raw_query(request: WebhookRequest) -> str:
+    """The query string exactly as sent (still percent-encoded)."""
+    return urlsplit(request.url).query
+
+
+def without_params(query: str, names: Iterable[str]) -> str:
+    """``query`` with the named parameters removed, the rest left byte for byte."""
+    drop = set(names)
+    kept = [p for p in query.split("&") if p and p.partition("=")[0] not in drop]
+    return "&".join(kept)
+
+
+def dump_request(request: WebhookRequest, keep_headers: Iterable[str], secret_params: Iterable[str] = (TOKEN_PARAM,)) -> bytes:
+    """The raw form of ``request``: secrets removed, only meaningful headers kept."""
+    query = without_params(raw_query(request), secret_params)
+    target = request.path or "/"
+    if query:
+        target += "?" + query
+    lines = [f"{request.method} {target} HTTP/1.1"]
+    wanted = [h.lower() for h in keep_headers]
+    lines.extend(f"{name}: {request.headers[name]}" for name in wanted if name in request.headers)
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace") + request.body
+
+
+def parse_dump(payload: bytes) -> RequestDump:
+    """Read a raw form written by :func:`dump_request`.
+
+    Raises:
+        NormaliseError: the payload is not such a form.
+    """
+    head, sep, body = payload.partition(b"\r\n\r\n")
+    if not sep:
+        msg = "raw HTTP request has no header/body separator"
+        raise NormaliseError(msg)
+    lines = head.decode("latin-1").split("\r\n")
+    try:
+        method, target, _version = lines[0].split(" ", 2)
+    except ValueError:
+        msg = f"bad request line {lines[0][:80]!r}"
+        raise NormaliseError(msg) from None
+    path, _, query = target.partition("?")
+    headers = []
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers.append((name.strip(), value.strip()))
+    return RequestDump(method, path, query, Headers(headers), body)
+
+
+def http_raw(request: WebhookRequest, backend: str, keep_headers: Iterable[str],
+             secret_params: Iterable[str] = (TOKEN_PARAM,)) -> RawMessage:
+    """A :class:`RawMessage` for one request carrying one SMS."""
+    payload = dump_request(request, keep_headers, secret_params)
+    return RawMessage(
+        source_id=f"{backend}:{request.remote_addr or '-'}",
+        payload=payload,
+        received_at=utc_now(),
+        metadata={"backend": backend},
+    )
+
+
+def token_matches(request: WebhookRequest, expected: str) -> bool:
+    """True when the request carries the shared secret (query ``token`` or header)."""
+    given = request.param(TOKEN_PARAM)
+    if given is None:
+        given = request.headers.get(TOKEN_HEADER.lower()) if TOKEN_HEADER.lower() in request.headers else None
+    if given is None:
+        return False
+    return constant_time_equals(given, expected)
+
+
+def outside_window(when: datetime | None, max_age: float, max_future: float, now: datetime | None = None) -> str | None:
+    """Why ``when`` falls outside the replay window, or None (also when unknown)."""
+    if when is None:
+        return None
+    age = ((now or utc_now()) - when).total_seconds()
+    if max_age and age > max_age:
+        return f"message is {age:.0f}s old (window {max_age:.0f}s)"
+    if age < -max_future:
+        return f"message is {-age:.0f}s in the future"
+    return None
+
+
+def first_values(form: Mapping[str, list[str]]) -> dict[str, str]:
+    """The first value of every field of a parsed form."""
+    return {k: v[0] for k, v in form.items() if v}

@@ -1,0 +1,201 @@
+"""Kannel smsbox ``sms-service`` calling Kanal with ``get-url`` or ``post-url``.
+
+One route, ``<prefix>/<channel>/kannel``, answers both. Configure the service as
+(one line, escape codes from the Kannel User Guide)::
+
+    get-url = "http://HOST:8080/webhooks/CHANNEL/kannel?token=SECRET&from=%p&to=%P&text=%a&time=%T&id=%I&coding=%c&charset=%C&udh=%u&smsc=%i"
+
+or ``post-url = "http://HOST:8080/webhooks/CHANNEL/kannel?token=SECRET"`` with
+``send-sender = true`` (the text is the body; ``X-Kannel-From``, ``-To``, ``-Time``,
+``-UDH``, ``-Coding`` carry the rest; UCS-2 arrives as ``charset=UTF-16BE``).
+
+Kannel sends the HTTP answer body back to the citizen as the reply SMS, so Kanal
+answers an empty body (set ``omit-empty = true``) unless it acknowledges.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from datetime import datetime, timezone
+
+import structlog
+
+from connectors.base import IngestResult, RawMessage
+from connectors.errors import NormaliseError
+from connectors.push import HttpResponse, WebhookOutcome, WebhookRequest, WebhookRoute
+from connectors.sms.backend import SmsBackend
+from connectors.sms.config import AckOptions, KannelOptions
+from connectors.sms.http_inbound import RequestDump, http_raw, outside_window, parse_dump, token_matches
+from connectors.sms.message import InboundSms
+from connectors.sms.outbound import AckPolicy, kannel_sendsms
+from connectors.sms.udh import EncodingError, decode_8bit, decode_utf16be, parse_concat
+from normalizer.timeutil import from_epoch
+
+_BACKEND = "kannel"
+_HEADERS = ("Content-Type", "X-Kannel-From", "X-Kannel-To", "X-Kannel-Time", "X-Kannel-UDH",
+            "X-Kannel-SMSC", "X-Kannel-Coding", "X-Kannel-Charset", "X-Kannel-Service")
+
+
+def _charset(content_type: str) -> str | None:
+    for piece in content_type.split(";")[1:]:
+        key, _, value = piece.strip().partition("=")
+        if key.lower() == "charset":
+            return value.strip().strip('"').lower()
+    return None
+
+
+def _decode_text(data: bytes, ucs2: bool, eight_bit: bool, charset: str | None) -> str:
+    if ucs2:
+        return decode_utf16be(data)
+    if eight_bit:
+        return decode_8bit(data)
+    if charset and charset not in ("utf-8", "utf8"):
+        try:
+            return data.decode(charset)
+        except (LookupError, UnicodeDecodeError):
+            pass
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", "replace")  # Kannel's 7-bit text arrives in a Latin charset
+
+
+def _content_id(*parts: bytes) -> str:
+    digest = hashlib.sha256(b"\x1f".join(parts)).hexdigest()[:32]
+    return f"kannel:sha256:{digest}"
+
+
+class KannelBackend(SmsBackend):
+    """Receives Kannel's get-url / post-url requests.
+
+    Parameters:
+        options: the ``kannel`` block; ack_options: the channel's ``ack`` block
+            (for the sendsms route); tz: the gateway's timezone.
+    """
+
+    def __init__(
+        self,
+        account: str,
+        ack: AckPolicy,
+        log: structlog.typing.FilteringBoundLogger,
+        options: KannelOptions,
+        ack_options: AckOptions,
+        tz: timezone,
+    ) -> None:
+        super().__init__(account, ack, log)
+        self.options = options
+        self.ack_options = ack_options
+        self.tz = tz
+
+    def routes(self) -> Sequence[WebhookRoute]:
+        """GET (get-url) and POST (post-url) on ``/kannel``."""
+        return (WebhookRoute("GET", "/kannel", self.handle), WebhookRoute("POST", "/kannel", self.handle))
+
+    # -- the request -----------------------------------------------------------------
+
+    def _time(self, dump: RequestDump) -> datetime | None:
+        if dump.method == "GET":
+            value = dump.params().get("time", "").strip()
+            if not value:
+                return None
+            try:
+                return from_epoch(float(value), self.tz)
+            except (ValueError, OverflowError, OSError):
+                msg = f"time parameter {value[:30]!r} is not a Unix time (use %T)"
+                raise NormaliseError(msg) from None
+        value = (dump.headers.get("X-Kannel-Time") or "").strip()
+        if not value:
+            return None
+        for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"):
+            try:
+                return datetime.strptime(value, fmt).replace(tzinfo=self.tz)
+            except ValueError:
+                continue
+        msg = f"X-Kannel-Time {value[:30]!r} is not YYYY-MM-DD HH:MM:SS"
+        raise NormaliseError(msg)
+
+    def handle(self, request: WebhookRequest) -> HttpResponse | WebhookOutcome:
+        """Check the token and the replay window, then hand the message over."""
+        if not token_matches(request, self.options.token.get()):
+            self.log.warning("kannel request refused: bad or missing token")
+            return HttpResponse.forbidden()
+        raw = http_raw(request, _BACKEND, _HEADERS)
+        try:
+            when = self._time(parse_dump(raw.payload))
+        except NormaliseError:
+            when = None  # decode() quarantines it with the reason
+        late = outside_window(when, self.options.max_age_seconds, self.options.max_future_seconds)
+        if late is not None:
+            self.log.warning("kannel request refused: outside the replay window", reason=late)
+            return HttpResponse.forbidden()
+        return WebhookOutcome([raw], self.reply)
+
+    def reply(self, results: Sequence[IngestResult]) -> HttpResponse:
+        """200 with an empty body, or the acknowledgement text Kannel sends back."""
+        if self.options.reply_with_ack and not self.ack_options.kannel_sendsms_url:
+            due = self.ack.due(results)
+            if due:
+                return HttpResponse(200, due[0][1].encode("utf-8"))
+        return HttpResponse(200, b"")
+
+    def acknowledge(self, results: Sequence[IngestResult]) -> None:
+        """Send acknowledgements through Kannel's sendsms URL when one is configured."""
+        opts = self.ack_options
+        if not opts.kannel_sendsms_url:
+            return
+        for number, text in self.ack.due(results):
+            try:
+                kannel_sendsms(opts.kannel_sendsms_url, opts.kannel_username or "",
+                               opts.kannel_password.get() if opts.kannel_password else "", self.account, number, text)
+            except Exception:
+                self.log.exception("could not send the acknowledgement through Kannel sendsms")
+
+    # -- decode -------------------------------------------------------------------------
+
+    def decode(self, raw: RawMessage) -> InboundSms:
+        """Read a get-url or post-url request back into an SMS (pure)."""
+        dump = parse_dump(raw.payload)
+        when = self._time(dump)
+        if dump.method == "GET":
+            params = dump.params()
+            sender, recipient, udh = params.get("from", ""), params.get("to"), params.get("udh", "")
+            coding = params.get("coding", "0").strip()
+            charset = (params.get("charset") or "").lower() or None
+            data = dump.param_bytes("text") or b""
+            ucs2 = coding == "2" or charset in ("utf-16be", "ucs-2", "ucs2")
+            eight_bit = coding == "1"
+            given_id = params.get("id", "").strip()
+            dlr = bool(params.get("dlr", "").strip())
+        else:
+            headers = dump.headers
+            sender, recipient = headers.get("X-Kannel-From", ""), headers.get("X-Kannel-To")
+            udh = headers.get("X-Kannel-UDH", "")
+            charset = _charset(headers.get("Content-Type", ""))
+            data = dump.body
+            ucs2 = charset in ("utf-16be", "ucs-2", "ucs2") or headers.get("X-Kannel-Coding", "").strip() == "3"
+            eight_bit = not ucs2 and (
+                headers.get("Content-Type", "").startswith("application/octet-stream")
+                or headers.get("X-Kannel-Coding", "").strip() == "2"
+            )
+            given_id, dlr = "", False
+        if not sender:
+            msg = "Kannel sent no sender (get-url needs from=%p; post-url needs send-sender = true)"
+            raise NormaliseError(msg)
+        try:
+            text = _decode_text(data, ucs2, eight_bit, charset)
+            concat = parse_concat(udh)
+        except EncodingError as exc:
+            raise NormaliseError(f"Kannel message cannot be decoded: {exc}") from None
+        provider_id = f"kannel:{given_id}" if given_id else _content_id(
+            sender.encode(), (recipient or "").encode(), str(when).encode(), udh.encode(), data
+        )
+        return InboundSms(
+            sender=sender,
+            text=text,
+            provider_id=provider_id,
+            sent_at=when,
+            recipient=recipient,
+            incomplete=concat is not None and concat.total > 1,
+            delivery_report=dlr,
+        )

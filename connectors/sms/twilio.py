@@ -1,0 +1,132 @@
+"""Twilio-compatible messaging webhooks, verified with ``X-Twilio-Signature``.
+
+The signature is base64(HMAC-SHA1(auth token, URL + every POST parameter name and
+value, names sorted, each name's values sorted)), over the URL exactly as the
+provider called it. Like Twilio's own validator, the URL is tried with the port
+removed and with the scheme's default port added.
+
+Twilio gives no timestamp, so a captured request can be replayed: the spool's
+``MessageSid`` dedup (kept for the spool's retention) is what makes a replay
+store nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from collections.abc import Mapping, Sequence
+from urllib.parse import parse_qs, urlsplit, urlunsplit
+from xml.sax.saxutils import escape
+
+import structlog
+
+from connectors.base import IngestResult, RawMessage
+from connectors.errors import NormaliseError
+from connectors.push import HttpResponse, WebhookOutcome, WebhookRequest, WebhookRoute, constant_time_equals
+from connectors.sms.backend import SmsBackend
+from connectors.sms.config import TwilioOptions
+from connectors.sms.http_inbound import http_raw, parse_dump
+from connectors.sms.message import InboundSms
+from connectors.sms.outbound import AckPolicy
+
+_BACKEND = "twilio"
+SIGNATURE_HEADER = "X-Twilio-Signature"
+_TWIML = "text/xml; charset=utf-8"
+_INBOUND_STATUSES = {"", "received", "receiving"}
+
+
+def twilio_signature(auth_token: str, url: str, params: Mapping[str, Sequence[str]]) -> str:
+    """Compute the ``X-Twilio-Signature`` of a request."""
+    data = url
+    for name in sorted(params):
+        for value in sorted(params[name]):
+            data += name + value
+    digest = hmac.new(auth_token.encode(), data.encode(), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode()
+
+
+def url_variants(url: str) -> list[str]:
+    """``url`` without its port, and with the scheme's default port when it has none."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port is not None:
+        return [urlunsplit(parts._replace(netloc=host)), url]
+    default = 443 if parts.scheme == "https" else 80
+    return [url, urlunsplit(parts._replace(netloc=f"{host}:{default}"))]
+
+
+def signature_valid(auth_token: str, url: str, params: Mapping[str, Sequence[str]], signature: str) -> bool:
+    """True when ``signature`` signs the request (any of the URL variants)."""
+    if not signature:
+        return False
+    found = False
+    for candidate in url_variants(url):
+        found |= constant_time_equals(twilio_signature(auth_token, candidate, params), signature)
+    return found
+
+
+def twiml(message: str | None = None) -> HttpResponse:
+    """A TwiML answer: empty, or one reply message."""
+    inner = f"<Message>{escape(message)}</Message>" if message else ""
+    body = f'<?xml version="1.0" encoding="UTF-8"?><Response>{inner}</Response>'
+    return HttpResponse(200, body.encode(), _TWIML)
+
+
+class TwilioBackend(SmsBackend):
+    """Receives Twilio-compatible inbound message webhooks on ``/twilio``."""
+
+    def __init__(self, account: str, ack: AckPolicy, log: structlog.typing.FilteringBoundLogger,
+                 options: TwilioOptions) -> None:
+        super().__init__(account, ack, log)
+        self.options = options
+
+    def routes(self) -> Sequence[WebhookRoute]:
+        """POST on ``/twilio``."""
+        return (WebhookRoute("POST", "/twilio", self.handle),)
+
+    def signed_url(self, request: WebhookRequest) -> str:
+        """The URL the provider signed: ``public_url`` (plus the query) or the request's."""
+        if not self.options.public_url:
+            return request.url
+        query = urlsplit(request.url).query
+        return self.options.public_url + (("?" + query) if query else "")
+
+    def handle(self, request: WebhookRequest) -> HttpResponse | WebhookOutcome:
+        """Verify the signature, then hand the message over."""
+        params = parse_qs(request.body.decode("utf-8", "replace"), keep_blank_values=True)
+        signature = request.headers.get(SIGNATURE_HEADER, "")
+        if not signature_valid(self.options.auth_token.get(), self.signed_url(request), params, signature):
+            self.log.warning("twilio request refused: signature missing or wrong")
+            return HttpResponse.forbidden()
+        return WebhookOutcome([http_raw(request, _BACKEND, ("Content-Type",))], self.reply)
+
+    def reply(self, results: Sequence[IngestResult]) -> HttpResponse:
+        """TwiML: empty, or the acknowledgement as a reply message."""
+        due = self.ack.due(results)
+        return twiml(due[0][1] if due else None)
+
+    def decode(self, raw: RawMessage) -> InboundSms:
+        """Read the form fields back into an SMS (pure)."""
+        form = parse_dump(raw.payload).form()
+        sid = form.get("MessageSid") or form.get("SmsMessageSid") or form.get("SmsSid") or ""
+        if not sid:
+            msg = "Twilio request has no MessageSid"
+            raise NormaliseError(msg)
+        status = (form.get("SmsStatus") or form.get("MessageStatus") or "").lower()
+        try:
+            media_count = int(form.get("NumMedia") or 0)
+        except ValueError:
+            media_count = 0
+        media = tuple(
+            (form[f"MediaUrl{i}"], form.get(f"MediaContentType{i}"))
+            for i in range(min(media_count, 10)) if form.get(f"MediaUrl{i}")
+        )
+        return InboundSms(
+            sender=form.get("From", ""),
+            text=form.get("Body", ""),
+            provider_id=f"twilio:{sid}",
+            recipient=form.get("To"),
+            delivery_report=status not in _INBOUND_STATUSES,
+            media=media,
+        )
