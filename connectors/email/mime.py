@@ -31,7 +31,7 @@ from normalizer.complaint import Attachment
 from normalizer.text import html_to_text
 
 #: Declared charsets that are often a lie for UTF-8 text (old clients, webmail).
-_LATIN_LABELS = frozenset({"us-ascii", "ascii", "iso-8859-1", "latin-1", "latin1", "cp1252", "windows-1252"})
+_LATIN_LABELS = frozenset({"ascii", "iso8859-1", "cp1252", "iso8859-15"})  # codecs.lookup() names
 _FALLBACKS = ("utf-8", "cp1252", "latin-1")
 
 
