@@ -1,0 +1,362 @@
+"""A local HTTP server that answers like X API v2, for the real tweepy to talk to.
+
+It serves ``GET /2/users/by/username/:username`` and ``GET /2/users/:id/mentions``
+with the documented shapes: ``data`` / ``includes`` / ``errors`` / ``meta``
+(``newest_id``, ``oldest_id``, ``result_count``, ``next_token``), only the fields
+asked for, newest first, ``since_id`` / ``until_id`` / ``max_results`` /
+``pagination_token``, the 800-mention reach-back, a bearer-token check, and the
+``x-rate-limit-*`` headers on every answer from a budget it counts itself.
+
+Tests script its moods with :meth:`FakeXApi.fail_next` (429 with a reset time,
+401, 503, a connection cut in the middle of a body, a stall) and read what was
+asked in :attr:`FakeXApi.requests`. All data is made up.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+SNOWFLAKE_EPOCH_MS = 1288834974657
+ALWAYS_TWEET_FIELDS = ("id", "text", "edit_history_tweet_ids")
+
+
+def snowflake(at: float, sequence: int = 0) -> str:
+    """A tweet id issued at Unix time ``at``."""
+    return str(((int(at * 1000) - SNOWFLAKE_EPOCH_MS) << 22) | (sequence & 0x3FFFFF))
+
+
+def iso(at: float) -> str:
+    """X's ``created_at`` format."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(at)) + f".{int(at * 1000) % 1000:03d}Z"
+
+
+@dataclass
+class Failure:
+    """One scripted answer instead of the normal one.
+
+    Attributes:
+        status: HTTP status to answer (ignored for ``cut``).
+        body: JSON body.
+        headers: extra headers (e.g. a reset time).
+        match: which requests it applies to (path, query) -> bool.
+        times: how many requests it answers.
+        cut: send the normal answer's headers and half its body, then close.
+        stall: with ``cut``, wait on this event before closing (a process can die meanwhile).
+    """
+
+    status: int = 503
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    match: Callable[[str, dict[str, str]], bool] = lambda _p, _q: True
+    times: int = 1
+    cut: bool = False
+    stall: threading.Event | None = None
+
+
+@dataclass
+class Request:
+    """A request the fake received."""
+
+    path: str
+    query: dict[str, str]
+    at: float
+    status: int = 0
+
+
+class FakeXApi:
+    """The fake server. Use as a context manager or call start/stop.
+
+    Parameters:
+        bearer_token: the only token accepted.
+        limit: requests per rate-limit window for the mentions endpoint.
+        window: window length, seconds.
+        reach_back: how many of the newest mentions paging can reach.
+    """
+
+    def __init__(self, bearer_token: str = "test-bearer", limit: int = 450, window: float = 900,
+                 reach_back: int = 800) -> None:
+        self.bearer_token = bearer_token
+        self.limit, self.window, self.reach_back = limit, window, reach_back
+        self.lock = threading.Lock()
+        self.accounts: dict[str, dict[str, Any]] = {}
+        self.timelines: dict[str, list[dict[str, Any]]] = {}
+        self.users: dict[str, dict[str, Any]] = {}
+        self.media: dict[str, dict[str, Any]] = {}
+        self.places: dict[str, dict[str, Any]] = {}
+        self.tweets: dict[str, dict[str, Any]] = {}
+        self.failures: list[Failure] = []
+        self.requests: list[Request] = []
+        self.window_start = time.time()
+        self.used = 0
+        self._clock = time.time() - 3600
+        self._seq = 0
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """Base URL to give the connector as ``api_base_url``."""
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> FakeXApi:
+        """Serve in a daemon thread."""
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving."""
+        for failure in self.failures:
+            if failure.stall is not None:
+                failure.stall.set()
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> FakeXApi:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    # -- data ------------------------------------------------------------------------
+
+    def add_user(self, username: str, name: str | None = None, user_id: str | None = None) -> str:
+        """Register a user (a city account or a citizen); returns its id."""
+        user_id = user_id or str(1000 + len(self.users))
+        self.users[user_id] = {"id": user_id, "username": username, "name": name or username.title()}
+        return user_id
+
+    def add_account(self, username: str) -> str:
+        """Register a city account with an empty mentions timeline; returns its id."""
+        user_id = self.add_user(username, name=f"Akun {username}")
+        self.accounts[username.lower()] = self.users[user_id]
+        self.timelines[user_id] = []
+        return user_id
+
+    def next_id(self) -> str:
+        """A fresh tweet id, each newer than the last (one second apart)."""
+        self._clock += 1
+        self._seq += 1
+        return snowflake(self._clock, self._seq)
+
+    def tweet(self, author_id: str, text: str, **fields: Any) -> dict[str, Any]:
+        """A tweet object (not yet in any timeline)."""
+        tweet_id = fields.pop("id", None) or self.next_id()
+        at = ((int(tweet_id) >> 22) + SNOWFLAKE_EPOCH_MS) / 1000
+        tweet = {"id": tweet_id, "text": text, "author_id": author_id, "created_at": iso(at),
+                 "conversation_id": tweet_id, "lang": "in", "edit_history_tweet_ids": [tweet_id], **fields}
+        self.tweets[tweet_id] = tweet
+        return tweet
+
+    def mention(self, account: str, author_id: str, text: str | None = None, **fields: Any) -> dict[str, Any]:
+        """Add a mention of ``account`` (newest so far) and return it."""
+        tweet = self.tweet(author_id, text or f"@{account} jalan rusak di Jl. Contoh {self._seq}", **fields)
+        self.timelines[self.accounts[account.lower()]["id"]].append(tweet)
+        return tweet
+
+    def mention_in(self, accounts: list[str], tweet: dict[str, Any]) -> None:
+        """Put an existing tweet into more accounts' timelines (a tweet mentioning several)."""
+        for account in accounts:
+            self.timelines[self.accounts[account.lower()]["id"]].append(tweet)
+
+    def unavailable(self, account: str, kind: str = "deleted") -> str:
+        """A mention that the API reports in ``errors`` (``deleted`` or ``withheld``)."""
+        tweet_id = self.next_id()
+        marker = {"id": tweet_id, "_unavailable": kind}
+        self.timelines[self.accounts[account.lower()]["id"]].append(marker)
+        return tweet_id
+
+    def fail_next(self, failure: Failure) -> Failure:
+        """Script an answer (first matching failure wins)."""
+        with self.lock:
+            self.failures.append(failure)
+        return failure
+
+    def mention_requests(self) -> list[Request]:
+        """Requests to the mentions endpoint, in order."""
+        return [r for r in self.requests if r.path.endswith("/mentions")]
+
+    # -- answering ----------------------------------------------------------------------
+
+    def _rate_headers(self, count: bool) -> dict[str, str]:
+        now = time.time()
+        if now >= self.window_start + self.window:
+            self.window_start, self.used = now, 0
+        if count:
+            self.used += 1
+        remaining = max(0, self.limit - self.used)
+        return {"x-rate-limit-limit": str(self.limit), "x-rate-limit-remaining": str(remaining),
+                "x-rate-limit-reset": str(int(self.window_start + self.window))}
+
+    def answer(self, path: str, query: dict[str, str], headers: Any) -> tuple[int, dict[str, str], Any, Failure | None]:
+        """Compute (status, headers, JSON body, failure) for a request."""
+        with self.lock:
+            self.requests.append(Request(path, query, time.time()))
+            for failure in self.failures:
+                if failure.times > 0 and failure.match(path, query):
+                    failure.times -= 1
+                    if not failure.cut:
+                        rate = self._rate_headers(count=path.endswith("/mentions"))
+                        status = failure.status
+                        self.requests[-1].status = status
+                        return status, {**rate, **failure.headers}, failure.body or _problem(status), None
+                    cut = failure
+                    break
+            else:
+                cut = None
+            if headers.get("Authorization") != f"Bearer {self.bearer_token}":
+                self.requests[-1].status = 401
+                return 401, {}, _problem(401), None
+            parts = path.strip("/").split("/")
+            if parts[:3] == ["2", "users", "by"] and len(parts) == 5:
+                return (200, self._rate_headers(False), self._user_by_name(parts[4]), None)
+            if len(parts) == 4 and parts[:2] == ["2", "users"] and parts[3] == "mentions":
+                rate = self._rate_headers(count=True)
+                if int(rate["x-rate-limit-remaining"]) <= 0 and self.used > self.limit:
+                    self.requests[-1].status = 429
+                    return 429, rate, _problem(429), None
+                status, body = self._mentions(parts[2], query)
+                self.requests[-1].status = status
+                return status, rate, body, cut
+            return 404, {}, _problem(404), None
+
+    def _user_by_name(self, username: str) -> dict[str, Any]:
+        for user in self.users.values():
+            if user["username"].lower() == username.lower():
+                return {"data": dict(user)}
+        return {"errors": [{"value": username, "detail": f"Could not find user with username: [{username}].",
+                            "title": "Not Found Error", "resource_type": "user", "parameter": "username",
+                            "resource_id": username, "type": "https://api.twitter.com/2/problems/resource-not-found"}]}
+
+    def _mentions(self, user_id: str, query: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        if user_id not in self.timelines:
+            return 404, _problem(404)
+        max_results = int(query.get("max_results", "10"))
+        if not 5 <= max_results <= 100:
+            return 400, {"errors": [{"parameters": {"max_results": [str(max_results)]},
+                                     "message": "The `max_results` query parameter value is not between 5 and 100"}],
+                         "title": "Invalid Request", "detail": "One or more parameters to your request was invalid.",
+                         "type": "https://api.twitter.com/2/problems/invalid-request"}
+        timeline = sorted(self.timelines[user_id], key=lambda t: int(t["id"]), reverse=True)[: self.reach_back]
+        since, until = query.get("since_id"), query.get("until_id")
+        chosen = [t for t in timeline if (since is None or int(t["id"]) > int(since))
+                  and (until is None or int(t["id"]) < int(until))]
+        offset = int(base64.urlsafe_b64decode(query["pagination_token"]).decode()) if "pagination_token" in query else 0
+        page = chosen[offset:offset + max_results]
+        more = offset + max_results < len(chosen)
+        body: dict[str, Any] = {}
+        data = [self._shape(t, query) for t in page if "_unavailable" not in t]
+        errors = [_unavailable_error(t) for t in page if "_unavailable" in t]
+        if data:
+            body["data"] = data
+            includes = self._includes(data, query)
+            if includes:
+                body["includes"] = includes
+        if errors:
+            body["errors"] = errors
+        meta: dict[str, Any] = {"result_count": len(data)}
+        if page:
+            meta["newest_id"], meta["oldest_id"] = page[0]["id"], page[-1]["id"]
+        if more:
+            meta["next_token"] = base64.urlsafe_b64encode(str(offset + max_results).encode()).decode()
+        body["meta"] = meta
+        return 200, body
+
+    def _shape(self, tweet: dict[str, Any], query: dict[str, str]) -> dict[str, Any]:
+        wanted = set(ALWAYS_TWEET_FIELDS) | set(filter(None, query.get("tweet.fields", "").split(",")))
+        return {k: v for k, v in tweet.items() if k in wanted}
+
+    def _includes(self, data: list[dict[str, Any]], query: dict[str, str]) -> dict[str, Any]:
+        expansions = set(filter(None, query.get("expansions", "").split(",")))
+        user_fields = {"id", "name", "username"} | set(filter(None, query.get("user.fields", "").split(",")))
+        out: dict[str, list[Any]] = {"users": [], "media": [], "places": [], "tweets": []}
+        seen: set[str] = set()
+
+        def add_user(uid: Any) -> None:
+            if uid in self.users and uid not in seen:
+                seen.add(uid)
+                out["users"].append({k: v for k, v in self.users[uid].items() if k in user_fields})
+
+        for tweet in data:
+            full = self.tweets.get(tweet["id"], tweet)
+            if "author_id" in expansions:
+                add_user(full.get("author_id"))
+            if "attachments.media_keys" in expansions:
+                for key in (full.get("attachments") or {}).get("media_keys", []):
+                    if key in self.media:
+                        out["media"].append(self.media[key])
+            if "geo.place_id" in expansions and (full.get("geo") or {}).get("place_id") in self.places:
+                out["places"].append(self.places[full["geo"]["place_id"]])
+            if "referenced_tweets.id" in expansions:
+                for ref in full.get("referenced_tweets") or []:
+                    if ref["id"] in self.tweets:
+                        out["tweets"].append(self._shape(self.tweets[ref["id"]], query))
+                        if "referenced_tweets.id.author_id" in expansions:
+                            add_user(self.tweets[ref["id"]].get("author_id"))
+        return {k: v for k, v in out.items() if v}
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                split = urlsplit(self.path)
+                query = {k: v[-1] for k, v in parse_qs(split.query).items()}
+                status, headers, body, cut = fake.answer(split.path, query, self.headers)
+                raw = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Length", str(len(raw)))
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.end_headers()
+                if cut is None:
+                    self.wfile.write(raw)
+                    return
+                self.wfile.write(raw[: len(raw) // 2])
+                self.wfile.flush()
+                if cut.stall is not None:
+                    cut.stall.wait(30)
+                self.close_connection = True
+                self.connection.shutdown(2)
+
+            def log_message(self, *_args: Any) -> None:
+                pass
+
+        return Handler
+
+
+def _problem(status: int) -> dict[str, Any]:
+    titles = {401: ("Unauthorized", "Unauthorized"), 403: ("Forbidden", "Forbidden"),
+              404: ("Not Found Error", "The requested resource was not found."),
+              429: ("Too Many Requests", "Too Many Requests"), 503: ("Service Unavailable", "Service Unavailable")}
+    title, detail = titles.get(status, ("Error", "Error"))
+    return {"title": title, "detail": detail, "type": "about:blank", "status": status}
+
+
+def _unavailable_error(marker: dict[str, Any]) -> dict[str, Any]:
+    tweet_id = marker["id"]
+    if marker["_unavailable"] == "withheld":
+        return {"resource_id": tweet_id, "parameter": "id", "resource_type": "tweet", "value": tweet_id,
+                "title": "Authorization Error", "section": "data",
+                "detail": f"Sorry, you are not authorized to see the Post with id: [{tweet_id}].",
+                "type": "https://api.twitter.com/2/problems/not-authorized-for-resource"}
+    return {"resource_id": tweet_id, "parameter": "id", "resource_type": "tweet", "value": tweet_id,
+            "title": "Not Found Error", "section": "data",
+            "detail": f"Could not find tweet with id: [{tweet_id}].",
+            "type": "https://api.twitter.com/2/problems/resource-not-found"}
