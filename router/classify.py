@@ -14,7 +14,7 @@ agency do not compete: "got mampet, sampah numpuk" is clearly a kelurahan matter
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from router.rules import Rules, Term, hint_key
 
@@ -30,6 +30,7 @@ class Classification:
     matched: tuple[str, ...]
     also: tuple[str, ...] = ()
     hint_used: bool = False
+    urgent: bool = False
 
     @property
     def triage(self) -> bool:
@@ -53,6 +54,8 @@ class Classifier:
             for phrase in cat.exclude:
                 self._add_phrase(phrase)
                 self._exclusions[phrase].append(cat.code)
+            for phrase in cat.urgent_when:
+                self._add_phrase(phrase)
 
     def _add_phrase(self, phrase: tuple[str, ...]) -> None:
         if phrase not in self._first[phrase[0]]:
@@ -86,7 +89,12 @@ class Classifier:
         if hint_cat and scores.get(hint_cat, 0) > 0:
             scores[hint_cat] += self.rules.thresholds.hint_weight
             matched[hint_cat].append(f"{hint_cat}:hint:{hint_key(hint or '')}")
-        return self._decide(scores, matched, excluded, hint_used=hint_cat is not None)
+        decision = self._decide(scores, matched, excluded, hint_used=hint_cat is not None)
+        if decision.category is None:
+            return decision
+        cat = self.rules.categories[decision.category]
+        urgent = cat.urgent or any(p in found for p in cat.urgent_when)
+        return replace(decision, urgent=urgent)
 
     def _decide(
         self, scores: dict[str, float], matched: dict[str, list[str]], excluded: set[str], hint_used: bool

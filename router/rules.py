@@ -51,6 +51,7 @@ class CategorySpec(_Strict):
     agency: str
     name: str = Field(min_length=1)
     urgent: bool = False
+    urgent_when: list[str] = Field(default_factory=list, description="Urgent only when one of these appears.")
     hints: list[str] = Field(default_factory=list)
     terms: dict[str, float] = Field(min_length=1)
     exclude: list[str] = Field(default_factory=list)
@@ -87,6 +88,7 @@ class Category:
     urgent: bool
     terms: tuple[Term, ...]
     exclude: tuple[tuple[str, ...], ...]
+    urgent_when: tuple[tuple[str, ...], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +142,8 @@ def compile_rules(data: Any, source: str = "<rules>") -> Rules:
             else:
                 terms.append(term)
         exclude = tuple(p for p in (normaliser.tokens(x) for x in cat.exclude) if p)
-        categories[code] = Category(code, cat.name, cat.agency, cat.urgent, tuple(terms), exclude)
+        urgent_when = tuple(p for p in (normaliser.tokens(x) for x in cat.urgent_when) if p)
+        categories[code] = Category(code, cat.name, cat.agency, cat.urgent, tuple(terms), exclude, urgent_when)
         for hint in [code, *cat.hints]:
             hints[hint_key(hint)] = code
     if problems:

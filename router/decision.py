@@ -1,0 +1,77 @@
+"""The routed message: the complaint plus a ``routing`` object, and where it goes.
+
+Body = the complaint JSON (schema v1, unchanged fields) with one more top-level key,
+``routing`` (documented in docs/router.md). For every queue except the confidential
+one, an anonymous or confidential reporter's identity is removed from the body:
+reporter fields, the source URL and the conversation key (which can be a phone
+number), and phone numbers and e-mail addresses inside the text are masked.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+#: AMQP ``type`` of a routed message.
+ROUTED_TYPE = "id.go.jakarta.kanal.routed.v1"
+
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+_PHONE = re.compile(r"(?<!\d)(?:\+?62|0)8[\d\s.-]{7,14}\d")
+_IDENTITY_FIELDS = ("name", "handle", "provider_user_id", "phone", "email")
+
+
+@dataclass(frozen=True, slots=True)
+class Routed:
+    """A routing decision ready to publish (or to store, in the embedded default)."""
+
+    complaint_id: str
+    agency_code: str
+    agency_name: str
+    service_code: str | None
+    queue: str
+    routing_key: str
+    priority: int
+    body: bytes
+    duplicate_of: str | None
+    confidential: bool
+    triage: bool
+    routing: dict[str, Any]
+
+    def log_fields(self) -> dict[str, Any]:
+        """What may be logged about this decision: no reporter, no text."""
+        return {
+            "complaint_id": self.complaint_id, "agency": self.agency_code, "queue": self.queue,
+            "service_code": self.service_code, "priority": self.priority,
+            "duplicate_of": self.duplicate_of, "confidence": self.routing.get("confidence"),
+        }
+
+
+def build_body(complaint_json: dict[str, Any], routing: dict[str, Any], redact: bool) -> bytes:
+    """Serialise the routed message; ``redact`` strips the reporter's identity."""
+    doc = dict(complaint_json)
+    if redact:
+        doc = redact_identity(doc)
+    doc["routing"] = routing
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def redact_identity(doc: dict[str, Any]) -> dict[str, Any]:
+    """Return a copy of a complaint JSON dict without the reporter's identity."""
+    out = dict(doc)
+    reporter = dict(out.get("reporter") or {})
+    for key in _IDENTITY_FIELDS:
+        reporter[key] = None
+    out["reporter"] = reporter
+    out["url"] = None
+    out["conversation_key"] = None
+    for key in ("title", "description", "context"):
+        if out.get(key):
+            out[key] = mask_contacts(out[key])
+    return out
+
+
+def mask_contacts(text: str) -> str:
+    """Replace phone numbers and e-mail addresses in ``text`` with a marker."""
+    return _PHONE.sub("[nomor disembunyikan]", _EMAIL.sub("[email disembunyikan]", text))

@@ -1,0 +1,175 @@
+"""The dedup store: which complaint ids have been routed, shared by every router replica.
+
+Two backends with one interface: PostgreSQL (psycopg 3) for production, where all
+replicas share one table, and SQLite for the embedded default and single-host setups.
+
+How it keeps "never routed twice" when a router dies between publishing and acking:
+:meth:`DedupStore.claim` opens a database transaction and inserts the id. The row is
+invisible and locked until the transaction ends, so a second replica holding another
+copy of the same complaint waits on it. The consumer publishes the routed message and
+acks the intake message in one AMQP transaction, and only after the broker confirmed
+that commit does the database transaction commit. If the router dies before the AMQP
+commit, neither the publish nor the ack happened and the database rolls the claim back
+(the connection dies with the process): the redelivered complaint is routed normally.
+After the AMQP commit the intake copy is gone, so it cannot come back. See
+docs/router.md for the one remaining double-fault window.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+DEFAULT_TABLE = "kanal_router_dedup"
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+class Claim:
+    """An open claim on one complaint id; see :meth:`DedupStore.claim`."""
+
+    def __init__(self, fresh: bool) -> None:
+        self.fresh = fresh
+        self.queue: str | None = None
+
+    def record(self, queue: str) -> None:
+        """Remember where the complaint was routed (written when the claim commits)."""
+        self.queue = queue
+
+
+class DedupStore(ABC):
+    """Complaint ids already routed, kept for ``retention_days``."""
+
+    def __init__(self, retention_days: float, table: str) -> None:
+        if not _IDENTIFIER.match(table):
+            msg = f"invalid dedup table name {table!r}"
+            raise ValueError(msg)
+        self.retention_seconds = retention_days * 86400
+        self.table = table
+
+    @abstractmethod
+    @contextmanager
+    def claim(self, complaint_id: str) -> Iterator[Claim]:
+        """Claim ``complaint_id`` for the duration of the ``with`` block.
+
+        ``claim.fresh`` is False when the id was routed before (the caller acks the
+        duplicate and counts it). Leaving the block normally commits the claim (the id
+        is then routed for good); an exception rolls it back and propagates. Blocks
+        while another replica holds a claim on the same id.
+        """
+
+    @abstractmethod
+    def was_routed(self, complaint_id: str) -> bool:
+        """True if ``complaint_id`` is recorded as routed."""
+
+    @abstractmethod
+    def prune(self, now: float | None = None) -> int:
+        """Forget ids older than the retention window; returns how many."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Close the connection."""
+
+
+class SqliteDedupStore(DedupStore):
+    """SQLite backend (WAL); safe for several processes on one host."""
+
+    def __init__(self, path: Path, retention_days: float = 30, table: str = DEFAULT_TABLE) -> None:
+        super().__init__(retention_days, table)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(path, isolation_level=None, timeout=60, check_same_thread=False)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {table} (id TEXT PRIMARY KEY, routed_at REAL NOT NULL, queue TEXT)"
+        )
+
+    @contextmanager
+    def claim(self, complaint_id: str) -> Iterator[Claim]:  # noqa: D102 - documented on the base class
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            cur = conn.execute(
+                f"INSERT OR IGNORE INTO {self.table} (id, routed_at) VALUES (?, ?)", (complaint_id, time.time())
+            )
+            claim = Claim(cur.rowcount == 1)
+            yield claim
+            if claim.fresh and claim.queue:
+                conn.execute(f"UPDATE {self.table} SET queue = ? WHERE id = ?", (claim.queue, complaint_id))
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def was_routed(self, complaint_id: str) -> bool:  # noqa: D102
+        row = self._conn.execute(f"SELECT 1 FROM {self.table} WHERE id = ?", (complaint_id,)).fetchone()
+        return row is not None
+
+    def prune(self, now: float | None = None) -> int:  # noqa: D102
+        horizon = (now or time.time()) - self.retention_seconds
+        return self._conn.execute(f"DELETE FROM {self.table} WHERE routed_at < ?", (horizon,)).rowcount
+
+    def close(self) -> None:  # noqa: D102
+        self._conn.close()
+
+
+class PostgresDedupStore(DedupStore):
+    """PostgreSQL backend shared by every replica (psycopg 3)."""
+
+    def __init__(self, dsn: str, retention_days: float = 30, table: str = DEFAULT_TABLE,
+                 lock_timeout_s: float = 30) -> None:
+        import psycopg  # noqa: PLC0415 - only needed with a DSN
+        from psycopg import errors  # noqa: PLC0415
+
+        super().__init__(retention_days, table)
+        self._conn = psycopg.connect(dsn, autocommit=False, connect_timeout=10)
+        try:
+            with self._conn.transaction():
+                self._conn.execute(
+                    f"CREATE TABLE IF NOT EXISTS {table} (id TEXT PRIMARY KEY, "
+                    "routed_at TIMESTAMPTZ NOT NULL DEFAULT now(), queue TEXT)"
+                )
+                self._conn.execute(f"CREATE INDEX IF NOT EXISTS {table}_at ON {table} (routed_at)")
+        except (errors.UniqueViolation, errors.DuplicateTable):
+            pass  # another replica created it at the same moment
+        self._conn.execute(f"SET lock_timeout = '{int(lock_timeout_s * 1000)}ms'")
+        self._conn.commit()
+
+    @contextmanager
+    def claim(self, complaint_id: str) -> Iterator[Claim]:  # noqa: D102
+        with self._conn.transaction():
+            cur = self._conn.execute(
+                f"INSERT INTO {self.table} (id) VALUES (%s) ON CONFLICT (id) DO NOTHING RETURNING id",
+                (complaint_id,),
+            )
+            claim = Claim(cur.fetchone() is not None)
+            yield claim
+            if claim.fresh and claim.queue:
+                self._conn.execute(f"UPDATE {self.table} SET queue = %s WHERE id = %s", (claim.queue, complaint_id))
+
+    def was_routed(self, complaint_id: str) -> bool:  # noqa: D102
+        with self._conn.transaction():
+            row = self._conn.execute(f"SELECT 1 FROM {self.table} WHERE id = %s", (complaint_id,)).fetchone()
+        return row is not None
+
+    def prune(self, now: float | None = None) -> int:  # noqa: D102
+        horizon = (now or time.time()) - self.retention_seconds
+        with self._conn.transaction():
+            cur = self._conn.execute(
+                f"DELETE FROM {self.table} WHERE routed_at < to_timestamp(%s)", (horizon,)
+            )
+        return cur.rowcount
+
+    def close(self) -> None:  # noqa: D102
+        self._conn.close()
+
+
+def open_dedup_store(dsn: str | None, sqlite_path: Path, retention_days: float = 30,
+                     table: str = DEFAULT_TABLE) -> DedupStore:
+    """PostgreSQL when ``dsn`` is set, else SQLite at ``sqlite_path``."""
+    if dsn:
+        return PostgresDedupStore(dsn, retention_days, table)
+    return SqliteDedupStore(sqlite_path, retention_days, table)

@@ -1,0 +1,192 @@
+"""Where is the problem? Coordinates first, then the channel's own place, then the text.
+
+* ``gps``: a point-in-polygon lookup on the shipped kelurahan boundaries.
+* ``place``: the channel already named a kelurahan code (kept as given).
+* ``text``: kelurahan, kecamatan and kota names with their abbreviations, checked
+  against each other; a postal code when the names say nothing.
+
+Ambiguous names are resolved by context ("Jatinegara, Cakung" is the kelurahan in
+Cakung) or left at the level that is certain: a bare "Jatinegara" is only certain to be
+in Jakarta Timur, a bare "Gambir" only certain to be kecamatan Gambir. Street mentions
+and RT/RW are kept as text (``address``); they are not validated against any list.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from normalizer.complaint import Complaint
+from router.areas import Area, AreaIndex, area_index
+from router.gazetteer import Gazetteer, Mention
+
+_LEVELS = ("kelurahan", "kecamatan", "kota")
+_POSTAL = re.compile(r"(?<![\d.,])(1[0-4]\d{3})(?![\d.,])")
+_MONEY_BEFORE = re.compile(r"(rp\.?|idr)\s*$", re.IGNORECASE)
+_RT_RW = re.compile(r"\b(rt\.?\s*0*\d{1,3}(?:\s*/\s*(?:rw\.?\s*)?0*\d{1,3}|\s*,?\s*rw\.?\s*0*\d{1,3})?)", re.I)
+_RW = re.compile(r"\brw\.?\s*0*\d{1,3}\b", re.I)
+_STREET = re.compile(r"\b(?i:jl|jln|jalan)\.?\s+([A-Z0-9][\w.'-]*(?:\s+(?!RT\b|RW\b|No\b)[A-Z0-9][\w.'-]*){0,4})")
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedLocation:
+    """The location decision: names and codes down to the certain level, and how."""
+
+    method: str = "none"
+    level: str = "none"
+    kelurahan: str | None = None
+    kelurahan_code: str | None = None
+    kecamatan: str | None = None
+    kecamatan_code: str | None = None
+    kota: str | None = None
+    kota_code: str | None = None
+    postal_code: str | None = None
+    address: str | None = None
+    note: str | None = None
+    candidates: tuple[str, ...] = field(default=())
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-ready form for the routed message."""
+        return {k: getattr(self, k) for k in self.__slots__ if k != "candidates"} | {
+            "candidates": list(self.candidates)
+        }
+
+
+class LocationResolver:
+    """Resolves a complaint's location (see the module docstring)."""
+
+    def __init__(self, index: AreaIndex | None = None) -> None:
+        self.index = index or area_index()
+        self.gazetteer = Gazetteer(self.index)
+
+    def resolve(self, complaint: Complaint) -> ResolvedLocation:
+        """Resolve the location of ``complaint``."""
+        loc = complaint.location
+        text = "\n".join(t for t in (complaint.title, complaint.description, loc.address_string) if t)
+        address = loc.address_string or street_address(text)
+        if loc.lat is not None and loc.long is not None:
+            hit = self.index.kelurahan_at(loc.lat, loc.long)
+            if hit is not None:
+                return self._at(hit[0].code, "gps", address, note=hit[1])
+        if loc.kelurahan_code and loc.kelurahan_code in self.index.areas:
+            return self._at(loc.kelurahan_code, "place", address)
+        return self.from_text(text, address)
+
+    def from_text(self, text: str, address: str | None = None) -> ResolvedLocation:
+        """Resolve a location from free text alone."""
+        mentions = [m for m in self.gazetteer.mentions(text) if not m.in_street_name] or [
+            m for m in self.gazetteer.mentions(text)
+        ]
+        choice = self._choose(mentions)
+        if choice is not None:
+            code, note, candidates = choice
+            return self._at(code, "text", address, note=note, candidates=candidates)
+        postal = self._postal(text)
+        if postal is not None:
+            return self._at(postal[0], "text", address, note=f"postal code {postal[1]}", postal=postal[1])
+        return ResolvedLocation(address=address)
+
+    def _choose(self, mentions: list[Mention]) -> tuple[str, str, tuple[str, ...]] | None:
+        readings = [self._readings(m, mentions) for m in mentions]
+        readings = [r for r in readings if r]
+        if not readings:
+            return None
+        context = {code for r in readings if len(r) == 1 for code in r}
+        resolved: list[str] = []
+        ambiguous: list[tuple[str, ...]] = []
+        for options in readings:
+            narrowed = self._by_context(options, context) if len(options) > 1 else options
+            if len(narrowed) == 1:
+                resolved.append(narrowed[0])
+            else:
+                ambiguous.append(narrowed)
+        for options in ambiguous:
+            resolved.append(self._common_ancestor(options))
+        names = tuple(sorted({self.index.areas[c].name for opts in ambiguous for c in opts}))
+        return self._most_specific(resolved), ("ambiguous" if ambiguous else "names"), names
+
+    def _readings(self, mention: Mention, mentions: list[Mention]) -> tuple[str, ...]:
+        codes = mention.codes
+        if mention.marker in _LEVELS:
+            marked = tuple(c for c in codes if self.index.areas[c].level == mention.marker)
+            codes = marked or codes
+        elif self.gazetteer.is_generic(mention) and not self._has_context(codes, mentions, mention):
+            return ()
+        return codes
+
+    def _has_context(self, codes: tuple[str, ...], mentions: list[Mention], this: Mention) -> bool:
+        others = {c for m in mentions if m is not this for c in m.codes}
+        return any(self._ancestors(c) & others for c in codes)
+
+    def _ancestors(self, code: str) -> set[str]:
+        out = set()
+        area = self.index.areas.get(code)
+        while area is not None and area.parent_code:
+            out.add(area.parent_code)
+            area = self.index.areas.get(area.parent_code)
+        return out
+
+    def _by_context(self, options: tuple[str, ...], context: set[str]) -> tuple[str, ...]:
+        """Keep the readings that agree with places named elsewhere in the text."""
+        fitting = tuple(c for c in options if self._ancestors(c) & context)
+        if fitting:
+            return fitting
+        # "Gambir" is kecamatan Gambir either way; its kelurahan reading is not certain.
+        nested = tuple(c for c in options if not any(o in self._ancestors(c) for o in options))
+        return nested if len(nested) == 1 and len(options) == 2 else options
+
+    def _common_ancestor(self, options: tuple[str, ...]) -> str:
+        chains = [[o, *sorted(self._ancestors(o), key=len, reverse=True)] for o in options]
+        shared = set(chains[0]).intersection(*chains[1:])
+        return max(shared, key=len) if shared else "31"
+
+    def _most_specific(self, codes: list[str]) -> str:
+        deepest = max(codes, key=len)
+        same_branch = [c for c in codes if c == deepest or c in self._ancestors(deepest) or deepest in self._ancestors(c)]
+        if len(same_branch) == len(codes):
+            return deepest
+        top = [c for c in codes if len(c) == len(deepest)]
+        return top[0] if len(set(top)) == 1 else self._common_ancestor(tuple(set(codes)))
+
+    def _postal(self, text: str) -> tuple[str, str] | None:
+        for match in _POSTAL.finditer(text):
+            if _MONEY_BEFORE.search(text[: match.start()]):
+                continue
+            codes = self.index.by_postal.get(match.group(1))
+            if codes:
+                return (codes[0] if len(codes) == 1 else self._common_ancestor(tuple(codes))), match.group(1)
+        return None
+
+    def _at(
+        self, code: str, method: str, address: str | None, note: str | None = None,
+        candidates: tuple[str, ...] = (), postal: str | None = None,
+    ) -> ResolvedLocation:
+        if code == "31":
+            return ResolvedLocation(address=address, note=note, candidates=candidates)
+        kel, kec, kota = (self.index.parent(code, lvl) for lvl in _LEVELS)
+        level = next(lvl for lvl, a in zip(_LEVELS, (kel, kec, kota)) if a is not None)
+        return ResolvedLocation(
+            method=method, level=level,
+            kelurahan=_name(kel), kelurahan_code=_code(kel),
+            kecamatan=_name(kec), kecamatan_code=_code(kec),
+            kota=_name(kota), kota_code=_code(kota),
+            postal_code=postal or (kel.postal_code if kel else None),
+            address=address, note=note, candidates=candidates,
+        )
+
+
+def street_address(text: str) -> str | None:
+    """The first street mention with its RT/RW, kept as the citizen wrote it."""
+    street = _STREET.search(text)
+    rt = _RT_RW.search(text) or _RW.search(text)
+    parts = [f"Jl. {street.group(1).strip()}" if street else None, rt.group(0).strip().upper() if rt else None]
+    joined = ", ".join(p for p in parts if p)
+    return joined or None
+
+
+def _name(area: Area | None) -> str | None:
+    return area.name if area else None
+
+
+def _code(area: Area | None) -> str | None:
+    return area.code if area else None
