@@ -1,0 +1,46 @@
+"""Fixtures for the SMS channel tests: a spool and a real webhook server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connectors.sms.connector import SmsConnector
+from connectors.webhooks import WebhookApp, WebhookServer
+from kanal.spool import Spool
+from tests.sms.kit import SECRET, make_runner
+
+
+@pytest.fixture(autouse=True)
+def _secret_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KANAL_TEST_SMS_SECRET", SECRET)
+
+
+@pytest.fixture(name="spool")
+def _spool(tmp_path: Path) -> Iterator[Spool]:
+    spool = Spool(tmp_path / "spool.db")
+    yield spool
+    spool.close()
+
+
+@pytest.fixture(name="serve")
+def _serve(spool: Spool, tmp_path: Path) -> Iterator[Any]:
+    """serve(connector) -> base URL of a real webhook server hosting its routes."""
+    servers: list[WebhookServer] = []
+
+    def serve(connector: SmsConnector) -> str:
+        app = WebhookApp()
+        app.add_channel(make_runner(connector, spool, tmp_path), connector.webhook_routes())
+        server = WebhookServer(app, port=0, threads=4)
+        server.start()
+        servers.append(server)
+        return f"{server.url}/webhooks/{connector.name}"
+
+    yield serve
+    for server in servers:
+        server.stop(timeout=5)
+
+
