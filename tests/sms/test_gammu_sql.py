@@ -1,0 +1,186 @@
+"""Gammu SMSD SQL backend on a real SQLite file and a real PostgreSQL (schema v17),
+end to end into the spool; rows marked processed only after the commit."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from connectors.sms.gammu_schema import SQLITE_DDL, postgres_ddl
+from connectors.sms.message import INCOMPLETE
+from connectors.sms.udh import encode_hex_ucs2
+from kanal.spool import Spool
+from tests.services import require_postgres
+from tests.sms.kit import complaints, counters, make_connector, make_runner
+
+
+@dataclass
+class GammuDb:
+    """A fake SMSD writing rows the way Gammu's SQL service does."""
+
+    kind: str
+    dsn: str
+    conn: Any
+    schema: str | None = None
+
+    def table(self, name: str) -> str:
+        return f'"{self.schema}".{name}' if self.schema else name
+
+    def sql(self, text: str, params: tuple = ()) -> list[tuple]:
+        if self.kind == "postgres":
+            text = text.replace("?", "%s")
+        cur = self.conn.execute(text, params)
+        return cur.fetchall() if cur.description else []
+
+    def insert(self, sender: str, text: str, udh: str = "", received: str = "2026-11-27 10:20:30",
+               decoded: bool = True, coding: str = "Unicode_No_Compression", recipient: str = "modem1") -> int:
+        rows = self.sql(
+            f'INSERT INTO {self.table("inbox")} ("ReceivingDateTime", "Text", "SenderNumber", "Coding", "UDH", '
+            '"TextDecoded", "RecipientID") VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING "ID"',
+            (received, encode_hex_ucs2(text), sender, coding, udh, text if decoded else "", recipient),
+        )
+        return rows[0][0]
+
+    def processed(self) -> dict[int, bool]:
+        rows = self.sql(f'SELECT "ID", "Processed" FROM {self.table("inbox")} ORDER BY "ID"')
+        return {i: p in (True, "true") for i, p in rows}
+
+    def options(self, **extra: Any) -> dict:
+        block = {"dsn": self.dsn, "multipart_timeout": 0.3}
+        if self.schema:
+            block["db_schema"] = self.schema
+        block.update(extra)
+        return block
+
+
+@pytest.fixture(name="gammu_db", params=["sqlite", "postgres"])
+def _gammu_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[GammuDb]:
+    if request.param == "sqlite":
+        path = tmp_path / "smsd.db"
+        conn = sqlite3.connect(path, isolation_level=None)
+        conn.executescript(SQLITE_DDL)
+        yield GammuDb("sqlite", f"sqlite:///{path}", conn)
+        conn.close()
+        return
+    dsn = require_postgres()
+    schema = f"kanal_sms_{uuid.uuid4().hex[:10]}"
+    conn = psycopg.connect(dsn, autocommit=True)
+    conn.execute(f'CREATE SCHEMA "{schema}"')
+    conn.execute(postgres_ddl(schema))
+    try:
+        yield GammuDb("postgres", dsn, conn, schema)
+    finally:
+        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        conn.close()
+
+
+def sql_connector(db: GammuDb, **extra: Any):
+    block = db.options(**extra.pop("block", {}))
+    return make_connector(backend="gammu_sql", gammu_sql=block, **extra)
+
+
+def concat_udh(ref: int, total: int, seq: int) -> str:
+    return f"050003{ref:02X}{total:02X}{seq:02X}"
+
+
+def test_unprocessed_rows_become_complaints_and_are_marked_processed(gammu_db: GammuDb, spool: Spool, tmp_path: Path) -> None:
+    a = gammu_db.insert("+6281200001111", "Trotoar rusak di Jl. Contoh")
+    b = gammu_db.insert("081200002222", "Parkir liar 🚗 di bahu jalan", decoded=False)  # only hex Text
+    gammu_db.sql(f"UPDATE {gammu_db.table('inbox')} SET \"Processed\" = 'true' WHERE \"ID\" = ?", (a,))
+    c = gammu_db.insert("6281200003333", "Pohon tumbang", received="2026-11-27 11:00:00")
+    connector = sql_connector(gammu_db)
+    assert make_runner(connector, spool, tmp_path).poll_once() == 2
+
+    taken = complaints(spool)
+    assert [t["description"] for t in taken] == ["Parkir liar 🚗 di bahu jalan", "Pohon tumbang"]
+    assert [t["reporter"]["phone"] for t in taken] == ["+6281200002222", "+6281200003333"]
+    assert taken[1]["requested_datetime"] == "2026-11-27T11:00:00+07:00"
+    assert taken[1]["provider_message_id"] == f"inbox:{c}@20261127T110000"
+    assert gammu_db.processed() == {a: True, b: True, c: True}
+
+
+def test_three_concatenated_ucs2_parts_out_of_order_become_one_complaint(gammu_db: GammuDb, spool: Spool, tmp_path: Path) -> None:
+    parts = ["Mohon perbaikan jalan ", "di Kelurahan Kebon Kacang, ", "banyak motor jatuh 😢🛵"]
+    ids = [gammu_db.insert("081200004444", parts[i], udh=concat_udh(0x4A, 3, i + 1), decoded=False) for i in (1, 2, 0)]
+    connector = sql_connector(gammu_db)
+    make_runner(connector, spool, tmp_path).poll_once()
+
+    [complaint] = complaints(spool)
+    assert complaint["description"] == "".join(parts)
+    assert complaint["flags"] == []
+    assert all(gammu_db.processed()[i] for i in ids)
+
+
+def test_missing_part_is_taken_alone_after_the_timeout(gammu_db: GammuDb, spool: Spool, tmp_path: Path) -> None:
+    first = gammu_db.insert("081200005555", "Air PAM mati ", udh=concat_udh(7, 3, 1))
+    third = gammu_db.insert("081200005555", "sejak kemarin.", udh=concat_udh(7, 3, 3))
+    connector = sql_connector(gammu_db)
+    runner = make_runner(connector, spool, tmp_path)
+    assert runner.poll_once() == 0
+    assert gammu_db.processed() == {first: False, third: False}
+    time.sleep(0.35)
+    assert runner.poll_once() == 2
+    taken = complaints(spool)
+    assert [t["description"] for t in taken] == ["Air PAM mati", "sejak kemarin."]
+    assert all(t["flags"] == [INCOMPLETE] for t in taken)
+    assert gammu_db.processed() == {first: True, third: True}
+
+
+def test_crash_between_commit_and_marking_gives_no_second_complaint(gammu_db: GammuDb, spool: Spool, tmp_path: Path) -> None:
+    row = gammu_db.insert("081200006666", "Lampu merah mati di perempatan")
+    inbox = gammu_db.table("inbox")
+    if gammu_db.kind == "sqlite":
+        gammu_db.sql(f"CREATE TRIGGER no_mark BEFORE UPDATE ON {inbox} BEGIN SELECT RAISE(ABORT, 'disk gone'); END")
+        undo = "DROP TRIGGER no_mark"
+    else:
+        fn = f'"{gammu_db.schema}".no_mark'
+        gammu_db.sql(f"CREATE FUNCTION {fn}() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'disk gone'; END $$ LANGUAGE plpgsql")
+        gammu_db.sql(f"CREATE TRIGGER no_mark BEFORE UPDATE ON {inbox} FOR EACH ROW EXECUTE FUNCTION {fn}()")
+        undo = f"DROP TRIGGER no_mark ON {inbox}"
+    make_runner(sql_connector(gammu_db), spool, tmp_path).poll_once()
+    assert len(complaints(spool)) == 1
+    assert gammu_db.processed() == {row: False}
+
+    gammu_db.sql(undo)
+    make_runner(sql_connector(gammu_db), spool, tmp_path).poll_once()
+    assert len(complaints(spool)) == 1
+    assert gammu_db.processed() == {row: True}
+    status = spool._reader().execute("SELECT accepted, duplicates FROM channel_status").fetchone()
+    assert status == (1, 1)
+
+
+def test_noise_is_dropped_and_an_undecodable_row_quarantined(gammu_db: GammuDb, spool: Spool, tmp_path: Path) -> None:
+    gammu_db.insert("INDOSAT", "Paket nelpon murah")
+    bad = gammu_db.insert("081200007777", "x", decoded=False)
+    gammu_db.sql(f"UPDATE {gammu_db.table('inbox')} SET \"Text\" = 'D83D' WHERE \"ID\" = ?", (bad,))  # lone surrogate
+    connector = sql_connector(gammu_db)
+    make_runner(connector, spool, tmp_path).poll_once()
+
+    assert complaints(spool) == []
+    assert counters(spool, "sms-08111272206") == {"dropped.alphanumeric_sender": 1}
+    [entry] = spool.quarantined()
+    assert "UTF-16BE" in entry.error
+    assert b"D83D" in entry.payload
+    assert all(gammu_db.processed().values())
+
+
+def test_acknowledgement_is_queued_as_an_outbox_row(gammu_db: GammuDb, spool: Spool, tmp_path: Path) -> None:
+    gammu_db.insert("081200008888", "Got mampet")
+    gammu_db.insert("081200008888", "Masih mampet", received="2026-11-27 10:25:00")
+    connector = sql_connector(gammu_db, block={"sender_id": "modem1"}, ack={"enabled": True})
+    make_runner(connector, spool, tmp_path).poll_once()
+
+    rows = gammu_db.sql(f'SELECT "DestinationNumber", "TextDecoded", "CreatorID", "SenderID" FROM {gammu_db.table("outbox")}')
+    assert len(complaints(spool)) == 2
+    assert len(rows) == 1, "one acknowledgement per sender within the window"
+    number, text, creator, sender_id = rows[0]
+    assert (number, creator, sender_id) == ("+6281200008888", "kanal", "modem1")
+    assert "nomor KNL-" in text
