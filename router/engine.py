@@ -89,6 +89,15 @@ class Router:
             self._dedup = self._dedup_factory()
         return self._dedup
 
+    def reset_dedup(self) -> None:
+        """Drop the dedup connection (after a failure); the next use reconnects."""
+        if self._dedup is not None:
+            try:
+                self._dedup.close()
+            except Exception:  # noqa: BLE001 - the connection is already broken
+                pass
+            self._dedup = None
+
     def agency_codes(self) -> list[str]:
         """Every agency code of the rules, plus triage."""
         return [*self.rules.agencies, TRIAGE]

@@ -1,0 +1,259 @@
+"""``kanal router``: consume the intake queue, route, publish, then ack.
+
+Per complaint, on one kombu channel in AMQP transaction mode (``tx.select``):
+
+1. decode the body; a body that is not a valid complaint is a poison message;
+2. claim its id in the shared dedup store (a database transaction, see router/dedup.py);
+   an id routed before is acked and counted as a duplicate;
+3. route it and publish the routed message (persistent, AMQP priority set);
+4. ack the intake message and ``tx.commit``: the broker applies the publish and the
+   ack together and confirms the commit; only then is the dedup claim committed.
+
+A poison message is requeued until it has been delivered ``delivery_limit`` times,
+then published to the dead-letter exchange with the reason in its headers
+(``kanal_dead_reason``, ``kanal_error``) and acked, in one transaction. A message that
+kills the router itself is dead-lettered by the broker's own ``x-delivery-limit``.
+
+Connection loss (broker or database) closes everything, waits with backoff and starts
+over; unacked messages are redelivered and the dedup store sorts them out.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import structlog
+from kombu import Connection, Consumer, Producer, Queue
+from kombu.message import Message
+from pydantic import ValidationError
+
+from config.models import BrokerConfig, TopologyConfig
+from normalizer.complaint import Complaint
+from normalizer.wire import decode_complaint
+from router.decision import ROUTED_TYPE, Routed
+from router.engine import Router
+from router.topology import declare_routed_side
+
+log = structlog.get_logger("kanal.router")
+
+PRUNE_EVERY_S = 3600.0
+STATS_EVERY_S = 60.0
+
+
+@dataclass(slots=True)
+class RouterStats:
+    """Counters of one router process."""
+
+    routed: int = 0
+    duplicates: int = 0
+    triage: int = 0
+    confidential: int = 0
+    linked: int = 0
+    requeued: int = 0
+    dead_lettered: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        """Counters as a dict (for logs)."""
+        return {k: getattr(self, k) for k in self.__slots__}
+
+
+class PoisonMessage(Exception):
+    """The message cannot be routed, whatever we retry (bad body, routing bug)."""
+
+
+class RouterConsumer:
+    """The consume -> route -> publish -> ack loop (see the module docstring).
+
+    Args:
+        url: AMQP URL.
+        topology: exchange and queue names.
+        router: the routing engine; its ``dedup`` store is used.
+        prefetch: unacked deliveries the broker may send ahead.
+        heartbeat: AMQP heartbeat seconds.
+    """
+
+    def __init__(self, url: str, topology: TopologyConfig, router: Router, prefetch: int = 200,
+                 heartbeat: int = 15) -> None:
+        self.url = url
+        self.topology = topology
+        self.router = router
+        self.prefetch = prefetch
+        self.heartbeat = heartbeat
+        self.stats = RouterStats()
+        self._channel: Any = None
+        self._producer: Producer | None = None
+
+    def agency_queues(self) -> dict[str, str]:
+        """Agency code -> queue name, for every agency of the rules and triage."""
+        return {code: self.router.agency_queue(code) for code in self.router.agency_codes()}
+
+    def run(self, stop: threading.Event) -> None:
+        """Consume until ``stop`` is set, reconnecting with backoff after failures."""
+        backoff = 1.0
+        while not stop.is_set():
+            try:
+                with Connection(self.url, heartbeat=self.heartbeat, connect_timeout=10) as conn:
+                    conn.ensure_connection(max_retries=1)
+                    backoff = 1.0
+                    self._serve(conn, stop)
+            except Exception as exc:  # any broker or database failure: start over
+                log.warning("router connection lost; reconnecting", error=type(exc).__name__,
+                            detail=str(exc)[:200], retry_in=backoff)
+                self.router.reset_dedup()
+                stop.wait(backoff)
+                backoff = min(backoff * 2, 30.0)
+        log.info("router stopped", **self.stats.as_dict())
+
+    def _serve(self, conn: Connection, stop: threading.Event) -> None:
+        channel = conn.channel()
+        declare_routed_side(channel, self.topology, self.agency_queues())
+        channel.basic_qos(0, self.prefetch, False)
+        channel.tx_select()
+        self._channel, self._producer = channel, Producer(channel, auto_declare=False)
+        intake = Queue(self.topology.intake_queue, no_declare=True)
+        log.info("router consuming", queue=self.topology.intake_queue, prefetch=self.prefetch)
+        next_prune, next_stats = time.monotonic(), time.monotonic() + STATS_EVERY_S
+        with Consumer(channel, queues=[intake], on_message=self._on_message, no_ack=False, auto_declare=False):
+            while not stop.is_set():
+                try:
+                    conn.drain_events(timeout=1.0)
+                except socket.timeout:
+                    conn.heartbeat_check()
+                now = time.monotonic()
+                if now >= next_prune:
+                    self.router.dedup.prune()
+                    next_prune = now + PRUNE_EVERY_S
+                if now >= next_stats:
+                    log.info("router stats", **self.stats.as_dict())
+                    next_stats = now + STATS_EVERY_S
+
+    def _on_message(self, message: Message) -> None:
+        try:
+            complaint = _decode(message.body)
+            self._handle(complaint, message)
+        except PoisonMessage as exc:
+            self._poison(message, str(exc))
+
+    def _handle(self, complaint: Complaint, message: Message) -> None:
+        cid = str(complaint.id)
+        with self.router.dedup.claim(cid) as claim:
+            if not claim.fresh:
+                message.ack()
+                self._commit()
+                self.stats.duplicates += 1
+                log.info("duplicate complaint acked", complaint_id=cid)
+                return
+            try:
+                routed = self.router.route(complaint)
+            except Exception as exc:
+                raise PoisonMessage(f"routing failed: {type(exc).__name__}: {exc}") from exc
+            self._publish(routed)
+            message.ack()
+            self._commit()
+            claim.record(routed.queue)
+        self._count(routed)
+        log.info("complaint routed", **routed.log_fields())
+
+    def _publish(self, routed: Routed) -> None:
+        headers = {
+            "cloudEvents_specversion": "1.0",
+            "cloudEvents_id": routed.complaint_id,
+            "cloudEvents_source": "/kanal/router",
+            "cloudEvents_type": ROUTED_TYPE,
+            "cloudEvents_datacontenttype": "application/json",
+            "kanal_agency": routed.agency_code,
+            "kanal_service_code": routed.service_code or "",
+            "kanal_priority": routed.routing["priority"],
+        }
+        if routed.duplicate_of:
+            headers["kanal_duplicate_of"] = routed.duplicate_of
+        assert self._producer is not None
+        self._producer.publish(
+            routed.body, exchange=self.topology.routed_exchange, routing_key=routed.routing_key, priority=routed.priority,
+            message_id=routed.complaint_id, type=ROUTED_TYPE, content_type="application/json",
+            content_encoding="utf-8", delivery_mode=2, headers=headers, timestamp=int(time.time()),
+            retry=False, declare=[],
+        )
+
+    def _commit(self) -> None:
+        """Commit the AMQP transaction (publish + ack); returns once the broker confirmed."""
+        self._channel.tx_commit()
+
+    def _poison(self, message: Message, reason: str) -> None:
+        delivery = int((message.headers or {}).get("x-delivery-count") or 0) + 1
+        if delivery < self.topology.delivery_limit:
+            message.reject(requeue=True)
+            self._commit()
+            self.stats.requeued += 1
+            log.warning("poison message requeued", message_id=message.properties.get("message_id"),
+                        delivery=delivery, reason=reason[:300])
+            return
+        headers = dict(message.headers or {})
+        headers.update({"kanal_dead_reason": "poison", "kanal_error": reason[:1000], "kanal_deliveries": delivery,
+                        "kanal_dead_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+        assert self._producer is not None
+        self._producer.publish(
+            message.body, exchange=self.topology.dead_letter_exchange, routing_key=message.delivery_info.get("routing_key") or "dead",
+            headers=headers, message_id=message.properties.get("message_id"),
+            content_type=message.content_type or "application/octet-stream", content_encoding="binary",
+            delivery_mode=2, retry=False, declare=[],
+        )
+        message.ack()
+        self._commit()
+        self.stats.dead_lettered += 1
+        log.error("poison message dead-lettered", message_id=message.properties.get("message_id"),
+                  deliveries=delivery, reason=reason[:300])
+
+    def _count(self, routed: Routed) -> None:
+        self.stats.routed += 1
+        self.stats.triage += routed.triage
+        self.stats.confidential += routed.confidential
+        self.stats.linked += routed.duplicate_of is not None
+
+
+def _decode(body: bytes) -> Complaint:
+    try:
+        return decode_complaint(body)
+    except ValidationError as exc:
+        # Field locations and messages only: the input may hold personal data.
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}"
+                             for e in exc.errors(include_input=False, include_url=False)[:5])
+        msg = f"not a valid complaint: {problems}"
+        raise PoisonMessage(msg) from None
+    except (UnicodeDecodeError, ValueError) as exc:
+        msg = f"not a valid complaint: {type(exc).__name__}"
+        raise PoisonMessage(msg) from None
+
+
+def broker_url(broker: BrokerConfig) -> str:
+    """The AMQP URL with the ``password`` secret put in place of the URL's."""
+    assert broker.url is not None
+    if broker.password is None:
+        return broker.url
+    parts = urlsplit(broker.url)
+    user = parts.username or "guest"
+    host = parts.hostname or "localhost"
+    port = f":{parts.port}" if parts.port else ""
+    netloc = f"{quote(user, safe='')}:{quote(broker.password.get(), safe='')}@{host}{port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def run_router(loaded: Any, stop: threading.Event) -> None:
+    """Run the router process against RabbitMQ until ``stop`` is set.
+
+    Args:
+        loaded: a :class:`config.loader.LoadedConfig`; ``broker.url`` must be set.
+        stop: set it (SIGTERM, Ctrl-C) to finish the message in hand and return.
+    """
+    cfg = loaded.kanal
+    dedup_path = Path(cfg.spool.path).with_name("router-dedup.db")
+    router = Router.from_config(cfg.router, cfg.broker.topology, dedup_path)
+    consumer = RouterConsumer(broker_url(cfg.broker), cfg.broker.topology, router,
+                              prefetch=cfg.router.prefetch, heartbeat=cfg.broker.heartbeat)
+    consumer.run(stop)

@@ -1,0 +1,83 @@
+"""The routed side of Kanal's RabbitMQ topology, declared by the router.
+
+* ``routed_exchange``: durable topic exchange the router publishes to.
+* one durable quorum queue per agency, ``<prefix>.<agency>`` (the prefix is the
+  triage queue's name without its last part, ``kanal.agency`` by default), bound
+  with ``agency.<agency>.#``;
+* ``triage_queue`` bound with ``agency.triage.#``;
+* ``confidential_queue`` bound with ``confidential.#`` and nothing else.
+
+Every queue has the same arguments style as the intake side: quorum, an explicit
+``x-delivery-limit`` and the dead-letter exchange. Declaring is idempotent; the
+intake side (exchange, intake queue, DLX, DLQ) belongs to kanal/topology.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from kombu import Exchange, Queue
+
+from config.models import TopologyConfig
+
+
+@dataclass(frozen=True, slots=True)
+class RoutedQueue:
+    """A queue of the routed side and the binding key that feeds it."""
+
+    name: str
+    binding_key: str
+
+
+def queue_arguments(topology: TopologyConfig) -> dict[str, Any]:
+    """Arguments of every routed-side queue."""
+    return {
+        "x-queue-type": "quorum",
+        "x-delivery-limit": topology.delivery_limit,
+        "x-dead-letter-exchange": topology.dead_letter_exchange,
+    }
+
+
+def routed_queues(topology: TopologyConfig, agency_queues: dict[str, str]) -> list[RoutedQueue]:
+    """The routed-side queues for ``agency_queues`` (agency code -> queue name)."""
+    out = [RoutedQueue(queue, f"agency.{code}.#") for code, queue in agency_queues.items()]
+    out.append(RoutedQueue(topology.confidential_queue, "confidential.#"))
+    return out
+
+
+def routed_exchange(topology: TopologyConfig) -> Exchange:
+    """The routed topic exchange."""
+    return Exchange(topology.routed_exchange, type="topic", durable=True)
+
+
+def declare_routed_side(channel: Any, topology: TopologyConfig, agency_queues: dict[str, str]) -> None:
+    """Declare the routed exchange, queues and bindings on a kombu channel (idempotent)."""
+    exchange = routed_exchange(topology)
+    exchange(channel).declare()
+    args = queue_arguments(topology)
+    for spec in routed_queues(topology, agency_queues):
+        Queue(spec.name, exchange, routing_key=spec.binding_key, durable=True, queue_arguments=args)(
+            channel
+        ).declare()
+
+
+def delete_routed_side(channel: Any, topology: TopologyConfig, agency_queues: dict[str, str]) -> None:
+    """Delete what :func:`declare_routed_side` declared (tests and teardown)."""
+    for spec in routed_queues(topology, agency_queues):
+        Queue(spec.name)(channel).delete()
+    routed_exchange(topology)(channel).delete()
+
+
+def definitions(topology: TopologyConfig, agency_queues: dict[str, str], vhost: str = "/") -> dict[str, Any]:
+    """The routed side as a RabbitMQ definitions document (for ``rabbitmqctl import_definitions``)."""
+    args = queue_arguments(topology)
+    specs = routed_queues(topology, agency_queues)
+    return {
+        "exchanges": [{"name": topology.routed_exchange, "vhost": vhost, "type": "topic", "durable": True,
+                       "auto_delete": False, "internal": False, "arguments": {}}],
+        "queues": [{"name": s.name, "vhost": vhost, "durable": True, "auto_delete": False, "arguments": args}
+                   for s in specs],
+        "bindings": [{"source": topology.routed_exchange, "vhost": vhost, "destination": s.name,
+                      "destination_type": "queue", "routing_key": s.binding_key, "arguments": {}} for s in specs],
+    }
