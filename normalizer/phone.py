@@ -9,11 +9,17 @@ so short codes are recognised by length here, not by its short-number data.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import phonenumbers
 
 _MAX_SHORT_CODE_DIGITS = 6
 _SEPARATORS = re.compile(r"[\s\-().]")
+# Indonesian mobile numbers (libphonenumber's ID mobile pattern 8[1-35-9]\d{7,10}) in
+# their three everyday spellings. They are most of what SMS and desks send, and
+# phonenumbers.parse costs ~0.1 ms each, so these skip it; the result is identical
+# (tests compare the two).
+_ID_MOBILE = re.compile(r"^(?:\+62|62|0)(8[1-35-9]\d{7,10})$")
 
 
 def is_short_code(value: str) -> bool:
@@ -28,6 +34,7 @@ def is_alphanumeric_sender(value: str) -> bool:
     return bool(stripped) and not stripped.isdigit()
 
 
+@lru_cache(maxsize=65536)
 def to_e164(value: str, region: str = "ID") -> str | None:
     """Return ``value`` as E.164 (``+62...``), the short code itself, or None if invalid.
 
@@ -41,6 +48,14 @@ def to_e164(value: str, region: str = "ID") -> str | None:
         text = "+" + text[2:]
     if is_short_code(text):
         return text
+    if region == "ID":
+        mobile = _ID_MOBILE.match(text)
+        if mobile:
+            return "+62" + mobile.group(1)
+    return _parse_with_phonenumbers(text, region)
+
+
+def _parse_with_phonenumbers(text: str, region: str) -> str | None:
     if text.startswith("62") and text.isdigit():
         text = "+" + text
     try:

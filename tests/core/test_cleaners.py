@@ -70,3 +70,14 @@ def test_logs_mask_phone_numbers_and_email_addresses():
     assert "1234567" not in line and "34567890" not in line
     assert "warga.contoh" not in line
     assert "@example.org" in line
+
+
+@pytest.mark.parametrize("raw", ["081234567", "0812345678901", "6285712345678", "+6289612345678", "0881234567890",
+                                 "08311234567", "+62 812 0000 1001", "0851-0000-2002"])
+def test_the_mobile_fast_path_agrees_with_phonenumbers(raw):
+    from normalizer.phone import _parse_with_phonenumbers, _SEPARATORS
+
+    text = _SEPARATORS.sub("", raw)
+    if text.startswith("0"):
+        text = "+62" + text[1:]
+    assert to_e164(raw) == _parse_with_phonenumbers(text, "ID")
