@@ -163,8 +163,12 @@ class MailboxClient:
         if name in self._known_folders:
             return
         if not self.imap.folder_exists(name):
-            with contextlib.suppress(IMAPClientError, imaplib.IMAP4.error):
-                self.imap.create_folder(name)  # a concurrent creator may win the race
+            try:
+                self.imap.create_folder(name)
+            except (IMAPClientError, imaplib.IMAP4.error) as exc:
+                if not self.imap.folder_exists(name):  # else a concurrent creator won the race
+                    msg = f"cannot create IMAP folder {name!r}: {exc}"
+                    raise TransientError(msg) from exc
         self._known_folders.add(name)
 
     @_wire_errors

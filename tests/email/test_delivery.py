@@ -1,0 +1,213 @@
+"""Nothing lost, nothing twice: cursor, moves, crashes, dropped connections,
+Dovecot restarts and UIDVALIDITY changes, all against a real Dovecot."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from collections.abc import Sequence
+
+import pytest
+
+from connectors.base import IngestResult
+from connectors.email.connector import EmailConnector
+from connectors.errors import AuthFailed, TransientError
+from tests.email.conftest import Harness
+from tests.email.mail import complaint_mail
+from tests.email.proxy import CuttingProxy
+
+
+class DiesBeforeMove(EmailConnector):
+    """The process dies right after the spool commit, before it moves any mail."""
+
+    def acknowledge(self, results: Sequence[IngestResult]) -> None:
+        """Do nothing: the move never happens."""
+
+
+def dies_before_move(mailbox: Harness) -> DiesBeforeMove:
+    """A connector for ``mailbox`` whose process dies before each move."""
+    template = mailbox.make()
+    return DiesBeforeMove(template.context, template.options)
+
+
+def wait_for(condition: Callable[[], bool], seconds: float) -> bool:
+    """Poll ``condition`` every 50 ms for up to ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+def assert_each_once(mailbox: Harness, tags: Sequence[str]) -> None:
+    """Every tagged message is in the spool exactly once, and nothing else is."""
+    ids = Counter(mailbox.ledger_ids())
+    assert set(ids) == {f"{tag}@warga.example.org" for tag in tags}
+    assert all(count == 1 for count in ids.values())
+    assert mailbox.spool.depth() == len(tags)
+
+
+class TestCursorAndMove:
+    def test_new_mail_is_taken_in_moved_and_checkpointed(self, mailbox: Harness) -> None:
+        mailbox.append(*(complaint_mail(n) for n in range(5)))
+        runner = mailbox.runner()
+        runner.connector.open()
+        assert runner.poll_once() == 5
+        assert mailbox.count("INBOX") == 0
+        assert mailbox.count("Processed") == 5
+        cursor = mailbox.spool.load_checkpoint("email-dki")
+        assert cursor["INBOX"]["last_uid"] == 5
+        assert runner.poll_once() == 0
+        mailbox.append(complaint_mail(5))
+        assert runner.poll_once() == 1
+        assert mailbox.spool.load_checkpoint("email-dki")["INBOX"]["last_uid"] == 6
+        assert_each_once(mailbox, [f"t-{n}" for n in range(6)])
+
+    def test_several_folders_each_keep_their_own_cursor(self, mailbox: Harness) -> None:
+        with mailbox.imap() as client:
+            client.create_folder("Pengaduan-Web")
+        mailbox.append(complaint_mail(1), complaint_mail(2))
+        mailbox.append(complaint_mail(3), folder="Pengaduan-Web")
+        connector = mailbox.make(folders=["INBOX", "Pengaduan-Web"], processed_folder="Selesai")
+        runner = mailbox.runner(connector)
+        connector.open()
+        assert runner.poll_once() == 3
+        cursor = mailbox.spool.load_checkpoint("email-dki")
+        assert cursor["INBOX"]["last_uid"] == 2 and cursor["Pengaduan-Web"]["last_uid"] == 1
+        assert cursor["INBOX"]["uidvalidity"] != cursor["Pengaduan-Web"]["uidvalidity"]
+        assert mailbox.count("Selesai") == 3
+        assert_each_once(mailbox, ["t-1", "t-2", "t-3"])
+
+    def test_processed_and_quarantine_folders_are_created(self, mailbox: Harness) -> None:
+        connector = mailbox.make(processed_folder="Diproses", quarantine_folder="Karantina")
+        connector.open()
+        with mailbox.imap() as client:
+            assert client.folder_exists("Diproses") and client.folder_exists("Karantina")
+        connector.close()
+
+    def test_wrong_password_is_auth_failed(self, own_mailbox: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+        # own Dovecot: failed logins make Dovecot slow down later logins from the same IP
+        monkeypatch.setenv("KANAL_TEST_WRONG_PASSWORD", "bukan-ini")
+        connector = own_mailbox.make(password="${KANAL_TEST_WRONG_PASSWORD}")
+        with pytest.raises(AuthFailed):
+            connector.open()
+
+    def test_nothing_listening_is_transient(self, mailbox: Harness) -> None:
+        from tests.email.dovecot import free_port
+
+        with pytest.raises(TransientError):
+            mailbox.make(port=free_port()).open()
+
+
+class TestCrashes:
+    def test_crash_between_commit_and_move_gives_no_second_complaint(self, mailbox: Harness) -> None:
+        mailbox.append(*(complaint_mail(n) for n in range(4)))
+        crashed = dies_before_move(mailbox)
+        crashed_runner = mailbox.runner(crashed)
+        crashed.open()
+        assert crashed_runner.poll_once() == 4
+        assert mailbox.count("INBOX") == 4  # committed, never moved
+        crashed.client.drop()
+
+        mailbox.append(complaint_mail(4))
+        restarted = mailbox.make()
+        restarted.open()
+        assert mailbox.runner(restarted).poll_once() == 5  # 4 leftovers re-offered + 1 new
+        assert mailbox.count("INBOX") == 0
+        assert mailbox.count("Processed") == 5
+        assert_each_once(mailbox, [f"t-{n}" for n in range(5)])
+        status = mailbox.spool._reader().execute(
+            "SELECT accepted, duplicates FROM channel_status WHERE channel = 'email-dki'").fetchone()
+        assert status == (5, 4)
+
+    def test_connection_dropped_in_the_middle_of_a_fetch(self, mailbox: Harness) -> None:
+        mailbox.append(*(complaint_mail(n, photo_bytes=3000) for n in range(20)))
+        proxy = CuttingProxy(mailbox.server.port)
+        try:
+            connector = mailbox.make(port=proxy.port, fetch_chunk=4)
+            runner = mailbox.runner(connector, batch_size=4)
+            connector.open()
+            proxy.cut_after(0)  # the next connection is cut as soon as the server speaks
+            connector.client.drop()
+            with pytest.raises(TransientError):
+                runner.poll_once()
+            proxy.cut_after(35_000)  # about half-way through the mailbox
+            with pytest.raises(TransientError):
+                runner.poll_once()
+            assert proxy.cuts == 2
+            partial = mailbox.spool.depth()
+            assert 0 < partial < 20
+            assert runner.poll_once() >= 20 - partial
+        finally:
+            proxy.close()
+        assert mailbox.count("INBOX") == 0
+        assert mailbox.count("Processed") == 20
+        assert_each_once(mailbox, [f"t-{n}" for n in range(20)])
+
+    def test_dovecot_restart_while_the_channel_runs(self, own_mailbox: Harness) -> None:
+        mailbox = own_mailbox
+        stop = threading.Event()
+        runner = mailbox.runner(stop=stop)
+        thread = threading.Thread(target=runner.run, daemon=True)
+        mailbox.append(*(complaint_mail(n) for n in range(3)))
+        thread.start()
+        try:
+            assert wait_for(lambda: mailbox.spool.depth() == 3, 10)
+            mailbox.server.stop()
+            time.sleep(0.5)
+            mailbox.server.start()
+            mailbox.append(*(complaint_mail(n) for n in range(3, 8)))
+            assert wait_for(lambda: mailbox.spool.depth() == 8, 20), mailbox.spool.depth()
+        finally:
+            stop.set()
+            thread.join(10)
+        assert not thread.is_alive()
+        assert mailbox.count("INBOX") == 0
+        assert_each_once(mailbox, [f"t-{n}" for n in range(8)])
+
+
+class TestUidValidity:
+    def _set_uidvalidity(self, mailbox: Harness, folder: str, value: int) -> None:
+        subprocess.run(  # noqa: S603 - fixed argv
+            ["doveadm", "-c", str(mailbox.server.base / "dovecot.conf"), "mailbox", "update",
+             "-u", mailbox.login, "--uid-validity", str(value), folder],
+            check=True, capture_output=True,
+        )
+
+    def test_changed_uidvalidity_rescans_without_doubles(self, mailbox: Harness) -> None:
+        mailbox.append(*(complaint_mail(n) for n in range(3)))
+        crashed = dies_before_move(mailbox)
+        crashed.open()
+        assert mailbox.runner(crashed).poll_once() == 3
+        crashed.close()
+        old = mailbox.spool.load_checkpoint("email-dki")["INBOX"]["uidvalidity"]
+        self._set_uidvalidity(mailbox, "INBOX", old + 1000)
+        mailbox.append(complaint_mail(3))
+
+        connector = mailbox.make()
+        connector.open()
+        assert mailbox.runner(connector).poll_once() == 4
+        assert mailbox.spool.load_checkpoint("email-dki")["INBOX"] == {"uidvalidity": old + 1000, "last_uid": 4}
+        assert mailbox.count("INBOX") == 0
+        assert_each_once(mailbox, [f"t-{n}" for n in range(4)])
+
+    def test_recreated_folder_with_lower_uids_is_not_missed(self, mailbox: Harness) -> None:
+        with mailbox.imap() as client:
+            client.create_folder("Pengaduan")
+        mailbox.append(*(complaint_mail(n) for n in range(3)), folder="Pengaduan")
+        connector = mailbox.make(folders=["Pengaduan"])
+        connector.open()
+        runner = mailbox.runner(connector)
+        assert runner.poll_once() == 3
+        with mailbox.imap() as client:  # the folder is restored on a new server: UIDs start again
+            client.delete_folder("Pengaduan")
+            client.create_folder("Pengaduan")
+        mailbox.append(complaint_mail(0), complaint_mail(9), folder="Pengaduan")
+        assert runner.poll_once() == 2
+        cursor = mailbox.spool.load_checkpoint("email-dki")["Pengaduan"]
+        assert cursor["last_uid"] == 2
+        assert_each_once(mailbox, ["t-0", "t-1", "t-2", "t-9"])
