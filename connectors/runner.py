@@ -210,6 +210,8 @@ class ChannelRunner:
         self._set_state("starting")
         opened = False
         failures = 0
+        held = False  # the last attempt ended in a rate-limit or credentials wait
+        shown_running = False  # "running" recorded since the last state change
         while not self.stop.is_set():
             try:
                 if not opened:
@@ -220,24 +222,29 @@ class ChannelRunner:
                     self.stop.wait()
                     break
                 handled = self.poll_once()
-                if failures or not handled:
+                if failures or held or not handled or not shown_running:
                     self.spool.mark_success(self.name, self.type)
+                    shown_running = True
                 if failures:
                     self.log.info("channel recovered", after_failures=failures)
                 failures = 0
+                held = False
                 connector.wait(self.stop, connector.next_poll_delay() or connector.context.poll_interval)
             except RateLimited as exc:
                 delay = min(exc.delay, MAX_RATE_LIMIT_WAIT)
                 self.log.warning("rate limited; waiting", seconds=round(delay, 1), reason=str(exc))
                 self._set_state("backing_off", f"rate limited for {delay:.0f}s", str(exc))
+                held = True
                 self.stop.wait(delay)
             except AuthFailed as exc:
                 self.log.error("credentials refused; retrying slowly", error=str(exc), retry_in=AUTH_RETRY)
                 self._set_state("auth_failed", f"retrying every {AUTH_RETRY:.0f}s", str(exc))
+                held = True
                 self.stop.wait(AUTH_RETRY)
             except NeedsReauthorisation as exc:
                 self.log.error("token revoked or expired; a person must re-authorise", error=str(exc))
                 self._set_state("needs_reauthorisation", "re-authorise the token in the config", str(exc))
+                held = True
                 self.stop.wait(REAUTH_RETRY)
             except Exception as exc:
                 failures += 1
