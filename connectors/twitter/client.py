@@ -43,6 +43,11 @@ USER_FIELDS = ("username", "name")
 MEDIA_FIELDS = ("url", "preview_image_url", "type", "variants", "alt_text")
 PLACE_FIELDS = ("full_name", "name", "country_code", "geo", "place_type")
 
+#: Wait after a 429 without a usable reset time, seconds.
+DEFAULT_RATE_LIMIT_WAIT = 60.0
+#: Shortest wait after a 429, seconds.
+MIN_RATE_LIMIT_WAIT = 1.0
+
 _MENTIONS_PATH = re.compile(r"/2/users/[^/]+/mentions$")
 
 
@@ -181,8 +186,12 @@ class XApiClient:
             return method(*args, **kwargs)
         except tweepy.TooManyRequests as exc:
             reset = getattr(exc, "reset_time", None)
-            fallback = self.rate_limit.reset if self.rate_limit else time.time() + 60
-            retry_at = float(reset) if reset else fallback
+            now = time.time()
+            if not reset and self.rate_limit is not None:
+                reset = self.rate_limit.reset
+            # A reset time already past (clock skew, a confused proxy) must not turn
+            # the retry into a busy loop.
+            retry_at = max(float(reset or now + DEFAULT_RATE_LIMIT_WAIT), now + MIN_RATE_LIMIT_WAIT)
             raise RateLimited(f"X API rate limit reached (429): {_messages(exc)}", retry_at) from None
         except (tweepy.Unauthorized, tweepy.Forbidden) as exc:
             status = exc.response.status_code
