@@ -77,6 +77,7 @@ class FakeGraphAPI:
         self.requests: list[tuple[str, dict[str, list[str]]]] = []
         self.usage_headers: dict[str, str] = {}
         self._failures: list[_Failure] = []
+        self._html_failures = 0
         self._ids = itertools.count(1000)
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -93,7 +94,7 @@ class FakeGraphAPI:
 
     def start(self) -> FakeGraphAPI:
         """Serve in a background thread."""
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
         self._thread.start()
         return self
 
@@ -167,6 +168,11 @@ class FakeGraphAPI:
         with self._lock:
             self._failures.append(_Failure(code, subcode, message, path_contains, times, http_status))
 
+    def fail_with_html(self, times: int = 1) -> None:
+        """Answer the next ``times`` requests with a 502 HTML page, as a proxy in front would."""
+        with self._lock:
+            self._html_failures += times
+
     def paths(self) -> list[str]:
         """Paths requested so far."""
         with self._lock:
@@ -187,6 +193,14 @@ class FakeGraphAPI:
                 parts = urlsplit(self.path)
                 params = parse_qs(parts.query, keep_blank_values=True)
                 status, body = fake._answer(parts.path, params)
+                if status == 502:
+                    data = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
+                    self.send_response(502)
+                    self.send_header("Content-Type", "text/html")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
                 data = json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json; charset=UTF-8")
@@ -209,6 +223,9 @@ class FakeGraphAPI:
     def _answer(self, path: str, params: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
         with self._lock:
             self.requests.append((path, params))
+            if self._html_failures > 0:
+                self._html_failures -= 1
+                return 502, {}
             for failure in self._failures:
                 if failure.times > 0 and (failure.path_contains is None or failure.path_contains in path):
                     failure.times -= 1
