@@ -147,3 +147,18 @@ def test_runner_reports_backing_off_and_stops_calling_while_throttled(graph, spo
         thread.join(5)
     assert len(graph.requests) == 1
     assert "32" in status(spool, runner.name)["last_error"]
+
+
+def test_webhooks_keep_taking_complaints_while_the_token_needs_reauthorisation(graph, runner, hook, spool):
+    graph.token = "EAArotatedbymeta"
+    thread = run_in_thread(runner)
+    try:
+        wait_for(lambda: _in_state(spool, runner.name, "needs_reauthorisation"))
+        body = {"object": "page", "entry": [{"id": graph.page_id, "time": 1795773600000, "messaging": [
+            {"sender": {"id": "7770001"}, "recipient": {"id": graph.page_id}, "timestamp": 1795773600000,
+             "message": {"mid": "m_DURING_190", "text": "Lampu PJU mati di Jl. Contoh"}}]}]}
+        assert hook.post(body).status_code == 200
+    finally:
+        runner.stop.set()
+        thread.join(5)
+    assert "m_DURING_190" in by_message_id(spool)
