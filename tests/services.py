@@ -11,7 +11,6 @@ import pytest
 
 RABBITMQ_URL = os.environ.get("KANAL_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 POSTGRES_DSN = os.environ.get("KANAL_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("KANAL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 def in_ci() -> bool:
