@@ -23,6 +23,7 @@ import base64
 import itertools
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -76,6 +77,8 @@ class FakeGraphAPI:
         self.conversations: dict[str, _Conversation] = {}
         self.requests: list[tuple[str, dict[str, list[str]]]] = []
         self.usage_headers: dict[str, str] = {}
+        #: Seconds every answer is held back (a slow API, so a test can kill a poll midway).
+        self.delay = 0.0
         self._failures: list[_Failure] = []
         self._html_failures = 0
         self._ids = itertools.count(1000)
@@ -191,6 +194,8 @@ class FakeGraphAPI:
 
             def do_GET(self) -> None:  # noqa: N802 - http.server API
                 parts = urlsplit(self.path)
+                if fake.delay:
+                    time.sleep(fake.delay)
                 params = parse_qs(parts.query, keep_blank_values=True)
                 status, body = fake._answer(parts.path, params)
                 if status == 502:
