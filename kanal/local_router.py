@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from typing import Any
 
 import structlog
@@ -17,6 +18,9 @@ from kanal.spool import OutboxRow, Spool
 from normalizer.wire import decode_complaint
 
 log = structlog.get_logger("kanal.local_router")
+
+#: Seconds between prunes of ids and raw payloads older than the retention window.
+PRUNE_EVERY = 3600.0
 
 
 class LocalRouterLoop:
@@ -59,8 +63,14 @@ class LocalRouterLoop:
     def run(self, stop: threading.Event) -> None:
         """Route until ``stop`` is set (finishing the batch in hand)."""
         log.info("embedded router started (no broker configured)")
+        next_prune = time.monotonic()
         while not stop.is_set():
             try:
+                if time.monotonic() >= next_prune:
+                    forgotten = self.spool.prune()
+                    if forgotten:
+                        log.info("spool pruned", forgotten_ids=forgotten)
+                    next_prune = time.monotonic() + PRUNE_EVERY
                 if not self.drain_once():
                     stop.wait(self.idle_wait)
             except Exception:
