@@ -27,6 +27,7 @@ from connectors.email.config import EmailOptions
 from connectors.errors import AuthFailed, TransientError
 
 P = ParamSpec("P")
+_CLOSED_AFTER_INSTANT_EMPTY = 3
 R = TypeVar("R")
 
 #: Exceptions that mean the connection is unusable (the server went away).
@@ -231,22 +232,37 @@ class MailboxClient:
         while time.monotonic() < deadline and not should_stop():
             renew_at = min(deadline, time.monotonic() + renew)
             self.imap.idle()
+            arrived = False
             try:
                 for responses in self._idle_responses(renew_at, step, should_stop):
                     if any(_is_exists(r) for r in responses):
-                        return True
+                        arrived = True
+                        break
             finally:
-                self.imap.idle_done()
+                _text, late = self.imap.idle_done()
+            # A notification that came just before DONE is in the DONE response.
+            if arrived or any(_is_exists(r) for r in late):
+                return True
         return False
 
     def _idle_responses(
         self, until: float, step: float, should_stop: Callable[[], bool]
     ) -> Iterator[list[Any]]:
+        # imapclient's idle_check swallows EOF and returns [] at once; a run of
+        # instant empty answers is how a closed connection shows.
+        instant_empty = 0
         while not should_stop():
             left = until - time.monotonic()
             if left <= 0:
                 return
-            yield self.imap.idle_check(timeout=min(step, left))
+            wait = min(step, left)
+            started = time.monotonic()
+            responses = self.imap.idle_check(timeout=wait)
+            instant_empty = instant_empty + 1 if not responses and time.monotonic() - started < wait / 2 else 0
+            if instant_empty >= _CLOSED_AFTER_INSTANT_EMPTY:
+                msg = "the server closed the connection during IDLE"
+                raise TransientError(msg)
+            yield responses
 
 
 def _is_exists(response: Any) -> bool:

@@ -9,6 +9,7 @@ a new name.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -98,6 +99,7 @@ class Dovecot:
             [self.program, "-F", "-c", str(self.base / "dovecot.conf")],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
+            start_new_session=True,  # its own process group, so stop() ends the imap children too
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -117,12 +119,17 @@ class Dovecot:
     def stop(self) -> None:
         """Stop the Dovecot process (its mail stays on disk for a restart)."""
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            # Like a service manager's restart: the master and every imap/auth
+            # child of this instance go, and with them the clients' connections.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
             try:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
+                os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
         if self.proc is not None and self.proc.stderr:
             self.proc.stderr.close()
         self.proc = None

@@ -31,6 +31,8 @@ class CuttingProxy:
         self._listener = socket.create_server(("127.0.0.1", self.port))
         self._closed = threading.Event()
         self._sockets: list[socket.socket] = []
+        #: Everything clients sent, in order (to see which commands went out).
+        self.client_bytes = bytearray()
         threading.Thread(target=self._accept, daemon=True).start()
 
     def cut_after(self, server_bytes: int) -> None:
@@ -45,6 +47,8 @@ class CuttingProxy:
             self._listener.close()
         for sock in list(self._sockets):
             with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)  # close() alone would not wake a blocked recv
+            with contextlib.suppress(OSError):
                 sock.close()
 
     def _accept(self) -> None:
@@ -57,16 +61,18 @@ class CuttingProxy:
             self._sockets += [client, server]
             with self._lock:
                 budget, self._cut_after = self._cut_after, None
-            threading.Thread(target=self._pump, args=(client, server, None), daemon=True).start()
+            threading.Thread(target=self._pump, args=(client, server, None, True), daemon=True).start()
             threading.Thread(target=self._pump, args=(server, client, budget), daemon=True).start()
 
-    def _pump(self, src: socket.socket, dst: socket.socket, budget: int | None) -> None:
+    def _pump(self, src: socket.socket, dst: socket.socket, budget: int | None, record: bool = False) -> None:
         sent = 0
         try:
             while True:
                 data = src.recv(4096)
                 if not data:
                     break
+                if record:
+                    self.client_bytes += data
                 if budget is not None and sent + len(data) > budget:
                     dst.sendall(data[: max(0, budget - sent)])
                     self.cuts += 1

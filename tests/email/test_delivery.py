@@ -166,6 +166,9 @@ class TestCrashes:
             stop.set()
             thread.join(10)
         assert not thread.is_alive()
+        last_error = mailbox.spool._reader().execute(
+            "SELECT last_error FROM channel_status WHERE channel = 'email-dki'").fetchone()[0]
+        assert last_error and "IMAP" in last_error  # the restart really cut the channel off
         assert mailbox.count("INBOX") == 0
         assert_each_once(mailbox, [f"t-{n}" for n in range(8)])
 
