@@ -35,7 +35,7 @@ from config.models import BrokerConfig
 from kanal import topology as topo
 from kanal.spool import OutboxRow, Spool
 from normalizer.complaint import SCHEMA_TYPE
-from normalizer.wire import CONTENT_TYPE, CLOUDEVENTS_SPEC_VERSION, WireMessage, decode_complaint, to_wire
+from normalizer.wire import CLOUDEVENTS_SPEC_VERSION, CONTENT_TYPE, WireMessage, wire_from_body
 
 #: Seconds between looks at an empty outbox (``wake()`` cuts the wait short).
 IDLE_POLL = 0.05
@@ -43,10 +43,8 @@ IDLE_POLL = 0.05
 MAX_BACKOFF = 30.0
 #: After a stop request, how long to wait for outstanding confirms, seconds.
 DRAIN_TIMEOUT = 5.0
-#: Confirmed rows are removed from the outbox in batches of this many...
-MARK_BATCH = 1000
-#: ...or after this many seconds, whichever comes first.
-MARK_DELAY = 0.02
+#: After a failed attempt to remove confirmed rows from the outbox, wait this long, seconds.
+MARK_RETRY = 1.0
 #: How long the broker gets to answer a connection close before the socket is dropped.
 CLOSE_GRACE = 2.0
 #: How often the spool's retention pruning runs, seconds.
@@ -115,7 +113,7 @@ def wire_message(row: OutboxRow) -> WireMessage:
     queue instead of blocking the outbox or vanishing.
     """
     try:
-        return to_wire(decode_complaint(row.body), row.body)
+        return wire_from_body(row.body)
     except ValueError:
         return WireMessage(
             body=row.body,
@@ -175,6 +173,7 @@ class Forwarder:
         self.stats = ForwarderStats()
         self._session: _Session | None = None
         self._session_lock = threading.Lock()
+        self._marker: _ConfirmedRows | None = None
 
     # -- public API -------------------------------------------------------------
 
@@ -198,11 +197,15 @@ class Forwarder:
         confirms, removes the confirmed rows and closes the connection.
         """
         self.log.info("forwarder starting", broker=broker_label(self.broker), window=self.broker.confirm_window)
-        next_prune = 0.0
+        self._marker = _ConfirmedRows(self.spool, self.log)
+        try:
+            self._forward(stop)
+        finally:
+            self._marker.close()
+        self.log.info("forwarder stopped", **self._figures())
+
+    def _forward(self, stop: threading.Event) -> None:
         while not stop.is_set():
-            if time.monotonic() >= next_prune:
-                self._prune()
-                next_prune = time.monotonic() + PRUNE_EVERY
             retrying = tenacity.Retrying(
                 wait=tenacity.wait_random_exponential(multiplier=0.25, max=MAX_BACKOFF),
                 retry=tenacity.retry_if_exception(lambda e: isinstance(e, SessionFailed) and not e.progressed),
@@ -214,9 +217,9 @@ class Forwarder:
             try:
                 retrying(self._run_session, stop)
             except SessionFailed as exc:
-                # The session had made progress: reconnect at once, backoff starts afresh.
-                self.log.warning("broker session ended; reconnecting", reason=str(exc))
-        self.log.info("forwarder stopped", **self._figures())
+                if not stop.is_set():
+                    # The session had made progress: reconnect at once, backoff starts afresh.
+                    self.log.warning("broker session ended; reconnecting", reason=str(exc))
 
     def wake(self) -> None:
         """Tell the forwarder new rows are in the outbox (thread-safe; optional)."""
@@ -257,15 +260,6 @@ class Forwarder:
             spool_depth=self._depth(),
         )
 
-    def _prune(self) -> None:
-        try:
-            gone = self.spool.prune()
-        except Exception:  # housekeeping must never stop forwarding
-            self.log.exception("spool pruning failed")
-            return
-        if gone:
-            self.log.info("spool pruned", forgotten_ids=gone)
-
     def _depth(self) -> int | None:
         try:
             return self.spool.depth()
@@ -281,6 +275,79 @@ class Forwarder:
             "returned": s.returned,
             "spool_depth": self._depth(),
         }
+
+
+class _ConfirmedRows:
+    """Removes confirmed rows from the outbox on its own thread, so the IO loop never
+    waits for a disk sync; rows confirmed meanwhile are removed together in the next
+    transaction. It also runs the spool's retention pruning now and then."""
+
+    def __init__(self, spool: Spool, log: Any) -> None:
+        self.spool = spool
+        self.log = log
+        self._seqs: list[int] = []
+        self._busy = False
+        self._closed = False
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name="kanal-forwarder-marks", daemon=True)
+        self._thread.start()
+
+    def add(self, seqs: list[int]) -> None:
+        """Queue confirmed rows for removal."""
+        if seqs:
+            with self._cond:
+                self._seqs.extend(seqs)
+                self._cond.notify_all()
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until every queued row is removed (or ``timeout``); True if done."""
+        with self._cond:
+            return self._cond.wait_for(lambda: not self._seqs and not self._busy, timeout)
+
+    def close(self) -> None:
+        """Remove what is queued, then stop the thread."""
+        self.flush()
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        next_prune = time.monotonic()
+        while True:
+            if time.monotonic() >= next_prune:
+                self._prune()
+                next_prune = time.monotonic() + PRUNE_EVERY
+            with self._cond:
+                self._cond.wait_for(lambda: self._seqs or self._closed, max(0.0, next_prune - time.monotonic()))
+                if self._closed and not self._seqs:
+                    return
+                if not self._seqs:
+                    continue
+                seqs, self._seqs, self._busy = self._seqs, [], True
+            try:
+                self.spool.mark_forwarded(seqs)
+            except Exception:
+                # Confirmed but still in the outbox. Try again shortly; if the process
+                # ends first they are published again (same message_id), never lost.
+                self.log.exception("could not remove confirmed rows from the spool", rows=len(seqs))
+                time.sleep(MARK_RETRY)
+                with self._cond:
+                    self._seqs[:0] = seqs
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
+
+
+    def _prune(self) -> None:
+        try:
+            gone = self.spool.prune()
+        except Exception:  # housekeeping must never stop forwarding
+            self.log.exception("spool pruning failed")
+            return
+        if gone:
+            self.log.info("spool pruned", forgotten_ids=gone)
 
 
 class _Session:
@@ -315,8 +382,7 @@ class _Session:
         self._buffer: list[OutboxRow] = []
         self._buffer_pos = 0
         self._read_seq = 0  # highest seq read from the outbox in this session
-        self._to_mark: list[int] = []
-        self._mark_timer: Any = None
+        self._marker = forwarder._marker  # noqa: SLF001 - the session is part of the forwarder
         self._idle_timer: Any = None
         self._last_progress = time.monotonic()
         self._last_stats = (0, 0)
@@ -338,7 +404,8 @@ class _Session:
             self.failure = self.failure or f"session crashed: {type(exc).__name__}: {exc}"
             self._abandon()
         finally:
-            self._flush_marks()
+            # The next session re-reads the outbox: confirmed rows must be gone by then.
+            self._marker.flush()
 
     def _abandon(self) -> None:
         """Drop the connection without the closing handshake (after a crash)."""
@@ -369,7 +436,6 @@ class _Session:
         if self._closing:
             return
         self._closing = True
-        self._flush_marks()
         connection = self.connection
         if connection is not None and connection.is_open:
             connection.close()
@@ -497,11 +563,7 @@ class _Session:
         self.confirmed += len(delivered)
         self.stats.confirmed += len(delivered)
         self._last_progress = time.monotonic()
-        self._to_mark.extend(r.seq for r in delivered)
-        if len(self._to_mark) >= MARK_BATCH:
-            self._flush_marks()
-        elif self._to_mark and self._mark_timer is None and not self._closing:
-            self._mark_timer = self.connection.ioloop.call_later(MARK_DELAY, self._on_mark_timer)
+        self._marker.add([r.seq for r in delivered])
         if self._stopping_since is not None and not self._in_flight:
             self._close()
             return
@@ -519,24 +581,6 @@ class _Session:
                 break
             rows.append(in_flight.pop(first))
         return rows
-
-    def _on_mark_timer(self) -> None:
-        self._mark_timer = None
-        self._flush_marks()
-
-    def _flush_marks(self) -> None:
-        if self._mark_timer is not None and self.connection is not None:
-            self.connection.ioloop.remove_timeout(self._mark_timer)
-            self._mark_timer = None
-        if not self._to_mark:
-            return
-        seqs, self._to_mark = self._to_mark, []
-        try:
-            self.spool.mark_forwarded(seqs)
-        except Exception:
-            # Confirmed but still in the outbox: it will be published again (a
-            # duplicate with the same message_id), which is safe; losing it is not.
-            self.log.exception("could not remove confirmed rows from the spool", rows=len(seqs))
 
     # -- periodic checks --------------------------------------------------------------
 

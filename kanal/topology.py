@@ -125,12 +125,15 @@ def delete(channel: BlockingChannel, topology: Topology) -> None:
         channel.exchange_delete(exchange.name)
 
 
-def definitions(topology: Topology, vhost: str = "/") -> dict[str, Any]:
-    """Render ``topology`` as a RabbitMQ definitions document.
+def definitions(topology: Topology | TopologyConfig, vhost: str = "/") -> dict[str, Any]:
+    """Render ``topology`` (or the intake topology of a config) as a RabbitMQ
+    definitions document.
 
     Import it with ``rabbitmqctl import_definitions FILE`` or the management UI's
     "Import definitions"; it holds no users or permissions, only the topology.
     """
+    if isinstance(topology, TopologyConfig):
+        topology = intake_topology(topology)
     return {
         "vhosts": [{"name": vhost}],
         "exchanges": [

@@ -8,7 +8,9 @@ binding, so a consumer on any stack can read them without parsing the body.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
 from normalizer.complaint import SCHEMA_TYPE, Complaint
 
@@ -32,7 +34,11 @@ class WireMessage:
 
 def complaint_source(complaint: Complaint) -> str:
     """CloudEvents ``source`` of a complaint: the connector type and instance."""
-    return f"/kanal/connectors/{complaint.channel.type}/{complaint.channel.name}"
+    return _source(complaint.channel.type, complaint.channel.name)
+
+
+def _source(channel_type: str, channel_name: str) -> str:
+    return f"/kanal/connectors/{channel_type}/{channel_name}"
 
 
 def encode_complaint(complaint: Complaint) -> bytes:
@@ -47,23 +53,55 @@ def decode_complaint(body: bytes | str) -> Complaint:
 
 def to_wire(complaint: Complaint, body: bytes | None = None) -> WireMessage:
     """Build the AMQP message for ``complaint`` (``body`` if already encoded)."""
-    cid = str(complaint.id)
+    channel = complaint.channel
+    return _wire(
+        body if body is not None else encode_complaint(complaint),
+        str(complaint.id), channel.type, channel.name, channel.account, complaint.received_at,
+        complaint.schema_version,
+    )
+
+
+def wire_from_body(body: bytes) -> WireMessage:
+    """Build the AMQP message from a complaint body this module encoded, without a
+    full validation (the forwarder's hot path); same result as :func:`to_wire`.
+
+    Raises:
+        ValueError: the body is not a complaint's JSON (KeyError and TypeError are
+            turned into ValueError).
+    """
+    try:
+        data = json.loads(body)
+        channel = data["channel"]
+        received_at = datetime.fromisoformat(data["received_at"]).astimezone(timezone.utc)
+        return _wire(
+            body, str(data["id"]), channel["type"], channel["name"], channel["account"],
+            received_at, data["schema_version"],
+        )
+    except (KeyError, TypeError) as exc:
+        msg = f"not a complaint body: {type(exc).__name__}: {exc}"
+        raise ValueError(msg) from None
+
+
+def _wire(
+    body: bytes, cid: str, channel_type: str, channel_name: str, account: str, received_at: datetime,
+    schema_version: int,
+) -> WireMessage:
     headers = {
         "cloudEvents_specversion": CLOUDEVENTS_SPEC_VERSION,
         "cloudEvents_id": cid,
-        "cloudEvents_source": complaint_source(complaint),
+        "cloudEvents_source": _source(channel_type, channel_name),
         "cloudEvents_type": SCHEMA_TYPE,
-        "cloudEvents_time": complaint.received_at.isoformat().replace("+00:00", "Z"),
-        "cloudEvents_subject": complaint.channel.account,
+        "cloudEvents_time": received_at.isoformat().replace("+00:00", "Z"),
+        "cloudEvents_subject": account,
         "cloudEvents_datacontenttype": CONTENT_TYPE,
-        "kanal_channel_type": complaint.channel.type,
-        "kanal_channel_name": complaint.channel.name,
-        "kanal_schema_version": str(complaint.schema_version),
+        "kanal_channel_type": channel_type,
+        "kanal_channel_name": channel_name,
+        "kanal_schema_version": str(schema_version),
     }
     return WireMessage(
-        body=body if body is not None else encode_complaint(complaint),
+        body=body,
         message_id=cid,
         type=SCHEMA_TYPE,
-        timestamp=int(complaint.received_at.timestamp()),
+        timestamp=int(received_at.timestamp()),
         headers=headers,
     )

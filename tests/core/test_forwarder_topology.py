@@ -1,0 +1,106 @@
+"""The forwarder's pure parts: the wire message built from a spool row, the broker
+settings, and the committed RabbitMQ definitions file (no broker needed)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from config.models import BrokerConfig, TopologyConfig
+from kanal import topology as topo
+from kanal.forwarder import broker_label, connection_parameters, wire_message
+from kanal.spool import OutboxRow
+from normalizer.complaint import SCHEMA_TYPE, ChannelRef, Complaint
+from normalizer.wire import encode_complaint, to_wire
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _complaint(received_at: datetime) -> Complaint:
+    return Complaint(
+        id=uuid.uuid4(),
+        channel=ChannelRef(type="sms", name="sms-1708", account="1708"),
+        provider_message_id="SMSC-0001",
+        received_at=received_at,
+        requested_datetime=received_at.astimezone(timezone(timedelta(hours=7))),
+        description="Banjir setinggi lutut di Jl. Contoh, Kelurahan Gambir.",
+        raw_ref="raw:sha256:" + "1" * 64,
+    )
+
+
+@pytest.mark.parametrize(
+    "received_at",
+    [
+        datetime(2026, 11, 27, 2, 15, 0, tzinfo=timezone.utc),
+        datetime(2026, 11, 27, 2, 15, 0, 120000, tzinfo=timezone.utc),
+        datetime(2026, 11, 27, 9, 15, 0, 5, tzinfo=timezone(timedelta(hours=7))),
+    ],
+)
+def test_a_spool_row_becomes_exactly_the_message_to_wire_builds_for_its_complaint(received_at: datetime) -> None:
+    complaint = _complaint(received_at)
+    body = encode_complaint(complaint)
+    row = OutboxRow(seq=1, id=str(complaint.id), channel="sms-1708", body=body)
+    assert wire_message(row) == to_wire(complaint, body)
+
+
+def test_a_damaged_spool_row_is_still_published_with_its_id_and_flagged() -> None:
+    row = OutboxRow(seq=7, id="0b7e8f0e-0000-4000-8000-000000000007", channel="sms-1708", body=b"{not json")
+    message = wire_message(row)
+    assert message.message_id == row.id
+    assert message.body == row.body
+    assert message.type == SCHEMA_TYPE
+    assert message.delivery_mode == 2
+    assert message.headers["cloudEvents_id"] == row.id
+    assert message.headers["kanal_body_invalid"] == "true"
+
+
+def test_broker_settings_reach_pika_and_the_logged_label_has_no_credentials() -> None:
+    broker = BrokerConfig(url="amqp://kanal:hunter2@mq.example.org:5679/intake", heartbeat=12,
+                          blocked_connection_timeout=45)
+    params = connection_parameters(broker)
+    assert (params.host, params.port, params.virtual_host) == ("mq.example.org", 5679, "intake")
+    assert params.heartbeat == 12
+    assert params.blocked_connection_timeout == 45
+    assert params.credentials.username == "kanal"
+    assert broker_label(broker) == "mq.example.org:5679/intake"
+    assert broker_label(BrokerConfig(url="amqp://guest:guest@127.0.0.1/%2F")) == "127.0.0.1:5672//"
+    with pytest.raises(ValueError, match="needs RabbitMQ"):
+        connection_parameters(BrokerConfig())
+
+
+def test_the_intake_queue_arguments_are_explicit() -> None:
+    config = TopologyConfig(delivery_limit=7)
+    args = topo.intake_queue_arguments(config)
+    assert args == {
+        "x-queue-type": "quorum",
+        "x-delivery-limit": 7,
+        "x-dead-letter-exchange": "kanal.dlx",
+        "x-dead-letter-strategy": "at-least-once",
+        "x-overflow": "reject-publish",
+    }
+
+
+def test_the_committed_definitions_file_matches_the_generator() -> None:
+    committed = (REPO / "config" / "rabbitmq-definitions.json").read_text()
+    assert committed == topo.render_definitions(), (
+        "config/rabbitmq-definitions.json is stale: run `python -m kanal.topology > config/rabbitmq-definitions.json`"
+    )
+
+
+def test_the_definitions_hold_the_intake_topology_for_the_configured_names() -> None:
+    config = TopologyConfig(intake_exchange="x.in", intake_queue="q.in", dead_letter_exchange="x.dlx",
+                            dead_letter_queue="q.dead", intake_routing_key="complaint.received")
+    document = json.loads(json.dumps(topo.definitions(config, vhost="kanal")))
+    assert {e["name"]: e["type"] for e in document["exchanges"]} == {"x.in": "topic", "x.dlx": "topic"}
+    queues = {q["name"]: q for q in document["queues"]}
+    assert queues["q.in"]["arguments"]["x-dead-letter-exchange"] == "x.dlx"
+    assert queues["q.dead"]["arguments"] == {"x-queue-type": "quorum"}
+    assert all(q["durable"] and q["vhost"] == "kanal" for q in document["queues"])
+    assert {(b["source"], b["destination"], b["routing_key"]) for b in document["bindings"]} == {
+        ("x.in", "q.in", "complaint.received"),
+        ("x.dlx", "q.dead", "#"),
+    }
