@@ -129,3 +129,20 @@ def test_ack_window_is_per_sender_and_reopens_after_it_passes() -> None:
     assert policy.due([accepted(4, "+6281200001111")]) == []
     now[0] = 61
     assert [n for n, _ in policy.due([accepted(5, "+6281200001111")])] == ["+6281200001111"]
+
+
+def test_the_sms_blocks_of_the_example_config_validate(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pathlib import Path
+
+    import yaml
+
+    monkeypatch.setenv("KANAL_SMS_0811_DB_PASSWORD", "x")
+    monkeypatch.setenv("KANAL_SMS_1708_KANNEL_TOKEN", "x")
+    example = Path(__file__).resolve().parents[2] / "config" / "kanal.example.yaml"
+    channels = {c["name"]: c for c in yaml.safe_load(example.read_text())["channels"] if c["type"] == "sms"}
+    assert set(channels) == {"sms-08111272206", "sms-1708"}
+    long_number = SmsOptions.model_validate(channels["sms-08111272206"]["options"])
+    short_code = SmsOptions.model_validate(channels["sms-1708"]["options"])
+    assert (long_number.account, long_number.backend) == ("+628111272206", "gammu_sql")
+    assert (short_code.account, short_code.backend) == ("1708", "kannel")
+    assert long_number.sender_pattern().search("TELKOMSEL")
