@@ -9,9 +9,11 @@ Per complaint, on one kombu channel in AMQP transaction mode (``tx.select``):
 4. ack the intake message and ``tx.commit``: the broker applies the publish and the
    ack together and confirms the commit; only then is the dedup claim committed.
 
-A poison message is requeued until it has been delivered ``delivery_limit`` times,
-then published to the dead-letter exchange with the reason in its headers
-(``kanal_dead_reason``, ``kanal_error``) and acked, in one transaction. A message that
+A poison message is retried (a copy at the tail of the intake queue with the attempt
+counted in ``kanal_attempts``) until it has been tried ``delivery_limit`` times, then
+published to the dead-letter exchange with the reason in its headers
+(``kanal_dead_reason``, ``kanal_error``, ``kanal_deliveries``); each step publishes
+the copy and acks the original in one transaction. A message that
 kills the router itself is dead-lettered by the broker's own ``x-delivery-limit``.
 
 Connection loss (broker or database) closes everything, waits with backoff and starts
@@ -23,6 +25,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -87,6 +90,8 @@ class RouterConsumer:
         self.heartbeat = heartbeat
         self.stats = RouterStats()
         self._channel: Any = None
+        #: Set while consuming: the routed side is declared and the consumer registered.
+        self.ready = threading.Event()
         self._producer: Producer | None = None
 
     def agency_queues(self) -> dict[str, str]:
@@ -103,6 +108,7 @@ class RouterConsumer:
                     backoff = 1.0
                     self._serve(conn, stop)
             except Exception as exc:  # any broker or database failure: start over
+                self.ready.clear()
                 log.warning("router connection lost; reconnecting", error=type(exc).__name__,
                             detail=str(exc)[:200], retry_in=backoff)
                 self.router.reset_dedup()
@@ -119,12 +125,19 @@ class RouterConsumer:
         intake = Queue(self.topology.intake_queue, no_declare=True)
         log.info("router consuming", queue=self.topology.intake_queue, prefetch=self.prefetch)
         next_prune, next_stats = time.monotonic(), time.monotonic() + STATS_EVERY_S
-        with Consumer(channel, queues=[intake], on_message=self._on_message, no_ack=False, auto_declare=False):
+        inbox: deque[Message] = deque()
+        with Consumer(channel, queues=[intake], on_message=inbox.append, no_ack=False, auto_declare=False):
+            self.ready.set()
             while not stop.is_set():
-                try:
-                    conn.drain_events(timeout=1.0)
-                except socket.timeout:
-                    conn.heartbeat_check()
+                if not inbox:
+                    try:
+                        conn.drain_events(timeout=1.0)
+                    except socket.timeout:
+                        conn.heartbeat_check()
+                # Handled outside the delivery callback: waiting for tx.commit-ok reads more
+                # deliveries, and handling those re-entrantly would interleave two transactions.
+                while inbox and not stop.is_set():
+                    self._on_message(inbox.popleft())
                 now = time.monotonic()
                 if now >= next_prune:
                     self.router.dedup.prune()
@@ -186,29 +199,36 @@ class RouterConsumer:
         self._channel.tx_commit()
 
     def _poison(self, message: Message, reason: str) -> None:
-        delivery = int((message.headers or {}).get("x-delivery-count") or 0) + 1
-        if delivery < self.topology.delivery_limit:
-            message.reject(requeue=True)
-            self._commit()
-            self.stats.requeued += 1
-            log.warning("poison message requeued", message_id=message.properties.get("message_id"),
-                        delivery=delivery, reason=reason[:300])
-            return
         headers = dict(message.headers or {})
+        delivery = max(int(headers.get("x-delivery-count") or 0), int(headers.get("kanal_attempts") or 0)) + 1
+        mid = message.properties.get("message_id")
+        if delivery < self.topology.delivery_limit:
+            # A requeueing reject is refused inside an AMQP transaction on this broker, so the
+            # retry is a copy at the queue's tail with the attempt counted, in the same transaction.
+            headers["kanal_attempts"] = delivery
+            self._republish(message, "", self.topology.intake_queue, headers)
+            self.stats.requeued += 1
+            log.warning("poison message requeued", message_id=mid, delivery=delivery, reason=reason[:300])
+            return
         headers.update({"kanal_dead_reason": "poison", "kanal_error": reason[:1000], "kanal_deliveries": delivery,
                         "kanal_dead_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+        key = message.delivery_info.get("routing_key") or self.topology.intake_routing_key
+        self._republish(message, self.topology.dead_letter_exchange, key, headers)
+        self.stats.dead_lettered += 1
+        log.error("poison message dead-lettered", message_id=mid, deliveries=delivery, reason=reason[:300])
+
+    def _republish(self, message: Message, exchange: str, routing_key: str, headers: dict[str, Any]) -> None:
+        """Publish a copy of ``message`` and ack the original, in one transaction."""
+        props = message.properties
         assert self._producer is not None
         self._producer.publish(
-            message.body, exchange=self.topology.dead_letter_exchange, routing_key=message.delivery_info.get("routing_key") or "dead",
-            headers=headers, message_id=message.properties.get("message_id"),
-            content_type=message.content_type or "application/octet-stream", content_encoding="binary",
-            delivery_mode=2, retry=False, declare=[],
+            message.body, exchange=exchange, routing_key=routing_key, headers=headers,
+            message_id=props.get("message_id"), type=props.get("type"), timestamp=props.get("timestamp"),
+            content_type=message.content_type or "application/octet-stream",
+            content_encoding=message.content_encoding or "binary", delivery_mode=2, retry=False, declare=[],
         )
         message.ack()
         self._commit()
-        self.stats.dead_lettered += 1
-        log.error("poison message dead-lettered", message_id=message.properties.get("message_id"),
-                  deliveries=delivery, reason=reason[:300])
 
     def _count(self, routed: Routed) -> None:
         self.stats.routed += 1

@@ -1,0 +1,129 @@
+"""The router against the real RabbitMQ and PostgreSQL: every agency reached,
+triage, the confidential path, duplicates, poison messages, competing replicas."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+from normalizer.complaint import Reporter
+from tests.router.conftest import agency_queue_names, wait_for
+from tests.router.helpers import AGENCY_SAMPLES, make_complaint, publish_raw
+
+pytestmark = [pytest.mark.rabbitmq, pytest.mark.postgres]
+
+
+def _all_routed(broker, queues: dict[str, str]) -> dict[str, list[dict]]:
+    out = {}
+    for code, queue in queues.items():
+        out[code] = [json.loads(body) for _, body in broker.drain(queue)]
+    out["confidential"] = [json.loads(body) for _, body in broker.drain(broker.topology.confidential_queue)]
+    return out
+
+
+def _total(broker, queues) -> int:
+    return sum(broker.depth(q) for q in queues.values()) + broker.depth(broker.topology.confidential_queue)
+
+
+class TestRoutingOnRabbitMQ:
+    def test_every_agency_is_reached_and_intake_is_empty(self, broker, start_router, rules):
+        queues = agency_queue_names(broker.topology, rules)
+        complaints = {agency: make_complaint(text) for agency, text in AGENCY_SAMPLES.items()}
+        complaints["triage"] = make_complaint("Selamat pagi admin, semoga sehat selalu ya")
+        start_router()
+        for complaint in complaints.values():
+            broker.publish(complaint)
+        assert wait_for(lambda: _total(broker, queues) == len(complaints))
+        routed = _all_routed(broker, queues)
+        for agency, complaint in complaints.items():
+            where = "confidential" if agency == "inspektorat" else agency
+            ids = [m["id"] for m in routed[where]]
+            assert ids == [str(complaint.id)], f"{agency}: {ids}"
+            message = routed[where][0]
+            assert message["routing"]["agency_code"] == agency
+            assert message["description"] == complaint.description
+        assert broker.depth(broker.topology.intake_queue) == 0
+
+    def test_routed_message_properties(self, broker, start_router, rules):
+        queues = agency_queue_names(broker.topology, rules)
+        complaint = make_complaint("pohon tumbang di jl. cipete raya, kel. cipete utara, nutup jalan")
+        start_router()
+        broker.publish(complaint)
+        assert wait_for(lambda: broker.depth(queues["distamhut"]) == 1)
+        props, body = broker.drain(queues["distamhut"])[0]
+        assert props.message_id == str(complaint.id)
+        assert props.priority == 8
+        assert props.delivery_mode == 2
+        assert props.headers["kanal_agency"] == "distamhut"
+        routing = json.loads(body)["routing"]
+        assert routing["routing_key"] == "agency.distamhut.high.3174"
+        assert routing["location"]["kelurahan_code"] == "31.74.07.1010"
+        assert routing["coordinate_by"] == "2026-03-02T03:00:00Z"
+
+    def test_confidential_complaints_reach_only_the_confidential_queue(self, broker, start_router, rules):
+        queues = agency_queue_names(broker.topology, rules)
+        secret_phone = "+6281200009999"
+        reporter = Reporter(name="Pelapor Rahasia", phone=secret_phone, email="pelapor@example.org")
+        pungli = make_complaint(AGENCY_SAMPLES["inspektorat"], reporter=reporter)
+        via_inspektorat = make_complaint("jalan rusak di depan kantor wali kota, dibiarkan",
+                                         channel_type="sms", channel_name="sms-inspektorat", reporter=reporter)
+        flagged = make_complaint("sampah numpuk di gang", reporter=Reporter(phone=secret_phone, confidential=True))
+        start_router()
+        for c in (pungli, via_inspektorat, flagged):
+            broker.publish(c)
+        assert wait_for(lambda: broker.depth(broker.topology.confidential_queue) == 3)
+        routed = _all_routed(broker, queues)
+        assert {m["id"] for m in routed["confidential"]} == {str(pungli.id), str(via_inspektorat.id), str(flagged.id)}
+        assert all(m["reporter"]["phone"] == secret_phone for m in routed["confidential"])
+        others = [m for code, ms in routed.items() if code != "confidential" for m in ms]
+        assert others == []
+        assert {m["routing"]["agency_code"] for m in routed["confidential"]} == {"inspektorat", "kelurahan"}
+
+    def test_same_complaint_twice_is_routed_once(self, broker, start_router, rules):
+        queues = agency_queue_names(broker.topology, rules)
+        complaint = make_complaint(AGENCY_SAMPLES["dishub"])
+        consumer = start_router()
+        broker.publish(complaint)
+        broker.publish(complaint)
+        assert wait_for(lambda: consumer.stats.duplicates == 1 and consumer.stats.routed == 1)
+        assert broker.depth(queues["dishub"]) == 1
+        assert broker.depth(broker.topology.intake_queue) == 0
+
+    def test_poison_message_is_dead_lettered_with_reason_after_delivery_limit(self, broker, start_router):
+        consumer = start_router()
+        mid = str(uuid.uuid4())
+        publish_raw(broker.channel, broker.topology.intake_exchange, broker.topology.intake_routing_key,
+                    b'{"id": "not-a-uuid", "description": "jalan rusak"}', mid)
+        good = make_complaint(AGENCY_SAMPLES["sda"])
+        broker.publish(good)
+        dlq = broker.topology.dead_letter_queue
+        assert wait_for(lambda: broker.depth(dlq) == 1)
+        props, body = broker.drain(dlq)[0]
+        assert props.message_id == mid
+        assert props.headers["kanal_dead_reason"] == "poison"
+        assert "not a valid complaint" in props.headers["kanal_error"]
+        assert "id" in props.headers["kanal_error"]
+        assert props.headers["kanal_deliveries"] == broker.topology.delivery_limit
+        assert body.startswith(b'{"id": "not-a-uuid"')
+        assert consumer.stats.requeued == broker.topology.delivery_limit - 1
+        assert wait_for(lambda: consumer.stats.routed == 1)
+        assert broker.depth(broker.topology.intake_queue) == 0
+
+    def test_two_replicas_route_each_complaint_once(self, broker, start_router, rules):
+        queues = agency_queue_names(broker.topology, rules)
+        texts = list(AGENCY_SAMPLES.values())
+        complaints = [make_complaint(f"{texts[i % len(texts)]} (laporan ke-{i})") for i in range(120)]
+        a, b = start_router(), start_router()
+        for c in complaints:
+            broker.publish(c)
+        for c in complaints[:40]:  # the forwarder sent these twice
+            broker.publish(c)
+        assert wait_for(lambda: a.stats.routed + b.stats.routed + a.stats.duplicates + b.stats.duplicates == 160,
+                        timeout=60)
+        routed = _all_routed(broker, queues)
+        ids = [m["id"] for ms in routed.values() for m in ms]
+        assert sorted(ids) == sorted(str(c.id) for c in complaints)
+        assert a.stats.routed > 0 and b.stats.routed > 0
+        assert a.stats.duplicates + b.stats.duplicates == 40
