@@ -55,7 +55,9 @@ class BaseUrlAdapter(HTTPAdapter):
         super().__init__(**kwargs)
         self.base_url = base_url.rstrip("/") + "/"
 
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+    def send(  # type: ignore[override]
+        self, request: requests.PreparedRequest, **kwargs: Any
+    ) -> requests.Response:
         """Send ``request`` to the configured host, keeping path and query."""
         if request.url and request.url.startswith(SDK_GRAPH_URL):
             request.url = self.base_url + request.url[len(SDK_GRAPH_URL):]
@@ -129,7 +131,8 @@ class GraphClient:
                 raise TransientError(msg) from None
             except (KeyError, ValueError, TypeError) as exc:
                 # facebook-sdk indexes the response blindly (no Content-Type, no data key).
-                msg = f"malformed Graph API response for {connection}: {type(exc).__name__}: {redact(str(exc))}"
+                detail = f"{type(exc).__name__}: {redact(str(exc))}"
+                msg = f"malformed Graph API response for {connection}: {detail}"
                 raise TransientError(msg) from None
             if isinstance(item, dict):
                 yield item

@@ -34,7 +34,9 @@ class FacebookOptions(BaseModel):
         "events (object: instagram) are taken in by this instance.",
     )
     graph_api_version: str = Field(
-        DEFAULT_GRAPH_VERSION, pattern=r"^v[0-9]{1,2}\.[0-9]$", description="Graph API version, e.g. v21.0."
+        DEFAULT_GRAPH_VERSION,
+        pattern=r"^v[0-9]{1,2}\.[0-9]$",
+        description="Graph API version, e.g. v21.0.",
     )
     graph_api_base_url: str = Field(
         DEFAULT_GRAPH_URL,
@@ -42,21 +44,26 @@ class FacebookOptions(BaseModel):
         description="Graph API base URL; point it at an egress proxy or a test server.",
     )
     request_timeout: float = Field(30, gt=0, le=300, description="Seconds per Graph API request.")
-    page_size: int = Field(50, ge=1, le=100, description="Items per Graph API page (the limit parameter).")
+    page_size: int = Field(
+        50, ge=1, le=100, description="Items per Graph API page (the limit parameter)."
+    )
     poll_feed: bool = Field(True, description="Poll visitor posts on the Page's feed.")
     poll_comments: bool = Field(True, description="Poll comments under the Page's recent posts.")
     poll_conversations: bool = Field(True, description="Poll Messenger conversations.")
     comment_lookback_days: float = Field(
-        14, gt=0, le=365, description="Posts younger than this are checked for new comments on each poll."
+        14, gt=0, le=365,
+        description="Posts younger than this are checked for new comments on each poll.",
     )
     initial_lookback_hours: float = Field(
         24, ge=0, le=24 * 90, description="On the very first poll, take in items this recent."
     )
     slow_down_at_percent: float = Field(
-        75, gt=0, le=100, description="Usage (X-App-Usage / X-Business-Use-Case-Usage) above which polls are spaced out."
+        75, gt=0, le=100,
+        description="Usage (X-App-Usage / X-Business-Use-Case-Usage) above which polls are spaced out.",
     )
     throttle_wait_seconds: float = Field(
-        600, gt=0, le=86_400, description="Pause after a throttling error when Meta gives no time to regain access."
+        600, gt=0, le=86_400,
+        description="Pause after a throttling error when Meta gives no time to regain access.",
     )
 
     @model_validator(mode="after")

@@ -62,7 +62,8 @@ class FacebookConnector(Connector):
         if self._client is None:
             o = self.options
             self._client = GraphClient(
-                o.page_access_token.get(), o.graph_api_version, o.graph_api_base_url, o.request_timeout, self.usage
+                o.page_access_token.get(), o.graph_api_version, o.graph_api_base_url,
+                o.request_timeout, self.usage,
             )
 
     def close(self) -> None:

@@ -33,6 +33,9 @@ from normalizer.timeutil import WIB
 POST_ITEMS = frozenset({"status", "post", "photo", "video", "share", "link", "note", "album"})
 #: Messenger events that are not messages, dropped under these names.
 NON_MESSAGE_EVENTS = ("read", "delivery", "postback", "reaction", "optin", "referral", "account_linking")
+_IMAGE_KINDS = frozenset(
+    {"photo", "image", "sticker", "animated_image_share", "album", "cover_photo", "profile_media"}
+)
 #: Why an attachment is listed without its bytes: Meta's CDN links are kept, not downloaded.
 BY_REFERENCE = "reference_only"
 
@@ -79,7 +82,9 @@ def parse_time(value: Any, fallback: datetime | None = None) -> datetime:
     raise NormaliseError(msg)
 
 
-def _reference(url: Any, content_type: str | None = None, filename: Any = None, size: Any = None) -> Attachment | None:
+def _reference(
+    url: Any, content_type: str | None = None, filename: Any = None, size: Any = None
+) -> Attachment | None:
     if not isinstance(url, str) or not url:
         return None
     return Attachment(
@@ -128,7 +133,7 @@ def _message_attachments(value: Any) -> list[Attachment]:
 
 def _content_type_hint(kind: str) -> str | None:
     kind = kind.lower()
-    if kind in {"photo", "image", "sticker", "animated_image_share", "album", "cover_photo", "profile_media"}:
+    if kind in _IMAGE_KINDS:
         return "image/*"
     if kind in {"video", "video_inline", "video_autoplay", "animated_image_video", "reel"}:
         return "video/*"
@@ -203,7 +208,8 @@ def _place(value: Any) -> Location | None:
     lat, long = where.get("latitude"), where.get("longitude")
     if isinstance(lat, (int, float)) and isinstance(long, (int, float)):
         name = place.get("name")
-        return Location(lat=lat, long=long, address_string=name if isinstance(name, str) else None, method="place")
+        address = name if isinstance(name, str) else None
+        return Location(lat=lat, long=long, address_string=address, method="place")
     return None
 
 
@@ -225,7 +231,9 @@ def _poll_post(page: PageIdentity, raw: RawMessage, post: dict[str, Any]) -> Com
     )
 
 
-def _poll_comment(page: PageIdentity, raw: RawMessage, comment: dict[str, Any], post_id: Any) -> Complaint | Drop:
+def _poll_comment(
+    page: PageIdentity, raw: RawMessage, comment: dict[str, Any], post_id: Any
+) -> Complaint | Drop:
     if page.own(_dict(comment.get("from")).get("id")):
         return Drop("own_reply")
     parent = _dict(comment.get("parent")).get("id") or post_id
@@ -258,7 +266,9 @@ def _poll_message(page: PageIdentity, raw: RawMessage, message: dict[str, Any]) 
 # -- webhook events ---------------------------------------------------------------
 
 
-def _messaging_event(page: PageIdentity, raw: RawMessage, doc: dict[str, Any], event: dict[str, Any]) -> Complaint | Drop:
+def _messaging_event(
+    page: PageIdentity, raw: RawMessage, doc: dict[str, Any], event: dict[str, Any]
+) -> Complaint | Drop:
     message = event.get("message")
     if not isinstance(message, dict):
         for name in NON_MESSAGE_EVENTS:
@@ -276,8 +286,9 @@ def _messaging_event(page: PageIdentity, raw: RawMessage, doc: dict[str, Any], e
         item = _dict(item)
         payload = _dict(item.get("payload"))
         coordinates = _dict(payload.get("coordinates"))
-        if isinstance(coordinates.get("lat"), (int, float)) and isinstance(coordinates.get("long"), (int, float)):
-            location = Location(lat=coordinates["lat"], long=coordinates["long"], method="gps")
+        lat, long = coordinates.get("lat"), coordinates.get("long")
+        if isinstance(lat, (int, float)) and isinstance(long, (int, float)):
+            location = Location(lat=lat, long=long, method="gps")
         ref = _reference(payload.get("url"), _content_type_hint(str(item.get("type", ""))))
         if ref is not None:
             attachments.append(ref)
@@ -294,7 +305,9 @@ def _messaging_event(page: PageIdentity, raw: RawMessage, doc: dict[str, Any], e
     )
 
 
-def _feed_change(page: PageIdentity, raw: RawMessage, doc: dict[str, Any], value: dict[str, Any]) -> Complaint | Drop:
+def _feed_change(
+    page: PageIdentity, raw: RawMessage, doc: dict[str, Any], value: dict[str, Any]
+) -> Complaint | Drop:
     item, verb = value.get("item"), value.get("verb")
     if item in {"reaction", "like"}:
         return Drop("reaction")
@@ -308,7 +321,8 @@ def _feed_change(page: PageIdentity, raw: RawMessage, doc: dict[str, Any], value
         if page.own(reporter.provider_user_id):
             return Drop("own_reply")
         post_id = value.get("post_id")
-        attachments = [a for a in [_reference(value.get("photo"), "image/*"), _reference(value.get("video"), "video/*")] if a]
+        found = [_reference(value.get("photo"), "image/*"), _reference(value.get("video"), "video/*")]
+        attachments = [a for a in found if a]
         return _build(
             page, raw, value.get("comment_id"),
             when=when, text=value.get("message"), reporter=reporter, attachments=attachments,
@@ -332,7 +346,9 @@ def _feed_change(page: PageIdentity, raw: RawMessage, doc: dict[str, Any], value
     return Drop("feed_unsupported_item")
 
 
-def _instagram_change(page: PageIdentity, raw: RawMessage, doc: dict[str, Any], field: str, value: dict[str, Any]) -> Complaint | Drop:
+def _instagram_change(
+    page: PageIdentity, raw: RawMessage, doc: dict[str, Any], field: str, value: dict[str, Any]
+) -> Complaint | Drop:
     when = parse_time(value.get("timestamp") or doc.get("entry_time"), raw.received_at)
     if field in {"comments", "live_comments"}:
         author = _dict(value.get("from"))
@@ -373,7 +389,8 @@ def _check_owner(page: PageIdentity, doc: dict[str, Any]) -> None:
             msg = f"Instagram event for account {entry_id}, but this channel has no instagram_account_id"
             raise NormaliseError(msg)
         if entry_id != page.instagram_account_id:
-            msg = f"Instagram event for account {entry_id}, but this channel is account {page.instagram_account_id}"
+            msg = (f"Instagram event for account {entry_id}, "
+                   f"but this channel is account {page.instagram_account_id}")
             raise NormaliseError(msg)
     else:
         msg = f"unsupported webhook object {obj!r} (expected page or instagram)"

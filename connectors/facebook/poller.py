@@ -175,7 +175,9 @@ class PagePoller:
                         comments = comments.advanced(at, str(comment.get("id", "")))
         yield feed, comments
 
-    def _new_comments(self, post_id: str, mark: Watermark) -> Iterator[tuple[dict[str, Any], float | None]]:
+    def _new_comments(
+        self, post_id: str, mark: Watermark
+    ) -> Iterator[tuple[dict[str, Any], float | None]]:
         edge = self.client.edge(post_id, "comments", fields=COMMENT_FIELDS, filter="stream",
                                 order="reverse_chronological", limit=self.options.page_size)
         for comment in edge:

@@ -75,7 +75,10 @@ class UsageTracker:
     """
 
     def __init__(
-        self, slow_down_at: float = 75, throttle_wait: float = 600, clock: Callable[[], float] = time.time
+        self,
+        slow_down_at: float = 75,
+        throttle_wait: float = 600,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.slow_down_at = slow_down_at
         self.throttle_wait = throttle_wait

@@ -57,7 +57,10 @@ def _event_id(kind: str, data: dict[str, Any]) -> str:
         message = data.get("message") if isinstance(data.get("message"), dict) else {}
         return str(message.get("mid") or data.get("timestamp") or "?")
     value = data.get("value") if isinstance(data.get("value"), dict) else {}
-    return str(value.get("comment_id") or value.get("id") or value.get("post_id") or value.get("media_id") or "?")
+    for key in ("comment_id", "id", "post_id", "media_id"):
+        if value.get(key):
+            return str(value[key])
+    return "?"
 
 
 def split_events(body: bytes, page_id: str, received_at: datetime) -> list[RawMessage]:
@@ -71,25 +74,46 @@ def split_events(body: bytes, page_id: str, received_at: datetime) -> list[RawMe
         doc = json.loads(body)
         entries = doc["entry"]
         if not isinstance(entries, list):
-            raise TypeError("entry is not a list")
+            msg = "entry is not a list"
+            raise TypeError(msg)
         obj = str(doc.get("object", ""))
     except (ValueError, KeyError, TypeError) as exc:
-        text = body.decode("utf-8", "replace")
-        payload = envelope("webhook", "body", page_id, text, error=f"{type(exc).__name__}: {exc}")
-        return [RawMessage("webhook:body", payload, received_at, {"source": "webhook"})]
+        return [_unreadable(body.decode("utf-8", "replace"), exc, page_id, received_at)]
     raws: list[RawMessage] = []
     for entry in entries:
-        if not isinstance(entry, dict):
+        events = _events(entry)
+        if not events:
+            problem = ValueError("entry without messaging, standby or changes")
+            raws.append(_unreadable(json.dumps(entry, ensure_ascii=False), problem, page_id, received_at))
             continue
         context = {"object": obj, "entry_id": str(entry.get("id", "")), "entry_time": entry.get("time")}
-        events = [("messaging", e) for e in entry.get("messaging") or []]
-        events += [("messaging", e) for e in entry.get("standby") or []]
-        events += [("change", e) for e in entry.get("changes") or []]
         for kind, event in events:
             payload = envelope("webhook", kind, page_id, event, **context)
-            source_id = f"webhook:{obj}:{kind}:{_event_id(kind, event) if isinstance(event, dict) else '?'}"
+            event_id = _event_id(kind, event) if isinstance(event, dict) else "?"
+            source_id = f"webhook:{obj}:{kind}:{event_id}"
             raws.append(RawMessage(source_id, payload, received_at, {"source": "webhook"}))
     return raws
+
+
+def _events(entry: Any) -> list[tuple[str, Any]]:
+    if not isinstance(entry, dict):
+        return []
+    events = [("messaging", e) for e in _as_list(entry.get("messaging"))]
+    events += [("messaging", e) for e in _as_list(entry.get("standby"))]
+    events += [("change", e) for e in _as_list(entry.get("changes"))]
+    return events
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _unreadable(text: str, problem: Exception, page_id: str, received_at: datetime) -> RawMessage:
+    """A raw message ``normalise`` will quarantine, keeping what could not be read."""
+    payload = envelope("webhook", "body", page_id, text, error=f"{type(problem).__name__}: {problem}")
+    return RawMessage("webhook:body", payload, received_at, {"source": "webhook"})
 
 
 def received_reply(results: Sequence[IngestResult]) -> HttpResponse:  # noqa: ARG001 - the Reply signature

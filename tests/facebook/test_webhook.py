@@ -175,17 +175,20 @@ def test_events_this_channel_cannot_own_are_quarantined_not_lost(hook, spool, ru
     instagram = {"object": "instagram", "entry": [{"id": "17841400000000001", "time": 1764200000, "changes": [
         {"field": "comments", "value": {"id": "1790", "text": "halo"}}]}]}
     garbage = b"this is not json"
+    mixed = messenger_body("m_GOOD", "Lampu jalan mati di Jl. Contoh")
+    mixed["entry"].append({"id": PAGE, "time": 1795773600000, "unknown_array": [{"x": 1}]})
 
-    for body in (other_page, instagram, garbage):
+    for body in (other_page, instagram, garbage, mixed):
         assert hook.post(body).status_code == 200  # signed by Meta: keep it, do not make Meta retry forever
 
-    assert spool.depth() == 0
+    assert list(by_message_id(spool)) == ["m_GOOD"]
     reasons = sorted(entry.error for entry in spool.quarantined(runner.name))
-    assert len(reasons) == 3
+    assert len(reasons) == 4
+    assert any("entry without messaging, standby or changes" in r for r in reasons)
     assert any("Page 999" in r for r in reasons)
     assert any("no instagram_account_id" in r for r in reasons)
     assert any("not a Meta event batch" in r for r in reasons)
-    (garbage_entry,) = [e for e in spool.quarantined(runner.name) if "not a Meta" in e.error]
+    (garbage_entry,) = [e for e in spool.quarantined(runner.name) if "JSONDecodeError" in e.error]
     assert b"this is not json" in garbage_entry.payload
 
 
