@@ -62,7 +62,7 @@ class TwitterOptions(_Options):
         description="X API host; point it at an egress proxy or a staging mock (tweepy is used either way).",
     )
     rate_limit: RateLimitTier = Field(
-        default_factory=RateLimitTier, description="The tier's mentions budget, spent evenly across polls."
+        RateLimitTier(), description="The tier's mentions budget, spent evenly across polls."
     )
     max_results: int = Field(100, ge=5, le=100, description="Mentions per page (X allows 5 to 100).")
     backfill_hours: float = Field(
@@ -72,8 +72,12 @@ class TwitterOptions(_Options):
         800, ge=1, description="How many recent mentions X lets a client page back to; reaching it means a gap."
     )
     request_timeout: float = Field(30, gt=0, description="Seconds before an unanswered API request fails.")
+    download_media: bool = Field(
+        False,
+        description="Keep photos in the attachment store (within its size caps); off: photos and videos stay links.",
+    )
     webhook: AccountActivityWebhook = Field(
-        default_factory=AccountActivityWebhook, description="Optional Account Activity push; polling stays on."
+        AccountActivityWebhook(), description="Optional Account Activity push; polling stays on."
     )
 
     @field_validator("accounts")

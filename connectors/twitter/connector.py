@@ -20,16 +20,19 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any, ClassVar
 
-from connectors.base import ChannelContext, CheckpointAdvance, Connector, NormaliseResult, RawMessage
+from connectors.attachments import AttachmentBudget
+from connectors.base import Accept, ChannelContext, CheckpointAdvance, Connector, NormaliseResult, RawMessage
 from connectors.errors import RateLimited
 from connectors.push import WebhookRoute
 from connectors.twitter.client import XApiClient
 from connectors.twitter.config import TwitterOptions
+from connectors.twitter.media import Download, MediaDownloader
 from connectors.twitter.cursor import AccountCursor, TwitterCheckpoint, snowflake_at, snowflake_time
 from connectors.twitter.normalise import TYPE_NAME, normalise_mention
 from connectors.twitter.pacing import RequestBudget
 from connectors.twitter.payload import context_errors, mention_payloads, unavailable_mentions
 from connectors.twitter.webhook import AccountActivityRoutes
+from normalizer.complaint import Complaint
 from normalizer.timeutil import utc_now
 
 
@@ -46,6 +49,9 @@ class TwitterConnector(Connector):
         self.budget = RequestBudget(options.rate_limit.requests, options.rate_limit.window_seconds,
                                     floor=context.poll_interval)
         self.user_ids: dict[str, str] = {}
+        self.downloader: MediaDownloader | None = None
+        #: Photos read by ``fetch``, by URL, until ``normalise`` takes them.
+        self.media: dict[str, Download] = {}
         self._requests_last_poll = 0
 
     @property
@@ -59,12 +65,18 @@ class TwitterConnector(Connector):
             self.client = XApiClient(
                 self.options.bearer_token.get(), self.options.api_base_url, self.options.request_timeout
             )
+        if self.options.download_media and self.downloader is None:
+            self.downloader = MediaDownloader(self.context.max_file_bytes, self.options.request_timeout)
 
     def close(self) -> None:
         """Close the HTTP session."""
         if self.client is not None:
             self.client.close()
             self.client = None
+        if self.downloader is not None:
+            self.downloader.close()
+            self.downloader = None
+        self.media.clear()
 
     # -- polling -----------------------------------------------------------------
 
@@ -74,6 +86,7 @@ class TwitterConnector(Connector):
         client = self.client
         started_with = client.requests_made
         checkpoint = TwitterCheckpoint.from_json(since)
+        self.media.clear()
         try:
             checkpoint = self._resolve_accounts(checkpoint)
             for username in self.options.accounts:
@@ -135,6 +148,8 @@ class TwitterConnector(Connector):
         return checkpoint
 
     def _page_messages(self, page: dict[str, Any], username: str) -> Iterator[RawMessage]:
+        if self.downloader is not None:
+            self._download_photos(page)
         received = utc_now()
         metadata = {"account": username, "own_ids": sorted(self.user_ids.values())}
         for mention in mention_payloads(page):
@@ -147,6 +162,12 @@ class TwitterConnector(Connector):
         missing = context_errors(page)
         if missing:
             self.log.debug("context of some mentions unavailable", account=f"@{username}", errors=missing)
+
+    def _download_photos(self, page: dict[str, Any]) -> None:
+        for medium in (page.get("includes") or {}).get("media") or []:
+            url = medium.get("url") if isinstance(medium, dict) and medium.get("type") == "photo" else None
+            if url and url not in self.media:
+                self.media[url] = self.downloader.get(url)
 
     def _warn_gap(self, username: str, cursor: AccountCursor, oldest: str, count: int) -> None:
         self.log.warning(
@@ -169,8 +190,23 @@ class TwitterConnector(Connector):
     # -- normalising and push ---------------------------------------------------
 
     def normalise(self, raw: RawMessage) -> NormaliseResult:
-        """See :func:`connectors.twitter.normalise.normalise_mention`."""
-        return normalise_mention(raw, self.name)
+        """See :func:`connectors.twitter.normalise.normalise_mention`; photos that
+        ``fetch`` downloaded are kept within the attachment caps."""
+        result = normalise_mention(raw, self.name)
+        if not self.media or not isinstance(result, Complaint) or not result.attachments:
+            return result
+        budget = AttachmentBudget(self.context.max_file_bytes, self.context.max_message_bytes)
+        attachments = []
+        for attachment in result.attachments:
+            download = self.media.pop(attachment.url, None) if attachment.url else None
+            if download is None:
+                attachments.append(attachment)
+            elif download.data is None:
+                attachments.append(attachment.model_copy(update={"omitted_reason": download.omitted_reason}))
+            else:
+                kept = budget.take(download.data, attachment.filename, attachment.content_type)
+                attachments.append(kept.model_copy(update={"url": attachment.url}))
+        return Accept(result.model_copy(update={"attachments": tuple(attachments)}), budget.blobs)
 
     def webhook_routes(self) -> Sequence[WebhookRoute]:
         """The Account Activity routes, when ``webhook.enabled``."""

@@ -107,7 +107,7 @@ def _attachment(medium: Mapping[str, Any]) -> Attachment:
     if url and content_type is None:
         content_type = mimetypes.guess_type(urlsplit(url).path)[0]
     name = urlsplit(url).path.rsplit("/", 1)[-1] if url else None
-    return Attachment(filename=name or None, content_type=content_type, url=url, omitted_reason="by_reference")
+    return Attachment(filename=name or None, content_type=content_type, url=url, omitted_reason="reference_only")
 
 
 def _location(tweet: Mapping[str, Any], places: Mapping[str, Mapping[str, Any]]) -> Location:

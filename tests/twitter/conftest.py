@@ -40,11 +40,11 @@ def _spool(tmp_path: Path) -> Iterator[Spool]:
 
 
 def make_connector(url: str, name: str = "twitter-dkijakarta", poll_interval: float = 0.01,
-                   **options: Any) -> TwitterConnector:
+                   max_file_bytes: int = 10_000_000, **options: Any) -> TwitterConnector:
     """A connector for the fake at ``url`` (options override the defaults)."""
     raw = {"accounts": ["dkijakarta", "gubernur_contoh"], "bearer_token": f"${{{BEARER_ENV}}}",
            "api_base_url": url, "max_results": 10, "request_timeout": 5, **options}
-    context = ChannelContext(name=name, type="twitter", poll_interval=poll_interval, max_file_bytes=10_000_000,
+    context = ChannelContext(name=name, type="twitter", poll_interval=poll_interval, max_file_bytes=max_file_bytes,
                              max_message_bytes=25_000_000, log=structlog.get_logger("test").bind(channel=name))
     return TwitterConnector(context, TwitterConnector.config_model.model_validate(raw))
 

@@ -94,6 +94,8 @@ class FakeXApi:
         self.places: dict[str, dict[str, Any]] = {}
         self.tweets: dict[str, dict[str, Any]] = {}
         self.failures: list[Failure] = []
+        #: Media files served without auth at ``/media/...`` (like pbs.twimg.com).
+        self.files: dict[str, bytes] = {}
         self.requests: list[Request] = []
         self.window_start = time.time()
         self.used = 0
@@ -323,6 +325,9 @@ class FakeXApi:
 
             def do_GET(self) -> None:  # noqa: N802 - http.server's naming
                 split = urlsplit(self.path)
+                if split.path.startswith("/media/"):
+                    self._file(split.path)
+                    return
                 query = {k: v[-1] for k, v in parse_qs(split.query).items()}
                 status, headers, body, cut = fake.answer(split.path, query, self.headers)
                 raw = json.dumps(body).encode()
@@ -341,6 +346,14 @@ class FakeXApi:
                     cut.stall.wait(30)
                 self.close_connection = True
                 self.connection.shutdown(2)
+
+            def _file(self, path: str) -> None:
+                data = fake.files.get(path)
+                self.send_response(200 if data is not None else 404)
+                self.send_header("Content-Type", "image/jpeg")
+                self.send_header("Content-Length", str(len(data or b"")))
+                self.end_headers()
+                self.wfile.write(data or b"")
 
             def log_message(self, *_args: Any) -> None:
                 pass

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import datetime, timezone
 
+from connectors.attachments import LocalAttachmentStore
 from connectors.base import RawMessage
 from connectors.twitter.normalise import tweet_complaint_id
 from kanal.spool import Spool
@@ -76,8 +78,8 @@ def test_a_complaint_carries_expanded_text_reporter_url_time_language_and_thread
     requested = datetime.fromisoformat(c["requested_datetime"])
     assert requested == sent and requested.utcoffset().total_seconds() == 7 * 3600
     assert [(a["url"], a["content_type"], a["omitted_reason"]) for a in c["attachments"]] == [
-        ("https://pbs.twimg.example.com/media/AbCdEf.jpg", "image/jpeg", "by_reference"),
-        ("https://video.twimg.example.com/high.mp4", "video/mp4", "by_reference"),
+        ("https://pbs.twimg.example.com/media/AbCdEf.jpg", "image/jpeg", "reference_only"),
+        ("https://video.twimg.example.com/high.mp4", "video/mp4", "reference_only"),
     ]
     assert c["location"]["method"] == "none"
 
@@ -159,3 +161,22 @@ def test_the_same_mention_fetched_twice_gives_the_same_bytes_and_id(fake_x: Fake
     connector = make_connector(fake_x.url)
     assert connector.normalise(first[0]).id == connector.normalise(again[0]).id
     assert json.loads(first[0].payload)["includes"]["users"][0]["username"] == "warga_ulang"
+
+
+def test_downloaded_photos_are_kept_within_the_attachment_caps(fake_x: FakeXApi, spool: Spool, make_runner,
+                                                                tmp_path) -> None:
+    citizen = fake_x.add_user("warga_foto")
+    small, big = b"\xff\xd8\xff\xe0 foto lubang jalan" * 20, b"\xff\xd8" + b"x" * 5000
+    fake_x.files["/media/kecil.jpg"], fake_x.files["/media/besar.jpg"] = small, big
+    for key, name in (("3_1", "kecil.jpg"), ("3_2", "besar.jpg"), ("3_3", "hilang.jpg")):
+        fake_x.media[key] = {"media_key": key, "type": "photo", "url": f"{fake_x.url}/media/{name}"}
+    tweet = fake_x.mention("dkijakarta", citizen, "@dkijakarta lubang besar",
+                           attachments={"media_keys": ["3_1", "3_2", "3_3"]})
+    make_runner(download_media=True, max_file_bytes=4096).poll_once()
+    kept, too_big, missing = by_tweet(spool)[tweet["id"]]["attachments"]
+    digest = hashlib.sha256(small).hexdigest()
+    assert kept["sha256"] == digest and kept["size"] == len(small) and kept["omitted_reason"] is None
+    assert kept["stored_ref"] == f"attachment:sha256:{digest}" and kept["url"].endswith("/media/kecil.jpg")
+    assert LocalAttachmentStore(tmp_path / "att").get(digest) == small
+    assert (too_big["omitted_reason"], too_big["stored_ref"]) == ("too_large", None)
+    assert (missing["omitted_reason"], missing["stored_ref"]) == ("download_failed", None)

@@ -42,7 +42,7 @@ def test_a_429_waits_until_the_reset_without_spinning_then_resumes(
     thread = run_in_thread(runner)
     try:
         wait_for(lambda: len(spooled_tweet_ids(spool)) == 3, timeout=15)
-        assert channel_state(spool, "twitter-dkijakarta")["state"] == "running"
+        wait_for(lambda: channel_state(spool, "twitter-dkijakarta")["state"] == "running")
     finally:
         runner.stop.set()
         thread.join(5)
@@ -122,7 +122,7 @@ def test_refused_credentials_put_only_that_channel_in_auth_failed(fake_x: FakeXA
         wait_for(lambda: len(spooled_tweet_ids(spool)) == 2)
         state = channel_state(spool, "twitter-revoked")
         assert "401" in state["last_error"] and "retrying every 300s" in state["detail"]
-        assert channel_state(spool, "twitter-dkijakarta")["state"] == "running"
+        wait_for(lambda: channel_state(spool, "twitter-dkijakarta")["state"] == "running")
     finally:
         refused.stop.set()
         healthy.stop.set()
