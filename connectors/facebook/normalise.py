@@ -280,6 +280,8 @@ def _messaging_event(
     sender = _dict(event.get("sender")).get("id")
     if page.own(sender):
         return Drop("own_message")
+    if message.get("sticker_id") and not message.get("text"):
+        return Drop("sticker")  # the thumbs-up button and stickers carry no complaint
     attachments: list[Attachment] = []
     location = None
     for item in message.get("attachments") or []:

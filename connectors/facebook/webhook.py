@@ -79,6 +79,8 @@ def split_events(body: bytes, page_id: str, received_at: datetime) -> list[RawMe
         obj = str(doc.get("object", ""))
     except (ValueError, KeyError, TypeError) as exc:
         return [_unreadable(body.decode("utf-8", "replace"), exc, page_id, received_at)]
+    # Events are archived one by one; the digest ties each to the signed delivery.
+    metadata = {"source": "webhook", "body_sha256": hashlib.sha256(body).hexdigest()}
     raws: list[RawMessage] = []
     for entry in entries:
         events = _events(entry)
@@ -91,7 +93,7 @@ def split_events(body: bytes, page_id: str, received_at: datetime) -> list[RawMe
             payload = envelope("webhook", kind, page_id, event, **context)
             event_id = _event_id(kind, event) if isinstance(event, dict) else "?"
             source_id = f"webhook:{obj}:{kind}:{event_id}"
-            raws.append(RawMessage(source_id, payload, received_at, {"source": "webhook"}))
+            raws.append(RawMessage(source_id, payload, received_at, metadata))
     return raws
 
 
