@@ -88,7 +88,8 @@ def test_a_quote_tweet_keeps_the_quoted_text_as_context(fake_x: FakeXApi, spool:
     other = fake_x.add_user("warga_lain")
     citizen = fake_x.add_user("warga_kutip")
     quoted = fake_x.tweet(other, "Got air di Jl. Contoh Raya mampet lagi https://t.co/q1q1q1q1",
-                          entities={"urls": [{"url": "https://t.co/q1q1q1q1", "expanded_url": "https://example.com/foto"}]})
+                          entities={"urls": [{"url": "https://t.co/q1q1q1q1",
+                                              "expanded_url": "https://example.com/foto"}]})
     tweet = fake_x.mention("dkijakarta", citizen, "@dkijakarta ini sudah seminggu, mohon ditindak",
                            referenced_tweets=[{"type": "quoted", "id": quoted["id"]}])
     make_runner().poll_once()
@@ -105,8 +106,8 @@ def test_coordinates_and_places_become_the_location(fake_x: FakeXApi, spool: Spo
     fake_x.places["p-jakarta"] = {"id": "p-jakarta", "full_name": "Jakarta, Indonesia", "name": "Jakarta",
                                   "country_code": "ID", "place_type": "city",
                                   "geo": {"type": "Feature", "bbox": [106.68, -6.37, 106.97, -6.08], "properties": {}}}
-    gps = fake_x.mention("dkijakarta", citizen, geo={"place_id": "p-jakarta",
-                                                     "coordinates": {"type": "Point", "coordinates": [106.8272, -6.1754]}})
+    point = {"type": "Point", "coordinates": [106.8272, -6.1754]}
+    gps = fake_x.mention("dkijakarta", citizen, geo={"place_id": "p-jakarta", "coordinates": point})
     small = fake_x.mention("dkijakarta", citizen, geo={"place_id": "p-menteng"})
     city = fake_x.mention("dkijakarta", citizen, geo={"place_id": "p-jakarta"})
     make_runner().poll_once()
