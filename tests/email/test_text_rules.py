@@ -128,3 +128,15 @@ class TestOptions:
     def test_oauth2_instead_of_password(self) -> None:
         options = EmailOptions.model_validate({**self.BASE, "password": None, "oauth2_token": "${KANAL_TEST_OPT_PW}"})
         assert options.oauth2_token is not None and options.oauth2_token.get() == "x"
+
+    def test_the_email_block_of_the_example_config_validates(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from pathlib import Path
+
+        import yaml
+
+        monkeypatch.setenv("KANAL_EMAIL_DKI_PASSWORD", "x")
+        example = Path(__file__).resolve().parents[2] / "config" / "kanal.example.yaml"
+        channels = [c for c in yaml.safe_load(example.read_text())["channels"] if c["type"] == "email"]
+        assert [c["name"] for c in channels] == ["email-dki"]
+        options = EmailOptions.model_validate(channels[0]["options"])
+        assert options.address == "dki@jakarta.go.id" and options.tls and options.processed_folder == "Processed"
