@@ -2,8 +2,10 @@
 forwarder drains it afterwards, nothing is lost, and a repeat on the queue is only
 ever the same message_id.
 
-The broker is taken away with a TCP relay the test controls (tests/core/tcp_proxy.py)
-in front of the shared RabbitMQ, which is never stopped or reconfigured.
+The broker is taken away two ways, never touching the shared RabbitMQ: a TCP relay
+the test controls in front of it (tests/core/tcp_proxy.py: cut mid-stream, silent
+stall), and a throwaway RabbitMQ node of our own on other ports
+(tests/core/rabbit_node.py) whose Erlang VM is killed with SIGKILL and restarted.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from config.models import TopologyConfig
+from config.models import BrokerConfig, TopologyConfig
 from connectors.attachments import LocalAttachmentStore
 from connectors.runner import ChannelRunner
 from kanal.forwarder import Forwarder
@@ -30,10 +32,13 @@ from tests.core.broker_kit import (
     wait_for,
 )
 from tests.core.conftest import make_walkin
+from tests.core.rabbit_node import RabbitNode
 from tests.core.tcp_proxy import TcpProxy
 from tests.services import require_rabbitmq
 
 pytestmark = pytest.mark.rabbitmq
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(name="amqp_url")
@@ -146,3 +151,58 @@ def test_a_silent_network_stall_is_noticed_and_the_spool_drains_once_it_clears(
     report = check_delivery(acknowledged, read_queue(amqp_url, topology.intake_queue))
     assert not report.lost
     assert not report.conflicting
+
+
+# -- a throwaway RabbitMQ node of our own: crash it, import definitions into it -------
+
+
+@pytest.fixture(name="node", scope="module")
+def _node() -> RabbitNode:
+    node = RabbitNode()
+    node.start()
+    yield node
+    node.destroy()
+
+
+@pytest.mark.slow
+def test_the_definitions_file_imports_into_rabbitmq_and_matches_what_the_forwarder_declares(
+    node: RabbitNode, spool: Spool
+) -> None:
+    node.rabbitmqctl("import_definitions", str(REPO / "config" / "rabbitmq-definitions.json"))
+    queues = node.rabbitmqctl("list_queues", "-q", "--no-table-headers", "name", "type", "arguments")
+    assert "kanal.intake.q\tquorum" in queues
+    assert "x-dead-letter-strategy" in queues and "at-least-once" in queues
+    # The forwarder's own declare of the default topology must agree with the import
+    # (a differing argument would be refused with PRECONDITION_FAILED).
+    Forwarder(spool, BrokerConfig(url=node.url)).declare_topology()
+    bindings = node.rabbitmqctl("list_bindings", "-q", "--no-table-headers", "source_name", "destination_name",
+                                "routing_key")
+    assert "kanal.intake\tkanal.intake.q\tcomplaint.received" in bindings
+    assert "kanal.dlx\tkanal.dead\t#" in bindings
+
+
+@pytest.mark.slow
+def test_a_broker_crash_under_load_loses_no_confirmed_or_acknowledged_complaint(
+    node: RabbitNode, spool: Spool, tmp_path: Path
+) -> None:
+    topology = unique_topology("kanaltest.crash")
+    runner = ChannelRunner(make_walkin(tmp_path), spool, LocalAttachmentStore(tmp_path / "att"), batch_size=100)
+    forwarder = Forwarder(spool, broker_config(node.url, topology, confirm_window=300, heartbeat=5))
+    total = 4000
+    with running(forwarder):
+        load = Load(runner, total).start()
+        wait_for(lambda: forwarder.stats.confirmed >= 800, what="traffic to flow")
+        node.kill9()
+        confirmed_before_crash = forwarder.stats.confirmed
+        wait_for(lambda: forwarder.stats.failures >= 1, what="the forwarder to notice the crash")
+        time.sleep(0.5)
+        node.start()
+        assert load.done.wait(60)
+        wait_for(lambda: spool.depth() == 0, timeout=60, what="the spool to drain after the restart")
+    messages = read_queue(node.url, topology.intake_queue)
+    report = check_delivery(load.acknowledged, messages)
+    assert confirmed_before_crash >= 800
+    assert not report.lost, f"{len(report.lost)} complaints lost across a broker crash"
+    assert not report.conflicting
+    assert not report.inconsistent
+    assert set(report.seen) == set(load.acknowledged)
