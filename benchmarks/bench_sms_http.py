@@ -6,6 +6,10 @@ committed the complaint (SQLite WAL, synchronous=FULL). Reported: messages per
 second and latency percentiles, next to a baseline measured in the same run: the
 same server and clients on a route that answers without touching the spool.
 
+A third line measures a PROTOTYPE of a proposed core change (group commit: the
+webhook threads of one channel share one spool transaction), defined in this file
+only, to show what it would give.
+
 Target: >= 1,000 messages/s with p99 < 50 ms.
 
 Run: .venv/bin/python benchmarks/bench_sms_http.py [--messages 6000] [--clients 8]
@@ -31,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import structlog  # noqa: E402
 
 from connectors.attachments import LocalAttachmentStore  # noqa: E402
-from connectors.base import ChannelContext  # noqa: E402
+from connectors.base import UNCHANGED, ChannelContext  # noqa: E402
 from connectors.push import HttpResponse, WebhookRoute  # noqa: E402
 from connectors.runner import ChannelRunner  # noqa: E402
 from connectors.sms.config import SmsOptions  # noqa: E402
@@ -40,6 +44,55 @@ from connectors.webhooks import WebhookApp, WebhookServer  # noqa: E402
 from kanal.spool import Spool  # noqa: E402
 
 TOKEN = "bench-token"  # noqa: S105 - a throwaway secret for a local benchmark
+
+
+class GroupCommitSpool:
+    """PROTOTYPE of a proposed core change, measured here only: concurrent webhook
+    commits of one channel share one spool transaction (one fsync), leader/follower
+    style. Each caller still returns only after the transaction that holds its
+    messages is committed, so "2xx only after durable" is kept.
+    """
+
+    def __init__(self, spool: Spool) -> None:
+        self.spool = spool
+        self._cv = threading.Condition()
+        self._queue: list[dict] = []
+        self._busy = False
+
+    def __getattr__(self, name: str):
+        return getattr(self.spool, name)
+
+    def commit(self, channel, channel_type, outcomes, checkpoint=UNCHANGED):
+        if checkpoint is not UNCHANGED:
+            return self.spool.commit(channel, channel_type, outcomes, checkpoint)
+        slot = {"outcomes": list(outcomes), "done": False, "results": None, "error": None}
+        with self._cv:
+            self._queue.append(slot)
+            while self._busy and not slot["done"]:
+                self._cv.wait()
+            if slot["done"]:
+                if slot["error"] is not None:
+                    raise slot["error"]
+                return slot["results"]
+            batch, self._queue, self._busy = self._queue, [], True
+        try:
+            merged = [o for s in batch for o in s["outcomes"]]
+            results = self.spool.commit(channel, channel_type, merged)
+            start = 0
+            for s in batch:
+                s["results"] = results[start : start + len(s["outcomes"])]
+                start += len(s["outcomes"])
+        except Exception as exc:  # every caller of the failed transaction answers 503
+            for s in batch:
+                s["error"] = exc
+        with self._cv:
+            for s in batch:
+                s["done"] = True
+            self._busy = False
+            self._cv.notify_all()
+        if slot["error"] is not None:
+            raise slot["error"]
+        return slot["results"]
 
 
 def build(tmp: Path, threads: int) -> tuple[WebhookServer, Spool]:
@@ -56,6 +109,9 @@ def build(tmp: Path, threads: int) -> tuple[WebhookServer, Spool]:
     app = WebhookApp()
     routes = [*connector.webhook_routes(), WebhookRoute("GET", "/noop", lambda _r: HttpResponse(200, b""))]
     app.add_channel(runner, routes)
+    grouped = SmsConnector(ChannelContext("sms-bench-gc", "sms", 60, 1 << 20, 1 << 22, log), options)
+    app.add_channel(ChannelRunner(grouped, GroupCommitSpool(spool), LocalAttachmentStore(tmp / "att")),
+                    grouped.webhook_routes())
     server = WebhookServer(app, port=0, threads=threads)
     server.start()
     return server, spool
@@ -143,11 +199,15 @@ def main() -> None:
             rate = report("SMS in, committed to the spool", total,
                           *drive(server.port, f"{base}/kannel", args.clients, per_client, 0))
             stored = spool.depth() - warm
+            grouped = report("prototype: group commit (proposal)", total,
+                             *drive(server.port, f"{base}-gc/kannel", args.clients, per_client, total))
+            stored_grouped = spool.depth() - warm - stored
         finally:
             server.stop()
             spool.close()
     print(f"stored {stored} of {total} complaints; committed rate is {rate / baseline:.2f}x the HTTP-only baseline")
-    if stored != total:
+    print(f"group commit prototype: stored {stored_grouped} of {total}; {grouped / rate:.2f}x the per-request commit")
+    if stored != total or stored_grouped != total:
         raise SystemExit("not every answered message is in the spool")
 
 

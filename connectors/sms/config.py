@@ -174,13 +174,13 @@ class SmsOptions(_Options):
     drop_sender_patterns: list[str] = Field(
         default_factory=list, description="Regular expressions (case-insensitive) of further senders to drop."
     )
-    gammu_files: GammuFilesOptions | None = None
-    gammu_sql: GammuSqlOptions | None = None
-    kannel: KannelOptions | None = None
-    twilio: TwilioOptions | None = None
-    aggregator: AggregatorOptions | None = None
+    gammu_files: GammuFilesOptions | None = Field(None, description="Options of the gammu_files backend.")
+    gammu_sql: GammuSqlOptions | None = Field(None, description="Options of the gammu_sql backend.")
+    kannel: KannelOptions | None = Field(None, description="Options of the kannel backend.")
+    twilio: TwilioOptions | None = Field(None, description="Options of the twilio backend.")
+    aggregator: AggregatorOptions | None = Field(None, description="Options of the aggregator backend.")
     json_inbound: JsonOptions | None = Field(None, alias="json", description="Options of the json backend.")
-    ack: AckOptions = AckOptions()
+    ack: AckOptions = Field(AckOptions(), description="The acknowledgement SMS (off by default).")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
