@@ -43,6 +43,16 @@ def dovecot(dovecot_program: str) -> Iterator[Dovecot]:
     server.cleanup()
 
 
+@pytest.fixture(scope="session")
+def tls_dovecot(dovecot_program: str) -> Iterator[Dovecot]:
+    """A Dovecot with a self-signed certificate for ``localhost`` (IMAPS and STARTTLS)."""
+    require_program("openssl")
+    server = Dovecot(dovecot_program, tls=True)
+    server.start()
+    yield server
+    server.cleanup()
+
+
 @pytest.fixture
 def own_dovecot(dovecot_program: str) -> Iterator[Dovecot]:
     """A Dovecot of this test's own, which the test may stop and restart."""
@@ -117,6 +127,12 @@ def _harness(server: Dovecot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 def mailbox(dovecot: Dovecot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
     """A fresh, empty mailbox on the shared Dovecot, with a spool and a store."""
     yield from _harness(dovecot, tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def tls_mailbox(tls_dovecot: Dovecot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
+    """A fresh mailbox on the TLS-enabled Dovecot."""
+    yield from _harness(tls_dovecot, tmp_path, monkeypatch)
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ base_dir = {base}/run
 state_dir = {base}/state
 log_path = {base}/dovecot.log
 info_log_path = {base}/dovecot.log
-ssl = no
+{ssl}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 mail_location = maildir:~/Maildir
@@ -54,13 +54,23 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    port = {imaps_port}
   }}
 }}
 service anvil {{
   chroot =
 }}
 """
+
+
+def _self_signed(cert: Path, key: Path) -> None:
+    """A throw-away certificate for ``localhost`` only (no IP address in it)."""
+    subprocess.run(  # noqa: S603 - fixed argv
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )
+    key.chmod(0o644)  # read by Dovecot's unprivileged processes; a test key, never a real one
 
 
 def free_port() -> int:
@@ -75,21 +85,31 @@ class Dovecot:
 
     Parameters:
         program: path of the ``dovecot`` binary.
+        tls: also serve implicit TLS on ``imaps_port`` and STARTTLS on ``port``, with
+            a self-signed certificate for ``localhost`` (``cert_file``).
     """
 
-    def __init__(self, program: str) -> None:
+    def __init__(self, program: str, tls: bool = False) -> None:
         self.program = program
         # Short path: Dovecot's UNIX sockets live under it (108-byte limit).
         self.base = Path(tempfile.mkdtemp(prefix="kdc-", dir="/tmp"))
         self.base.chmod(0o755)  # Dovecot's auth process runs as the dovecot user
         self.port = free_port()
+        self.imaps_port = free_port() if tls else 0
+        self.cert_file = self.base / "cert.pem"
+        ssl_setting = "ssl = no"
+        if tls:
+            key_file = self.base / "key.pem"
+            _self_signed(self.cert_file, key_file)
+            ssl_setting = f"ssl = yes\nssl_cert = <{self.cert_file}\nssl_key = <{key_file}"
         self.proc: subprocess.Popen[bytes] | None = None
         self.owner = (65534, 65534)  # nobody:nogroup owns the mail
         (self.base / "mail").mkdir(mode=0o755)
         os.chown(self.base / "mail", *self.owner)
         (self.base / "dovecot.conf").write_text(
             _CONFIG.format(
-                base=self.base, port=self.port, uid=self.owner[0], gid=self.owner[1], password=PASSWORD
+                base=self.base, port=self.port, uid=self.owner[0], gid=self.owner[1], password=PASSWORD,
+                ssl=ssl_setting, imaps_port=self.imaps_port,
             )
         )
 
