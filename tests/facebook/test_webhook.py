@@ -95,7 +95,7 @@ def test_redelivered_event_is_one_complaint(hook, spool):
     assert status(spool, "facebook-pemprov-dki")["duplicates"] == 1
 
 
-def test_same_comment_by_webhook_and_by_poll_is_one_complaint(graph, hook, runner, spool):
+def test_same_comment_message_and_post_by_webhook_and_by_poll_are_one_complaint_each(graph, hook, runner, spool):
     now = time.time()
     post_id = graph.add_post("Info layanan", now - 600)
     comment_id = graph.add_comment(post_id, "Saluran air di RT 05 tersumbat", now - 300, ("5550009", "Rina Contoh"))
@@ -105,12 +105,17 @@ def test_same_comment_by_webhook_and_by_poll_is_one_complaint(graph, hook, runne
                          "message": "Saluran air di RT 05 tersumbat", "created_time": int(now - 300)})
     assert hook.post(webhook).status_code == 200
     assert hook.post(messenger_body(message_id, "Halo, mau lapor", psid="7770009")).status_code == 200
+    visitor_post = graph.add_post("Pohon tumbang di Jl. Contoh", now - 100, ("5550009", "Rina Contoh"))
+    post_event = feed_body({"item": "status", "verb": "add", "post_id": visitor_post, "published": 1,
+                            "from": {"id": "5550009", "name": "Rina Contoh"},
+                            "message": "Pohon tumbang di Jl. Contoh", "created_time": int(now - 100)})
+    assert hook.post(post_event).status_code == 200
 
     runner.poll_once()
 
     taken = by_message_id(spool)  # fails on a repeat
-    assert set(taken) == {comment_id, message_id}
-    assert status(spool, runner.name)["duplicates"] == 2
+    assert set(taken) == {comment_id, message_id, visitor_post}
+    assert status(spool, runner.name)["duplicates"] == 3
     assert taken[comment_id].conversation_key == post_id
     assert taken[message_id].conversation_key == "messenger:7770009"
 
