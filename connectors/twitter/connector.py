@@ -30,7 +30,7 @@ from connectors.twitter.media import Download, MediaDownloader
 from connectors.twitter.cursor import AccountCursor, TwitterCheckpoint, snowflake_at, snowflake_time
 from connectors.twitter.normalise import TYPE_NAME, normalise_mention
 from connectors.twitter.pacing import RequestBudget
-from connectors.twitter.payload import context_errors, mention_payloads, unavailable_mentions
+from connectors.twitter.payload import context_errors, mention_payloads, page_tweet_ids, unavailable_mentions
 from connectors.twitter.webhook import AccountActivityRoutes
 from normalizer.complaint import Complaint
 from normalizer.timeutil import utc_now
@@ -127,18 +127,19 @@ class TwitterConnector(Connector):
             )
             yield from self._page_messages(page, username)
             meta = page.get("meta") or {}
-            ids = [str(t["id"]) for t in page.get("data") or [] if isinstance(t, dict) and "id" in t]
-            if newest is None and ids:
+            ids = page_tweet_ids(page)
+            if newest is None and (meta.get("newest_id") or ids):
                 newest = str(meta.get("newest_id") or max(ids, key=int))
-            if ids:
+            if meta.get("oldest_id") or ids:
                 oldest = str(meta.get("oldest_id") or min(ids, key=int))
             count += len(ids)
             token = meta.get("next_token")
-            if not token or not ids:
+            if not token:
                 break
-            cursor = cursor.progressed(newest, oldest, count)
-            checkpoint = checkpoint.with_cursor(username, cursor)
-            yield CheckpointAdvance(checkpoint.to_json())
+            if oldest is not None:
+                cursor = cursor.progressed(newest, oldest, count)
+                checkpoint = checkpoint.with_cursor(username, cursor)
+                yield CheckpointAdvance(checkpoint.to_json())
         if count >= self.options.reach_back_limit and oldest is not None:
             self._warn_gap(username, cursor, oldest, count)
         cursor = cursor.finished(newest)

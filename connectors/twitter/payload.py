@@ -104,6 +104,12 @@ def unavailable_mentions(page: dict[str, Any]) -> list[UnavailableMention]:
     return out
 
 
+def page_tweet_ids(page: dict[str, Any]) -> list[str]:
+    """Ids of every mention on the page, taken in or reported unavailable."""
+    ids = [str(t["id"]) for t in page.get("data") or [] if isinstance(t, dict) and "id" in t]
+    return ids + [gone.tweet_id for gone in unavailable_mentions(page)]
+
+
 def context_errors(page: dict[str, Any]) -> int:
     """How many ``errors`` concern context a mention refers to (logged, not dropped)."""
     return sum(

@@ -160,3 +160,14 @@ def test_reaching_the_800_mention_limit_logs_the_possible_gap_once(fake_x: FakeX
     assert gaps[0]["gap_from"] == snowflake_time(since).isoformat()
     assert gaps[0]["gap_to"] == snowflake_time(outage[8]).isoformat()
     assert sorted(spooled_tweet_ids(spool))[-12:] == sorted(outage[8:])
+
+
+def test_a_page_of_only_unavailable_mentions_does_not_end_the_poll(
+    fake_x: FakeXApi, spool: Spool, make_runner
+) -> None:
+    older = seed(fake_x, "dkijakarta", 3)
+    gone = [fake_x.unavailable("dkijakarta", "deleted") for _ in range(5)]
+    make_runner(max_results=5, accounts=["dkijakarta"]).poll_once()
+    assert sorted(spooled_tweet_ids(spool)) == sorted(older)
+    cursor = spool.load_checkpoint("twitter-dkijakarta")["accounts"]["dkijakarta"]
+    assert cursor["since_id"] == gone[-1]
