@@ -168,3 +168,27 @@ def test_acknowledgement_goes_to_the_outbox_once_per_sender_window(tmp_path: Pat
     assert body.startswith("Terima kasih, aduan Anda sudah kami terima dengan nomor KNL-")
     refs = {"KNL-" + c["id"].replace("-", "")[:8].upper() for c in complaints(spool)}
     assert any(ref in body for ref in refs)
+
+
+def test_a_badly_named_inbox_file_is_quarantined_not_left_behind(tmp_path: Path, spool: Spool) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "IN-garbled.txt").write_bytes(b"Aduan tanpa nama berkas yang benar")
+    (inbox / "notes.tmp").write_bytes(b"not SMSD's")
+    connector = files_connector(tmp_path)
+    make_runner(connector, spool, tmp_path).poll_once()
+    [entry] = spool.quarantined()
+    assert "not a Gammu inbox file name" in entry.error
+    assert entry.payload == b"Aduan tanpa nama berkas yang benar"
+    assert (tmp_path / "done" / "IN-garbled.txt").exists()
+    assert (inbox / "notes.tmp").exists(), "files that are not SMSD's are left alone"
+
+
+def test_a_missing_inbox_folder_is_a_transient_channel_error(tmp_path: Path) -> None:
+    import pytest
+
+    from connectors.errors import TransientError
+
+    with pytest.raises(TransientError, match="does not exist"):
+        make_connector(backend="gammu_files", gammu_files={
+            "inbox_path": str(tmp_path / "nowhere"), "done_path": str(tmp_path / "done")})
