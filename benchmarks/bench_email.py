@@ -26,18 +26,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import structlog  # noqa: E402
-from _common import machine  # noqa: E402  (also puts the repo root on sys.path)
+import structlog
+from _common import machine
 
-from connectors.attachments import LocalAttachmentStore  # noqa: E402
-from connectors.base import ChannelContext  # noqa: E402
-from connectors.email.config import EmailOptions  # noqa: E402
-from connectors.email.connector import EmailConnector  # noqa: E402
-from connectors.runner import ChannelRunner  # noqa: E402
-from kanal.spool import Spool  # noqa: E402
-from tests.email.corpus import CORPUS  # noqa: E402
-from tests.email.dovecot import PASSWORD, Dovecot  # noqa: E402
-from tests.email.mail import complaint_mail  # noqa: E402
+from connectors.attachments import LocalAttachmentStore
+from connectors.base import ChannelContext
+from connectors.email.config import EmailOptions
+from connectors.email.connector import EmailConnector
+from connectors.runner import ChannelRunner
+from kanal.spool import Spool
+from tests.email.corpus import CORPUS
+from tests.email.dovecot import PASSWORD, Dovecot
+from tests.email.mail import complaint_mail
 
 USER = "bench-dki"
 
@@ -58,12 +58,24 @@ def mixed_mail(count: int) -> list[bytes]:
 def make_connector(server: Dovecot, poll_interval: float = 60) -> EmailConnector:
     """The channel as production would configure it, but plain-text to the test server."""
     os.environ["KANAL_BENCH_IMAP_PASSWORD"] = PASSWORD
-    options = EmailOptions.model_validate({
-        "address": "dki@jakarta.go.id", "host": "127.0.0.1", "port": server.port, "tls": False,
-        "username": USER, "password": "${KANAL_BENCH_IMAP_PASSWORD}",
-    })
-    context = ChannelContext("email-dki", "email", poll_interval, 10 * 1024 * 1024, 25 * 1024 * 1024,
-                             structlog.get_logger().bind(channel="email-dki"))
+    options = EmailOptions.model_validate(
+        {
+            "address": "dki@jakarta.go.id",
+            "host": "127.0.0.1",
+            "port": server.port,
+            "tls": False,
+            "username": USER,
+            "password": "${KANAL_BENCH_IMAP_PASSWORD}",
+        }
+    )
+    context = ChannelContext(
+        "email-dki",
+        "email",
+        poll_interval,
+        10 * 1024 * 1024,
+        25 * 1024 * 1024,
+        structlog.get_logger().bind(channel="email-dki"),
+    )
     return EmailConnector(context, options)
 
 
@@ -91,7 +103,9 @@ def kanal_poll(server: Dovecot, work: Path) -> tuple[int, float, Spool]:
     """One poll of the channel into a fresh spool; (handled, seconds, spool)."""
     spool = Spool(work / "spool.db")
     connector = make_connector(server)
-    runner = ChannelRunner(connector, spool, LocalAttachmentStore(work / "attachments"), batch_size=200)
+    runner = ChannelRunner(
+        connector, spool, LocalAttachmentStore(work / "attachments"), batch_size=200
+    )
     started = time.perf_counter()
     connector.open()
     handled = runner.poll_once()
@@ -103,7 +117,9 @@ def kanal_poll(server: Dovecot, work: Path) -> tuple[int, float, Spool]:
 def idle_latency(server: Dovecot, spool: Spool, work: Path, samples: int = 20) -> list[float]:
     """Seconds from APPEND to the complaint being in the spool, with the channel in IDLE."""
     stop = threading.Event()
-    runner = ChannelRunner(make_connector(server), spool, LocalAttachmentStore(work / "attachments"), stop=stop)
+    runner = ChannelRunner(
+        make_connector(server), spool, LocalAttachmentStore(work / "attachments"), stop=stop
+    )
     thread = threading.Thread(target=runner.run, daemon=True)
     thread.start()
     time.sleep(1.0)
@@ -138,14 +154,22 @@ def main() -> None:
             size = seed(server, mixed_mail(args.messages))
             print(f"mailbox: {args.messages} mixed messages, {size:.1f} MB")
             got, base_s = baseline_fetch(server)
-            print(f"baseline (imapclient fetch only): {got} msgs in {base_s:.2f} s = {got / base_s:,.0f} msgs/s")
+            print(
+                f"baseline (imapclient fetch only): {got} msgs in {base_s:.2f} s = {got / base_s:,.0f} msgs/s"
+            )
             handled, kanal_s, spool = kanal_poll(server, Path(tmp))
-            print(f"kanal (fetch+MIME+spool+move):    {handled} msgs in {kanal_s:.2f} s = {handled / kanal_s:,.0f} msgs/s")
+            print(
+                f"kanal (fetch+MIME+spool+move):    {handled} msgs in {kanal_s:.2f} s = {handled / kanal_s:,.0f} msgs/s"
+            )
             print(f"ratio kanal/baseline throughput:  {(handled / kanal_s) / (got / base_s):.2f}")
-            print(f"spool outbox: {spool.depth()} complaints, quarantine: {len(spool.quarantined())}")
+            print(
+                f"spool outbox: {spool.depth()} complaints, quarantine: {len(spool.quarantined())}"
+            )
             lat = idle_latency(server, spool, Path(tmp))
-            print(f"IDLE latency over {len(lat)} appends: median {statistics.median(lat) * 1000:.0f} ms, "
-                  f"p95 {sorted(lat)[int(len(lat) * 0.95) - 1] * 1000:.0f} ms, max {max(lat) * 1000:.0f} ms")
+            print(
+                f"IDLE latency over {len(lat)} appends: median {statistics.median(lat) * 1000:.0f} ms, "
+                f"p95 {sorted(lat)[int(len(lat) * 0.95) - 1] * 1000:.0f} ms, max {max(lat) * 1000:.0f} ms"
+            )
             spool.close()
     finally:
         server.cleanup()

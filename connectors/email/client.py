@@ -52,7 +52,9 @@ def _wire_errors(func: Callable[P, R]) -> Callable[P, R]:
         except LoginError as exc:
             raise AuthFailed(f"IMAP login refused: {exc}") from exc
         except (*WIRE_ERRORS, IMAPClientError, imaplib.IMAP4.error) as exc:
-            raise TransientError(f"IMAP {func.__name__} failed: {type(exc).__name__}: {exc}") from exc
+            raise TransientError(
+                f"IMAP {func.__name__} failed: {type(exc).__name__}: {exc}"
+            ) from exc
 
     return wrapper
 
@@ -96,7 +98,9 @@ class MailboxClient:
         return self._imap is not None
 
     def _ssl_context(self) -> ssl.SSLContext:
-        context = ssl.create_default_context(cafile=str(self.options.ca_file) if self.options.ca_file else None)
+        context = ssl.create_default_context(
+            cafile=str(self.options.ca_file) if self.options.ca_file else None
+        )
         context.check_hostname = True
         context.verify_mode = ssl.CERT_REQUIRED
         return context
@@ -136,7 +140,7 @@ class MailboxClient:
             return
         try:
             imap.logout()
-        except Exception:  # the server may be gone already
+        except Exception:  # noqa: BLE001 - the server may be gone already
             with contextlib.suppress(Exception):
                 imap.shutdown()
 
@@ -221,7 +225,9 @@ class MailboxClient:
             self.imap.expunge()
 
     @_wire_errors
-    def idle_until(self, should_stop: Callable[[], bool], seconds: float, renew: float, step: float = 0.5) -> bool:
+    def idle_until(
+        self, should_stop: Callable[[], bool], seconds: float, renew: float, step: float = 0.5
+    ) -> bool:
         """IDLE on the selected folder for up to ``seconds``.
 
         Returns True as soon as the server reports new mail (EXISTS), False when the
@@ -258,7 +264,9 @@ class MailboxClient:
             wait = min(step, left)
             started = time.monotonic()
             responses = self.imap.idle_check(timeout=wait)
-            instant_empty = instant_empty + 1 if not responses and time.monotonic() - started < wait / 2 else 0
+            instant_empty = (
+                instant_empty + 1 if not responses and time.monotonic() - started < wait / 2 else 0
+            )
             if instant_empty >= _CLOSED_AFTER_INSTANT_EMPTY:
                 msg = "the server closed the connection during IDLE"
                 raise TransientError(msg)

@@ -22,32 +22,52 @@ class EmailOptions(BaseModel):
         "from it is dropped (own_address)."
     )
     host: str = Field(description="IMAP server host name.")
-    port: int | None = Field(None, ge=1, le=65535, description="IMAP port; default 993 with TLS, 143 without.")
-    tls: bool = Field(True, description="Implicit TLS (IMAPS) with certificate checks. Turn off only for tests.")
-    starttls: bool = Field(False, description="With tls off: upgrade a plain connection with STARTTLS.")
-    ca_file: Path | None = Field(None, description="Extra CA bundle to trust (PEM); default: the system's.")
+    port: int | None = Field(
+        None, ge=1, le=65535, description="IMAP port; default 993 with TLS, 143 without."
+    )
+    tls: bool = Field(
+        True, description="Implicit TLS (IMAPS) with certificate checks. Turn off only for tests."
+    )
+    starttls: bool = Field(
+        False, description="With tls off: upgrade a plain connection with STARTTLS."
+    )
+    ca_file: Path | None = Field(
+        None, description="Extra CA bundle to trust (PEM); default: the system's."
+    )
     username: str | None = Field(None, description="Login name; default: address.")
-    password: Secret | None = Field(None, description="Password reference (${ENV_VAR} or file:/path).")
+    password: Secret | None = Field(
+        None, description="Password reference (${ENV_VAR} or file:/path)."
+    )
     oauth2_token: Secret | None = Field(
         None, description="OAuth2 bearer access token reference (XOAUTH2), instead of a password."
     )
     folders: list[str] = Field(
-        default_factory=lambda: ["INBOX"], min_length=1, description="Folders to read; the first is watched with IDLE."
+        default_factory=lambda: ["INBOX"],
+        min_length=1,
+        description="Folders to read; the first is watched with IDLE.",
     )
     processed_folder: str = Field(
-        "Processed", description="Handled mail is moved here after the spool commit (created if missing)."
+        "Processed",
+        description="Handled mail is moved here after the spool commit (created if missing).",
     )
     quarantine_folder: str = Field(
-        "Quarantine", description="Mail that could not be read is moved here after it is quarantined."
+        "Quarantine",
+        description="Mail that could not be read is moved here after it is quarantined.",
     )
-    idle: bool = Field(True, description="Use IMAP IDLE when the server offers it (push); otherwise only poll.")
+    idle: bool = Field(
+        True, description="Use IMAP IDLE when the server offers it (push); otherwise only poll."
+    )
     idle_renew_seconds: float = Field(
-        600, gt=0, le=IDLE_LIMIT_SECONDS - 60, description="Renew IDLE this often (must stay under 29 min)."
+        600,
+        gt=0,
+        le=IDLE_LIMIT_SECONDS - 60,
+        description="Renew IDLE this often (must stay under 29 min).",
     )
     fetch_chunk: int = Field(50, ge=1, le=1000, description="Messages downloaded per IMAP FETCH.")
     timeout: float = Field(60, gt=0, description="Socket timeout of IMAP commands, seconds.")
     own_addresses: list[str] = Field(
-        default_factory=list, description="Further addresses of ours (aliases, no-reply): mail from them is dropped."
+        default_factory=list,
+        description="Further addresses of ours (aliases, no-reply): mail from them is dropped.",
     )
 
     @model_validator(mode="after")

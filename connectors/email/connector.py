@@ -108,8 +108,12 @@ class EmailConnector(Connector):
         if known and known.get("uidvalidity") == state.uidvalidity:
             last = int(known.get("last_uid", 0))
         elif known:
-            self.log.warning("UIDVALIDITY changed; rescanning folder", folder=folder,
-                             old=known.get("uidvalidity"), new=state.uidvalidity)
+            self.log.warning(
+                "UIDVALIDITY changed; rescanning folder",
+                folder=folder,
+                old=known.get("uidvalidity"),
+                new=state.uidvalidity,
+            )
         uids = [uid for uid in client.uids() if sweep or uid > last]
         cursor[folder] = {"uidvalidity": state.uidvalidity, "last_uid": last}
         if not uids:
@@ -131,7 +135,9 @@ class EmailConnector(Connector):
                         "uidvalidity": state.uidvalidity,
                         "uid": mail.uid,
                         "account": self.account,
-                        "internaldate": mail.internaldate.isoformat() if mail.internaldate else None,
+                        "internaldate": mail.internaldate.isoformat()
+                        if mail.internaldate
+                        else None,
                     },
                     checkpoint={k: dict(v) for k, v in cursor.items()},
                 )
@@ -147,7 +153,11 @@ class EmailConnector(Connector):
             meta = result.raw.metadata
             if "folder" not in meta:
                 continue
-            target = self.options.quarantine_folder if result.status == "quarantined" else self.options.processed_folder
+            target = (
+                self.options.quarantine_folder
+                if result.status == "quarantined"
+                else self.options.processed_folder
+            )
             moves[(meta["folder"], meta["uidvalidity"])][target].append(int(meta["uid"]))
         try:
             for (folder, uidvalidity), targets in moves.items():
@@ -160,7 +170,9 @@ class EmailConnector(Connector):
     def _move(self, folder: str, uidvalidity: int, targets: dict[str, list[int]]) -> None:
         client = self._connected()
         if client.select(folder).uidvalidity != uidvalidity:
-            self.log.warning("UIDVALIDITY changed before the move; the rescan will move it", folder=folder)
+            self.log.warning(
+                "UIDVALIDITY changed before the move; the rescan will move it", folder=folder
+            )
             self._sweep = True
             return
         for target, uids in targets.items():

@@ -36,7 +36,10 @@ def is_auto_reply(message: Message) -> bool:
     auto = (header_text(message, "Auto-Submitted") or "").split(";", 1)[0].strip().lower()
     if auto and auto != "no":
         return True
-    if header_text(message, "X-Autoreply") is not None or header_text(message, "X-Autorespond") is not None:
+    if (
+        header_text(message, "X-Autoreply") is not None
+        or header_text(message, "X-Autorespond") is not None
+    ):
         return True
     return (header_text(message, "Precedence") or "").strip().lower() in _BULK_PRECEDENCE
 

@@ -21,7 +21,7 @@ import codecs
 import email
 import email.policy
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.header import decode_header, make_header
 from email.message import EmailMessage, Message
 from email.utils import parsedate_to_datetime
@@ -60,12 +60,12 @@ def header_text(message: Message, name: str) -> str | None:
     try:
         value = message.get(name)
         return None if value is None else str(value)
-    except Exception:  # malformed encoded words or addresses: decode leniently
+    except Exception:  # noqa: BLE001 - malformed encoded words or addresses: decode leniently
         for key, raw in message.raw_items():  # type: ignore[attr-defined]
             if key.lower() == name.lower():
                 try:
                     return str(make_header(decode_header(str(raw))))
-                except Exception:
+                except Exception:  # noqa: BLE001 - keep the raw text
                     return str(raw)
         return None
 
@@ -80,7 +80,7 @@ def header_date(message: Message) -> datetime | None:
     except (TypeError, ValueError, IndexError):
         return None
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
+        value = value.replace(tzinfo=UTC)
     return value
 
 
@@ -151,8 +151,10 @@ class _Extractor:
                     return self._alternative(part, want_text)
                 return [text for child in _children(part) for text in self._walk(child, want_text)]
             return self._leaf(part, ctype, want_text)
-        except Exception as exc:  # one broken part must not cost the rest of the message
-            self.content.problems.append(f"unreadable part {part.get_content_type()}: {type(exc).__name__}")
+        except Exception as exc:  # noqa: BLE001 - one broken part must not cost the rest of the message
+            self.content.problems.append(
+                f"unreadable part {part.get_content_type()}: {type(exc).__name__}"
+            )
             return []
 
     def _alternative(self, part: Message, want_text: bool) -> list[str]:
@@ -219,7 +221,7 @@ def _alternative_rank(part: Message) -> int:
 def _filename(part: Message) -> str | None:
     try:
         return part.get_filename()
-    except Exception:  # a filename parameter the policy cannot decode
+    except Exception:  # noqa: BLE001 - a filename parameter the policy cannot decode
         raw = part.get_param("filename", header="content-disposition") or part.get_param("name")
         return str(raw) if raw else None
 

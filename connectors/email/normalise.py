@@ -18,7 +18,14 @@ from email.utils import getaddresses
 from connectors.attachments import AttachmentBudget
 from connectors.base import Accept, Drop, NormaliseResult, RawMessage
 from connectors.email.filters import drop_reason
-from connectors.email.mime import MailContent, NotAnEmail, extract, header_date, header_text, parse_message
+from connectors.email.mime import (
+    MailContent,
+    NotAnEmail,
+    extract,
+    header_date,
+    header_text,
+    parse_message,
+)
 from connectors.email.quoting import strip_quotes
 from connectors.errors import NormaliseError
 from normalizer.complaint import ChannelRef, Complaint, Reporter
@@ -86,7 +93,11 @@ class EmailNormaliser:
     """
 
     def __init__(
-        self, channel: ChannelRef, own_addresses: Collection[str], max_file_bytes: int, max_message_bytes: int
+        self,
+        channel: ChannelRef,
+        own_addresses: Collection[str],
+        max_file_bytes: int,
+        max_message_bytes: int,
     ) -> None:
         self.channel = channel
         self.own_addresses = frozenset(a.lower() for a in own_addresses)
@@ -116,7 +127,10 @@ class EmailNormaliser:
         title = clean_line(header_text(message, "Subject") or "") or None
         forwarded = "\n\n".join(content.forwarded)
         if content.text.strip():
-            body, context = strip_quotes(content.text), clean_text(forwarded, _FORWARD_CONTEXT_CHARS)[0]
+            body, context = (
+                strip_quotes(content.text),
+                clean_text(forwarded, _FORWARD_CONTEXT_CHARS)[0],
+            )
         else:  # only a forwarded message: its text is the complaint
             body, context = forwarded, ""
         description, truncated = clean_text(body)
@@ -129,7 +143,9 @@ class EmailNormaliser:
             channel=self.channel,
             provider_message_id=pmid,
             conversation_key=conversation,
-            in_reply_to=complaint_id(self.channel.type, self.channel.account, parent) if parent else None,
+            in_reply_to=complaint_id(self.channel.type, self.channel.account, parent)
+            if parent
+            else None,
             received_at=raw.received_at,
             requested_datetime=self._sent_at(message, raw),
             reporter=reporter,

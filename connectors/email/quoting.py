@@ -23,7 +23,9 @@ import re
 
 _ATTRIBUTION_START = re.compile(r"^\s*(pada|on)\s+\S", re.IGNORECASE)
 _ATTRIBUTION_END = re.compile(r"(menulis|wrote)\s*:\s*$", re.IGNORECASE)
-_ORIGINAL = re.compile(r"^\s*-{3,}\s*(original message|pesan asli|pesan asal)\s*-{3,}\s*$", re.IGNORECASE)
+_ORIGINAL = re.compile(
+    r"^\s*-{3,}\s*(original message|pesan asli|pesan asal)\s*-{3,}\s*$", re.IGNORECASE
+)
 _RULE = re.compile(r"^\s*_{10,}\s*$")
 _HEADER_FROM = re.compile(r"^\s*\*?(from|dari)\s*:\*?\s", re.IGNORECASE)
 _HEADER_SENT = re.compile(r"^\s*\*?(sent|dikirim|terkirim)\s*:\*?\s", re.IGNORECASE)

@@ -89,10 +89,16 @@ class Harness:
                 return 0
             return int(client.folder_status(folder, [b"MESSAGES"])[b"MESSAGES"])
 
-    def runner(self, connector: EmailConnector | None = None, batch_size: int = 200,
-               stop: threading.Event | None = None) -> ChannelRunner:
+    def runner(
+        self,
+        connector: EmailConnector | None = None,
+        batch_size: int = 200,
+        stop: threading.Event | None = None,
+    ) -> ChannelRunner:
         """A runner for ``connector`` (a new default one when omitted)."""
-        return ChannelRunner(connector or self.make(), self.spool, self.store, batch_size=batch_size, stop=stop)
+        return ChannelRunner(
+            connector or self.make(), self.spool, self.store, batch_size=batch_size, stop=stop
+        )
 
     def ledger_ids(self) -> list[str]:
         """Provider message ids in the spool's ledger, with repeats if any."""
@@ -106,15 +112,30 @@ def _harness(server: Dovecot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     spool = Spool(tmp_path / "spool.db")
     store = LocalAttachmentStore(tmp_path / "attachments")
 
-    def make(port: int | None = None, max_file_bytes: int = 5_000_000, max_message_bytes: int = 12_000_000,
-             name: str = "email-dki", **options: Any) -> EmailConnector:
+    def make(
+        port: int | None = None,
+        max_file_bytes: int = 5_000_000,
+        max_message_bytes: int = 12_000_000,
+        name: str = "email-dki",
+        **options: Any,
+    ) -> EmailConnector:
         settings = {
-            "address": ADDRESS, "host": "127.0.0.1", "port": port or server.port, "tls": False,
-            "username": login, "password": "${" + PASSWORD_ENV + "}", "timeout": 10, **options,
+            "address": ADDRESS,
+            "host": "127.0.0.1",
+            "port": port or server.port,
+            "tls": False,
+            "username": login,
+            "password": "${" + PASSWORD_ENV + "}",
+            "timeout": 10,
+            **options,
         }
         context = ChannelContext(
-            name=name, type="email", poll_interval=30, max_file_bytes=max_file_bytes,
-            max_message_bytes=max_message_bytes, log=structlog.get_logger().bind(channel=name),
+            name=name,
+            type="email",
+            poll_interval=30,
+            max_file_bytes=max_file_bytes,
+            max_message_bytes=max_message_bytes,
+            log=structlog.get_logger().bind(channel=name),
         )
         return EmailConnector(context, EmailOptions.model_validate(settings))
 
@@ -130,12 +151,16 @@ def mailbox(dovecot: Dovecot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 
 
 @pytest.fixture
-def tls_mailbox(tls_dovecot: Dovecot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
+def tls_mailbox(
+    tls_dovecot: Dovecot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Harness]:
     """A fresh mailbox on the TLS-enabled Dovecot."""
     yield from _harness(tls_dovecot, tmp_path, monkeypatch)
 
 
 @pytest.fixture
-def own_mailbox(own_dovecot: Dovecot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
+def own_mailbox(
+    own_dovecot: Dovecot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Harness]:
     """Like ``mailbox`` but on a Dovecot this test may stop and restart."""
     yield from _harness(own_dovecot, tmp_path, monkeypatch)

@@ -65,10 +65,27 @@ service anvil {{
 
 def _self_signed(cert: Path, key: Path) -> None:
     """A throw-away certificate for ``localhost`` only (no IP address in it)."""
-    subprocess.run(  # noqa: S603 - fixed argv
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=DNS:localhost", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
     )
     key.chmod(0o644)  # read by Dovecot's unprivileged processes; a test key, never a real one
 
@@ -108,14 +125,19 @@ class Dovecot:
         os.chown(self.base / "mail", *self.owner)
         (self.base / "dovecot.conf").write_text(
             _CONFIG.format(
-                base=self.base, port=self.port, uid=self.owner[0], gid=self.owner[1], password=PASSWORD,
-                ssl=ssl_setting, imaps_port=self.imaps_port,
+                base=self.base,
+                port=self.port,
+                uid=self.owner[0],
+                gid=self.owner[1],
+                password=PASSWORD,
+                ssl=ssl_setting,
+                imaps_port=self.imaps_port,
             )
         )
 
     def start(self, timeout: float = 10.0) -> None:
         """Start Dovecot in the foreground and wait until it accepts connections."""
-        self.proc = subprocess.Popen(  # noqa: S603 - fixed argv
+        self.proc = subprocess.Popen(
             [self.program, "-F", "-c", str(self.base / "dovecot.conf")],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

@@ -15,13 +15,22 @@ def complaint_mail(n: int, photo_bytes: int = 0, tag: str = "t") -> bytes:
         ("Message-ID", f"<{tag}-{n}@warga.example.org>"),
         ("MIME-Version", "1.0"),
     ]
-    text = f"Saluran air di RT {n % 20 + 1:02d} tersumbat sejak kemarin. Mohon dibersihkan.\n".encode()
+    text = (
+        f"Saluran air di RT {n % 20 + 1:02d} tersumbat sejak kemarin. Mohon dibersihkan.\n".encode()
+    )
     if not photo_bytes:
         return message([*items, ("Content-Type", "text/plain; charset=utf-8")], text)
     boundary = f"b-{tag}-{n}"
-    body = multipart(boundary, [
-        part("text/plain; charset=utf-8", text),
-        part(f'image/jpeg; name="foto{n}.jpg"', fake_jpeg(n, photo_bytes),
-             [("Content-Disposition", f'attachment; filename="foto{n}.jpg"')], encoding="base64"),
-    ])
+    body = multipart(
+        boundary,
+        [
+            part("text/plain; charset=utf-8", text),
+            part(
+                f'image/jpeg; name="foto{n}.jpg"',
+                fake_jpeg(n, photo_bytes),
+                [("Content-Disposition", f'attachment; filename="foto{n}.jpg"')],
+                encoding="base64",
+            ),
+        ],
+    )
     return message([*items, ("Content-Type", f'multipart/mixed; boundary="{boundary}"')], body)

@@ -61,10 +61,14 @@ class CuttingProxy:
             self._sockets += [client, server]
             with self._lock:
                 budget, self._cut_after = self._cut_after, None
-            threading.Thread(target=self._pump, args=(client, server, None, True), daemon=True).start()
+            threading.Thread(
+                target=self._pump, args=(client, server, None, True), daemon=True
+            ).start()
             threading.Thread(target=self._pump, args=(server, client, budget), daemon=True).start()
 
-    def _pump(self, src: socket.socket, dst: socket.socket, budget: int | None, record: bool = False) -> None:
+    def _pump(
+        self, src: socket.socket, dst: socket.socket, budget: int | None, record: bool = False
+    ) -> None:
         sent = 0
         try:
             while True:

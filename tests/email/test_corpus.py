@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -18,7 +18,7 @@ from tests.email.corpus import CORPUS, CorpusMail
 from tests.email.corpus.messages import MAX_FILE_BYTES, MAX_MESSAGE_BYTES
 
 BY_NAME = {mail.name: mail for mail in CORPUS}
-RECEIVED = datetime(2026, 11, 23, 3, 0, tzinfo=timezone.utc)
+RECEIVED = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
 
 
 def _id_of(name: str) -> str:
@@ -97,7 +97,9 @@ class TestCorpusThroughDovecot:
 
     def test_every_message_ends_exactly_once(self, mailbox: Harness) -> None:
         mailbox.append(*(mail.raw for mail in CORPUS))
-        connector = mailbox.make(max_file_bytes=MAX_FILE_BYTES, max_message_bytes=MAX_MESSAGE_BYTES, fetch_chunk=7)
+        connector = mailbox.make(
+            max_file_bytes=MAX_FILE_BYTES, max_message_bytes=MAX_MESSAGE_BYTES, fetch_chunk=7
+        )
         runner = mailbox.runner(connector, batch_size=10)
         connector.open()
         assert runner.poll_once() == len(CORPUS)
@@ -114,18 +116,26 @@ class TestCorpusThroughDovecot:
             complaint = by_pmid[key]
             check_complaint(mail, complaint, linked=True)
             archived = mailbox.spool.raw(complaint.raw_ref)
-            assert archived is not None and archived[0].replace(b"\r\n", b"\n") == mail.raw.replace(b"\r\n", b"\n")
+            assert archived is not None and archived[0].replace(b"\r\n", b"\n") == mail.raw.replace(
+                b"\r\n", b"\n"
+            )
             for item in complaint.attachments:
                 if item.stored_ref:
                     assert mailbox.store.get(item.sha256) != b""
 
-        counters = dict(mailbox.spool._reader().execute(
-            "SELECT name, count FROM counters WHERE channel = 'email-dki'").fetchall())
+        counters = dict(
+            mailbox.spool._reader()
+            .execute("SELECT name, count FROM counters WHERE channel = 'email-dki'")
+            .fetchall()
+        )
         drops = Counter(f"dropped.{m.expect.reason}" for m in CORPUS if m.expect.kind == "drop")
         assert counters == dict(drops)
         quarantined = mailbox.spool.quarantined("email-dki")
         assert len(quarantined) == expected["quarantine"]
-        assert quarantined[0].payload.startswith(b"\xff\xfe") and "no header fields" in quarantined[0].error
+        assert (
+            quarantined[0].payload.startswith(b"\xff\xfe")
+            and "no header fields" in quarantined[0].error
+        )
 
         assert mailbox.count("INBOX") == 0
         assert mailbox.count("Processed") == expected["complaint"] + expected["drop"]

@@ -7,8 +7,7 @@ import subprocess
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import pytest
 
@@ -89,7 +88,9 @@ class TestCursorAndMove:
             assert client.folder_exists("Diproses") and client.folder_exists("Karantina")
         connector.close()
 
-    def test_wrong_password_is_auth_failed(self, own_mailbox: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    def test_wrong_password_is_auth_failed(
+        self, own_mailbox: Harness, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         # own Dovecot: failed logins make Dovecot slow down later logins from the same IP
         monkeypatch.setenv("KANAL_TEST_WRONG_PASSWORD", "bukan-ini")
         connector = own_mailbox.make(password="${KANAL_TEST_WRONG_PASSWORD}")
@@ -104,7 +105,9 @@ class TestCursorAndMove:
 
 
 class TestCrashes:
-    def test_crash_between_commit_and_move_gives_no_second_complaint(self, mailbox: Harness) -> None:
+    def test_crash_between_commit_and_move_gives_no_second_complaint(
+        self, mailbox: Harness
+    ) -> None:
         mailbox.append(*(complaint_mail(n) for n in range(4)))
         crashed = dies_before_move(mailbox)
         crashed_runner = mailbox.runner(crashed)
@@ -120,8 +123,11 @@ class TestCrashes:
         assert mailbox.count("INBOX") == 0
         assert mailbox.count("Processed") == 5
         assert_each_once(mailbox, [f"t-{n}" for n in range(5)])
-        status = mailbox.spool._reader().execute(
-            "SELECT accepted, duplicates FROM channel_status WHERE channel = 'email-dki'").fetchone()
+        status = (
+            mailbox.spool._reader()
+            .execute("SELECT accepted, duplicates FROM channel_status WHERE channel = 'email-dki'")
+            .fetchone()
+        )
         assert status == (5, 4)
 
     def test_connection_dropped_in_the_middle_of_a_fetch(self, mailbox: Harness) -> None:
@@ -166,8 +172,11 @@ class TestCrashes:
             stop.set()
             thread.join(10)
         assert not thread.is_alive()
-        last_error = mailbox.spool._reader().execute(
-            "SELECT last_error FROM channel_status WHERE channel = 'email-dki'").fetchone()[0]
+        last_error = (
+            mailbox.spool._reader()
+            .execute("SELECT last_error FROM channel_status WHERE channel = 'email-dki'")
+            .fetchone()[0]
+        )
         assert last_error and "IMAP" in last_error  # the restart really cut the channel off
         assert mailbox.count("INBOX") == 0
         assert_each_once(mailbox, [f"t-{n}" for n in range(8)])
@@ -175,10 +184,21 @@ class TestCrashes:
 
 class TestUidValidity:
     def _set_uidvalidity(self, mailbox: Harness, folder: str, value: int) -> None:
-        subprocess.run(  # noqa: S603 - fixed argv
-            ["doveadm", "-c", str(mailbox.server.base / "dovecot.conf"), "mailbox", "update",
-             "-u", mailbox.login, "--uid-validity", str(value), folder],
-            check=True, capture_output=True,
+        subprocess.run(
+            [
+                "doveadm",
+                "-c",
+                str(mailbox.server.base / "dovecot.conf"),
+                "mailbox",
+                "update",
+                "-u",
+                mailbox.login,
+                "--uid-validity",
+                str(value),
+                folder,
+            ],
+            check=True,
+            capture_output=True,
         )
 
     def test_changed_uidvalidity_rescans_without_doubles(self, mailbox: Harness) -> None:
@@ -194,7 +214,10 @@ class TestUidValidity:
         connector = mailbox.make()
         connector.open()
         assert mailbox.runner(connector).poll_once() == 4
-        assert mailbox.spool.load_checkpoint("email-dki")["INBOX"] == {"uidvalidity": old + 1000, "last_uid": 4}
+        assert mailbox.spool.load_checkpoint("email-dki")["INBOX"] == {
+            "uidvalidity": old + 1000,
+            "last_uid": 4,
+        }
         assert mailbox.count("INBOX") == 0
         assert_each_once(mailbox, [f"t-{n}" for n in range(4)])
 

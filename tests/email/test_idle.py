@@ -19,7 +19,9 @@ class TestIdle:
     def test_appended_mail_is_in_the_spool_within_two_seconds(self, mailbox: Harness) -> None:
         stop = threading.Event()
         connector = mailbox.make()
-        connector.context = type(connector.context)(**{**connector.context.__dict__, "poll_interval": 60})
+        connector.context = type(connector.context)(
+            **{**connector.context.__dict__, "poll_interval": 60}
+        )
         runner = mailbox.runner(connector, stop=stop)
         thread = threading.Thread(target=runner.run, daemon=True)
         thread.start()
@@ -30,7 +32,9 @@ class TestIdle:
             for n in range(3):
                 started = time.monotonic()
                 mailbox.append(complaint_mail(n))
-                assert wait_for(lambda n=n: mailbox.spool.depth() == n + 1, 2.0), f"message {n} not in 2 s"
+                assert wait_for(lambda n=n: mailbox.spool.depth() == n + 1, 2.0), (
+                    f"message {n} not in 2 s"
+                )
                 latencies.append(time.monotonic() - started)
             assert max(latencies) < 2.0
         finally:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import pytest
 from pydantic import ValidationError
 
@@ -16,10 +18,16 @@ class TestStripQuotes:
     @pytest.mark.parametrize(
         ("text", "kept", "gone"),
         [
-            ("Masih banjir.\n\nPada Sen, 23 Nov 2026 08.00, Admin <a@example.org> menulis:\n> lama",
-             "Masih banjir.", "lama"),
-            ("Still flooded.\n\nOn Mon, Nov 23, 2026 at 8:00 AM Admin <\na@example.org> wrote:\n> old",
-             "Still flooded.", "old"),
+            (
+                "Masih banjir.\n\nPada Sen, 23 Nov 2026 08.00, Admin <a@example.org> menulis:\n> lama",
+                "Masih banjir.",
+                "lama",
+            ),
+            (
+                "Still flooded.\n\nOn Mon, Nov 23, 2026 at 8:00 AM Admin <\na@example.org> wrote:\n> old",
+                "Still flooded.",
+                "old",
+            ),
             ("Baru.\n-----Original Message-----\nFrom: x\nLama", "Baru.", "Lama"),
             ("Baru.\n\nFrom: Pengaduan DKI\nSent: Monday\nTo: x\nLama", "Baru.", "Lama"),
             ("Baru.\n\nDari: Pengaduan DKI\nDikirim: Senin\nLama", "Baru.", "Lama"),
@@ -57,7 +65,7 @@ class TestDecodeText:
         assert decode_text(b"caf\xe9", "utf-8") == "café"
 
     def test_unknown_label_falls_back(self) -> None:
-        assert decode_text("Jl. Kenari".encode(), "x-no-such-charset") == "Jl. Kenari"
+        assert decode_text(b"Jl. Kenari", "x-no-such-charset") == "Jl. Kenari"
 
     def test_bytes_no_codec_accepts_still_decode(self) -> None:
         assert decode_text(b"\x81\x8d", "utf-8") == "\x81\x8d"
@@ -95,11 +103,17 @@ class TestFiltersAndThreads:
     def test_content_hash_ignores_line_ending_style(self) -> None:
         crlf = b"From: w@example.org\r\nSubject: x\r\n\r\nhalo\r\n"
         lf = crlf.replace(b"\r\n", b"\n")
-        assert provider_message_id(parse_message(crlf), crlf) == provider_message_id(parse_message(lf), lf)
+        assert provider_message_id(parse_message(crlf), crlf) == provider_message_id(
+            parse_message(lf), lf
+        )
 
 
 class TestOptions:
-    BASE = {"address": "dki@jakarta.go.id", "host": "imap.example.org", "password": "${KANAL_TEST_OPT_PW}"}
+    BASE: ClassVar[dict[str, str]] = {
+        "address": "dki@jakarta.go.id",
+        "host": "imap.example.org",
+        "password": "${KANAL_TEST_OPT_PW}",
+    }
 
     @pytest.fixture(autouse=True)
     def _secret(self, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -126,17 +140,27 @@ class TestOptions:
             EmailOptions.model_validate({**self.BASE, **change})
 
     def test_oauth2_instead_of_password(self) -> None:
-        options = EmailOptions.model_validate({**self.BASE, "password": None, "oauth2_token": "${KANAL_TEST_OPT_PW}"})
+        options = EmailOptions.model_validate(
+            {**self.BASE, "password": None, "oauth2_token": "${KANAL_TEST_OPT_PW}"}
+        )
         assert options.oauth2_token is not None and options.oauth2_token.get() == "x"
 
-    def test_the_email_block_of_the_example_config_validates(self, monkeypatch: pytest.MonkeyPatch) -> None:
+    def test_the_email_block_of_the_example_config_validates(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         from pathlib import Path
 
         import yaml
 
         monkeypatch.setenv("KANAL_EMAIL_DKI_PASSWORD", "x")
         example = Path(__file__).resolve().parents[2] / "config" / "kanal.example.yaml"
-        channels = [c for c in yaml.safe_load(example.read_text())["channels"] if c["type"] == "email"]
+        channels = [
+            c for c in yaml.safe_load(example.read_text())["channels"] if c["type"] == "email"
+        ]
         assert [c["name"] for c in channels] == ["email-dki"]
         options = EmailOptions.model_validate(channels[0]["options"])
-        assert options.address == "dki@jakarta.go.id" and options.tls and options.processed_folder == "Processed"
+        assert (
+            options.address == "dki@jakarta.go.id"
+            and options.tls
+            and options.processed_folder == "Processed"
+        )

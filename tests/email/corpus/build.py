@@ -28,7 +28,9 @@ def message(items: Sequence[Header], body: bytes) -> bytes:
     return headers(items) + CRLF + CRLF + _lines(body)
 
 
-def part(content_type: str, body: bytes, extra: Sequence[Header] = (), encoding: str | None = None) -> bytes:
+def part(
+    content_type: str, body: bytes, extra: Sequence[Header] = (), encoding: str | None = None
+) -> bytes:
     """One MIME part; ``encoding`` base64 or quoted-printable encodes ``body``."""
     items: list[Header] = [("Content-Type", content_type), *extra]
     if encoding:
