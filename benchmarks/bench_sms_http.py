@@ -32,18 +32,18 @@ from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import structlog  # noqa: E402
+import structlog
 
-from connectors.attachments import LocalAttachmentStore  # noqa: E402
-from connectors.base import UNCHANGED, ChannelContext  # noqa: E402
-from connectors.push import HttpResponse, WebhookRoute  # noqa: E402
-from connectors.runner import ChannelRunner  # noqa: E402
-from connectors.sms.config import SmsOptions  # noqa: E402
-from connectors.sms.connector import SmsConnector  # noqa: E402
-from connectors.webhooks import WebhookApp, WebhookServer  # noqa: E402
-from kanal.spool import Spool  # noqa: E402
+from connectors.attachments import LocalAttachmentStore
+from connectors.base import UNCHANGED, ChannelContext
+from connectors.push import HttpResponse, WebhookRoute
+from connectors.runner import ChannelRunner
+from connectors.sms.config import SmsOptions
+from connectors.sms.connector import SmsConnector
+from connectors.webhooks import WebhookApp, WebhookServer
+from kanal.spool import Spool
 
-TOKEN = "bench-token"  # noqa: S105 - a throwaway secret for a local benchmark
+TOKEN = "bench-token"
 
 
 class GroupCommitSpool:
@@ -82,7 +82,7 @@ class GroupCommitSpool:
             for s in batch:
                 s["results"] = results[start : start + len(s["outcomes"])]
                 start += len(s["outcomes"])
-        except Exception as exc:  # every caller of the failed transaction answers 503
+        except Exception as exc:  # noqa: BLE001 - every caller of the failed transaction answers 503
             for s in batch:
                 s["error"] = exc
         with self._cv:

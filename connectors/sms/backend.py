@@ -35,10 +35,10 @@ class SmsBackend(ABC):
         self.ack = ack
         self.log = log
 
-    def open(self) -> None:  # noqa: B027 - optional hook
+    def open(self) -> None:
         """Prepare resources (folders, database connection)."""
 
-    def close(self) -> None:  # noqa: B027 - optional hook
+    def close(self) -> None:
         """Release resources."""
 
     def fetch(self) -> Iterator[RawMessage]:
@@ -57,6 +57,6 @@ class SmsBackend(ABC):
             connectors.errors.NormaliseError: the raw form is malformed or undecodable.
         """
 
-    def acknowledge(self, results: Sequence[IngestResult]) -> None:  # noqa: B027 - optional hook
+    def acknowledge(self, results: Sequence[IngestResult]) -> None:
         """After the spool commit: mark the source handled and send acknowledgements.
         Must be safe to repeat."""

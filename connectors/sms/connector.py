@@ -84,7 +84,7 @@ class SmsConnector(Connector):
         """Close the backend."""
         self.backend.close()
 
-    def fetch(self, since: Any) -> Iterator[RawMessage]:  # noqa: ARG002 - the source keeps its own state
+    def fetch(self, since: Any) -> Iterator[RawMessage]:
         """Yield new messages from a Gammu backend. The checkpoint stays unchanged:
         the source itself is acknowledged (file moved, row marked) after the commit."""
         return self.backend.fetch()

@@ -92,7 +92,7 @@ class _Database:
         if self.conn is not None:
             try:
                 self.conn.close()
-            except Exception:  # noqa: S110 - closing a broken connection
+            except (sqlite3.Error, psycopg.Error, OSError):
                 pass
             self.conn = None
 
@@ -171,7 +171,7 @@ class GammuSqlBackend(SmsBackend):
 
     def _unprocessed(self) -> list[dict[str, Any]]:
         cols = ", ".join(f'"{c}"' for c in COLUMNS)
-        sql = f"SELECT {cols} FROM {self.db.table(self.options.inbox_table)} WHERE \"Processed\" = 'false'"  # noqa: S608
+        sql = f"SELECT {cols} FROM {self.db.table(self.options.inbox_table)} WHERE \"Processed\" = 'false'"
         params: list[Any] = []
         if self.options.recipient_id is not None:
             sql += ' AND "RecipientID" = ?'
@@ -247,7 +247,7 @@ class GammuSqlBackend(SmsBackend):
             chunk = ids[start : start + 500]
             marks = ", ".join("?" * len(chunk))
             self.db.execute(
-                f"UPDATE {self.db.table(self.options.inbox_table)} SET \"Processed\" = 'true' "  # noqa: S608
+                f"UPDATE {self.db.table(self.options.inbox_table)} SET \"Processed\" = 'true' "
                 f'WHERE "ID" IN ({marks})',
                 chunk,
             )
@@ -256,7 +256,7 @@ class GammuSqlBackend(SmsBackend):
         """Queue one SMS in Gammu's ``outbox`` table."""
         coding = "Default_No_Compression" if all(ord(c) < 0x7F for c in text) else "Unicode_No_Compression"
         self.db.execute(
-            f"INSERT INTO {self.db.table(self.options.outbox_table)} "  # noqa: S608
+            f"INSERT INTO {self.db.table(self.options.outbox_table)} "
             '("DestinationNumber", "TextDecoded", "Coding", "CreatorID", "SenderID", "Class") '
             "VALUES (?, ?, ?, ?, ?, -1)",
             (number, text, coding, "kanal", self.options.sender_id),

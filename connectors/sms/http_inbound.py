@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from urllib.parse import parse_qsl, unquote_to_bytes, urlencode, urlsplit
+from urllib.parse import parse_qsl, unquote_to_bytes, urlsplit
 
 from connectors.base import RawMessage
 from connectors.errors import NormaliseError

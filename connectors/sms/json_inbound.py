@@ -28,7 +28,13 @@ import structlog
 
 from connectors.base import IngestResult, RawMessage
 from connectors.errors import NormaliseError
-from connectors.push import HttpResponse, WebhookOutcome, WebhookRequest, WebhookRoute, constant_time_equals
+from connectors.push import (
+    HttpResponse,
+    WebhookOutcome,
+    WebhookRequest,
+    WebhookRoute,
+    constant_time_equals,
+)
 from connectors.sms.backend import SmsBackend
 from connectors.sms.config import JsonOptions
 from connectors.sms.message import InboundSms, reference_number

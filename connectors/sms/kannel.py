@@ -26,7 +26,13 @@ from connectors.errors import NormaliseError
 from connectors.push import HttpResponse, WebhookOutcome, WebhookRequest, WebhookRoute
 from connectors.sms.backend import SmsBackend
 from connectors.sms.config import AckOptions, KannelOptions
-from connectors.sms.http_inbound import RequestDump, http_raw, outside_window, parse_dump, token_matches
+from connectors.sms.http_inbound import (
+    RequestDump,
+    http_raw,
+    outside_window,
+    parse_dump,
+    token_matches,
+)
 from connectors.sms.message import InboundSms
 from connectors.sms.outbound import AckPolicy, kannel_sendsms
 from connectors.sms.udh import EncodingError, decode_8bit, decode_utf16be, parse_concat

@@ -23,7 +23,13 @@ import structlog
 
 from connectors.base import IngestResult, RawMessage
 from connectors.errors import NormaliseError
-from connectors.push import HttpResponse, WebhookOutcome, WebhookRequest, WebhookRoute, constant_time_equals
+from connectors.push import (
+    HttpResponse,
+    WebhookOutcome,
+    WebhookRequest,
+    WebhookRoute,
+    constant_time_equals,
+)
 from connectors.sms.backend import SmsBackend
 from connectors.sms.config import TwilioOptions
 from connectors.sms.http_inbound import http_raw, parse_dump

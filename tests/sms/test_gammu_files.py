@@ -55,7 +55,7 @@ def test_three_part_ucs2_message_written_out_of_order_is_one_complaint_in_order(
     [complaint] = complaints(spool)
     assert complaint["description"] == "".join(parts).strip()
     assert complaint["flags"] == []
-    assert complaint["provider_message_id"] == f"{sorted(names)[0]}#3"
+    assert complaint["provider_message_id"] == f"{min(names)}#3"
     assert len(list((tmp_path / "done").iterdir())) == 3
 
 
@@ -117,7 +117,7 @@ def test_empty_and_undecodable_messages_are_quarantined_with_their_bytes(tmp_pat
     smsd.write("081200007777", "", WHEN, fmt="standard")
     binary = b"\x00\x01\x02\xff\xfe binary ringtone"
     smsd.write("081200008888", binary, WHEN, serial=1, ext="bin")
-    smsd.write("081200009999", "Teks 8-bit yang sah".encode(), WHEN, serial=2, ext="bin")
+    smsd.write("081200009999", b"Teks 8-bit yang sah", WHEN, serial=2, ext="bin")
     connector = files_connector(tmp_path)
     make_runner(connector, spool, tmp_path).poll_once()
 

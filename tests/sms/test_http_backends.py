@@ -28,7 +28,7 @@ def forbidden_count(spool: Spool, channel: str) -> int:
 
 def stored_nothing(spool: Spool) -> bool:
     reader = spool._reader()
-    return all(reader.execute(f"SELECT count(*) FROM {t}").fetchone()[0] == 0 for t in ("ledger", "outbox", "quarantine", "raw_archive"))  # noqa: S608
+    return all(reader.execute(f"SELECT count(*) FROM {t}").fetchone()[0] == 0 for t in ("ledger", "outbox", "quarantine", "raw_archive"))
 
 
 # -- Kannel ------------------------------------------------------------------------------
@@ -307,7 +307,7 @@ def test_kannel_acknowledgement_through_sendsms_goes_to_kannel_not_the_reply(spo
     received: list[dict] = []
 
     class FakeSendsms(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        def do_GET(self) -> None:
             received.append({k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()})
             body = b"0: Accepted for delivery"
             self.send_response(202)

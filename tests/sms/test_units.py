@@ -4,6 +4,8 @@ options validation."""
 
 from __future__ import annotations
 
+from datetime import UTC
+
 import pytest
 from pydantic import ValidationError
 
@@ -106,14 +108,14 @@ def test_options_normalise_the_account_and_need_the_backend_block(monkeypatch: p
 
 
 def test_ack_window_is_per_sender_and_reopens_after_it_passes() -> None:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from connectors.base import IngestResult, RawMessage
     from normalizer.complaint import ChannelRef, Complaint, Reporter
     from normalizer.identity import complaint_id
 
     def accepted(n: int, phone: str) -> IngestResult:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         raw = RawMessage(str(n), b"x", now)
         complaint = Complaint(id=complaint_id("sms", "1708", str(n)), channel=ChannelRef(type="sms", name="t", account="1708"),
                               provider_message_id=str(n), received_at=now, requested_datetime=now,
