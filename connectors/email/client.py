@@ -194,6 +194,16 @@ class MailboxClient:
         return sorted(int(uid) for uid in self.imap.search(["ALL"]))
 
     @_wire_errors
+    def sizes(self, uids: Sequence[int], window: int = 500) -> dict[int, int]:
+        """RFC822.SIZE of ``uids`` in the selected folder (asked ``window`` at a time,
+        so the command line stays short)."""
+        found: dict[int, int] = {}
+        for start in range(0, len(uids), window):
+            data = self.imap.fetch(list(uids[start : start + window]), [b"RFC822.SIZE"])
+            found.update({int(uid): int(item.get(b"RFC822.SIZE", 0)) for uid, item in data.items()})
+        return found
+
+    @_wire_errors
     def fetch(self, uids: Sequence[int]) -> list[FetchedMail]:
         """Download the full messages ``uids`` of the selected folder, in UID order.
 
@@ -271,6 +281,24 @@ class MailboxClient:
                 msg = "the server closed the connection during IDLE"
                 raise TransientError(msg)
             yield responses
+
+
+def plan_chunks(
+    uids: Sequence[int], sizes: dict[int, int], max_count: int, max_bytes: int
+) -> Iterator[list[int]]:
+    """Split ``uids`` into FETCH batches of at most ``max_count`` messages and
+    ``max_bytes`` (a single larger message goes alone)."""
+    chunk: list[int] = []
+    total = 0
+    for uid in uids:
+        size = sizes.get(uid, 0)
+        if chunk and (len(chunk) >= max_count or total + size > max_bytes):
+            yield chunk
+            chunk, total = [], 0
+        chunk.append(uid)
+        total += size
+    if chunk:
+        yield chunk
 
 
 def _is_exists(response: Any) -> bool:

@@ -64,6 +64,11 @@ class EmailOptions(BaseModel):
         description="Renew IDLE this often (must stay under 29 min).",
     )
     fetch_chunk: int = Field(50, ge=1, le=1000, description="Messages downloaded per IMAP FETCH.")
+    fetch_max_bytes: int = Field(
+        32 * 1024 * 1024,
+        gt=0,
+        description="Bytes downloaded per IMAP FETCH (bounds memory); a larger message goes alone.",
+    )
     timeout: float = Field(60, gt=0, description="Socket timeout of IMAP commands, seconds.")
     own_addresses: list[str] = Field(
         default_factory=list,

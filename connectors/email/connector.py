@@ -30,7 +30,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from connectors.base import CheckpointAdvance, Connector, IngestResult, NormaliseResult, RawMessage
-from connectors.email.client import MailboxClient
+from connectors.email.client import MailboxClient, plan_chunks
 from connectors.email.config import EmailOptions
 from connectors.email.normalise import EmailNormaliser
 from connectors.errors import TransientError
@@ -120,10 +120,11 @@ class EmailConnector(Connector):
             if known != cursor[folder]:
                 yield CheckpointAdvance({k: dict(v) for k, v in cursor.items()})
             return
-        for start in range(0, len(uids), self.options.fetch_chunk):
+        opts = self.options
+        for chunk in plan_chunks(uids, client.sizes(uids), opts.fetch_chunk, opts.fetch_max_bytes):
             if client.selected != folder and client.select(folder).uidvalidity != state.uidvalidity:
                 raise TransientError(f"UIDVALIDITY of {folder} changed during a fetch")
-            for mail in client.fetch(uids[start : start + self.options.fetch_chunk]):
+            for mail in client.fetch(chunk):
                 last = max(last, mail.uid)
                 cursor[folder] = {"uidvalidity": state.uidvalidity, "last_uid": last}
                 yield RawMessage(

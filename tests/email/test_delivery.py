@@ -237,3 +237,18 @@ class TestUidValidity:
         cursor = mailbox.spool.load_checkpoint("email-dki")["Pengaduan"]
         assert cursor["last_uid"] == 2
         assert_each_once(mailbox, ["t-0", "t-1", "t-2", "t-9"])
+
+
+class TestFetchBatches:
+    def test_fetches_are_bounded_by_bytes_as_well_as_count(self, mailbox: Harness) -> None:
+        mailbox.append(*(complaint_mail(n, photo_bytes=20_000) for n in range(6)))
+        proxy = CuttingProxy(mailbox.server.port)
+        try:
+            connector = mailbox.make(port=proxy.port, fetch_chunk=50, fetch_max_bytes=60_000)
+            connector.open()
+            assert mailbox.runner(connector).poll_once() == 6
+        finally:
+            proxy.close()
+        body_fetches = bytes(proxy.client_bytes).count(b"BODY.PEEK[]")
+        assert body_fetches == 3  # two ~28 kB messages per FETCH
+        assert_each_once(mailbox, [f"t-{n}" for n in range(6)])
