@@ -9,7 +9,7 @@ quarantine and what ``decode`` reads back, so decoding stays pure.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import parse_qsl, unquote_to_bytes, urlsplit
@@ -122,7 +122,7 @@ def token_matches(request: WebhookRequest, expected: str) -> bool:
     """True when the request carries the shared secret (query ``token`` or header)."""
     given = request.param(TOKEN_PARAM)
     if given is None:
-        given = request.headers.get(TOKEN_HEADER.lower()) if TOKEN_HEADER.lower() in request.headers else None
+        given = request.headers.get(TOKEN_HEADER)
     if given is None:
         return False
     return constant_time_equals(given, expected)
@@ -139,7 +139,3 @@ def outside_window(when: datetime | None, max_age: float, max_future: float, now
         return f"message is {-age:.0f}s in the future"
     return None
 
-
-def first_values(form: Mapping[str, list[str]]) -> dict[str, str]:
-    """The first value of every field of a parsed form."""
-    return {k: v[0] for k, v in form.items() if v}
