@@ -28,7 +28,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +112,19 @@ CREATE INDEX IF NOT EXISTS routed_at ON routed (routed_at);
 """
 
 
+@dataclass(slots=True)
+class _CommitRequest:
+    """One caller's batch waiting for the next group commit."""
+
+    channel: str
+    channel_type: str
+    outcomes: Sequence[Outcome]
+    checkpoint: Any
+    results: list[IngestResult] = field(default_factory=list)
+    error: Exception | None = None
+    done: bool = False
+
+
 @dataclass(frozen=True, slots=True)
 class OutboxRow:
     """A complaint waiting to be forwarded."""
@@ -167,6 +180,8 @@ class Spool:
         self._lock = threading.RLock()
         self._conn.executescript(SCHEMA)
         self._local = threading.local()
+        self._queue_lock = threading.Lock()
+        self._queue: list[_CommitRequest] = []
 
     # -- connections -------------------------------------------------------
 
@@ -206,68 +221,119 @@ class Spool:
 
         Returns one :class:`IngestResult` per outcome, in order; an accepted
         complaint whose id is already in the ledger comes back as ``duplicate``.
+
+        Concurrent callers (webhook threads) share transactions: whoever takes the
+        write lock commits every batch queued so far, each under its own savepoint,
+        with a single fsync. A caller returns only after the transaction holding its
+        batch is committed, and gets its own error if its batch failed.
+
+        Raises:
+            sqlite3.Error: the transaction could not be committed; nothing was stored.
         """
+        request = _CommitRequest(channel, channel_type, outcomes, checkpoint)
+        with self._queue_lock:
+            self._queue.append(request)
+        with self._lock:
+            if not request.done:
+                with self._queue_lock:
+                    group, self._queue = self._queue, []
+                self._commit_group(group)
+        if request.error is not None:
+            raise request.error
+        return request.results
+
+    def _commit_group(self, group: list[_CommitRequest]) -> None:
+        conn = self._conn
         now = time.time()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for request in group:
+                    conn.execute("SAVEPOINT batch")
+                    try:
+                        request.results = self._apply(conn, request, now)
+                    except Exception as exc:
+                        conn.execute("ROLLBACK TO batch")
+                        request.error = exc
+                    conn.execute("RELEASE batch")
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        except BaseException as exc:
+            failure = exc if isinstance(exc, Exception) else RuntimeError(f"commit interrupted: {exc!r}")
+            for request in group:
+                if request.error is None:
+                    request.error = failure
+                    request.results = []
+            if not isinstance(exc, Exception):
+                raise
+        finally:
+            for request in group:
+                request.done = True
+
+    def _apply(self, conn: sqlite3.Connection, request: _CommitRequest, now: float) -> list[IngestResult]:
+        channel, channel_type = request.channel, request.channel_type
         results: list[IngestResult] = []
         counts = {"accepted": 0, "duplicate": 0, "dropped": 0, "quarantined": 0}
         ledger_rows, outbox_rows, raw_rows = [], [], []
-        with self._write() as conn:
-            # Inside BEGIN IMMEDIATE no other writer can add ids, so one lookup per
-            # batch is as safe as INSERT OR IGNORE per row, and far cheaper.
-            taken = self._taken(conn, [str(o.complaint.id) for o in outcomes if o.kind == "accepted"])
-            for outcome in outcomes:
-                raw = outcome.raw
-                if outcome.kind == "accepted":
-                    complaint = outcome.complaint
-                    cid = str(complaint.id)
-                    if cid in taken:
-                        results.append(IngestResult(raw, "duplicate", complaint))
-                        counts["duplicate"] += 1
-                        continue
-                    taken.add(cid)
-                    ledger_rows.append((cid, channel, complaint.provider_message_id, complaint.raw_ref, now))
-                    outbox_rows.append((cid, channel, outcome.body, now))
-                    raw_rows.append((complaint.raw_ref, channel, raw.payload, _json(raw.metadata), now))
-                    results.append(IngestResult(raw, "accepted", complaint))
-                    counts["accepted"] += 1
-                elif outcome.kind == "dropped":
-                    self._bump(conn, channel, f"dropped.{outcome.reason}")
-                    results.append(IngestResult(raw, "dropped", reason=outcome.reason))
-                    counts["dropped"] += 1
-                elif outcome.kind == "quarantined":
-                    self._quarantine(conn, channel, channel_type, raw, outcome.reason or "unknown error", now)
-                    results.append(IngestResult(raw, "quarantined", reason=outcome.reason))
-                    counts["quarantined"] += 1
-                else:
-                    msg = f"unknown outcome kind {outcome.kind!r}"
-                    raise ValueError(msg)
-            conn.executemany(
-                "INSERT INTO ledger (id, channel, provider_message_id, raw_ref, taken_at) VALUES (?, ?, ?, ?, ?)",
-                ledger_rows,
-            )
-            conn.executemany("INSERT INTO outbox (id, channel, body, created_at) VALUES (?, ?, ?, ?)", outbox_rows)
-            conn.executemany(
-                "INSERT OR IGNORE INTO raw_archive (ref, channel, payload, metadata, stored_at) VALUES (?, ?, ?, ?, ?)",
-                raw_rows,
-            )
-            if checkpoint is not UNCHANGED:
-                conn.execute(
-                    "INSERT INTO checkpoints (channel, value, updated_at) VALUES (?, ?, ?) "
-                    "ON CONFLICT (channel) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-                    (channel, json.dumps(checkpoint), now),
-                )
+        # Inside BEGIN IMMEDIATE no other writer can add ids, so one lookup per
+        # batch is as safe as INSERT OR IGNORE per row, and far cheaper.
+        taken = self._taken(conn, [str(o.complaint.id) for o in request.outcomes if o.kind == "accepted"])
+        for outcome in request.outcomes:
+            raw = outcome.raw
+            if outcome.kind == "accepted":
+                complaint = outcome.complaint
+                cid = str(complaint.id)
+                if cid in taken:
+                    results.append(IngestResult(raw, "duplicate", complaint))
+                    counts["duplicate"] += 1
+                    continue
+                taken.add(cid)
+                ledger_rows.append((cid, channel, complaint.provider_message_id, complaint.raw_ref, now))
+                outbox_rows.append((cid, channel, outcome.body, now))
+                raw_rows.append((complaint.raw_ref, channel, raw.payload, _json(raw.metadata), now))
+                results.append(IngestResult(raw, "accepted", complaint))
+                counts["accepted"] += 1
+            elif outcome.kind == "dropped":
+                self._bump(conn, channel, f"dropped.{outcome.reason}")
+                results.append(IngestResult(raw, "dropped", reason=outcome.reason))
+                counts["dropped"] += 1
+            elif outcome.kind == "quarantined":
+                self._quarantine(conn, channel, channel_type, raw, outcome.reason or "unknown error", now)
+                results.append(IngestResult(raw, "quarantined", reason=outcome.reason))
+                counts["quarantined"] += 1
+            else:
+                msg = f"unknown outcome kind {outcome.kind!r}"
+                raise ValueError(msg)
+        conn.executemany(
+            "INSERT INTO ledger (id, channel, provider_message_id, raw_ref, taken_at) VALUES (?, ?, ?, ?, ?)",
+            ledger_rows,
+        )
+        conn.executemany("INSERT INTO outbox (id, channel, body, created_at) VALUES (?, ?, ?, ?)", outbox_rows)
+        conn.executemany(
+            "INSERT OR IGNORE INTO raw_archive (ref, channel, payload, metadata, stored_at) VALUES (?, ?, ?, ?, ?)",
+            raw_rows,
+        )
+        if request.checkpoint is not UNCHANGED:
             conn.execute(
-                "INSERT INTO channel_status (channel, type, state, last_success, accepted, duplicates, dropped, "
-                "quarantined, updated_at, pid) VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (channel) DO UPDATE SET last_success = excluded.last_success, "
-                "accepted = accepted + excluded.accepted, duplicates = duplicates + excluded.duplicates, "
-                "dropped = dropped + excluded.dropped, quarantined = quarantined + excluded.quarantined, "
-                "updated_at = excluded.updated_at",
-                (
-                    channel, channel_type, now, counts["accepted"], counts["duplicate"],
-                    counts["dropped"], counts["quarantined"], now, os.getpid(),
-                ),
+                "INSERT INTO checkpoints (channel, value, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (channel) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                (channel, json.dumps(request.checkpoint), now),
             )
+        conn.execute(
+            "INSERT INTO channel_status (channel, type, state, last_success, accepted, duplicates, dropped, "
+            "quarantined, updated_at, pid) VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (channel) DO UPDATE SET last_success = excluded.last_success, "
+            "accepted = accepted + excluded.accepted, duplicates = duplicates + excluded.duplicates, "
+            "dropped = dropped + excluded.dropped, quarantined = quarantined + excluded.quarantined, "
+            "updated_at = excluded.updated_at",
+            (
+                channel, channel_type, now, counts["accepted"], counts["duplicate"],
+                counts["dropped"], counts["quarantined"], now, os.getpid(),
+            ),
+        )
         return results
 
     @staticmethod

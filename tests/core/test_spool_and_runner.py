@@ -121,3 +121,32 @@ def test_a_commit_that_cannot_get_the_database_raises_and_acknowledges_nothing(t
         blocker.execute("ROLLBACK")
     assert runner.poll_once() == 1
     assert not path.exists()
+
+
+def test_concurrent_commits_share_transactions_and_a_bad_batch_fails_alone(spool, runner):
+    import threading
+
+    def raw(i: int) -> RawMessage:
+        return RawMessage(f"g{i}", json.dumps({"id": f"G-{i}", "description": f"keluhan {i}"}).encode(), utc_now())
+
+    errors: list[Exception] = []
+    statuses: list[str] = []
+
+    def commit(i: int) -> None:
+        outcome = runner.decide(raw(i))[0]
+        outcome = Outcome(outcome.raw, "bogus" if i == 7 else outcome.kind, outcome.complaint,
+                          encode_complaint(outcome.complaint))
+        try:
+            statuses.extend(r.status for r in spool.commit("walkin-test", "walkin", [outcome], {"n": i}))
+        except ValueError as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=commit, args=(i,)) for i in range(40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(errors) == 1 and "unknown outcome" in str(errors[0])
+    assert statuses == ["accepted"] * 39
+    assert spool.depth() == 39
+    assert "G-7" not in {json.loads(r.body)["provider_message_id"] for r in spool.pending(100)}
