@@ -53,6 +53,15 @@ def tls_dovecot(dovecot_program: str) -> Iterator[Dovecot]:
     server.cleanup()
 
 
+@pytest.fixture(scope="session")
+def plain_dovecot(dovecot_program: str) -> Iterator[Dovecot]:
+    """A Dovecot that announces neither MOVE nor IDLE (an older or minimal server)."""
+    server = Dovecot(dovecot_program, capability="IMAP4rev1 LITERAL+ UIDPLUS NAMESPACE")
+    server.start()
+    yield server
+    server.cleanup()
+
+
 @pytest.fixture
 def own_dovecot(dovecot_program: str) -> Iterator[Dovecot]:
     """A Dovecot of this test's own, which the test may stop and restart."""
@@ -156,6 +165,14 @@ def tls_mailbox(
 ) -> Iterator[Harness]:
     """A fresh mailbox on the TLS-enabled Dovecot."""
     yield from _harness(tls_dovecot, tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def plain_mailbox(
+    plain_dovecot: Dovecot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Harness]:
+    """A fresh mailbox on the Dovecot without MOVE and IDLE."""
+    yield from _harness(plain_dovecot, tmp_path, monkeypatch)
 
 
 @pytest.fixture

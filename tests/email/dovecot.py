@@ -47,6 +47,7 @@ userdb {{
 }}
 protocol imap {{
   imap_idle_notify_interval = 2 mins
+{capability}
 }}
 service imap-login {{
   chroot =
@@ -102,11 +103,13 @@ class Dovecot:
 
     Parameters:
         program: path of the ``dovecot`` binary.
+        capability: replaces the CAPABILITY list announced after login (to play a
+            server without MOVE or IDLE).
         tls: also serve implicit TLS on ``imaps_port`` and STARTTLS on ``port``, with
             a self-signed certificate for ``localhost`` (``cert_file``).
     """
 
-    def __init__(self, program: str, tls: bool = False) -> None:
+    def __init__(self, program: str, tls: bool = False, capability: str | None = None) -> None:
         self.program = program
         # Short path: Dovecot's UNIX sockets live under it (108-byte limit).
         self.base = Path(tempfile.mkdtemp(prefix="kdc-", dir="/tmp"))
@@ -132,6 +135,7 @@ class Dovecot:
                 password=PASSWORD,
                 ssl=ssl_setting,
                 imaps_port=self.imaps_port,
+                capability=f"  imap_capability = {capability}" if capability else "",
             )
         )
 
