@@ -27,8 +27,10 @@ from connectors.email.config import EmailOptions
 from connectors.errors import AuthFailed, TransientError
 
 P = ParamSpec("P")
-_CLOSED_AFTER_INSTANT_EMPTY = 3
 R = TypeVar("R")
+
+#: This many instant, empty IDLE checks in a row mean the server closed the link.
+_CLOSED_AFTER_INSTANT_EMPTY = 3
 
 #: Exceptions that mean the connection is unusable (the server went away).
 WIRE_ERRORS: tuple[type[BaseException], ...] = (

@@ -32,7 +32,7 @@ class EmailOptions(BaseModel):
         False, description="With tls off: upgrade a plain connection with STARTTLS."
     )
     ca_file: Path | None = Field(
-        None, description="Extra CA bundle to trust (PEM); default: the system's."
+        None, description="CA bundle (PEM) to trust instead of the system's, e.g. a private CA."
     )
     username: str | None = Field(None, description="Login name; default: address.")
     password: Secret | None = Field(

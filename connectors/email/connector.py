@@ -29,7 +29,14 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from connectors.base import CheckpointAdvance, Connector, IngestResult, NormaliseResult, RawMessage
+from connectors.base import (
+    ChannelContext,
+    CheckpointAdvance,
+    Connector,
+    IngestResult,
+    NormaliseResult,
+    RawMessage,
+)
 from connectors.email.client import MailboxClient, plan_chunks
 from connectors.email.config import EmailOptions
 from connectors.email.normalise import EmailNormaliser
@@ -47,7 +54,7 @@ class EmailConnector(Connector):
     config_model = EmailOptions
     options: EmailOptions
 
-    def __init__(self, context: Any, options: EmailOptions) -> None:
+    def __init__(self, context: ChannelContext, options: EmailOptions) -> None:
         super().__init__(context, options)
         self.client = MailboxClient(options)
         self._sweep = True
