@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -189,3 +190,45 @@ def test_budget_prefers_the_headers_when_they_show_less_left() -> None:
     assert budget.blocked_until(spent, now=0) == pytest.approx(301)
     assert budget.blocked_until(tight, now=0) is None
     assert budget.blocked_until(spent, now=400) is None
+
+
+def test_kanal_status_shows_the_refused_channel_while_the_other_takes_mentions_in(
+    fake_x: FakeXApi, tmp_path: Path
+) -> None:
+    mention = seed(fake_x, "dkijakarta", 1)[0]
+    config = tmp_path / "kanal.yaml"
+    channel = """
+  - name: {name}
+    type: twitter
+    poll_interval: 15
+    options:
+      accounts: [dkijakarta]
+      bearer_token: ${{{env}}}
+      api_base_url: {url}"""
+    config.write_text(f"""
+spool: {{path: {tmp_path / "spool.db"}}}
+attachments: {{path: {tmp_path / "att"}}}
+log: {{level: info, format: json}}
+channels:{channel.format(name="twitter-dkijakarta", env=BEARER_ENV, url=fake_x.url)}
+{channel.format(name="twitter-revoked", env="KANAL_TEST_X_REVOKED", url=fake_x.url)}
+""")
+    env = {**os.environ, BEARER_ENV: BEARER, "KANAL_TEST_X_REVOKED": "revoked-token"}
+    process = subprocess.Popen([sys.executable, "-m", "kanal", "run", "--config", str(config)], cwd=REPO, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        def status() -> dict:
+            out = subprocess.run([sys.executable, "-m", "kanal", "status", "--json", "--config", str(config)],
+                                 cwd=REPO, env=env, capture_output=True, check=True, timeout=30)
+            return {c["name"]: c for c in json.loads(out.stdout)["channels"]}
+
+        wait_for(lambda: (tmp_path / "spool.db").exists() and status()["twitter-revoked"]["state"] == "auth_failed"
+                 and status()["twitter-dkijakarta"]["accepted"] == 1, timeout=30)
+        channels = status()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(10)
+    refused = channels["twitter-revoked"]
+    assert "401" in refused["last_error"] and refused["detail"] == "retrying every 300s"
+    assert channels["twitter-dkijakarta"]["state"] == "running"
+    assert channels["twitter-dkijakarta"]["checkpoint"]["accounts"]["dkijakarta"]["since_id"] == mention
+    assert b"credentials refused" in process.stderr.read()
