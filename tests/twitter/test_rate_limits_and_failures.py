@@ -232,3 +232,17 @@ channels:{channel.format(name="twitter-dkijakarta", env=BEARER_ENV, url=fake_x.u
     assert channels["twitter-dkijakarta"]["state"] == "running"
     assert channels["twitter-dkijakarta"]["checkpoint"]["accounts"]["dkijakarta"]["since_id"] == mention
     assert b"credentials refused" in process.stderr.read()
+
+
+def test_a_reset_time_far_away_is_capped_at_one_hour(fake_x: FakeXApi, spool: Spool, make_runner) -> None:
+    fake_x.fail_next(Failure(429, headers={"x-rate-limit-reset": str(int(time.time()) + 10 * 86400)},
+                             match=on_mentions))
+    runner = make_runner(accounts=["dkijakarta"])
+    thread = run_in_thread(runner)
+    try:
+        wait_for(lambda: channel_state(spool, "twitter-dkijakarta").get("state") == "backing_off")
+        assert channel_state(spool, "twitter-dkijakarta")["detail"] == "rate limited for 3600s"
+    finally:
+        runner.stop.set()
+        thread.join(5)
+    assert not thread.is_alive()
