@@ -37,7 +37,7 @@ def dovecot_program() -> str:
     rewritten one, so another version is reported as missing rather than misread.
     """
     program = require_program("dovecot")
-    version = subprocess.run(  # noqa: S603 - fixed argv
+    version = subprocess.run(
         [program, "--version"], capture_output=True, text=True, check=False
     ).stdout.strip()
     if not version.startswith("2.3."):
