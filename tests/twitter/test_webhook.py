@@ -105,3 +105,20 @@ def test_the_citys_own_tweets_pushed_by_account_activity_are_dropped(hook: tuple
     assert answer.status_code == 200
     assert spooled(spool) == []
     assert counters(spool, "twitter-dkijakarta") == {"dropped.own_tweet": 1}
+
+
+def test_pushed_retweets_are_dropped_and_quotes_keep_their_context(hook: tuple, spool: Spool) -> None:
+    url, _ = hook
+    original = {"id_str": "1860000000000000100", "text": "Sampah menumpuk di pasar", "created_at":
+                "Fri Nov 27 01:00:00 +0000 2026", "user": {"id_str": "5002", "screen_name": "warga_asal"}}
+    retweet = v1_event("1860000000000000101", "RT @warga_asal: Sampah menumpuk di pasar",
+                       retweeted_status=original)
+    quote = v1_event("1860000000000000102", "@dkijakarta tolong diangkut", quoted_status=original)
+    for event in (retweet, quote):
+        body = json.dumps(event).encode()
+        answer = requests.post(url, data=body, headers={"x-twitter-webhooks-signature": sign(body)}, timeout=5)
+        assert answer.status_code == 200
+    [taken] = spooled(spool)
+    assert taken["provider_message_id"] == "1860000000000000102"
+    assert taken["context"] == "@warga_asal: Sampah menumpuk di pasar"
+    assert counters(spool, "twitter-dkijakarta") == {"dropped.retweet": 1}
