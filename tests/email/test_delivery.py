@@ -154,6 +154,25 @@ class TestCrashes:
         assert mailbox.count("Processed") == 20
         assert_each_once(mailbox, [f"t-{n}" for n in range(20)])
 
+    def test_dovecot_restart_in_the_middle_of_a_fetch(self, own_mailbox: Harness) -> None:
+        mailbox = own_mailbox
+        mailbox.append(*(complaint_mail(n, photo_bytes=2000) for n in range(20)))
+        connector = mailbox.make(fetch_chunk=5)
+        runner = mailbox.runner(connector)
+        connector.open()
+        fetched = connector.fetch(mailbox.spool.load_checkpoint("email-dki"))
+        first = [next(fetched) for _ in range(5)]  # one FETCH of five, as the runner would
+        runner.ingest(first, first[-1].checkpoint)
+        assert mailbox.spool.depth() == 5
+        mailbox.server.stop()  # the server goes away before the next FETCH
+        with pytest.raises(TransientError):
+            next(fetched)
+        mailbox.server.start()
+        assert runner.poll_once() == 15
+        assert mailbox.spool.load_checkpoint("email-dki")["INBOX"]["last_uid"] == 20
+        assert mailbox.count("INBOX") == 0
+        assert_each_once(mailbox, [f"t-{n}" for n in range(20)])
+
     def test_dovecot_restart_while_the_channel_runs(self, own_mailbox: Harness) -> None:
         mailbox = own_mailbox
         stop = threading.Event()
