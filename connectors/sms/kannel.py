@@ -27,7 +27,6 @@ from connectors.push import HttpResponse, WebhookOutcome, WebhookRequest, Webhoo
 from connectors.sms.backend import SmsBackend
 from connectors.sms.config import AckOptions, KannelOptions
 from connectors.sms.http_inbound import (
-    RequestDump,
     http_raw,
     outside_window,
     parse_dump,
@@ -100,9 +99,10 @@ class KannelBackend(SmsBackend):
 
     # -- the request -----------------------------------------------------------------
 
-    def _time(self, dump: RequestDump) -> datetime | None:
-        if dump.method == "GET":
-            value = dump.params().get("time", "").strip()
+    def _time(self, method: str, params: dict[str, str], x_kannel_time: str | None) -> datetime | None:
+        """The message time: ``time`` (Unix, %T) of a get-url, X-Kannel-Time of a post-url."""
+        if method == "GET":
+            value = params.get("time", "").strip()
             if not value:
                 return None
             try:
@@ -110,7 +110,7 @@ class KannelBackend(SmsBackend):
             except (ValueError, OverflowError, OSError):
                 msg = f"time parameter {value[:30]!r} is not a Unix time (use %T)"
                 raise NormaliseError(msg) from None
-        value = (dump.headers.get("X-Kannel-Time") or "").strip()
+        value = (x_kannel_time or "").strip()
         if not value:
             return None
         for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"):
@@ -127,8 +127,9 @@ class KannelBackend(SmsBackend):
             self.log.warning("kannel request refused: bad or missing token")
             return HttpResponse.forbidden()
         raw = http_raw(request, _BACKEND, _HEADERS)
+        params = {k: v[0] for k, v in request.query.items() if v}
         try:
-            when = self._time(parse_dump(raw.payload))
+            when = self._time(request.method, params, request.headers.get("X-Kannel-Time"))
         except NormaliseError:
             when = None  # decode() quarantines it with the reason
         late = outside_window(when, self.options.max_age_seconds, self.options.max_future_seconds)
@@ -162,9 +163,9 @@ class KannelBackend(SmsBackend):
     def decode(self, raw: RawMessage) -> InboundSms:
         """Read a get-url or post-url request back into an SMS (pure)."""
         dump = parse_dump(raw.payload)
-        when = self._time(dump)
+        params = dump.params()
+        when = self._time(dump.method, params, dump.headers.get("X-Kannel-Time"))
         if dump.method == "GET":
-            params = dump.params()
             sender, recipient, udh = params.get("from", ""), params.get("to"), params.get("udh", "")
             coding = params.get("coding", "0").strip()
             charset = (params.get("charset") or "").lower() or None
