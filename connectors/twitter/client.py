@@ -51,6 +51,10 @@ MIN_RATE_LIMIT_WAIT = 1.0
 _MENTIONS_PATH = re.compile(r"/2/users/[^/]+/mentions$")
 
 
+class AccountUnavailable(ChannelError):
+    """One configured account cannot be read (no such user, suspended, deleted)."""
+
+
 class BaseUrlAdapter(HTTPAdapter):
     """Sends tweepy's requests to ``base_url`` instead of the hard-coded host.
 
@@ -136,13 +140,14 @@ class XApiClient:
         """Return the numeric id of ``username`` (``GET /2/users/by/username/:username``).
 
         Raises:
-            ChannelError: the account does not exist, plus the errors of :meth:`_call`.
+            AccountUnavailable: the account does not exist or cannot be read, plus
+                the errors of :meth:`mentions_page`.
         """
         body = self._call(self.tweepy.get_user, username=username)
         data = body.get("data") if isinstance(body, dict) else None
         if not data or not data.get("id"):
-            msg = f"X has no account @{username}: {_problems(body)}"
-            raise ChannelError(msg)
+            msg = f"X has no readable account @{username}: {_problems(body)}"
+            raise AccountUnavailable(msg)
         return str(data["id"])
 
     def mentions_page(
@@ -161,6 +166,8 @@ class XApiClient:
             RateLimited: 429 (``retry_at`` from ``x-rate-limit-reset``).
             AuthFailed: 401 or 403.
             TransientError: 5xx, a network error, a timeout, a body that is not JSON.
+            AccountUnavailable: 404, the user id no longer exists.
+            ChannelError: any other refusal (400...).
         """
         body = self._call(
             self.tweepy.get_users_mentions,
@@ -196,6 +203,8 @@ class XApiClient:
         except (tweepy.Unauthorized, tweepy.Forbidden) as exc:
             status = exc.response.status_code
             raise AuthFailed(f"X API refused the credentials ({status}): {_messages(exc)}") from None
+        except tweepy.NotFound as exc:
+            raise AccountUnavailable(f"X API: not found (404): {_messages(exc)}") from None
         except tweepy.TwitterServerError as exc:
             raise TransientError(f"X API server error ({exc.response.status_code})") from None
         except tweepy.HTTPException as exc:

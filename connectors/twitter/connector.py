@@ -24,7 +24,7 @@ from connectors.attachments import AttachmentBudget
 from connectors.base import Accept, ChannelContext, CheckpointAdvance, Connector, NormaliseResult, RawMessage
 from connectors.errors import RateLimited
 from connectors.push import WebhookRoute
-from connectors.twitter.client import XApiClient
+from connectors.twitter.client import AccountUnavailable, XApiClient
 from connectors.twitter.config import TwitterOptions
 from connectors.twitter.media import Download, MediaDownloader
 from connectors.twitter.cursor import AccountCursor, TwitterCheckpoint, snowflake_at, snowflake_time
@@ -87,20 +87,38 @@ class TwitterConnector(Connector):
         started_with = client.requests_made
         checkpoint = TwitterCheckpoint.from_json(since)
         self.media.clear()
+        # One unreadable account (suspended, renamed) must not stop the others: it is
+        # skipped, and reported once they are done, so the runner shows the error.
+        unavailable: list[str] = []
         try:
-            checkpoint = self._resolve_accounts(checkpoint)
+            checkpoint = self._resolve_accounts(checkpoint, unavailable)
             for username in self.options.accounts:
-                checkpoint = yield from self._fetch_account(username, checkpoint)
+                if username.lower() not in self.user_ids:
+                    continue
+                try:
+                    checkpoint = yield from self._fetch_account(username, checkpoint)
+                except AccountUnavailable as exc:
+                    self._skip(username, exc, unavailable)
         finally:
             self._requests_last_poll = client.requests_made - started_with
+        if unavailable:
+            raise AccountUnavailable("; ".join(unavailable))
 
-    def _resolve_accounts(self, checkpoint: TwitterCheckpoint) -> TwitterCheckpoint:
+    def _skip(self, username: str, exc: AccountUnavailable, unavailable: list[str]) -> None:
+        self.log.error("X account cannot be read; skipped this poll", account=f"@{username}", error=str(exc))
+        unavailable.append(f"@{username}: {exc}")
+
+    def _resolve_accounts(self, checkpoint: TwitterCheckpoint, unavailable: list[str]) -> TwitterCheckpoint:
         for username in self.options.accounts:
             key = username.lower()
             cursor = checkpoint.cursor(username)
             user_id = cursor.user_id or self.user_ids.get(key)
             if user_id is None:
-                user_id = self.client.user_id(username)
+                try:
+                    user_id = self.client.user_id(username)
+                except AccountUnavailable as exc:
+                    self._skip(username, exc, unavailable)
+                    continue
                 self.log.info("X account resolved", account=f"@{username}", user_id=user_id)
             self.user_ids[key] = user_id
             if cursor.user_id != user_id:

@@ -14,6 +14,7 @@ import pytest
 import structlog
 
 from connectors.errors import TransientError
+from connectors.twitter.client import AccountUnavailable
 from connectors.twitter.cursor import snowflake_time
 from kanal.spool import Spool
 from tests.twitter.conftest import BEARER, BEARER_ENV, make_connector, spooled, spooled_tweet_ids
@@ -171,3 +172,15 @@ def test_a_page_of_only_unavailable_mentions_does_not_end_the_poll(
     assert sorted(spooled_tweet_ids(spool)) == sorted(older)
     cursor = spool.load_checkpoint("twitter-dkijakarta")["accounts"]["dkijakarta"]
     assert cursor["since_id"] == gone[-1]
+
+
+def test_an_unreadable_account_is_reported_without_holding_up_the_others(
+    fake_x: FakeXApi, spool: Spool, make_runner
+) -> None:
+    taken = seed(fake_x, "dkijakarta", 3)
+    runner = make_runner(accounts=["akun_hilang", "dkijakarta"])
+    with pytest.raises(AccountUnavailable, match="@akun_hilang"):
+        runner.poll_once()
+    assert sorted(spooled_tweet_ids(spool)) == sorted(taken)
+    checkpoint = spool.load_checkpoint("twitter-dkijakarta")["accounts"]
+    assert checkpoint["dkijakarta"]["since_id"] == taken[-1] and "akun_hilang" not in checkpoint
