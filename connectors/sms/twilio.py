@@ -88,8 +88,8 @@ class TwilioBackend(SmsBackend):
         self.options = options
 
     def routes(self) -> Sequence[WebhookRoute]:
-        """POST on ``/twilio``."""
-        return (WebhookRoute("POST", "/twilio", self.handle),)
+        """POST (the default) and GET on ``/twilio``."""
+        return (WebhookRoute("POST", "/twilio", self.handle), WebhookRoute("GET", "/twilio", self.handle))
 
     def signed_url(self, request: WebhookRequest) -> str:
         """The URL the provider signed: ``public_url`` (plus the query) or the request's."""
@@ -100,12 +100,13 @@ class TwilioBackend(SmsBackend):
 
     def handle(self, request: WebhookRequest) -> HttpResponse | WebhookOutcome:
         """Verify the signature, then hand the message over."""
-        params = parse_qs(request.body.decode("utf-8", "replace"), keep_blank_values=True)
+        # A GET carries its parameters in the signed URL; only POST parameters are appended.
+        params = parse_qs(request.body.decode("utf-8", "replace"), keep_blank_values=True) if request.method == "POST" else {}
         signature = request.headers.get(SIGNATURE_HEADER, "")
         if not signature_valid(self.options.auth_token.get(), self.signed_url(request), params, signature):
             self.log.warning("twilio request refused: signature missing or wrong")
             return HttpResponse.forbidden()
-        return WebhookOutcome([http_raw(request, _BACKEND, ("Content-Type",))], self.reply)
+        return WebhookOutcome([http_raw(request, _BACKEND, ("Content-Type",), secret_params=())], self.reply)
 
     def reply(self, results: Sequence[IngestResult]) -> HttpResponse:
         """TwiML: empty, or the acknowledgement as a reply message."""
@@ -114,7 +115,8 @@ class TwilioBackend(SmsBackend):
 
     def decode(self, raw: RawMessage) -> InboundSms:
         """Read the form fields back into an SMS (pure)."""
-        form = parse_dump(raw.payload).form()
+        dump = parse_dump(raw.payload)
+        form = dump.form() if dump.method == "POST" else dump.params()
         sid = form.get("MessageSid") or form.get("SmsMessageSid") or form.get("SmsSid") or ""
         if not sid:
             msg = "Twilio request has no MessageSid"

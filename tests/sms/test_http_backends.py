@@ -344,3 +344,14 @@ def test_twilio_mms_media_are_listed_by_reference(spool: Spool, serve) -> None:
     assert complaint["attachments"] == [{
         "filename": None, "content_type": "image/jpeg", "size": None, "sha256": None, "stored_ref": None,
         "url": "https://media.example.com/photo-1", "omitted_reason": "kept_by_reference"}]
+
+
+def test_twilio_get_webhooks_are_verified_over_the_url(spool: Spool, serve) -> None:
+    url = serve(make_connector(backend="twilio", twilio={"auth_token": SECRET_REF})) + "/twilio"
+    full = f"{url}?{urlencode(twilio_form('SM00000000000000000000000000000010', body='Lewat GET'))}"
+    good = requests.get(full, headers={"X-Twilio-Signature": twilio_signature(SECRET, full, {})}, timeout=10)
+    bad = requests.get(full.replace("Lewat", "Palsu"), headers={"X-Twilio-Signature": twilio_signature(SECRET, full, {})},
+                       timeout=10)
+    assert (good.status_code, bad.status_code) == (200, 403)
+    [complaint] = complaints(spool)
+    assert complaint["description"] == "Lewat GET"
