@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import mimetypes
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -25,7 +26,7 @@ from connectors.errors import NormaliseError
 from connectors.twitter.cursor import snowflake_time
 from normalizer.complaint import Attachment, ChannelRef, Complaint, Location, Reporter
 from normalizer.identity import complaint_id
-from normalizer.text import clean_line, clean_text
+from normalizer.text import MAX_DESCRIPTION_CHARS, clean_line, clean_text
 from normalizer.timeutil import WIB
 
 TYPE_NAME = "twitter"
@@ -35,6 +36,9 @@ ID_SCOPE = "x.com"
 NO_LANGUAGE = frozenset({"und", "zxx", "qme", "qam", "qct", "qht", "qst"})
 #: A place whose bounding box is smaller than this (degrees) is precise enough for a point.
 SMALL_PLACE_DEGREES = 0.05
+#: A link placeholder cut by truncation.
+_PLACEHOLDER_LEFT = re.compile("\ue000\\d*\ue001?|\ue001")
+_SPACES = re.compile(r"[ \t]{2,}")
 
 
 def tweet_complaint_id(tweet_id: str) -> uuid.UUID:
@@ -60,21 +64,44 @@ def _by(items: Any, key: str) -> dict[str, dict[str, Any]]:
     return {str(i[key]): i for i in items or [] if isinstance(i, dict) and key in i}
 
 
-def expand_text(tweet: Mapping[str, Any], media_keys: Sequence[str] = ()) -> str:
-    """The tweet's text with t.co links replaced by their targets.
-
-    Links to the tweet's own media are removed: the media are attachments.
-    """
-    text = tweet.get("text") or ""
+def link_targets(tweet: Mapping[str, Any], media_keys: Sequence[str] = ()) -> dict[str, str]:
+    """Each t.co link of the tweet and what replaces it: its target, or nothing for
+    links to the tweet's own media (the media are attachments)."""
+    targets = {}
     for link in (tweet.get("entities") or {}).get("urls") or []:
-        short = link.get("url")
+        short = link.get("url") if isinstance(link, dict) else None
         if not short:
             continue
-        if link.get("media_key") or (media_keys and "/photo/" in str(link.get("expanded_url", ""))):
-            text = text.replace(short, "")
+        expanded = str(link.get("expanded_url") or "")
+        if link.get("media_key") or (media_keys and ("/photo/" in expanded or "/video/" in expanded)):
+            targets[short] = ""
         else:
-            text = text.replace(short, link.get("unwound_url") or link.get("expanded_url") or short)
-    return text
+            targets[short] = link.get("unwound_url") or expanded or short
+    return targets
+
+
+def describe(tweet: Mapping[str, Any], media_keys: Sequence[str] = ()) -> tuple[str, bool]:
+    """The tweet's clean text with t.co links expanded; and whether it was truncated.
+
+    The text is cleaned (and its ``&amp;`` entities decoded) with the links stood in
+    for by placeholders, so a target URL such as ``?a=1&para=2`` is never read as
+    an entity.
+    """
+    text = str(tweet.get("text") or "")
+    targets = {}
+    for number, (short, target) in enumerate(link_targets(tweet, media_keys).items()):
+        placeholder = f"\ue000{number}\ue001"
+        text = text.replace(short, placeholder)
+        targets[placeholder] = target
+    cleaned, truncated = clean_text(text)
+    for placeholder, target in targets.items():
+        cleaned = cleaned.replace(placeholder, target)
+    if targets:
+        cleaned = _PLACEHOLDER_LEFT.sub("", cleaned)
+        cleaned = "\n".join(_SPACES.sub(" ", line).strip() for line in cleaned.split("\n")).strip()
+        if len(cleaned) > MAX_DESCRIPTION_CHARS:
+            cleaned, truncated = cleaned[: MAX_DESCRIPTION_CHARS - 1].rstrip() + "…", True
+    return cleaned, truncated
 
 
 def _created(tweet: Mapping[str, Any]) -> datetime:
@@ -132,7 +159,7 @@ def _location(tweet: Mapping[str, Any], places: Mapping[str, Mapping[str, Any]])
 def _quoted_context(quoted: Mapping[str, Any] | None, users: Mapping[str, Mapping[str, Any]]) -> str | None:
     if not quoted:
         return None
-    text, _ = clean_text(expand_text(quoted))
+    text, _ = describe(quoted)
     author = users.get(str(quoted.get("author_id")))
     if author and author.get("username"):
         return f"@{author['username']}: {text}"
@@ -165,7 +192,7 @@ def normalise_mention(raw: RawMessage, channel_name: str) -> Complaint | Drop:
     media = _by(includes.get("media"), "media_key")
     referenced = _by(includes.get("tweets"), "id")
     keys = [str(k) for k in (tweet.get("attachments") or {}).get("media_keys") or []]
-    description, truncated = clean_text(expand_text(tweet, keys))
+    description, truncated = describe(tweet, keys)
     author = users.get(author_id, {})
     username = author.get("username")
     lang = tweet.get("lang")

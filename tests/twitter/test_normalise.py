@@ -181,3 +181,16 @@ def test_downloaded_photos_are_kept_within_the_attachment_caps(fake_x: FakeXApi,
     assert LocalAttachmentStore(tmp_path / "att").get(digest) == small
     assert (too_big["omitted_reason"], too_big["stored_ref"]) == ("too_large", None)
     assert (missing["omitted_reason"], missing["stored_ref"]) == ("download_failed", None)
+
+
+def test_link_targets_are_not_read_as_html_entities_and_long_text_is_capped() -> None:
+    from connectors.twitter.normalise import describe
+
+    tweet = {"id": "1", "text": "Cek &amp;para; di https://t.co/x1 lalu\nhttps://t.co/m1",
+             "entities": {"urls": [{"url": "https://t.co/x1", "expanded_url": "https://example.org/?a=1&para=2&not=3"},
+                                   {"url": "https://t.co/m1", "media_key": "3_1"}]}}
+    assert describe(tweet, ["3_1"]) == ("Cek &para; di https://example.org/?a=1&para=2&not=3 lalu", False)
+    long = {"id": "2", "text": "x" * 9_990 + " https://t.co/x2",
+            "entities": {"urls": [{"url": "https://t.co/x2", "expanded_url": "https://example.org/panjang"}]}}
+    text, truncated = describe(long)
+    assert truncated and "\ue000" not in text and "\ue001" not in text and len(text) <= 10_000
