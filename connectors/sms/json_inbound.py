@@ -101,7 +101,8 @@ class JsonBackend(SmsBackend):
         return WebhookOutcome(raws, self.reply)
 
     def reply(self, results: Sequence[IngestResult]) -> HttpResponse:
-        """JSON: one result per message, and an acknowledgement text to send, if any."""
+        """JSON: one result per message, and an acknowledgement text to send, if any
+        (on the first accepted message of a sender only)."""
         due = dict(self.ack.due(results))
         body = {
             "results": [
@@ -110,7 +111,7 @@ class JsonBackend(SmsBackend):
                     "complaint_id": str(r.complaint_id) if r.complaint_id else None,
                     "reference": reference_number(r.complaint_id) if r.complaint_id else None,
                     "reason": r.reason,
-                    "reply": due.get(r.complaint.reporter.phone) if r.complaint and r.complaint.reporter.phone else None,
+                    "reply": due.pop(r.complaint.reporter.phone, None) if r.complaint and r.complaint.reporter.phone else None,
                 }
                 for r in results
             ],

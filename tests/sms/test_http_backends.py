@@ -355,3 +355,10 @@ def test_twilio_get_webhooks_are_verified_over_the_url(spool: Spool, serve) -> N
     assert (good.status_code, bad.status_code) == (200, 403)
     [complaint] = complaints(spool)
     assert complaint["description"] == "Lewat GET"
+
+
+def test_json_reply_carries_one_acknowledgement_per_sender(spool: Spool, serve) -> None:
+    url = serve(make_connector(backend="json", json={"secret": SECRET_REF}, ack={"enabled": True})) + "/json"
+    document = {"messages": [{"id": f"a{i}", "from": "081200001616", "text": f"Aduan {i}"} for i in range(3)]}
+    replies = [r["reply"] for r in post_json(url, document).json()["results"]]
+    assert replies[0].startswith("Terima kasih") and replies[1:] == [None, None]
