@@ -126,9 +126,13 @@ class Harness:
         return [r[0] for r in rows]
 
 
-def _harness(server: Dovecot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
+def make_harness(
+    server: Dovecot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, login: str | None = None
+) -> Iterator[Harness]:
+    """Yield a :class:`Harness` for a mailbox on ``server`` (a new, empty one unless
+    ``login`` is given); use with ``yield from`` in a fixture."""
     monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
-    login = f"kotak{next(_mailbox_numbers)}-{tmp_path.name[-12:]}"
+    login = login or f"kotak{next(_mailbox_numbers)}-{tmp_path.name[-12:]}"
     spool = Spool(tmp_path / "spool.db")
     store = LocalAttachmentStore(tmp_path / "attachments")
 
@@ -167,7 +171,7 @@ def _harness(server: Dovecot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 @pytest.fixture
 def mailbox(dovecot: Dovecot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
     """A fresh, empty mailbox on the shared Dovecot, with a spool and a store."""
-    yield from _harness(dovecot, tmp_path, monkeypatch)
+    yield from make_harness(dovecot, tmp_path, monkeypatch)
 
 
 @pytest.fixture
@@ -175,7 +179,7 @@ def tls_mailbox(
     tls_dovecot: Dovecot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Harness]:
     """A fresh mailbox on the TLS-enabled Dovecot."""
-    yield from _harness(tls_dovecot, tmp_path, monkeypatch)
+    yield from make_harness(tls_dovecot, tmp_path, monkeypatch)
 
 
 @pytest.fixture
@@ -183,7 +187,7 @@ def plain_mailbox(
     plain_dovecot: Dovecot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Harness]:
     """A fresh mailbox on the Dovecot without MOVE and IDLE."""
-    yield from _harness(plain_dovecot, tmp_path, monkeypatch)
+    yield from make_harness(plain_dovecot, tmp_path, monkeypatch)
 
 
 @pytest.fixture
@@ -191,4 +195,4 @@ def own_mailbox(
     own_dovecot: Dovecot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Harness]:
     """Like ``mailbox`` but on a Dovecot this test may stop and restart."""
-    yield from _harness(own_dovecot, tmp_path, monkeypatch)
+    yield from make_harness(own_dovecot, tmp_path, monkeypatch)

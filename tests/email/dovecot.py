@@ -32,7 +32,7 @@ log_path = {base}/dovecot.log
 info_log_path = {base}/dovecot.log
 {ssl}
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login{oauth2_mechanisms}
 mail_location = maildir:~/Maildir
 first_valid_uid = 1
 mail_uid = {uid}
@@ -40,10 +40,12 @@ mail_gid = {gid}
 passdb {{
   driver = static
   args = password={password}
+  mechanisms = plain login
 }}
+{oauth2_passdb}
 userdb {{
   driver = static
-  args = uid={uid} gid={gid} home={base}/mail/%u
+  args = uid={uid} gid={gid} home={base}/mail/%u allow_all_users=yes
 }}
 protocol imap {{
   imap_idle_notify_interval = 2 mins
@@ -105,11 +107,19 @@ class Dovecot:
         program: path of the ``dovecot`` binary.
         capability: replaces the CAPABILITY list announced after login (to play a
             server without MOVE or IDLE).
+        oauth2_introspection_url: also accept XOAUTH2 / OAUTHBEARER logins, checking
+            each token by POSTing it to this URL (RFC 7662 token introspection).
         tls: also serve implicit TLS on ``imaps_port`` and STARTTLS on ``port``, with
             a self-signed certificate for ``localhost`` (``cert_file``).
     """
 
-    def __init__(self, program: str, tls: bool = False, capability: str | None = None) -> None:
+    def __init__(
+        self,
+        program: str,
+        tls: bool = False,
+        capability: str | None = None,
+        oauth2_introspection_url: str | None = None,
+    ) -> None:
         self.program = program
         # Short path: Dovecot's UNIX sockets live under it (108-byte limit).
         self.base = Path(tempfile.mkdtemp(prefix="kdc-", dir="/tmp"))
@@ -136,8 +146,21 @@ class Dovecot:
                 ssl=ssl_setting,
                 imaps_port=self.imaps_port,
                 capability=f"  imap_capability = {capability}" if capability else "",
+                oauth2_mechanisms=" xoauth2 oauthbearer" if oauth2_introspection_url else "",
+                oauth2_passdb=self._oauth2_passdb(oauth2_introspection_url),
             )
         )
+
+    def _oauth2_passdb(self, url: str | None) -> str:
+        if not url:
+            return ""
+        settings = self.base / "oauth2.conf.ext"
+        settings.write_text(
+            f"introspection_mode = post\nintrospection_url = {url}\n"
+            "username_attribute = username\nactive_attribute = active\nactive_value = true\n"
+        )
+        settings.chmod(0o644)
+        return f"passdb {{\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n  args = {settings}\n}}"
 
     def start(self, timeout: float = 10.0) -> None:
         """Start Dovecot in the foreground and wait until it accepts connections."""
