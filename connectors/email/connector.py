@@ -58,6 +58,7 @@ class EmailConnector(Connector):
         super().__init__(context, options)
         self.client = MailboxClient(options)
         self._sweep = True
+        self._opened = False
         self._seen_uidnext: dict[str, int] = {}
         self._normaliser = EmailNormaliser(
             ChannelRef(type=self.type_name, name=context.name, account=self.account),
@@ -75,6 +76,7 @@ class EmailConnector(Connector):
 
     def open(self) -> None:
         """Connect, log in and create the Processed and Quarantine folders."""
+        self._opened = True
         self._connected()
 
     def close(self) -> None:
@@ -155,7 +157,13 @@ class EmailConnector(Connector):
         return self._normaliser(raw)
 
     def acknowledge(self, results: Sequence[IngestResult]) -> None:
-        """Move committed mail out of its folder: to Processed, or to Quarantine."""
+        """Move committed mail out of its folder: to Processed, or to Quarantine.
+
+        A connector that was never opened (``kanal quarantine retry``) leaves the
+        mailbox alone: that mail already sits in the Quarantine folder.
+        """
+        if not self._opened:
+            return
         moves: dict[tuple[str, int], dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
         for result in results:
             meta = result.raw.metadata
