@@ -132,3 +132,22 @@ def test_help_teaches(command, tmp_path):
     out = kanal(*command, cwd=tmp_path)
     assert out.returncode == 0
     assert "example" in out.stdout.lower() or "kanal" in out.stdout
+
+
+def test_the_shipped_example_config_is_valid_once_its_secrets_exist(tmp_path, monkeypatch):
+    import re
+
+    text = (ROOT / "config" / "kanal.example.yaml").read_text(encoding="utf-8")
+    for name in set(re.findall(r"\$\{([A-Z0-9_]+)\}", text)):
+        monkeypatch.setenv(name, f"example-{name.lower()}")
+    for path in set(re.findall(r"file:(/\S+)", text)):
+        local = tmp_path / Path(path).name
+        local.write_text("example-secret\n", encoding="utf-8")
+        text = text.replace(f"file:{path}", f"file:{local}")
+    config = tmp_path / "kanal.yaml"
+    config.write_text(text, encoding="utf-8")
+    loaded = load_config(config, options_model)
+    types = {c.type for c in loaded.kanal.channels}
+    assert {"sms", "email", "twitter", "facebook", "walkin"} <= types
+    assert not loaded.kanal.embedded
+    assert "example-" not in repr(loaded.options), "secret values must not show in reprs"
