@@ -3,9 +3,10 @@
 Per complaint, on one kombu channel in AMQP transaction mode (``tx.select``):
 
 1. decode the body; a body that is not a valid complaint is a poison message;
-2. claim its id in the shared dedup store (a database transaction, see router/dedup.py);
-   an id routed before is acked and counted as a duplicate;
-3. route it and publish the routed message (persistent, AMQP priority set);
+2. route it (pure: the decision needs no I/O);
+3. claim its id in the shared dedup store (a database transaction, see router/dedup.py);
+   an id routed before is acked and counted as a duplicate; otherwise publish the
+   routed message (persistent, AMQP priority set);
 4. ack the intake message and ``tx.commit``: the broker applies the publish and the
    ack together and confirms the commit; only then is the dedup claim committed.
 
@@ -155,21 +156,22 @@ class RouterConsumer:
 
     def _handle(self, complaint: Complaint, message: Message) -> None:
         cid = str(complaint.id)
-        with self.router.dedup.claim(cid) as claim:
+        try:
+            routed = self.router.route(complaint)
+        except Exception as exc:
+            raise PoisonMessage(f"routing failed: {type(exc).__name__}: {exc}") from exc
+        with self.router.dedup.claim(cid, routed.queue) as claim:
             if not claim.fresh:
                 message.ack()
                 self._commit()
                 self.stats.duplicates += 1
                 log.info("duplicate complaint acked", complaint_id=cid)
                 return
-            try:
-                routed = self.router.route(complaint)
-            except Exception as exc:
-                raise PoisonMessage(f"routing failed: {type(exc).__name__}: {exc}") from exc
             self._publish(routed)
             message.ack()
             self._commit()
-            claim.record(routed.queue)
+            # Nothing between the AMQP commit and the database commit (leaving this block):
+            # that gap is the one a crash plus a later resend of the same id could exploit.
         self._count(routed)
         log.info("complaint routed", **routed.log_fields())
 

@@ -11,8 +11,13 @@ acks the intake message in one AMQP transaction, and only after the broker confi
 that commit does the database transaction commit. If the router dies before the AMQP
 commit, neither the publish nor the ack happened and the database rolls the claim back
 (the connection dies with the process): the redelivered complaint is routed normally.
-After the AMQP commit the intake copy is gone, so it cannot come back. See
-docs/router.md for the one remaining double-fault window.
+After the AMQP commit the intake copy is gone, so it cannot come back.
+
+The one window left: a crash after the broker applied the AMQP commit and before the
+database commit arrives (microseconds; nothing runs in between) loses the dedup
+record, so a *second copy* of that same complaint arriving later (a forwarder resend)
+would be routed again. It takes that crash and a resend of the same id together;
+the routed message's ``message_id`` is the complaint id, so the CRM can drop it.
 """
 
 from __future__ import annotations
@@ -33,12 +38,8 @@ class Claim:
     """An open claim on one complaint id; see :meth:`DedupStore.claim`."""
 
     def __init__(self, fresh: bool) -> None:
+        #: False when the id was routed before: the caller must not route it again.
         self.fresh = fresh
-        self.queue: str | None = None
-
-    def record(self, queue: str) -> None:
-        """Remember where the complaint was routed (written when the claim commits)."""
-        self.queue = queue
 
 
 class DedupStore(ABC):
@@ -53,8 +54,8 @@ class DedupStore(ABC):
 
     @abstractmethod
     @contextmanager
-    def claim(self, complaint_id: str) -> Iterator[Claim]:
-        """Claim ``complaint_id`` for the duration of the ``with`` block.
+    def claim(self, complaint_id: str, queue: str | None = None) -> Iterator[Claim]:
+        """Claim ``complaint_id`` (routed to ``queue``) for the duration of the ``with`` block.
 
         ``claim.fresh`` is False when the id was routed before (the caller acks the
         duplicate and counts it). Leaving the block normally commits the claim (the id
@@ -88,17 +89,15 @@ class SqliteDedupStore(DedupStore):
         )
 
     @contextmanager
-    def claim(self, complaint_id: str) -> Iterator[Claim]:  # noqa: D102 - documented on the base class
+    def claim(self, complaint_id: str, queue: str | None = None) -> Iterator[Claim]:  # noqa: D102
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
             cur = conn.execute(
-                f"INSERT OR IGNORE INTO {self.table} (id, routed_at) VALUES (?, ?)", (complaint_id, time.time())
+                f"INSERT OR IGNORE INTO {self.table} (id, routed_at, queue) VALUES (?, ?, ?)",
+                (complaint_id, time.time(), queue),
             )
-            claim = Claim(cur.rowcount == 1)
-            yield claim
-            if claim.fresh and claim.queue:
-                conn.execute(f"UPDATE {self.table} SET queue = ? WHERE id = ?", (claim.queue, complaint_id))
+            yield Claim(cur.rowcount == 1)
         except BaseException:
             conn.execute("ROLLBACK")
             raise
@@ -139,16 +138,13 @@ class PostgresDedupStore(DedupStore):
         self._conn.commit()
 
     @contextmanager
-    def claim(self, complaint_id: str) -> Iterator[Claim]:  # noqa: D102
+    def claim(self, complaint_id: str, queue: str | None = None) -> Iterator[Claim]:  # noqa: D102
         with self._conn.transaction():
             cur = self._conn.execute(
-                f"INSERT INTO {self.table} (id) VALUES (%s) ON CONFLICT (id) DO NOTHING RETURNING id",
-                (complaint_id,),
+                f"INSERT INTO {self.table} (id, queue) VALUES (%s, %s) ON CONFLICT (id) DO NOTHING RETURNING id",
+                (complaint_id, queue),
             )
-            claim = Claim(cur.fetchone() is not None)
-            yield claim
-            if claim.fresh and claim.queue:
-                self._conn.execute(f"UPDATE {self.table} SET queue = %s WHERE id = %s", (claim.queue, complaint_id))
+            yield Claim(cur.fetchone() is not None)
 
     def was_routed(self, complaint_id: str) -> bool:  # noqa: D102
         with self._conn.transaction():
