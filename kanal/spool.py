@@ -374,6 +374,17 @@ class Spool:
         with self._write() as conn:
             self._bump(conn, channel, name, by)
 
+    def counters(self, channel: str) -> dict[str, int]:
+        """A channel's named counters (``dropped.<reason>``, ``webhook.forbidden``...)."""
+        rows = self._reader().execute("SELECT name, count FROM counters WHERE channel = ?", (channel,))
+        return dict(rows.fetchall())
+
+    def channel_status(self, channel: str) -> dict[str, Any] | None:
+        """A channel's row of ``channel_status`` (state, last success and error, counts)."""
+        cursor = self._reader().execute("SELECT * FROM channel_status WHERE channel = ?", (channel,))
+        row = cursor.fetchone()
+        return dict(zip([d[0] for d in cursor.description], row, strict=True)) if row else None
+
     def load_checkpoint(self, channel: str) -> Any:
         """The channel's last committed checkpoint, or None."""
         row = self._reader().execute("SELECT value FROM checkpoints WHERE channel = ?", (channel,)).fetchone()

@@ -44,8 +44,7 @@ def complaints(spool: Spool) -> list[dict]:
 
 def counters(spool: Spool, channel: str) -> dict[str, int]:
     """A channel's named counters."""
-    rows = spool._reader().execute("SELECT name, count FROM counters WHERE channel = ?", (channel,)).fetchall()
-    return dict(rows)
+    return spool.counters(channel)
 
 
 class FakeSmsdFiles:

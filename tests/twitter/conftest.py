@@ -72,12 +72,9 @@ def spooled_tweet_ids(spool: Spool) -> list[str]:
 
 def counters(spool: Spool, channel: str) -> dict[str, int]:
     """Named counters of a channel (drops by reason...)."""
-    rows = spool._reader().execute("SELECT name, count FROM counters WHERE channel = ?", (channel,))
-    return dict(rows.fetchall())
+    return spool.counters(channel)
 
 
 def channel_state(spool: Spool, channel: str) -> dict[str, Any]:
     """The channel_status row of a channel as a dict ({} if none)."""
-    cursor = spool._reader().execute("SELECT * FROM channel_status WHERE channel = ?", (channel,))
-    row = cursor.fetchone()
-    return dict(zip([d[0] for d in cursor.description], row, strict=True)) if row else {}
+    return spool.channel_status(channel) or {}
