@@ -4,6 +4,7 @@ and a connector + runner wired to a real spool and attachment store."""
 from __future__ import annotations
 
 import itertools
+import sqlite3
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
@@ -122,7 +123,7 @@ class Harness:
 
     def ledger_ids(self) -> list[str]:
         """Provider message ids in the spool's ledger, with repeats if any."""
-        rows = self.spool._reader().execute("SELECT provider_message_id FROM ledger").fetchall()
+        rows = sqlite3.connect(self.spool.path).execute("SELECT provider_message_id FROM ledger").fetchall()
         return [r[0] for r in rows]
 
 

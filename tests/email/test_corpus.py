@@ -123,11 +123,7 @@ class TestCorpusThroughDovecot:
                 if item.stored_ref:
                     assert mailbox.store.get(item.sha256) != b""
 
-        counters = dict(
-            mailbox.spool._reader()
-            .execute("SELECT name, count FROM counters WHERE channel = 'email-dki'")
-            .fetchall()
-        )
+        counters = mailbox.spool.counters("email-dki")
         drops = Counter(f"dropped.{m.expect.reason}" for m in CORPUS if m.expect.kind == "drop")
         assert counters == dict(drops)
         quarantined = mailbox.spool.quarantined("email-dki")

@@ -123,12 +123,8 @@ class TestCrashes:
         assert mailbox.count("INBOX") == 0
         assert mailbox.count("Processed") == 5
         assert_each_once(mailbox, [f"t-{n}" for n in range(5)])
-        status = (
-            mailbox.spool._reader()
-            .execute("SELECT accepted, duplicates FROM channel_status WHERE channel = 'email-dki'")
-            .fetchone()
-        )
-        assert status == (5, 4)
+        status = mailbox.spool.channel_status("email-dki")
+        assert (status["accepted"], status["duplicates"]) == (5, 4)
 
     def test_connection_dropped_in_the_middle_of_a_fetch(self, mailbox: Harness) -> None:
         mailbox.append(*(complaint_mail(n, photo_bytes=3000) for n in range(20)))
@@ -191,11 +187,7 @@ class TestCrashes:
             stop.set()
             thread.join(10)
         assert not thread.is_alive()
-        last_error = (
-            mailbox.spool._reader()
-            .execute("SELECT last_error FROM channel_status WHERE channel = 'email-dki'")
-            .fetchone()[0]
-        )
+        last_error = mailbox.spool.channel_status("email-dki")["last_error"]
         assert last_error and "IMAP" in last_error  # the restart really cut the channel off
         assert mailbox.count("INBOX") == 0
         assert_each_once(mailbox, [f"t-{n}" for n in range(8)])
