@@ -397,6 +397,8 @@ class _Session:
             on_open_error_callback=self._on_open_error,
             on_close_callback=self._on_connection_closed,
         )
+        # Ticks from the start, so a stop request is honoured even while connecting.
+        self.connection.ioloop.call_later(0.1, self._tick)
         try:
             self.connection.ioloop.start()
         except Exception as exc:  # a bug or a surprise from pika must not end forwarding
@@ -437,11 +439,10 @@ class _Session:
             return
         self._closing = True
         connection = self.connection
-        if connection is not None and connection.is_open:
+        if connection is not None and not (connection.is_closing or connection.is_closed):
+            # While still opening, pika aborts the handshake and reports an open error.
             connection.close()
             connection.ioloop.call_later(CLOSE_GRACE, self._force_close)
-        elif connection is not None and not connection.is_closing:
-            connection.ioloop.stop()
 
     def _force_close(self) -> None:
         """Drop the socket when the broker does not answer our close (a stalled link)."""
@@ -480,8 +481,7 @@ class _Session:
     def _on_confirm_mode(self, _frame: Any) -> None:
         self._ready = True
         self.log.info("broker session open", broker=broker_label(self.forwarder.broker), exchange=self.exchange)
-        ioloop = self.connection.ioloop
-        ioloop.call_later(0.1, self._tick)
+        self._last_progress = time.monotonic()
         self._pump()
 
     # -- publishing ---------------------------------------------------------------
@@ -601,7 +601,7 @@ class _Session:
                 self.log.warning("stopping with unconfirmed messages; they stay in the spool", rows=len(self._in_flight))
                 self._close()
                 return
-        elif self._in_flight and now - self._last_progress > self.forwarder.confirm_timeout:
+        elif self._ready and self._in_flight and now - self._last_progress > self.forwarder.confirm_timeout:
             self._fail(f"no publisher confirm for {self.forwarder.confirm_timeout:.0f}s")
             return
         if now - self._last_stats[0] >= STATS_EVERY:

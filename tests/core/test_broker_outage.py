@@ -153,6 +153,25 @@ def test_a_silent_network_stall_is_noticed_and_the_spool_drains_once_it_clears(
     assert not report.conflicting
 
 
+def test_stop_is_prompt_even_while_the_connection_hangs_in_its_handshake(
+    topology: TopologyConfig, proxy: TcpProxy, spool: Spool
+) -> None:
+    proxy.stall()
+    forwarder = Forwarder(spool, broker_config(proxy.url(), topology))
+    # Skip the blocking declare so the session itself is what hangs in the AMQP handshake.
+    forwarder.declare_topology = lambda: None  # type: ignore[method-assign]
+    stop = threading.Event()
+    thread = threading.Thread(target=forwarder.run, args=(stop,), daemon=True)
+    thread.start()
+    wait_for(lambda: proxy.connections >= 1, what="the forwarder to connect")
+    time.sleep(0.3)
+    started = time.monotonic()
+    stop.set()
+    thread.join(timeout=10)
+    assert not thread.is_alive()
+    assert time.monotonic() - started < 3.0
+
+
 # -- a throwaway RabbitMQ node of our own: crash it, import definitions into it -------
 
 
@@ -206,3 +225,29 @@ def test_a_broker_crash_under_load_loses_no_confirmed_or_acknowledged_complaint(
     assert not report.conflicting
     assert not report.inconsistent
     assert set(report.seen) == set(load.acknowledged)
+
+
+@pytest.mark.slow
+def test_a_blocked_broker_is_given_up_after_the_blocked_timeout_and_drained_when_the_alarm_clears(
+    node: RabbitNode, spool: Spool, tmp_path: Path
+) -> None:
+    topology = unique_topology("kanaltest.blocked")
+    runner = ChannelRunner(make_walkin(tmp_path), spool, LocalAttachmentStore(tmp_path / "att"), batch_size=100)
+    forwarder = Forwarder(spool, broker_config(node.url, topology, blocked_connection_timeout=1.5))
+    acknowledged = [str(r.complaint_id) for r in runner.ingest([desk_raw(f"BK-BLK-{i}") for i in range(50)])]
+    try:
+        with running(forwarder):
+            wait_for(lambda: spool.depth() == 0, what="the first batch to go out")
+            node.rabbitmqctl("set_vm_memory_high_watermark", "0")  # memory alarm: publishers blocked
+            acknowledged += [
+                str(r.complaint_id) for r in runner.ingest([desk_raw(f"BK-BLK-{i}") for i in range(50, 150)])
+            ]
+            wait_for(lambda: forwarder.stats.failures >= 1, timeout=20, what="the blocked connection to be given up")
+            assert spool.depth() > 0, "nothing leaves the spool while the broker is blocked"
+            node.rabbitmqctl("set_vm_memory_high_watermark", "0.4")
+            wait_for(lambda: spool.depth() == 0, timeout=60, what="the spool to drain once the alarm cleared")
+    finally:
+        node.rabbitmqctl("set_vm_memory_high_watermark", "0.4")
+    report = check_delivery(acknowledged, read_queue(node.url, topology.intake_queue))
+    assert not report.lost
+    assert not report.conflicting

@@ -96,7 +96,9 @@ class KanalRun:
         wait_for(self.healthy, timeout=30, what="kanal run to answer /healthz")
 
     def healthy(self) -> bool:
-        assert self.process.poll() is None, f"kanal run exited with {self.process.returncode}; see {self.log}"
+        if self.process.poll() is not None:
+            tail = self.log.read_text(errors="replace")[-3000:]
+            raise AssertionError(f"kanal run exited with {self.process.returncode}:\n{tail}")
         try:
             return requests.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1).ok
         except requests.RequestException:
