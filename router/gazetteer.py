@@ -34,7 +34,7 @@ ALIASES = {
     "north jakarta": "jakarta utara", "west jakarta": "jakarta barat",
     "south jakarta": "jakarta selatan", "east jakarta": "jakarta timur",
     "pulau seribu": "kepulauan seribu", "thousand islands": "kepulauan seribu",
-    "pasming": "pasar minggu", "halim": "halim perdana kusuma", "mampang": "mampang prapatan",
+    "pasming": "pasar minggu", "benhil": "bendungan hilir", "jatinegara kaum": "jatinegara kaum", "halim": "halim perdana kusuma", "mampang": "mampang prapatan",
     "kelapa gading": "kelapa gading", "grogol petamburan": "grogol petamburan",
     "tanjung priuk": "tanjung priok", "kebon jeruk": "kebon jeruk",
 }
@@ -43,12 +43,15 @@ ALIASES = {
 GENERIC_NAMES = frozenset({
     "baru", "tengah", "gunung", "pulo", "karet", "jati", "dukuh", "kramat", "gedong", "setu",
     "kapuk", "kamal", "angke", "guntur", "bangka", "galur", "gelora", "kartini", "kenari",
-    "serdang", "tangki", "selong", "susukan", "rambutan", "munjul", "ceger", "cawang", "pekayon",
-    "kalibaru", "ancol", "senayan", "cipinang", "bintaro", "cibubur", "joglo", "manggarai",
+    "serdang", "tangki", "selong", "susukan", "rambutan", "cipinang", "bintaro", "cibubur",
+    "pekayon",
 })
 _WORD = re.compile(r"[a-z0-9]+|[,;:!?()\n]")
 _MARKERS = {"kelurahan": "kelurahan", "kecamatan": "kecamatan", "desa": "kelurahan"}
-_STREET = frozenset({"jalan", "gang", "gg"})
+#: Words before a name that make it a landmark's name (Kali Grogol, Jl. Kebon Sirih,
+#: Stasiun Manggarai): weaker evidence than a bare place name.
+_LANDMARK = frozenset({"jalan", "gang", "gg", "kali", "sungai", "stasiun", "halte", "terminal", "tol",
+                       "waduk", "situ", "tpu", "flyover", "underpass", "koridor"})
 _MAX_WORDS = 5
 
 
@@ -106,7 +109,7 @@ class Gazetteer:
             marker = _MARKERS.get(previous)
             if marker is None and previous == "kota":
                 marker = "kota"
-            found.append(Mention(" ".join(words[i : i + n]), codes, marker, previous in _STREET))
+            found.append(Mention(" ".join(words[i : i + n]), codes, marker, previous in _LANDMARK))
             i += n
         return found
 

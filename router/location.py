@@ -74,10 +74,10 @@ class LocationResolver:
 
     def from_text(self, text: str, address: str | None = None) -> ResolvedLocation:
         """Resolve a location from free text alone."""
-        mentions = [m for m in self.gazetteer.mentions(text) if not m.in_street_name] or [
-            m for m in self.gazetteer.mentions(text)
-        ]
-        choice = self._choose(mentions)
+        mentions = self.gazetteer.mentions(text)
+        plain = [m for m in mentions if not m.in_street_name]
+        # A landmark's name (Jl. Setia Budi, Kali Grogol) counts only when nothing else does.
+        choice = self._choose(plain) or self._choose(mentions)
         if choice is not None:
             code, note, candidates = choice
             return self._at(code, "text", address, note=note, candidates=candidates)
@@ -94,8 +94,10 @@ class LocationResolver:
         context = {code for r in readings if len(r) == 1 for code in r}
         resolved: list[str] = []
         ambiguous: list[tuple[str, ...]] = []
+        nested_pick = False
         for options in readings:
             narrowed = self._by_context(options, context) if len(options) > 1 else options
+            nested_pick |= len(options) == 2 and len(narrowed) == 1 and not (set(options) & context)
             if len(narrowed) == 1:
                 resolved.append(narrowed[0])
             else:
@@ -103,7 +105,8 @@ class LocationResolver:
         for options in ambiguous:
             resolved.append(self._common_ancestor(options))
         names = tuple(sorted({self.index.areas[c].name for opts in ambiguous for c in opts}))
-        return self._most_specific(resolved), ("ambiguous" if ambiguous else "names"), names
+        note = "ambiguous" if ambiguous else ("kelurahan named like its kecamatan" if nested_pick else "names")
+        return self._most_specific(resolved), note, names
 
     def _readings(self, mention: Mention, mentions: list[Mention]) -> tuple[str, ...]:
         codes = mention.codes
@@ -128,11 +131,15 @@ class LocationResolver:
 
     def _by_context(self, options: tuple[str, ...], context: set[str]) -> tuple[str, ...]:
         """Keep the readings that agree with places named elsewhere in the text."""
-        fitting = tuple(c for c in options if self._ancestors(c) & context)
+        fitting = tuple(
+            c for c in options if self._ancestors(c) & context or any(c in self._ancestors(x) for x in context)
+        )
         if fitting:
             return fitting
-        # "Gambir" is kecamatan Gambir either way; its kelurahan reading is not certain.
-        nested = tuple(c for c in options if not any(o in self._ancestors(c) for o in options))
+        # "Gambir" names kecamatan Gambir and its kelurahan Gambir: the kelurahan is the
+        # reading people mean most often (and the kecamatan is right either way). Names of
+        # two unrelated areas (Jatinegara) stay ambiguous.
+        nested = tuple(c for c in options if any(o in self._ancestors(c) for o in options))
         return nested if len(nested) == 1 and len(options) == 2 else options
 
     def _common_ancestor(self, options: tuple[str, ...]) -> str:

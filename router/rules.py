@@ -134,16 +134,19 @@ def compile_rules(data: Any, source: str = "<rules>") -> Rules:
     for code, cat in spec.categories.items():
         if cat.agency not in spec.agencies:
             problems.append(f"  categories.{code}.agency: unknown agency {cat.agency!r}")
-        terms = []
+        terms: dict[tuple, Term] = {}
         for text, weight in cat.terms.items():
             term = _compile_term(text, code, weight, normaliser)
             if term is None:
                 problems.append(f"  categories.{code}.terms: {text!r} has no words")
-            else:
-                terms.append(term)
+                continue
+            # "pengemis" and "emis" stem alike: one term, the larger weight, counts once.
+            key = (term.phrase, term.all_of)
+            if key not in terms or abs(weight) > abs(terms[key].weight):
+                terms[key] = term
         exclude = tuple(p for p in (normaliser.tokens(x) for x in cat.exclude) if p)
         urgent_when = tuple(p for p in (normaliser.tokens(x) for x in cat.urgent_when) if p)
-        categories[code] = Category(code, cat.name, cat.agency, cat.urgent, tuple(terms), exclude, urgent_when)
+        categories[code] = Category(code, cat.name, cat.agency, cat.urgent, tuple(terms.values()), exclude, urgent_when)
         for hint in [code, *cat.hints]:
             hints[hint_key(hint)] = code
     if problems:

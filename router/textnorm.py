@@ -59,15 +59,9 @@ BASE_SLANG: Mapping[str, str] = {
     "tiap": "setiap", "ud": "sudah", "bkn": "bukan", "kmrn": "kemarin", "kemaren": "kemarin",
 }
 
-#: Words PySastrawi over-stems in this domain; they are kept as they are.
-PROTECTED = frozenset({
-    "kelurahan", "saluran", "perumahan", "pemakaman", "pangkalan", "jalan", "lampu", "taman",
-    "tiang", "kabel", "trotoar", "banjir", "genangan", "puskesmas", "pertamanan", "perparkiran",
-    "penerangan", "pelayanan", "bangunan", "pasar", "kali", "pajak", "parkir", "sampah",
-    "pengemis", "pemulung", "pengamen", "gelandangan", "kebisingan", "keributan", "tawuran",
-    "pembakaran", "kecamatan", "pedagang", "perizinan", "perumahan", "pemukiman", "permukiman",
-    "perlintasan", "penyeberangan", "pengendara", "kendaraan", "pungutan", "penipuan", "pelecehan",
-})
+#: Words kept unstemmed: "kelurahan" must not become "lurah" (a complaint filed at the
+#: kelurahan office is not about the lurah), "perumahan" not "rumah".
+PROTECTED = frozenset({"kelurahan", "kecamatan", "perumahan", "pemukiman", "permukiman"})
 
 
 def stem(token: str) -> str:
