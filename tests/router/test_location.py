@@ -1,0 +1,104 @@
+"""Location: coordinates by point-in-polygon, and text with abbreviations and ambiguity."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from shapely.geometry import shape
+
+from normalizer.complaint import Location
+from router.areas import DATA_DIR
+from router.location import LocationResolver, street_address
+from tests.router.helpers import make_complaint
+
+
+@pytest.fixture(scope="module")
+def resolver() -> LocationResolver:
+    return LocationResolver()
+
+
+def _inside_point(code: str) -> tuple[float, float]:
+    features = json.loads((DATA_DIR / "jakarta_kelurahan_boundaries.geojson").read_text())["features"]
+    geom = next(shape(f["geometry"]) for f in features if f["properties"]["code"] == code)
+    p = geom.representative_point()
+    return p.y, p.x
+
+
+class TestCoordinates:
+    @pytest.mark.parametrize("code", ["31.71.01.1001", "31.74.07.1010", "31.75.06.1001", "31.72.01.1002"])
+    def test_point_inside_a_kelurahan(self, resolver, code):
+        lat, lng = _inside_point(code)
+        loc = resolver.resolve(make_complaint("jalan rusak", lat=lat, long=lng))
+        assert (loc.method, loc.level, loc.kelurahan_code) == ("gps", "kelurahan", code)
+        assert loc.kecamatan_code == code[:8] and loc.kota_code == code[:5]
+
+    def test_coordinates_win_over_the_text(self, resolver):
+        lat, lng = _inside_point("31.71.01.1001")
+        loc = resolver.resolve(make_complaint("banjir di Kel. Cipete Utara", lat=lat, long=lng))
+        assert loc.kelurahan == "Gambir"
+
+    def test_point_outside_jakarta_falls_back_to_the_text(self, resolver):
+        loc = resolver.resolve(make_complaint("banjir di Kel. Cipete Utara", lat=-6.9175, long=107.6191))
+        assert (loc.method, loc.kelurahan) == ("text", "Cipete Utara")
+
+    def test_channel_place_is_kept(self, resolver):
+        c = make_complaint("ada masalah").model_copy(
+            update={"location": Location(kelurahan_code="31.74.02.1001", method="place")}
+        )
+        assert resolver.resolve(c).kelurahan == "Setia Budi"
+
+
+class TestText:
+    @pytest.mark.parametrize(("text", "kelurahan", "kecamatan"), [
+        ("pohon tumbang di Kel. Cipete Utara, Kby Baru", "Cipete Utara", "Kebayoran Baru"),
+        ("lampu mati di kp melayu", "Kampung Melayu", "Jatinegara"),
+        ("got mampet di Menteng Dalam, Tebet, Jaksel", "Menteng Dalam", "Tebet"),
+        ("macet di kelapa gading timur", "Kelapa Gading Timur", "Kelapa Gading"),
+        ("BANJIR DI KALI BARU CILINCING", "Kalibaru", "Cilincing"),
+        ("parkir liar di tj. priok", "Tanjung Priok", "Tanjung Priok"),
+        ("jalan rusak di Rawamangun, Pulogadung", "Rawamangun", "Pulogadung"),
+        ("kelurahan tengah, kramat jati", "Tengah", "Kramatjati"),
+    ])
+    def test_kelurahan_from_names_and_abbreviations(self, resolver, text, kelurahan, kecamatan):
+        loc = resolver.from_text(text)
+        assert (loc.method, loc.level, loc.kelurahan, loc.kecamatan) == ("text", "kelurahan", kelurahan, kecamatan)
+
+    def test_kota_from_informal_name(self, resolver):
+        loc = resolver.from_text("sampah numpuk di jaksel")
+        assert (loc.level, loc.kota_code) == ("kota", "31.74")
+
+    def test_kecamatan_abbreviation(self, resolver):
+        loc = resolver.from_text("pohon tumbang di kby lama")
+        assert (loc.level, loc.kecamatan) == ("kecamatan", "Kebayoran Lama")
+
+    def test_jatinegara_alone_is_left_at_the_certain_level(self, resolver):
+        loc = resolver.from_text("banjir di jatinegara")
+        assert (loc.level, loc.kota_code, loc.kelurahan, loc.kecamatan) == ("kota", "31.75", None, None)
+        assert loc.note == "ambiguous" and "Jatinegara" in loc.candidates
+
+    def test_jatinegara_resolved_by_context(self, resolver):
+        kel = resolver.from_text("banjir di Jatinegara, Cakung")
+        assert (kel.kelurahan_code, kel.kecamatan) == ("31.75.06.1001", "Cakung")
+        marked = resolver.from_text("banjir di Kec. Jatinegara")
+        assert (marked.level, marked.kecamatan_code) == ("kecamatan", "31.75.03")
+
+    def test_generic_word_needs_context(self, resolver):
+        assert resolver.from_text("jalan baru diaspal tapi sudah rusak").level == "none"
+        assert resolver.from_text("sampah di kel. baru, pasar rebo").kelurahan == "Baru"
+
+    def test_postal_code_when_no_name(self, resolver):
+        loc = resolver.from_text("alamat: gang mawar, kode pos 10110")
+        assert (loc.kelurahan, loc.postal_code, loc.note) == ("Gambir", "10110", "postal code 10110")
+        assert resolver.from_text("diminta bayar Rp 10110 tiap bulan").level == "none"
+
+    def test_street_and_rt_rw_are_kept_as_text(self, resolver):
+        c = make_complaint("Jalan rusak di Jl. Kemang Raya RT 05/RW 03, Kel. Bangka")
+        loc = resolver.resolve(c)
+        assert loc.address == "Jl. Kemang Raya, RT 05/RW 03"
+        assert loc.kelurahan == "Bangka"
+        assert street_address("got mampet rt 7 rw 2") == "RT 7 RW 2"
+
+    def test_nothing_found(self, resolver):
+        loc = resolver.from_text("tolong segera ditangani")
+        assert (loc.method, loc.level, loc.kelurahan_code) == ("none", "none", None)
