@@ -7,6 +7,7 @@ import json
 import uuid
 
 import pytest
+from structlog.testing import capture_logs
 
 from normalizer.complaint import Reporter
 from tests.router.conftest import agency_queue_names, wait_for
@@ -70,10 +71,15 @@ class TestRoutingOnRabbitMQ:
         via_inspektorat = make_complaint("jalan rusak di depan kantor wali kota, dibiarkan",
                                          channel_type="sms", channel_name="sms-inspektorat", reporter=reporter)
         flagged = make_complaint("sampah numpuk di gang", reporter=Reporter(phone=secret_phone, confidential=True))
-        start_router()
-        for c in (pungli, via_inspektorat, flagged):
-            broker.publish(c)
-        assert wait_for(lambda: broker.depth(broker.topology.confidential_queue) == 3)
+        with capture_logs() as logs:
+            start_router()
+            for c in (pungli, via_inspektorat, flagged):
+                broker.publish(c)
+            assert wait_for(lambda: broker.depth(broker.topology.confidential_queue) == 3)
+        logged = json.dumps(logs, default=str)
+        assert "complaint routed" in logged
+        assert secret_phone not in logged and "Pelapor" not in logged and "pelapor@" not in logged
+        assert "500rb" not in logged  # nor the text
         routed = _all_routed(broker, queues)
         assert {m["id"] for m in routed["confidential"]} == {str(pungli.id), str(via_inspektorat.id), str(flagged.id)}
         assert all(m["reporter"]["phone"] == secret_phone for m in routed["confidential"])

@@ -1,0 +1,83 @@
+"""The dedup store, SQLite and PostgreSQL, through one interface."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from router.dedup import PostgresDedupStore, SqliteDedupStore
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request, tmp_path):
+    if request.param == "sqlite":
+        s = SqliteDedupStore(tmp_path / "dedup.db", retention_days=1)
+    else:
+        dsn = request.getfixturevalue("postgres_dsn")
+        s = PostgresDedupStore(dsn, retention_days=1, table=request.getfixturevalue("dedup_table"))
+    yield s
+    s.close()
+
+
+class TestDedupStore:
+    def test_first_claim_is_fresh_and_the_second_is_not(self, store):
+        with store.claim("c-1", "q.a") as claim:
+            assert claim.fresh
+        with store.claim("c-1") as claim:
+            assert not claim.fresh
+        assert store.was_routed("c-1")
+
+    def test_failure_inside_the_claim_rolls_it_back(self, store):
+        with pytest.raises(RuntimeError), store.claim("c-2"):
+            raise RuntimeError("publish failed")
+        assert not store.was_routed("c-2")
+        with store.claim("c-2") as claim:
+            assert claim.fresh
+
+    def test_retention(self, store):
+        with store.claim("old"):
+            pass
+        assert store.prune(now=time.time() + 2 * 86400) == 1
+        assert not store.was_routed("old")
+
+    def test_invalid_table_name(self, tmp_path):
+        with pytest.raises(ValueError, match="invalid dedup table name"):
+            SqliteDedupStore(tmp_path / "x.db", table="x; DROP TABLE y")
+
+
+@pytest.mark.postgres
+class TestSharedBetweenReplicas:
+    def test_second_replica_waits_for_the_first_and_sees_its_outcome(self, postgres_dsn, dedup_table):
+        a = PostgresDedupStore(postgres_dsn, table=dedup_table)
+        b = PostgresDedupStore(postgres_dsn, table=dedup_table)
+        seen: list[bool] = []
+        holding = threading.Event()
+
+        def second() -> None:
+            holding.wait()
+            with b.claim("shared") as claim:
+                seen.append(claim.fresh)
+
+        t = threading.Thread(target=second)
+        t.start()
+        with a.claim("shared") as claim:
+            assert claim.fresh
+            holding.set()
+            time.sleep(0.3)
+            assert seen == []  # blocked on our uncommitted row
+        t.join(5)
+        assert seen == [False]
+        a.close()
+        b.close()
+
+    def test_a_dead_replicas_claim_is_released(self, postgres_dsn, dedup_table):
+        a = PostgresDedupStore(postgres_dsn, table=dedup_table)
+        b = PostgresDedupStore(postgres_dsn, table=dedup_table)
+        ctx = a.claim("orphan")
+        assert ctx.__enter__().fresh
+        a._conn.close()  # the process died: its transaction is rolled back
+        with b.claim("orphan") as claim:
+            assert claim.fresh
+        b.close()

@@ -1,0 +1,134 @@
+"""The routing decision: queues and keys, confidential path, redaction, duplicates, SLA."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from pydantic import ValidationError
+
+from config.models import RouterConfig, TopologyConfig
+from normalizer.complaint import Reporter
+from router.engine import Router, RouterOptions
+from tests.router.helpers import AGENCY_SAMPLES, make_complaint
+
+
+@pytest.fixture
+def router(rules) -> Router:
+    return Router(rules, TopologyConfig())
+
+
+def body(routed) -> dict:
+    return json.loads(routed.body)
+
+
+class TestDecision:
+    def test_agency_queue_routing_key_and_body(self, router):
+        c = make_complaint("Parkir liar di Jl. Kemang Raya, Kel. Bangka, bikin macet")
+        r = router.route(c)
+        assert (r.agency_code, r.queue, r.routing_key, r.priority) == (
+            "dishub", "kanal.agency.dishub", "agency.dishub.normal.3174", 4)
+        doc = body(r)
+        assert doc["id"] == str(c.id) and doc["description"] == c.description
+        routing = doc["routing"]
+        assert routing["agency_name"] == "Dinas Perhubungan"
+        assert routing["service_code"] == "parkir_liar"
+        assert routing["location"]["kelurahan"] == "Bangka"
+        assert routing["matched_rules"] and routing["confidence"] > 0.4
+        assert routing["duplicate_of"] is None
+
+    def test_triage(self, router):
+        r = router.route(make_complaint("halo min, apa kabar?"))
+        assert (r.agency_code, r.queue, r.triage) == ("triage", "kanal.agency.triage", True)
+        assert r.routing_key == "agency.triage.normal.x"
+
+    def test_due_times_follow_the_jakarta_rules(self, router):
+        c = make_complaint(AGENCY_SAMPLES["dishub"])
+        routing = body(router.route(c))["routing"]
+        assert routing["coordinate_by"] == "2026-03-02T08:00:00Z"  # received 02:00Z + 6 h
+        assert routing["complete_by"] == "2026-03-09T02:00:00Z"  # + 7 days
+
+    def test_urgent_complaint_gets_high_priority_and_the_urgent_sla(self, router):
+        r = router.route(make_complaint("pohon tumbang menutup jalan di Kel. Gambir"))
+        assert (r.priority, r.routing["priority"], r.routing_key) == (8, "high", "agency.distamhut.high.3171")
+        assert r.routing["coordinate_by"] == "2026-03-02T03:00:00Z"
+
+    def test_sla_is_configurable(self, rules):
+        cfg = RouterConfig(options={"coordination_hours": 2, "completion_days": 3})
+        r = Router.from_config(cfg, TopologyConfig()).route(make_complaint(AGENCY_SAMPLES["dishub"]))
+        assert (r.routing["coordinate_by"], r.routing["complete_by"]) == ("2026-03-02T04:00:00Z", "2026-03-05T02:00:00Z")
+
+    def test_unknown_option_is_rejected(self):
+        with pytest.raises(ValidationError, match="coordination_hour"):
+            Router.from_config(RouterConfig(options={"coordination_hour": 2}), TopologyConfig())
+
+    def test_custom_rules_file(self, tmp_path):
+        path = tmp_path / "rules.yaml"
+        path.write_text("agencies: {pkb: {name: Dinas Perkebunan}}\n"
+                        "categories: {kebun: {agency: pkb, name: Kebun, terms: {kebun: 3}}}\n")
+        r = Router.from_config(RouterConfig(rules=path), TopologyConfig()).route(make_complaint("kebun kotor"))
+        assert (r.agency_code, r.queue) == ("pkb", "kanal.agency.pkb")
+
+
+class TestConfidential:
+    def test_pungli_goes_only_to_the_confidential_queue(self, router):
+        reporter = Reporter(name="Budi Contoh", phone="+6281200001234")
+        r = router.route(make_complaint(AGENCY_SAMPLES["inspektorat"], reporter=reporter))
+        assert (r.queue, r.routing_key, r.confidential) == ("kanal.confidential", "confidential.inspektorat.normal", True)
+        assert body(r)["reporter"]["phone"] == "+6281200001234"
+
+    def test_inspektorat_channel_is_confidential_whatever_the_text(self, rules):
+        router = Router(rules, TopologyConfig(), RouterOptions(confidential_channels=["wbs-form"]))
+        for name in ("sms-inspektorat", "wbs-form"):
+            r = router.route(make_complaint(AGENCY_SAMPLES["binamarga"], channel_name=name))
+            assert (r.agency_code, r.queue) == ("inspektorat", "kanal.confidential")
+
+    def test_anonymous_reporter_is_redacted_for_agency_queues(self, router):
+        reporter = Reporter(name="Siti Contoh", phone="+6281200005678", email="siti@example.org", anonymous=True)
+        c = make_complaint("sampah numpuk di gang, hubungi saya 0812-0000-5678 atau siti@example.org",
+                           reporter=reporter)
+        raw = router.route(c).body.decode()
+        assert "Siti" not in raw and "5678" not in raw and "siti@example.org" not in raw
+        assert json.loads(raw)["reporter"]["anonymous"] is True
+
+    def test_log_fields_carry_no_identity_or_text(self, router):
+        c = make_complaint(AGENCY_SAMPLES["kelurahan"], reporter=Reporter(name="Ani", phone="+6281200000002"))
+        fields = json.dumps(router.route(c).log_fields())
+        assert "Ani" not in fields and "+62812" not in fields and "sampah" not in fields.lower().replace("sampah_", "")
+
+
+class TestDuplicates:
+    def test_same_person_same_problem_on_another_channel_is_linked(self, router):
+        reporter = Reporter(phone="+6281200000777")
+        first = router.route(make_complaint(AGENCY_SAMPLES["sda"], channel_type="sms", reporter=reporter))
+        second = router.route(make_complaint("banjir lagi, air masuk rumah kami di kampung melayu",
+                                             channel_type="email", reporter=reporter))
+        assert second.duplicate_of == first.complaint_id
+        assert (second.agency_code, second.routing["priority"], second.priority) == ("sda", "low", 1)
+        assert second.routing_key.startswith("agency.sda.low.")
+
+    def test_near_identical_text_about_the_same_place_is_linked(self, router):
+        text = "Pohon besar tumbang di Jl. Cipete Raya, Kel. Cipete Utara, menutup jalan"
+        a = router.route(make_complaint(text, reporter=Reporter(handle="@warga1"), channel_type="twitter"))
+        b = router.route(make_complaint(text + "!!", reporter=Reporter(name="Warga Dua"), channel_type="facebook"))
+        assert b.duplicate_of == a.complaint_id
+
+    def test_different_problems_are_not_linked(self, router):
+        reporter = Reporter(phone="+6281200000888")
+        router.route(make_complaint(AGENCY_SAMPLES["sda"], reporter=reporter))
+        other = router.route(make_complaint(AGENCY_SAMPLES["dishub"], reporter=reporter))
+        assert other.duplicate_of is None
+
+    def test_outside_the_window_is_not_linked(self, router):
+        reporter = Reporter(phone="+6281200000999")
+        first = make_complaint(AGENCY_SAMPLES["sda"], reporter=reporter)
+        router.route(first)
+        later = make_complaint(AGENCY_SAMPLES["sda"], reporter=reporter,
+                               received_at=first.received_at + timedelta(hours=73))
+        assert router.route(later).duplicate_of is None
+
+    def test_the_same_id_again_is_not_its_own_duplicate(self, router):
+        c = make_complaint(AGENCY_SAMPLES["sda"])
+        router.route(c)
+        assert router.route(c).duplicate_of is None
