@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from config.models import RouterConfig, TopologyConfig
+from config.secrets import resolve_secret
 from normalizer.complaint import Complaint
 from router.classify import Classification, Classifier
 from router.decision import Routed, build_body
@@ -74,7 +75,7 @@ class Router:
         options = RouterOptions.model_validate(router_cfg.options)
 
         def factory() -> DedupStore:
-            return open_dedup_store(router_cfg.dedup_dsn, dedup_path or Path("var/router-dedup.db"),
+            return open_dedup_store(dedup_dsn(router_cfg.dedup_dsn), dedup_path or Path("var/router-dedup.db"),
                                     retention_days=router_cfg.dedup_retention_days)
 
         return cls(load_rules(router_cfg.rules), topology, options, factory)
@@ -172,6 +173,13 @@ class Router:
             "routing_key": key,
             "routed_at": _iso(datetime.now(timezone.utc)),
         }
+
+
+def dedup_dsn(configured: str | None) -> str | None:
+    """The DSN itself: a ``${ENV_VAR}`` or ``file:`` reference (it holds a password) is resolved."""
+    if configured and (configured.strip().startswith("${") or configured.startswith("file:")):
+        return resolve_secret(configured).get()
+    return configured
 
 
 def _iso(moment: datetime) -> str:

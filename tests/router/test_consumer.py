@@ -133,3 +133,62 @@ class TestRoutingOnRabbitMQ:
         assert sorted(ids) == sorted(str(c.id) for c in complaints)
         assert a.stats.routed > 0 and b.stats.routed > 0
         assert a.stats.duplicates + b.stats.duplicates == 40
+
+
+class TestRunRouter:
+    def test_run_router_from_a_config_file(self, broker, rules, postgres_dsn, dedup_table, tmp_path, monkeypatch):
+        """``kanal router``'s entry point: config file in, complaints routed, stops on the event."""
+        import threading
+
+        import yaml
+        from pydantic import BaseModel, ConfigDict
+
+        from config.loader import load_config
+        from router.consumer import run_router
+        from router.dedup import PostgresDedupStore
+
+        class AnyOptions(BaseModel):
+            model_config = ConfigDict(extra="allow")
+
+        monkeypatch.setenv("KANAL_TEST_ROUTER_DSN", postgres_dsn)
+        path = tmp_path / "kanal.yaml"
+        path.write_text(yaml.safe_dump({
+            "spool": {"path": str(tmp_path / "spool.db")},
+            "broker": {"url": "amqp://guest@127.0.0.1:5672/%2F", "password": "${KANAL_TEST_ROUTER_PASSWORD}",
+                       "topology": broker.topology.model_dump()},
+            "router": {"dedup_dsn": "${KANAL_TEST_ROUTER_DSN}", "prefetch": 10,
+                       "options": {"coordination_hours": 3}},
+        }))
+        monkeypatch.setenv("KANAL_TEST_ROUTER_PASSWORD", "guest")
+        loaded = load_config(path, lambda _t: AnyOptions)
+        stop = threading.Event()
+        complaint = make_complaint(AGENCY_SAMPLES["gulkarmat"])
+        queues = agency_queue_names(broker.topology, rules)
+        thread = threading.Thread(target=run_router, args=(loaded, stop), daemon=True)
+        thread.start()
+        broker.publish(complaint)
+        assert wait_for(lambda: _total(broker, queues) == 1 if _declared(broker, queues) else False)
+        message = json.loads(broker.drain(queues["gulkarmat"])[0][1])
+        assert message["routing"]["coordinate_by"] == "2026-03-02T03:00:00Z"
+        stop.set()
+        thread.join(10)
+        assert not thread.is_alive()
+        # the default dedup table of the config's DSN got the id; clean it up
+        store = PostgresDedupStore(postgres_dsn)
+        assert store.was_routed(str(complaint.id))
+        with store._conn.transaction():
+            store._conn.execute(f"DELETE FROM {store.table} WHERE id = %s", (str(complaint.id),))
+        store.close()
+
+
+def _declared(broker, queues) -> bool:
+    import pika
+
+    conn = pika.BlockingConnection(pika.URLParameters("amqp://guest:guest@127.0.0.1:5672/%2F"))
+    try:
+        conn.channel().queue_declare(broker.topology.confidential_queue, passive=True)
+        return True
+    except pika.exceptions.ChannelClosedByBroker:
+        return False
+    finally:
+        conn.close()
