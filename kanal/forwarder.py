@@ -101,7 +101,8 @@ def broker_label(broker: BrokerConfig) -> str:
         return "embedded"
     parts = urllib.parse.urlsplit(broker.url)
     vhost = urllib.parse.unquote(parts.path[1:]) if len(parts.path) > 1 else "/"
-    return f"{parts.hostname}:{parts.port or 5672}/{vhost}"
+    default_port = 5671 if parts.scheme == "amqps" else 5672
+    return f"{parts.hostname}:{parts.port or default_port}/{vhost}"
 
 
 def wire_message(row: OutboxRow) -> WireMessage:
@@ -152,10 +153,10 @@ class Forwarder:
         spool: the spool to drain.
         broker: broker settings (``url``, ``password``, ``confirm_window``,
             ``batch_size``, ``heartbeat``, ``blocked_connection_timeout``, ``topology``).
-        log: a structlog logger; defaults to one named ``kanal.forwarder``.
+        log: a structlog logger; defaults to the ``kanal`` logger bound to ``component=forwarder``.
         confirm_timeout: seconds without any confirm while messages are in flight
             before the session is given up (a silent stall); defaults to twice
-            the heartbeat, at least 30 s, so it never fires before heartbeats would.
+            the heartbeat and at least 30 s, so that normally heartbeats notice a dead link first.
     """
 
     def __init__(

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import random
+import socket
 import threading
 import time
 import uuid
@@ -13,6 +15,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pika
 
@@ -21,6 +24,31 @@ from connectors.base import RawMessage
 from kanal import topology as topo
 from kanal.forwarder import Forwarder
 from kanal.spool import Spool
+
+
+def listen_port() -> int:
+    """A free TCP port for a server a test restarts on the same port.
+
+    It lies below the kernel's ephemeral range, so no outgoing connection can take it
+    while the server is down; in particular a client retrying against a port nobody
+    listens on can otherwise connect to itself (TCP simultaneous open) and keep the
+    port busy.
+    """
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    rng = random.SystemRandom()
+    for _ in range(200):
+        port = rng.randrange(20000, max(20001, low))
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    msg = "no free port below the ephemeral range"
+    raise RuntimeError(msg)
 
 
 def unique_topology(prefix: str = "kanaltest") -> TopologyConfig:

@@ -14,20 +14,14 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
+from tests.core.broker_kit import listen_port
 from tests.services import missing, port_open, require_program
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class RabbitNode:
@@ -39,8 +33,10 @@ class RabbitNode:
         if os.geteuid() != 0:
             missing("root (Debian's rabbitmq-server wrapper runs the node as the rabbitmq user)")
         self.name = f"kanaltest-{uuid.uuid4().hex[:8]}@localhost"
-        self.port = _free_port()
-        self.dist_port = _free_port()
+        self.port = listen_port()  # restarted on the same port: keep it out of the ephemeral range
+        self.dist_port = listen_port()
+        while self.dist_port == self.port:
+            self.dist_port = listen_port()
         self.dir = Path(tempfile.mkdtemp(prefix="kanal-rmq-"))
         (self.dir / "enabled_plugins").write_text("[].\n")  # no management listener to clash
         (self.dir / "rabbitmq.conf").write_text(f"listeners.tcp.local = 127.0.0.1:{self.port}\n")

@@ -15,7 +15,6 @@ import json
 import os
 import random
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -28,7 +27,15 @@ import requests
 
 from config.models import TopologyConfig
 from normalizer.identity import complaint_id
-from tests.core.broker_kit import check_delivery, delete_topology, desk_payload, read_queue, unique_topology, wait_for
+from tests.core.broker_kit import (
+    check_delivery,
+    delete_topology,
+    desk_payload,
+    listen_port,
+    read_queue,
+    unique_topology,
+    wait_for,
+)
 from tests.services import require_rabbitmq
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.slow]
@@ -37,12 +44,6 @@ DESK = "Kantor Kecamatan Gambir"
 CHANNEL = "walkin-kill"
 TOKEN = "made-up-desk-token-for-tests"
 KILLS = 4
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _write_config(tmp_path: Path, url: str, topology: TopologyConfig, port: int) -> Path:
@@ -189,7 +190,7 @@ def test_kill_9_under_load_loses_nothing_acknowledged_and_repeats_only_the_same_
     print(f"KANAL_KILL9_SEED={seed}")
     rng = random.Random(seed)
     topology = unique_topology("kanaltest.kill9")
-    port = _free_port()
+    port = listen_port()
     kanal = KanalRun(_write_config(tmp_path, url, topology, port), port, tmp_path / "kanal.log")
     files = FileDesk(tmp_path, rng)
     posters = [HttpDesk(f"HTTP{i}", port) for i in range(2)]
