@@ -24,14 +24,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from config.models import TopologyConfig  # noqa: E402
-from normalizer.wire import decode_complaint, encode_complaint  # noqa: E402
-from router.classify import Classifier  # noqa: E402
-from router.engine import Router  # noqa: E402
-from router.rules import load_rules  # noqa: E402
+from config.models import TopologyConfig
+from normalizer.wire import decode_complaint, encode_complaint
+from router.classify import Classifier
+from router.engine import Router
+from router.rules import load_rules
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from eval_router import complaint_for, load_set  # noqa: E402
+from eval_router import complaint_for, load_set
 
 
 def _rate(n: int, seconds: float) -> str:

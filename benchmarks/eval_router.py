@@ -14,15 +14,15 @@ import csv
 import sys
 import uuid
 from collections import Counter, defaultdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from config.models import TopologyConfig  # noqa: E402
-from normalizer.complaint import ChannelRef, Complaint  # noqa: E402
-from router.engine import Router  # noqa: E402
-from router.rules import load_rules  # noqa: E402
+from config.models import TopologyConfig
+from normalizer.complaint import ChannelRef, Complaint
+from router.engine import Router
+from router.rules import load_rules
 
 EVAL_DIR = Path(__file__).resolve().parents[1] / "router" / "eval"
 
@@ -39,7 +39,7 @@ def load_set(name: str) -> list[tuple[str, str, str]]:
 
 def complaint_for(text: str, i: int) -> Complaint:
     """A complaint carrying ``text``; each has its own reporter so none is linked as a duplicate."""
-    now = datetime(2026, 3, 2, 2, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
     return Complaint(
         id=uuid.uuid5(uuid.NAMESPACE_URL, f"eval-{i}"), channel=ChannelRef(type="eval", name="eval", account="x"),
         provider_message_id=str(i), received_at=now, requested_datetime=now, description=text, raw_ref="raw:eval",

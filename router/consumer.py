@@ -23,7 +23,6 @@ over; unacked messages are redelivered and the dedup store sorts them out.
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections import deque
@@ -108,7 +107,7 @@ class RouterConsumer:
                     conn.ensure_connection(max_retries=1)
                     backoff = 1.0
                     self._serve(conn, stop)
-            except Exception as exc:  # any broker or database failure: start over
+            except Exception as exc:  # noqa: BLE001 - any broker or database failure: start over
                 self.ready.clear()
                 log.warning("router connection lost; reconnecting", error=type(exc).__name__,
                             detail=str(exc)[:200], retry_in=backoff)
@@ -133,7 +132,7 @@ class RouterConsumer:
                 if not inbox:
                     try:
                         conn.drain_events(timeout=1.0)
-                    except socket.timeout:
+                    except TimeoutError:
                         conn.heartbeat_check()
                 # Handled outside the delivery callback: waiting for tx.commit-ok reads more
                 # deliveries, and handling those re-entrantly would interleave two transactions.

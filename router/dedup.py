@@ -89,7 +89,7 @@ class SqliteDedupStore(DedupStore):
         )
 
     @contextmanager
-    def claim(self, complaint_id: str, queue: str | None = None) -> Iterator[Claim]:  # noqa: D102
+    def claim(self, complaint_id: str, queue: str | None = None) -> Iterator[Claim]:
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -103,15 +103,15 @@ class SqliteDedupStore(DedupStore):
             raise
         conn.execute("COMMIT")
 
-    def was_routed(self, complaint_id: str) -> bool:  # noqa: D102
+    def was_routed(self, complaint_id: str) -> bool:
         row = self._conn.execute(f"SELECT 1 FROM {self.table} WHERE id = ?", (complaint_id,)).fetchone()
         return row is not None
 
-    def prune(self, now: float | None = None) -> int:  # noqa: D102
+    def prune(self, now: float | None = None) -> int:
         horizon = (now or time.time()) - self.retention_seconds
         return self._conn.execute(f"DELETE FROM {self.table} WHERE routed_at < ?", (horizon,)).rowcount
 
-    def close(self) -> None:  # noqa: D102
+    def close(self) -> None:
         self._conn.close()
 
 
@@ -120,8 +120,8 @@ class PostgresDedupStore(DedupStore):
 
     def __init__(self, dsn: str, retention_days: float = 30, table: str = DEFAULT_TABLE,
                  lock_timeout_s: float = 30) -> None:
-        import psycopg  # noqa: PLC0415 - only needed with a DSN
-        from psycopg import errors  # noqa: PLC0415
+        import psycopg
+        from psycopg import errors
 
         super().__init__(retention_days, table)
         self._conn = psycopg.connect(dsn, autocommit=False, connect_timeout=10)
@@ -138,7 +138,7 @@ class PostgresDedupStore(DedupStore):
         self._conn.commit()
 
     @contextmanager
-    def claim(self, complaint_id: str, queue: str | None = None) -> Iterator[Claim]:  # noqa: D102
+    def claim(self, complaint_id: str, queue: str | None = None) -> Iterator[Claim]:
         with self._conn.transaction():
             cur = self._conn.execute(
                 f"INSERT INTO {self.table} (id, queue) VALUES (%s, %s) ON CONFLICT (id) DO NOTHING RETURNING id",
@@ -146,12 +146,12 @@ class PostgresDedupStore(DedupStore):
             )
             yield Claim(cur.fetchone() is not None)
 
-    def was_routed(self, complaint_id: str) -> bool:  # noqa: D102
+    def was_routed(self, complaint_id: str) -> bool:
         with self._conn.transaction():
             row = self._conn.execute(f"SELECT 1 FROM {self.table} WHERE id = %s", (complaint_id,)).fetchone()
         return row is not None
 
-    def prune(self, now: float | None = None) -> int:  # noqa: D102
+    def prune(self, now: float | None = None) -> int:
         horizon = (now or time.time()) - self.retention_seconds
         with self._conn.transaction():
             cur = self._conn.execute(
@@ -159,7 +159,7 @@ class PostgresDedupStore(DedupStore):
             )
         return cur.rowcount
 
-    def close(self) -> None:  # noqa: D102
+    def close(self) -> None:
         self._conn.close()
 
 

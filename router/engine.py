@@ -14,11 +14,11 @@ embedded default (no broker) and the RabbitMQ consumer share it. Routing keys:
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from config.models import RouterConfig, TopologyConfig
 from config.secrets import resolve_secret
@@ -95,7 +95,7 @@ class Router:
         if self._dedup is not None:
             try:
                 self._dedup.close()
-            except Exception:  # noqa: BLE001 - the connection is already broken
+            except Exception:  # noqa: BLE001, S110 - the connection is already broken
                 pass
             self._dedup = None
 
@@ -171,7 +171,7 @@ class Router:
             "confidential": confidential,
             "queue": queue,
             "routing_key": key,
-            "routed_at": _iso(datetime.now(timezone.utc)),
+            "routed_at": _iso(datetime.now(UTC)),
         }
 
 
@@ -183,4 +183,4 @@ def dedup_dsn(configured: str | None) -> str | None:
 
 
 def _iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -23,8 +23,8 @@ from router.gazetteer import Gazetteer, Mention
 _LEVELS = ("kelurahan", "kecamatan", "kota")
 _POSTAL = re.compile(r"(?<![\d.,])(1[0-4]\d{3})(?![\d.,])")
 _MONEY_BEFORE = re.compile(r"(rp\.?|idr)\s*$", re.IGNORECASE)
-_RT_RW = re.compile(r"\b(rt\.?\s*0*\d{1,3}(?:\s*/\s*(?:rw\.?\s*)?0*\d{1,3}|\s*,?\s*rw\.?\s*0*\d{1,3})?)", re.I)
-_RW = re.compile(r"\brw\.?\s*0*\d{1,3}\b", re.I)
+_RT_RW = re.compile(r"\b(rt\.?\s*0*\d{1,3}(?:\s*/\s*(?:rw\.?\s*)?0*\d{1,3}|\s*,?\s*rw\.?\s*0*\d{1,3})?)", re.IGNORECASE)
+_RW = re.compile(r"\brw\.?\s*0*\d{1,3}\b", re.IGNORECASE)
 _STREET = re.compile(r"\b(?i:jl|jln|jalan)\.?\s+([A-Z0-9][\w.'-]*(?:\s+(?!RT\b|RW\b|No\b)[A-Z0-9][\w.'-]*){0,4})")
 
 

@@ -108,7 +108,7 @@ def agency_queue_names(topology: TopologyConfig, rules: Any) -> dict[str, str]:
     return {code: router.agency_queue(code) for code in router.agency_codes()}
 
 
-class _kombu_channel:  # noqa: N801 - a tiny context manager
+class _kombu_channel:
     def __init__(self, url: str) -> None:
         from kombu import Connection
 
@@ -161,4 +161,4 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 20.0, interval: flo
     return predicate()
 
 
-__all__ = ["Broker", "agency_queue_names", "wait_for", "Path", "RouterConfig"]
+__all__ = ["Broker", "Path", "RouterConfig", "agency_queue_names", "wait_for"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pika
@@ -32,7 +32,7 @@ def make_complaint(
     """A valid complaint with made-up provenance."""
     mid = message_id or f"m-{next(_seq)}-{uuid.uuid4().hex[:8]}"
     name = channel_name or f"{channel_type}-test"
-    now = received_at or datetime(2026, 3, 2, 2, 0, tzinfo=timezone.utc)
+    now = received_at or datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
     return Complaint(
         id=complaint_id(channel_type, name, mid),
         channel=ChannelRef(type=channel_type, name=name, account="+628111000000"),
