@@ -43,6 +43,10 @@ IDLE_POLL = 0.05
 MAX_BACKOFF = 30.0
 #: After a stop request, how long to wait for outstanding confirms, seconds.
 DRAIN_TIMEOUT = 5.0
+#: Confirmed rows are removed from the outbox in one transaction once this many are
+#: waiting, or after MARK_GATHER seconds, whichever comes first.
+MARK_BATCH = 2000
+MARK_GATHER = 0.05
 #: After a failed attempt to remove confirmed rows from the outbox, wait this long, seconds.
 MARK_RETRY = 1.0
 #: How long the broker gets to answer a connection close before the socket is dropped.
@@ -325,6 +329,8 @@ class _ConfirmedRows:
                     return
                 if not self._seqs:
                     continue
+                # Gather a moment: fewer, larger transactions (each one is a disk sync).
+                self._cond.wait_for(lambda: len(self._seqs) >= MARK_BATCH or self._closed, MARK_GATHER)
                 seqs, self._seqs, self._busy = self._seqs, [], True
             try:
                 self.spool.mark_forwarded(seqs)
