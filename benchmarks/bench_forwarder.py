@@ -24,7 +24,7 @@ import tempfile
 import threading
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pika
@@ -43,7 +43,7 @@ URL = os.environ.get("KANAL_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%
 
 def make_complaints(n: int) -> list[Complaint]:
     """``n`` made-up SMS-sized complaints."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     base = Complaint(
         id=uuid.uuid4(),
         channel=ChannelRef(type="sms", name="sms-1708", account="1708"),
@@ -130,7 +130,7 @@ class RawPublisher:
 
 
 def fill_spool(spool: Spool, complaints: list[Complaint]) -> None:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for start in range(0, len(complaints), 1000):
         outcomes = []
         for c in complaints[start : start + 1000]:
@@ -186,7 +186,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4)
     args = parser.parse_args()
 
-    from kanal.logs import configure_logging  # noqa: PLC0415
+    from kanal.logs import configure_logging
 
     configure_logging("warning", "console")
     complaints = make_complaints(args.messages)

@@ -207,7 +207,7 @@ class Forwarder:
             self._forward(stop)
         finally:
             self._marker.close()
-        self.log.info("forwarder stopped", **self._figures())
+        self.log.info("forwarder stopped", **self.figures())
 
     def _forward(self, stop: threading.Event) -> None:
         while not stop.is_set():
@@ -271,7 +271,8 @@ class Forwarder:
         except Exception:  # a figure for a log line is not worth failing over
             return None
 
-    def _figures(self) -> dict[str, Any]:
+    def figures(self) -> dict[str, Any]:
+        """Progress figures for a log line: published, confirmed, nacked, returned, spool depth."""
         s = self.stats
         return {
             "published": s.published,
@@ -389,7 +390,7 @@ class _Session:
         self._buffer: list[OutboxRow] = []
         self._buffer_pos = 0
         self._read_seq = 0  # highest seq read from the outbox in this session
-        self._marker = forwarder._marker  # noqa: SLF001 - the session is part of the forwarder
+        self._marker = forwarder._marker
         self._idle_timer: Any = None
         self._last_progress = time.monotonic()
         self._last_stats = (0, 0)
@@ -456,7 +457,7 @@ class _Session:
         connection = self.connection
         if connection is not None and not connection.is_closed:
             # pika has no public abort; this is the call its own heartbeat checker makes.
-            connection._terminate_stream(  # noqa: SLF001
+            connection._terminate_stream(
                 pika.exceptions.AMQPConnectionError(f"no reply to close within {CLOSE_GRACE}s")
             )
 
@@ -613,7 +614,7 @@ class _Session:
             return
         if now - self._last_stats[0] >= STATS_EVERY:
             if self.stats.published != self._last_stats[1]:
-                self.log.info("forwarding", **self.forwarder._figures(), in_flight=len(self._in_flight))  # noqa: SLF001
+                self.log.info("forwarding", **self.forwarder.figures(), in_flight=len(self._in_flight))
             self._last_stats = (now, self.stats.published)
         self.connection.ioloop.call_later(0.1, self._tick)
 

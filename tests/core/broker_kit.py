@@ -14,7 +14,7 @@ import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pika
@@ -23,7 +23,6 @@ from config.models import BrokerConfig, TopologyConfig
 from connectors.base import RawMessage
 from kanal import topology as topo
 from kanal.forwarder import Forwarder
-from kanal.spool import Spool
 
 
 def listen_port() -> int:
@@ -175,7 +174,7 @@ def desk_payload(ref: str, text: str | None = None) -> bytes:
 
 def desk_raw(ref: str) -> RawMessage:
     """A raw walk-in message as the HTTP endpoint would build it."""
-    return RawMessage(f"http:{ref}", desk_payload(ref), datetime.now(timezone.utc), {"via": "http"})
+    return RawMessage(f"http:{ref}", desk_payload(ref), datetime.now(UTC), {"via": "http"})
 
 
 @dataclass

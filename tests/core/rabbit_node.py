@@ -65,7 +65,7 @@ class RabbitNode:
 
     def rabbitmqctl(self, *args: str, timeout: float = 60) -> str:
         """Run ``rabbitmqctl -n <node> ARGS`` and return its output."""
-        result = subprocess.run(  # noqa: S603 - fixed program, our arguments
+        result = subprocess.run(
             [self.ctl, "-n", self.name, *args], env=self.env, capture_output=True, text=True, timeout=timeout,
             check=False,
         )
@@ -76,7 +76,7 @@ class RabbitNode:
 
     def start(self, timeout: float = 60) -> None:
         """Start the node (again, with the same data) and wait until AMQP answers."""
-        subprocess.run(  # noqa: S603
+        subprocess.run(
             [self.server, "-detached"], env=self.env, capture_output=True, timeout=30, check=False
         )
         deadline = time.monotonic() + timeout

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -35,8 +35,8 @@ def _complaint(received_at: datetime) -> Complaint:
 @pytest.mark.parametrize(
     "received_at",
     [
-        datetime(2026, 11, 27, 2, 15, 0, tzinfo=timezone.utc),
-        datetime(2026, 11, 27, 2, 15, 0, 120000, tzinfo=timezone.utc),
+        datetime(2026, 11, 27, 2, 15, 0, tzinfo=UTC),
+        datetime(2026, 11, 27, 2, 15, 0, 120000, tzinfo=UTC),
         datetime(2026, 11, 27, 9, 15, 0, 5, tzinfo=timezone(timedelta(hours=7))),
     ],
 )

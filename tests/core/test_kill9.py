@@ -90,7 +90,7 @@ class KanalRun:
     def start(self) -> None:
         env = {**os.environ, "KANAL_TEST_WALKIN_TOKEN": TOKEN}
         with self.log.open("ab") as log:
-            self.process = subprocess.Popen(  # noqa: S603 - our own CLI
+            self.process = subprocess.Popen(
                 [sys.executable, "-m", "kanal", "run", "--config", str(self.config)],
                 cwd=self.config.parent, env=env, stdout=log, stderr=log,
             )
