@@ -1,14 +1,15 @@
 """``kanal router``: consume the intake queue, route, publish, then ack.
 
-Per complaint, on one kombu channel in AMQP transaction mode (``tx.select``):
+For the deliveries at hand (a batch of up to ``batch_max``; one when traffic is low),
+on one kombu channel in AMQP transaction mode (``tx.select``):
 
 1. decode the body; a body that is not a valid complaint is a poison message;
 2. route it (pure: the decision needs no I/O);
-3. claim its id in the shared dedup store (a database transaction, see router/dedup.py);
-   an id routed before is acked and counted as a duplicate; otherwise publish the
-   routed message (persistent, AMQP priority set);
-4. ack the intake message and ``tx.commit``: the broker applies the publish and the
-   ack together and confirms the commit; only then is the dedup claim committed.
+3. claim the ids in the shared dedup store (one database transaction, see
+   router/dedup.py); an id routed before is acked and counted as a duplicate; for the
+   others publish the routed message (persistent, AMQP priority set);
+4. ack the intake messages and ``tx.commit``: the broker applies the publishes and the
+   acks together and confirms the commit; only then is the dedup claim committed.
 
 A poison message is retried (a copy at the tail of the intake queue with the attempt
 counted in ``kanal_attempts``) until it has been tried ``delivery_limit`` times, then
@@ -79,15 +80,18 @@ class RouterConsumer:
         router: the routing engine; its ``dedup`` store is used.
         prefetch: unacked deliveries the broker may send ahead.
         heartbeat: AMQP heartbeat seconds.
+        batch_max: most deliveries handled in one transaction (those already received;
+            the router never waits to fill a batch).
     """
 
     def __init__(self, url: str, topology: TopologyConfig, router: Router, prefetch: int = 200,
-                 heartbeat: int = 15) -> None:
+                 heartbeat: int = 15, batch_max: int = 100) -> None:
         self.url = url
         self.topology = topology
         self.router = router
         self.prefetch = prefetch
         self.heartbeat = heartbeat
+        self.batch_max = batch_max
         self.stats = RouterStats()
         self._channel: Any = None
         #: Set while consuming: the routed side is declared and the consumer registered.
@@ -137,7 +141,8 @@ class RouterConsumer:
                 # Handled outside the delivery callback: waiting for tx.commit-ok reads more
                 # deliveries, and handling those re-entrantly would interleave two transactions.
                 while inbox and not stop.is_set():
-                    self._on_message(inbox.popleft())
+                    batch = [inbox.popleft() for _ in range(min(len(inbox), self.batch_max))]
+                    self._handle_batch(batch)
                 now = time.monotonic()
                 if now >= next_prune:
                     self.router.dedup.prune()
@@ -146,33 +151,49 @@ class RouterConsumer:
                     log.info("router stats", **self.stats.as_dict())
                     next_stats = now + STATS_EVERY_S
 
-    def _on_message(self, message: Message) -> None:
-        try:
-            complaint = _decode(message.body)
-            self._handle(complaint, message)
-        except PoisonMessage as exc:
-            self._poison(message, str(exc))
-
-    def _handle(self, complaint: Complaint, message: Message) -> None:
-        cid = str(complaint.id)
-        try:
-            routed = self.router.route(complaint)
-        except Exception as exc:
-            raise PoisonMessage(f"routing failed: {type(exc).__name__}: {exc}") from exc
-        with self.router.dedup.claim(cid, routed.queue) as claim:
-            if not claim.fresh:
+    def _handle_batch(self, messages: list[Message]) -> None:
+        """Route the deliveries at hand: one dedup transaction, one AMQP transaction."""
+        decided: list[tuple[Message, Routed]] = []
+        poison: list[tuple[Message, str]] = []
+        for message in messages:
+            try:
+                decided.append((message, self._route(_decode(message.body))))
+            except PoisonMessage as exc:
+                poison.append((message, str(exc)))
+        routed_now: list[Routed] = []
+        duplicates: list[str] = []
+        with self.router.dedup.claim_many([(r.complaint_id, r.queue) for _, r in decided]) as fresh:
+            for message, routed in decided:
+                if routed.complaint_id in fresh:
+                    fresh.discard(routed.complaint_id)  # a second copy in this batch is a duplicate
+                    self._publish(routed)
+                    routed_now.append(routed)
+                else:
+                    duplicates.append(routed.complaint_id)
                 message.ack()
-                self._commit()
-                self.stats.duplicates += 1
-                log.info("duplicate complaint acked", complaint_id=cid)
-                return
-            self._publish(routed)
-            message.ack()
+            for message, reason in poison:
+                self._poison(message, reason)
             self._commit()
             # Nothing between the AMQP commit and the database commit (leaving this block):
             # that gap is the one a crash plus a later resend of the same id could exploit.
-        self._count(routed)
-        log.info("complaint routed", **routed.log_fields())
+        self._account(routed_now, duplicates, poison)
+
+    def _route(self, complaint: Complaint) -> Routed:
+        try:
+            return self.router.route(complaint)
+        except Exception as exc:
+            msg = f"routing failed: {type(exc).__name__}: {exc}"
+            raise PoisonMessage(msg) from exc
+
+    def _account(self, routed: list[Routed], duplicates: list[str], poison: list[tuple[Message, str]]) -> None:
+        for r in routed:
+            self._count(r)
+            log.info("complaint routed", **r.log_fields())
+        for cid in duplicates:
+            self.stats.duplicates += 1
+            log.info("duplicate complaint acked", complaint_id=cid)
+        for message, reason in poison:
+            log.warning("poison message", message_id=message.properties.get("message_id"), reason=reason[:300])
 
     def _publish(self, routed: Routed) -> None:
         headers = {
@@ -200,26 +221,29 @@ class RouterConsumer:
         self._channel.tx_commit()
 
     def _poison(self, message: Message, reason: str) -> None:
+        """Retry a poison message (a copy at the tail) or dead-letter it; acks the original.
+
+        Part of the caller's AMQP transaction.
+        """
         headers = dict(message.headers or {})
         delivery = max(int(headers.get("x-delivery-count") or 0), int(headers.get("kanal_attempts") or 0)) + 1
-        mid = message.properties.get("message_id")
         if delivery < self.topology.delivery_limit:
             # A requeueing reject is refused inside an AMQP transaction on this broker, so the
-            # retry is a copy at the queue's tail with the attempt counted, in the same transaction.
+            # retry is a copy at the queue's tail with the attempt counted.
             headers["kanal_attempts"] = delivery
             self._republish(message, "", self.topology.intake_queue, headers)
             self.stats.requeued += 1
-            log.warning("poison message requeued", message_id=mid, delivery=delivery, reason=reason[:300])
             return
         headers.update({"kanal_dead_reason": "poison", "kanal_error": reason[:1000], "kanal_deliveries": delivery,
                         "kanal_dead_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
         key = message.delivery_info.get("routing_key") or self.topology.intake_routing_key
         self._republish(message, self.topology.dead_letter_exchange, key, headers)
         self.stats.dead_lettered += 1
-        log.error("poison message dead-lettered", message_id=mid, deliveries=delivery, reason=reason[:300])
+        log.error("poison message dead-lettered", message_id=message.properties.get("message_id"),
+                  deliveries=delivery)
 
     def _republish(self, message: Message, exchange: str, routing_key: str, headers: dict[str, Any]) -> None:
-        """Publish a copy of ``message`` and ack the original, in one transaction."""
+        """Publish a copy of ``message`` and ack the original (in the open transaction)."""
         props = message.properties
         assert self._producer is not None
         self._producer.publish(
@@ -229,7 +253,6 @@ class RouterConsumer:
             content_encoding=message.content_encoding or "binary", delivery_mode=2, retry=False, declare=[],
         )
         message.ack()
-        self._commit()
 
     def _count(self, routed: Routed) -> None:
         self.stats.routed += 1

@@ -52,7 +52,6 @@ class DedupStore(ABC):
         self.retention_seconds = retention_days * 86400
         self.table = table
 
-    @abstractmethod
     @contextmanager
     def claim(self, complaint_id: str, queue: str | None = None) -> Iterator[Claim]:
         """Claim ``complaint_id`` (routed to ``queue``) for the duration of the ``with`` block.
@@ -61,6 +60,18 @@ class DedupStore(ABC):
         duplicate and counts it). Leaving the block normally commits the claim (the id
         is then routed for good); an exception rolls it back and propagates. Blocks
         while another replica holds a claim on the same id.
+        """
+        with self.claim_many([(complaint_id, queue)]) as fresh:
+            yield Claim(complaint_id in fresh)
+
+    @abstractmethod
+    @contextmanager
+    def claim_many(self, claims: list[tuple[str, str | None]]) -> Iterator[set[str]]:
+        """Claim several ``(complaint id, queue)`` at once, in one database transaction.
+
+        Yields the set of ids that were not routed before; otherwise as :meth:`claim`.
+        Ids are inserted in sorted order, so two replicas claiming overlapping batches
+        take row locks in the same order.
         """
 
     @abstractmethod
@@ -89,15 +100,22 @@ class SqliteDedupStore(DedupStore):
         )
 
     @contextmanager
-    def claim(self, complaint_id: str, queue: str | None = None) -> Iterator[Claim]:
+    def claim_many(self, claims: list[tuple[str, str | None]]) -> Iterator[set[str]]:
+        if not claims:
+            yield set()
+            return
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            cur = conn.execute(
-                f"INSERT OR IGNORE INTO {self.table} (id, routed_at, queue) VALUES (?, ?, ?)",
-                (complaint_id, time.time(), queue),
-            )
-            yield Claim(cur.rowcount == 1)
+            fresh = set()
+            now = time.time()
+            for cid, queue in sorted(claims, key=lambda c: c[0]):
+                cur = conn.execute(
+                    f"INSERT OR IGNORE INTO {self.table} (id, routed_at, queue) VALUES (?, ?, ?)", (cid, now, queue)
+                )
+                if cur.rowcount == 1:
+                    fresh.add(cid)
+            yield fresh
         except BaseException:
             conn.execute("ROLLBACK")
             raise
@@ -138,13 +156,18 @@ class PostgresDedupStore(DedupStore):
         self._conn.commit()
 
     @contextmanager
-    def claim(self, complaint_id: str, queue: str | None = None) -> Iterator[Claim]:
+    def claim_many(self, claims: list[tuple[str, str | None]]) -> Iterator[set[str]]:
+        if not claims:
+            yield set()
+            return
+        ordered = sorted(dict(claims).items())
         with self._conn.transaction():
             cur = self._conn.execute(
-                f"INSERT INTO {self.table} (id, queue) VALUES (%s, %s) ON CONFLICT (id) DO NOTHING RETURNING id",
-                (complaint_id, queue),
+                f"INSERT INTO {self.table} (id, queue) SELECT * FROM unnest(%s::text[], %s::text[]) "
+                "ON CONFLICT (id) DO NOTHING RETURNING id",
+                ([c for c, _ in ordered], [q for _, q in ordered]),
             )
-            yield Claim(cur.fetchone() is not None)
+            yield {row[0] for row in cur.fetchall()}
 
     def was_routed(self, complaint_id: str) -> bool:
         with self._conn.transaction():

@@ -36,6 +36,17 @@ class TestDedupStore:
         with store.claim("c-2") as claim:
             assert claim.fresh
 
+    def test_a_batch_is_claimed_in_one_transaction(self, store):
+        with store.claim("b-1"):
+            pass
+        with store.claim_many([("b-3", "q"), ("b-1", "q"), ("b-2", None)]) as fresh:
+            assert fresh == {"b-2", "b-3"}
+        with pytest.raises(RuntimeError), store.claim_many([("b-4", "q"), ("b-5", "q")]):
+            raise RuntimeError("tx.commit failed")
+        assert not store.was_routed("b-4") and not store.was_routed("b-5")
+        with store.claim_many([]) as fresh:
+            assert fresh == set()
+
     def test_retention(self, store):
         with store.claim("old"):
             pass
