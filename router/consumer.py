@@ -42,6 +42,7 @@ from normalizer.complaint import Complaint
 from normalizer.wire import decode_complaint
 from router.decision import ROUTED_TYPE, Routed
 from router.engine import Router
+from router.shared_duplicates import SharedIndexUnavailable
 from router.topology import declare_routed_side
 
 log = structlog.get_logger("kanal.router")
@@ -145,7 +146,7 @@ class RouterConsumer:
                     self._handle_batch(batch)
                 now = time.monotonic()
                 if now >= next_prune:
-                    self.router.dedup.prune()
+                    self.router.prune()
                     next_prune = now + PRUNE_EVERY_S
                 if now >= next_stats:
                     log.info("router stats", **self.stats.as_dict())
@@ -181,6 +182,8 @@ class RouterConsumer:
     def _route(self, complaint: Complaint) -> Routed:
         try:
             return self.router.route(complaint)
+        except SharedIndexUnavailable:
+            raise  # the database, not the message: reconnect and retry
         except Exception as exc:
             msg = f"routing failed: {type(exc).__name__}: {exc}"
             raise PoisonMessage(msg) from exc

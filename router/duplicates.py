@@ -9,9 +9,9 @@ window, either
   or above ``min_similarity``) about the same kelurahan (or kecamatan when that is all
   that is known).
 
-The index lives in the router's memory: replicas each see their own share of the
-traffic, so a duplicate pair split across two replicas is not linked (see
-docs/router.md, limits).
+This index lives in the router's memory (the embedded default, tests, a single
+router); with a PostgreSQL dedup store the routers share
+:class:`router.shared_duplicates.PostgresDuplicateIndex` instead.
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ class DuplicateIndex:
                     return old.complaint_id
         if seen.place and seen.words:
             for old in self._by_place.get(seen.place, ()):
-                if old.complaint_id != seen.complaint_id and _jaccard(old.words, seen.words) >= self.min_similarity:
+                if old.complaint_id != seen.complaint_id and jaccard(old.words, seen.words) >= self.min_similarity:
                     return old.complaint_id
         return None
 
@@ -111,5 +111,6 @@ class DuplicateIndex:
                     del bucket[key]
 
 
-def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
+def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
+    """Jaccard similarity of two word sets (0 when either is empty)."""
     return len(a & b) / len(a | b) if a and b else 0.0

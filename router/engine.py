@@ -25,11 +25,12 @@ from config.secrets import resolve_secret
 from normalizer.complaint import Complaint
 from router.classify import Classification, Classifier
 from router.decision import Routed, build_body
-from router.dedup import DedupStore, open_dedup_store
+from router.dedup import DEFAULT_TABLE, DedupStore, open_dedup_store
 from router.duplicates import DuplicateIndex
 from router.location import LocationResolver, ResolvedLocation
 from router.priority import SlaPolicy, decide_priority
 from router.rules import Rules, load_rules
+from router.shared_duplicates import PostgresDuplicateIndex
 
 TRIAGE = "triage"
 
@@ -52,14 +53,17 @@ class Router:
     """Routes complaints with compiled rules (see the module docstring)."""
 
     def __init__(self, rules: Rules, topology: TopologyConfig, options: RouterOptions | None = None,
-                 dedup_factory: Any = None) -> None:
+                 dedup_factory: Any = None, duplicates_factory: Any = None) -> None:
         self.rules = rules
         self.topology = topology
         self.options = options or RouterOptions()
         self.classifier = Classifier(rules)
         self.locator = LocationResolver()
-        self.duplicates = DuplicateIndex(timedelta(hours=self.options.duplicate_window_hours),
-                                         self.options.duplicate_similarity)
+        self._window = timedelta(hours=self.options.duplicate_window_hours)
+        self._duplicates_factory = duplicates_factory or (
+            lambda: DuplicateIndex(self._window, self.options.duplicate_similarity)
+        )
+        self._duplicates: Any = None
         self._dedup_factory = dedup_factory
         self._dedup: DedupStore | None = None
         self._agency_prefix = topology.triage_queue.rsplit(".", 1)[0] + "."
@@ -74,11 +78,17 @@ class Router:
         """
         options = RouterOptions.model_validate(router_cfg.options)
 
+        dsn = dedup_dsn(router_cfg.dedup_dsn)
+
         def factory() -> DedupStore:
-            return open_dedup_store(dedup_dsn(router_cfg.dedup_dsn), dedup_path or Path("var/router-dedup.db"),
+            return open_dedup_store(dsn, dedup_path or Path("var/router-dedup.db"),
                                     retention_days=router_cfg.dedup_retention_days)
 
-        return cls(load_rules(router_cfg.rules), topology, options, factory)
+        def shared_duplicates() -> PostgresDuplicateIndex:
+            window = timedelta(hours=options.duplicate_window_hours)
+            return PostgresDuplicateIndex(dsn, f"{DEFAULT_TABLE}_recent", window, options.duplicate_similarity)
+
+        return cls(load_rules(router_cfg.rules), topology, options, factory, shared_duplicates if dsn else None)
 
     @property
     def dedup(self) -> DedupStore:
@@ -90,14 +100,30 @@ class Router:
             self._dedup = self._dedup_factory()
         return self._dedup
 
+    @property
+    def duplicates(self) -> Any:
+        """The duplicate index: in memory, or shared in PostgreSQL (opened on first use)."""
+        if self._duplicates is None:
+            self._duplicates = self._duplicates_factory()
+        return self._duplicates
+
     def reset_dedup(self) -> None:
-        """Drop the dedup connection (after a failure); the next use reconnects."""
-        if self._dedup is not None:
-            try:
-                self._dedup.close()
-            except Exception:  # noqa: BLE001, S110 - the connection is already broken
-                pass
-            self._dedup = None
+        """Drop the database connections (after a failure); the next use reconnects."""
+        for store in (self._dedup, self._duplicates if hasattr(self._duplicates, "close") else None):
+            if store is not None:
+                try:
+                    store.close()
+                except Exception:  # noqa: BLE001, S110 - the connection is already broken
+                    pass
+        self._dedup = None
+        if hasattr(self._duplicates, "close"):
+            self._duplicates = None
+
+    def prune(self) -> None:
+        """Forget routed ids and recent complaints past their retention."""
+        self.dedup.prune()
+        if hasattr(self.duplicates, "prune"):
+            self.duplicates.prune(self._window * 2)
 
     def agency_codes(self) -> list[str]:
         """Every agency code of the rules, plus triage."""

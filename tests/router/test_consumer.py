@@ -178,6 +178,7 @@ class TestRunRouter:
         assert store.was_routed(str(complaint.id))
         with store._conn.transaction():
             store._conn.execute(f"DELETE FROM {store.table} WHERE id = %s", (str(complaint.id),))
+            store._conn.execute(f"DELETE FROM {store.table}_recent WHERE id = %s", (str(complaint.id),))
         store.close()
 
 

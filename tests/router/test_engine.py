@@ -132,3 +132,31 @@ class TestDuplicates:
         c = make_complaint(AGENCY_SAMPLES["sda"])
         router.route(c)
         assert router.route(c).duplicate_of is None
+
+
+@pytest.mark.postgres
+class TestSharedDuplicates:
+    def test_two_replicas_link_a_repeat_through_postgresql(self, rules, postgres_dsn, dedup_table):
+        import psycopg
+
+        from router.shared_duplicates import PostgresDuplicateIndex
+
+        table = f"{dedup_table}_recent"
+        try:
+            replicas = [
+                Router(rules, TopologyConfig(), duplicates_factory=lambda: PostgresDuplicateIndex(postgres_dsn, table))
+                for _ in range(2)
+            ]
+            reporter = Reporter(email="warga@example.org")
+            first = replicas[0].route(make_complaint(AGENCY_SAMPLES["distamhut"], channel_type="email", reporter=reporter))
+            repeat = replicas[1].route(make_complaint("pohon tumbang lagi di panglima polim, tolong",
+                                                      channel_type="email", reporter=reporter))
+            assert repeat.duplicate_of == first.complaint_id
+            text = "Sampah numpuk di gang RT 07 Kel. Paseban, udah seminggu ga diangkut"
+            a = replicas[1].route(make_complaint(text, reporter=Reporter(name="A")))
+            b = replicas[0].route(make_complaint(text + " bau bgt", reporter=Reporter(name="B")))
+            assert b.duplicate_of == a.complaint_id
+            assert replicas[0].route(make_complaint(AGENCY_SAMPLES["dukcapil"])).duplicate_of is None
+        finally:
+            with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+                conn.execute(f"DROP TABLE IF EXISTS {table}")
