@@ -81,3 +81,29 @@ def definitions(topology: TopologyConfig, agency_queues: dict[str, str], vhost: 
         "bindings": [{"source": topology.routed_exchange, "vhost": vhost, "destination": s.name,
                       "destination_type": "queue", "routing_key": s.binding_key, "arguments": {}} for s in specs],
     }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print the routed side for the default names and the shipped (or given) rules as a
+    RabbitMQ definitions document: ``python -m router.topology [--rules FILE]``."""
+    import argparse  # noqa: PLC0415
+    import json  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+    from pathlib import Path  # noqa: PLC0415
+
+    from router.rules import load_rules  # noqa: PLC0415
+
+    parser = argparse.ArgumentParser(prog="python -m router.topology", description=main.__doc__)
+    parser.add_argument("--rules", type=Path, default=None)
+    parser.add_argument("--vhost", default="/")
+    args = parser.parse_args(argv)
+    topology = TopologyConfig()
+    prefix = topology.triage_queue.rsplit(".", 1)[0]
+    queues = {code: f"{prefix}.{code}" for code in load_rules(args.rules).agencies}
+    queues["triage"] = topology.triage_queue
+    sys.stdout.write(json.dumps(definitions(topology, queues, args.vhost), indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
