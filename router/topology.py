@@ -86,12 +86,12 @@ def definitions(topology: TopologyConfig, agency_queues: dict[str, str], vhost: 
 def main(argv: list[str] | None = None) -> int:
     """Print the routed side for the default names and the shipped (or given) rules as a
     RabbitMQ definitions document: ``python -m router.topology [--rules FILE]``."""
-    import argparse  # noqa: PLC0415
-    import json  # noqa: PLC0415
-    import sys  # noqa: PLC0415
-    from pathlib import Path  # noqa: PLC0415
+    import argparse
+    import json
+    import sys
+    from pathlib import Path
 
-    from router.rules import load_rules  # noqa: PLC0415
+    from router.rules import load_rules
 
     parser = argparse.ArgumentParser(prog="python -m router.topology", description=main.__doc__)
     parser.add_argument("--rules", type=Path, default=None)
