@@ -193,3 +193,25 @@ def _declared(broker, queues) -> bool:
         return False
     finally:
         conn.close()
+
+
+class TestReconnection:
+    def test_router_recovers_when_its_database_connection_dies(self, broker, start_router, rules, postgres_dsn):
+        import psycopg
+
+        queues = agency_queue_names(broker.topology, rules)
+        consumer = start_router()
+        broker.publish(make_complaint(AGENCY_SAMPLES["dishub"]))
+        assert wait_for(lambda: consumer.stats.routed == 1)
+        pid = consumer.router.dedup._conn.info.backend_pid
+        with psycopg.connect(postgres_dsn, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        later = [make_complaint(AGENCY_SAMPLES["sda"] + f" #{i}") for i in range(5)]
+        for c in later:
+            broker.publish(c)
+        assert wait_for(lambda: consumer.stats.routed == 6, timeout=30)
+        routed = _all_routed(broker, queues)
+        ids = sorted(m["id"] for ms in routed.values() for m in ms)
+        assert ids == sorted([routed["dishub"][0]["id"], *(str(c.id) for c in later)])
+        assert consumer.stats.duplicates == 0
+        assert broker.depth(broker.topology.intake_queue) == 0
