@@ -302,5 +302,6 @@ def run_router(loaded: Any, stop: threading.Event) -> None:
     dedup_path = Path(cfg.spool.path).with_name("router-dedup.db")
     router = Router.from_config(cfg.router, cfg.broker.topology, dedup_path)
     consumer = RouterConsumer(broker_url(cfg.broker), cfg.broker.topology, router,
-                              prefetch=cfg.router.prefetch, heartbeat=cfg.broker.heartbeat)
+                              prefetch=cfg.router.prefetch, heartbeat=cfg.broker.heartbeat,
+                              batch_max=router.options.batch_max)
     consumer.run(stop)

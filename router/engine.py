@@ -47,6 +47,7 @@ class RouterOptions(SlaPolicy):
     )
     duplicate_window_hours: float = Field(72, gt=0, description="How far back a duplicate's original can be.")
     duplicate_similarity: float = Field(0.7, gt=0, le=1, description="Jaccard threshold for near-identical text.")
+    batch_max: int = Field(100, ge=1, le=1000, description="Most deliveries routed in one transaction.")
 
 
 class Router:
