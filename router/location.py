@@ -14,7 +14,7 @@ and RT/RW are kept as text (``address``); they are not validated against any lis
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from normalizer.complaint import Complaint
 from router.areas import Area, AreaIndex, area_index
@@ -70,7 +70,19 @@ class LocationResolver:
                 return self._at(hit[0].code, "gps", address, note=hit[1])
         if loc.kelurahan_code and loc.kelurahan_code in self.index.areas:
             return self._at(loc.kelurahan_code, "place", address)
+        named = self._from_channel_names(loc.kelurahan, loc.kecamatan, loc.kota)
+        if named is not None:
+            return replace(named, method="place", address=address)
         return self.from_text(text, address)
+
+    def _from_channel_names(self, *names: str | None) -> ResolvedLocation | None:
+        """A place the channel named without codes ("KELURAHAN KALI BARU", "Cilincing")."""
+        if not any(names):
+            return None
+        levels = ("Kelurahan", "Kecamatan", "")
+        text = ", ".join(f"{lvl} {n}".strip() for lvl, n in zip(levels, names) if n)
+        found = self.from_text(text)
+        return found if found.level != "none" else None
 
     def from_text(self, text: str, address: str | None = None) -> ResolvedLocation:
         """Resolve a location from free text alone."""

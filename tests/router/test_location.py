@@ -42,6 +42,13 @@ class TestCoordinates:
         loc = resolver.resolve(make_complaint("banjir di Kel. Cipete Utara", lat=-6.9175, long=107.6191))
         assert (loc.method, loc.kelurahan) == ("text", "Cipete Utara")
 
+    def test_channel_place_names_without_codes(self, resolver):
+        c = make_complaint("ada masalah").model_copy(
+            update={"location": Location(kelurahan="KELURAHAN KALI BARU", kecamatan="CILINCING")}
+        )
+        loc = resolver.resolve(c)
+        assert (loc.method, loc.kelurahan_code) == ("place", "31.72.04.1004")
+
     def test_channel_place_is_kept(self, resolver):
         c = make_complaint("ada masalah").model_copy(
             update={"location": Location(kelurahan_code="31.74.02.1001", method="place")}
