@@ -161,6 +161,7 @@ class Forwarder:
         confirm_timeout: seconds without any confirm while messages are in flight
             before the session is given up (a silent stall); defaults to twice
             the heartbeat and at least 30 s, so that normally heartbeats notice a dead link first.
+        drain_timeout: after a stop request, how long to wait for outstanding confirms.
     """
 
     def __init__(
@@ -169,12 +170,14 @@ class Forwarder:
         broker: BrokerConfig,
         log: Any = None,
         confirm_timeout: float | None = None,
+        drain_timeout: float = DRAIN_TIMEOUT,
     ) -> None:
         self.spool = spool
         self.broker = broker
         self.log = log or structlog.get_logger("kanal").bind(component="forwarder")
         self.topology = topo.intake_topology(broker.topology)
         self.confirm_timeout = confirm_timeout or max(30.0, 2.0 * broker.heartbeat)
+        self.drain_timeout = drain_timeout
         self.stats = ForwarderStats()
         self._session: _Session | None = None
         self._session_lock = threading.Lock()
@@ -237,11 +240,6 @@ class Forwarder:
 
     def _run_session(self, stop: threading.Event) -> None:
         self.stats.sessions += 1
-        try:
-            self.declare_topology()
-        except (pika.exceptions.AMQPError, OSError) as exc:
-            self.stats.failures += 1
-            raise SessionFailed(f"cannot declare topology: {_describe(exc)}") from None
         session = _Session(self, stop)
         with self._session_lock:
             self._session = session
@@ -480,7 +478,12 @@ class _Session:
         self.channel = channel
         channel.add_on_close_callback(self._on_channel_closed)
         channel.add_on_return_callback(self._on_return)
-        channel.confirm_delivery(ack_nack_callback=self._on_confirm, callback=self._on_confirm_mode)
+        # Declared on every connect: a broker restarted from scratch, or a binding
+        # someone deleted, is repaired before anything is published.
+        topo.declare_async(channel, self.forwarder.topology, self._on_topology_declared)
+
+    def _on_topology_declared(self) -> None:
+        self.channel.confirm_delivery(ack_nack_callback=self._on_confirm, callback=self._on_confirm_mode)
 
     def _on_channel_closed(self, _channel: Any, reason: BaseException) -> None:
         if not self._closing:
@@ -605,7 +608,7 @@ class _Session:
             if not self._in_flight:
                 self._close()
                 return
-            if now - self._stopping_since >= DRAIN_TIMEOUT:
+            if now - self._stopping_since >= self.forwarder.drain_timeout:
                 self.log.warning("stopping with unconfirmed messages; they stay in the spool", rows=len(self._in_flight))
                 self._close()
                 return

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -115,6 +116,31 @@ def declare(channel: BlockingChannel, topology: Topology) -> None:
         channel.queue_declare(queue.name, durable=True, arguments=queue.arguments)
     for binding in topology.bindings:
         channel.queue_bind(binding.queue, binding.exchange, routing_key=binding.routing_key)
+
+
+def declare_async(channel: Any, topology: Topology, on_done: Callable[[], None]) -> None:
+    """Declare ``topology`` on a pika asynchronous channel (SelectConnection), one
+    step after the other, then call ``on_done``. A refusal (406 PRECONDITION_FAILED)
+    closes the channel, which the channel's close callback reports."""
+    steps: list[Callable[[Callable[[Any], None]], None]] = []
+    for e in topology.exchanges:
+        steps.append(
+            lambda cb, e=e: channel.exchange_declare(
+                e.name, exchange_type=e.type, durable=True, arguments=e.arguments or None, callback=cb
+            )
+        )
+    for q in topology.queues:
+        steps.append(lambda cb, q=q: channel.queue_declare(q.name, durable=True, arguments=q.arguments, callback=cb))
+    for b in topology.bindings:
+        steps.append(lambda cb, b=b: channel.queue_bind(b.queue, b.exchange, routing_key=b.routing_key, callback=cb))
+
+    def run(index: int) -> None:
+        if index == len(steps):
+            on_done()
+        else:
+            steps[index](lambda _frame: run(index + 1))
+
+    run(0)
 
 
 def delete(channel: BlockingChannel, topology: Topology) -> None:

@@ -158,8 +158,6 @@ def test_stop_is_prompt_even_while_the_connection_hangs_in_its_handshake(
 ) -> None:
     proxy.stall()
     forwarder = Forwarder(spool, broker_config(proxy.url(), topology))
-    # Skip the blocking declare so the session itself is what hangs in the AMQP handshake.
-    forwarder.declare_topology = lambda: None  # type: ignore[method-assign]
     stop = threading.Event()
     thread = threading.Thread(target=forwarder.run, args=(stop,), daemon=True)
     thread.start()
@@ -170,6 +168,37 @@ def test_stop_is_prompt_even_while_the_connection_hangs_in_its_handshake(
     thread.join(timeout=10)
     assert not thread.is_alive()
     assert time.monotonic() - started < 3.0
+
+
+def test_stop_with_confirms_outstanding_waits_briefly_then_leaves_the_rows_in_the_spool(
+    amqp_url: str, topology: TopologyConfig, proxy: TcpProxy, spool: Spool, tmp_path: Path
+) -> None:
+    runner = ChannelRunner(make_walkin(tmp_path), spool, LocalAttachmentStore(tmp_path / "att"), batch_size=100)
+    forwarder = Forwarder(spool, broker_config(proxy.url(), topology), drain_timeout=1.0)
+    stop = threading.Event()
+    thread = threading.Thread(target=forwarder.run, args=(stop,), daemon=True)
+    thread.start()
+    wait_for(lambda: forwarder.stats.sessions >= 1 and spool.depth() == 0 and proxy.connections >= 1,
+             what="a session to open")
+    time.sleep(0.3)
+    proxy.stall()
+    runner.ingest([desk_raw(f"BK-DRAIN-{i}") for i in range(20)])
+    wait_for(lambda: forwarder.stats.published >= 20, what="the rows to be published into the stall")
+    started = time.monotonic()
+    stop.set()
+    thread.join(timeout=15)
+    assert not thread.is_alive()
+    # drain_timeout (1 s) + the close grace (2 s) for a broker that never answers
+    assert time.monotonic() - started < 5.0
+    assert forwarder.stats.confirmed == 0
+    assert spool.depth() == 20, "unconfirmed rows stay in the spool for the next start"
+    proxy.restore()
+    proxy.cut()  # drop the stalled sockets
+    proxy.restore()
+    with running(Forwarder(spool, broker_config(proxy.url(), topology))):
+        wait_for(lambda: spool.depth() == 0, what="the next start to send them")
+    refs = sorted(m.json["provider_message_id"] for m in read_queue(amqp_url, topology.intake_queue))
+    assert set(refs) == {f"BK-DRAIN-{i}" for i in range(20)}
 
 
 # -- a throwaway RabbitMQ node of our own: crash it, import definitions into it -------

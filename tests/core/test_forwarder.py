@@ -155,26 +155,21 @@ def test_an_unroutable_message_is_not_taken_as_delivered_and_goes_out_once_the_b
 ) -> None:
     runner = _runner(make_walkin(tmp_path), spool, tmp_path)
     forwarder = Forwarder(spool, broker_config(amqp_url, topology))
-    forwarder.declare_topology()
-    with blocking_channel(amqp_url) as channel:
-        channel.queue_unbind(topology.intake_queue, topology.intake_exchange, topology.intake_routing_key)
-    original_declare = forwarder.declare_topology
-    declared = []
-
-    def declare_once_the_test_allows() -> None:
-        # The first session runs on the broken binding; the retry re-declares it.
-        declared.append(1)
-        if len(declared) > 1:
-            original_declare()
-
-    forwarder.declare_topology = declare_once_the_test_allows  # type: ignore[method-assign]
-    runner.ingest([desk_raw("BK-UNROUTABLE")])
+    runner.ingest([desk_raw("BK-ROUTED")])
     with running(forwarder):
+        wait_for(lambda: spool.depth() == 0, what="the first complaint to go out")
+        # Someone deletes the intake binding while the forwarder is connected: the broker
+        # returns the next message (mandatory) and then acks it. That ack must not count;
+        # the forwarder reconnects, declares the topology again and republishes.
+        with blocking_channel(amqp_url) as channel:
+            channel.queue_unbind(topology.intake_queue, topology.intake_exchange, topology.intake_routing_key)
+        runner.ingest([desk_raw("BK-UNROUTABLE")])
         wait_for(lambda: forwarder.stats.returned >= 1, what="the broker to return the message")
         wait_for(lambda: spool.depth() == 0, what="the outbox to drain after the binding came back")
     messages = read_queue(amqp_url, topology.intake_queue)
-    assert [m.json["provider_message_id"] for m in messages] == ["BK-UNROUTABLE"]
+    assert [m.json["provider_message_id"] for m in messages] == ["BK-ROUTED", "BK-UNROUTABLE"]
     assert forwarder.stats.failures >= 1
+    assert forwarder.stats.sessions >= 2
 
 
 def test_a_nacked_publish_stays_in_the_spool_and_is_retried_until_the_broker_takes_it(
