@@ -160,3 +160,18 @@ class TestSharedDuplicates:
         finally:
             with psycopg.connect(postgres_dsn, autocommit=True) as conn:
                 conn.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+class TestContract:
+    def test_every_routed_body_validates_against_the_routed_schema(self, router):
+        from router.contract import RoutedComplaint, routed_json_schema
+
+        samples = [make_complaint(t) for t in AGENCY_SAMPLES.values()]
+        samples.append(make_complaint("halo", reporter=Reporter(anonymous=True, phone="+6281200000003")))
+        samples.append(make_complaint("pohon tumbang", lat=-6.1754, long=106.8272))
+        for c in samples:
+            routed = router.route(c)
+            parsed = RoutedComplaint.model_validate_json(routed.body)
+            assert str(parsed.id) == routed.complaint_id
+            assert parsed.routing.queue == routed.queue
+        assert routed_json_schema()["properties"]["routing"]
