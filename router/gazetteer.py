@@ -37,6 +37,9 @@ ALIASES = {
     "pasming": "pasar minggu", "benhil": "bendungan hilir", "jatinegara kaum": "jatinegara kaum", "halim": "halim perdana kusuma", "mampang": "mampang prapatan",
     "kelapa gading": "kelapa gading", "grogol petamburan": "grogol petamburan",
     "tanjung priuk": "tanjung priok", "kebon jeruk": "kebon jeruk",
+    # Landmarks people use as place names, each inside one kelurahan.
+    "blok m": "melawai", "monas": "gambir", "gbk": "gelora", "kota tua": "pinangsia",
+    "pondok indah": "pondok pinang", "kalibata city": "rawajati",
 }
 #: Kelurahan names that are ordinary words: they count only after "kel." or next to
 #: their kecamatan or kota.

@@ -71,6 +71,11 @@ class TestText:
         loc = resolver.from_text(text)
         assert (loc.method, loc.level, loc.kelurahan, loc.kecamatan) == ("text", "kelurahan", kelurahan, kecamatan)
 
+    @pytest.mark.parametrize(("text", "kelurahan"), [("parkir liar di Blok M", "Melawai"),
+                                                    ("banjir di kalibata city", "Rawajati")])
+    def test_landmarks_used_as_place_names(self, resolver, text, kelurahan):
+        assert resolver.from_text(text).kelurahan == kelurahan
+
     def test_kota_from_informal_name(self, resolver):
         loc = resolver.from_text("sampah numpuk di jaksel")
         assert (loc.level, loc.kota_code) == ("kota", "31.74")
