@@ -30,18 +30,16 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
 
 import structlog
 from kombu import Connection, Consumer, Producer, Queue
 from kombu.message import Message
-from pydantic import ValidationError
 
-from config.models import BrokerConfig, TopologyConfig
+from config.models import TopologyConfig
 from normalizer.complaint import Complaint
-from normalizer.wire import decode_complaint
 from router.decision import ROUTED_TYPE, Routed
 from router.engine import Router
+from router.intake import PoisonMessage, broker_url, decode_intake
 from router.shared_duplicates import SharedIndexUnavailable
 from router.topology import declare_routed_side
 
@@ -66,10 +64,6 @@ class RouterStats:
     def as_dict(self) -> dict[str, int]:
         """Counters as a dict (for logs)."""
         return {k: getattr(self, k) for k in self.__slots__}
-
-
-class PoisonMessage(Exception):
-    """The message cannot be routed, whatever we retry (bad body, routing bug)."""
 
 
 class RouterConsumer:
@@ -158,7 +152,7 @@ class RouterConsumer:
         poison: list[tuple[Message, str]] = []
         for message in messages:
             try:
-                decided.append((message, self._route(_decode(message.body))))
+                decided.append((message, self._route(decode_intake(message.body))))
             except PoisonMessage as exc:
                 poison.append((message, str(exc)))
         routed_now: list[Routed] = []
@@ -262,33 +256,6 @@ class RouterConsumer:
         self.stats.triage += routed.triage
         self.stats.confidential += routed.confidential
         self.stats.linked += routed.duplicate_of is not None
-
-
-def _decode(body: bytes) -> Complaint:
-    try:
-        return decode_complaint(body)
-    except ValidationError as exc:
-        # Field locations and messages only: the input may hold personal data.
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}"
-                             for e in exc.errors(include_input=False, include_url=False)[:5])
-        msg = f"not a valid complaint: {problems}"
-        raise PoisonMessage(msg) from None
-    except (UnicodeDecodeError, ValueError) as exc:
-        msg = f"not a valid complaint: {type(exc).__name__}"
-        raise PoisonMessage(msg) from None
-
-
-def broker_url(broker: BrokerConfig) -> str:
-    """The AMQP URL with the ``password`` secret put in place of the URL's."""
-    assert broker.url is not None
-    if broker.password is None:
-        return broker.url
-    parts = urlsplit(broker.url)
-    user = parts.username or "guest"
-    host = parts.hostname or "localhost"
-    port = f":{parts.port}" if parts.port else ""
-    netloc = f"{quote(user, safe='')}:{quote(broker.password.get(), safe='')}@{host}{port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 def run_router(loaded: Any, stop: threading.Event) -> None:
