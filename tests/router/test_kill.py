@@ -102,7 +102,7 @@ class TestKillNine:
                                                                           dedup_table, rules, procs):
         queues = agency_queue_names(broker.topology, rules)
         texts = list(AGENCY_SAMPLES.values())
-        complaints = [make_complaint(f"{texts[i % len(texts)]} #{i}") for i in range(400)]
+        complaints = [make_complaint(f"{texts[i % len(texts)]} #{i}") for i in range(1500)]
         rng = random.Random()
         for c in complaints:
             broker.publish(c)
@@ -111,7 +111,7 @@ class TestKillNine:
             p = RouterProcess(amqp_url, broker.topology, postgres_dsn, dedup_table)
             procs.append(p)
             p.wait_line("READY")
-            time.sleep(rng.uniform(0.1, 0.4))
+            time.sleep(rng.uniform(0.05, 0.3))
             p.kill()
             kills += 1
         final = RouterProcess(amqp_url, broker.topology, postgres_dsn, dedup_table)
