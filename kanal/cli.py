@@ -274,10 +274,15 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
 
 def cmd_topology(args: argparse.Namespace) -> int:
     """Print the RabbitMQ definitions for the configured topology."""
-    from kanal.topology import definitions  # noqa: PLC0415
+    from urllib.parse import unquote, urlparse  # noqa: PLC0415
+
+    from kanal.topology import full_definitions  # noqa: PLC0415
 
     loaded = _load(args)
-    print(json.dumps(definitions(loaded.kanal.broker.topology), indent=2))
+    url = loaded.kanal.broker.url
+    vhost = unquote(urlparse(url).path[1:]) if url and urlparse(url).path not in ("", "/") else "/"
+    document = full_definitions(loaded.kanal.broker.topology, loaded.kanal.router.rules, vhost)
+    print(json.dumps(document, indent=2))
     return EXIT_OK
 
 

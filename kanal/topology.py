@@ -192,9 +192,24 @@ def definitions(topology: Topology | TopologyConfig, vhost: str = "/") -> dict[s
     }
 
 
+def full_definitions(config: TopologyConfig, rules_path: Any = None, vhost: str = "/") -> dict[str, Any]:
+    """Both sides as one definitions document: the intake side declared by the
+    forwarder and the routed side (routed exchange, one queue per agency of the
+    rules, triage, confidential) declared by the router."""
+    from router.topology import agency_queue_names  # noqa: PLC0415 - the forwarder never needs the router
+    from router.topology import definitions as routed_definitions  # noqa: PLC0415
+
+    document = definitions(intake_topology(config), vhost)
+    routed = routed_definitions(config, agency_queue_names(config, rules_path), vhost)
+    for key in ("exchanges", "queues", "bindings"):
+        document[key].extend(routed[key])
+    return document
+
+
 def render_definitions(config: TopologyConfig | None = None, vhost: str = "/") -> str:
-    """The definitions JSON text exactly as committed in config/rabbitmq-definitions.json."""
-    document = definitions(intake_topology(config or TopologyConfig()), vhost)
+    """The definitions JSON text exactly as committed in config/rabbitmq-definitions.json
+    (both sides, default names, shipped rules)."""
+    document = full_definitions(config or TopologyConfig(), None, vhost)
     return json.dumps(document, indent=2, sort_keys=False) + "\n"
 
 

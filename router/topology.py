@@ -83,6 +83,17 @@ def definitions(topology: TopologyConfig, agency_queues: dict[str, str], vhost: 
     }
 
 
+def agency_queue_names(topology: TopologyConfig, rules_path: Any = None) -> dict[str, str]:
+    """Agency code -> queue name for every agency of the rules (shipped rules by
+    default), plus triage: what the router declares and publishes to."""
+    from router.rules import load_rules  # noqa: PLC0415 - only the CLI paths need the rules
+
+    prefix = topology.triage_queue.rsplit(".", 1)[0]
+    queues = {code: f"{prefix}.{code}" for code in load_rules(rules_path).agencies}
+    queues["triage"] = topology.triage_queue
+    return queues
+
+
 def main(argv: list[str] | None = None) -> int:
     """Print the routed side for the default names and the shipped (or given) rules as a
     RabbitMQ definitions document: ``python -m router.topology [--rules FILE]``."""
@@ -91,16 +102,12 @@ def main(argv: list[str] | None = None) -> int:
     import sys
     from pathlib import Path
 
-    from router.rules import load_rules
-
     parser = argparse.ArgumentParser(prog="python -m router.topology", description=main.__doc__)
     parser.add_argument("--rules", type=Path, default=None)
     parser.add_argument("--vhost", default="/")
     args = parser.parse_args(argv)
     topology = TopologyConfig()
-    prefix = topology.triage_queue.rsplit(".", 1)[0]
-    queues = {code: f"{prefix}.{code}" for code in load_rules(args.rules).agencies}
-    queues["triage"] = topology.triage_queue
+    queues = agency_queue_names(topology, args.rules)
     sys.stdout.write(json.dumps(definitions(topology, queues, args.vhost), indent=2) + "\n")
     return 0
 
