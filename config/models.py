@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from config.secrets import Secret
+from config.secrets import Secret, resolve_secret
 
 
 class _Strict(BaseModel):
@@ -80,12 +80,22 @@ class RouterConfig(_Strict):
     """The router: rules file and the shared dedup store."""
 
     rules: Path | None = Field(None, description="Classification rules YAML; default: the shipped rules.")
-    dedup_dsn: str | None = Field(
-        None, description="postgresql://... shared by replicas; unset = SQLite next to the spool."
+    dedup_dsn: str | Secret | None = Field(
+        None,
+        description="postgresql://... shared by replicas, or a ${ENV_VAR} / file: reference when it "
+        "holds a password; unset = SQLite next to the spool.",
     )
     dedup_retention_days: float = Field(30, gt=0)
     prefetch: int = Field(200, ge=1, le=2000)
     options: dict[str, Any] = Field(default_factory=dict, description="Router tuning (SLA hours, thresholds).")
+
+
+    @field_validator("dedup_dsn", mode="before")
+    @classmethod
+    def _dsn_reference(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().startswith(("${", "file:")):
+            return resolve_secret(value)
+        return value
 
 
 class LogConfig(_Strict):

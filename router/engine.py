@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import ConfigDict, Field
 
 from config.models import RouterConfig, TopologyConfig
-from config.secrets import resolve_secret
+from config.secrets import SecretValue, resolve_secret
 from normalizer.complaint import Complaint
 from router.classify import Classification, Classifier
 from router.decision import Routed, build_body
@@ -202,8 +202,10 @@ class Router:
         }
 
 
-def dedup_dsn(configured: str | None) -> str | None:
+def dedup_dsn(configured: str | SecretValue | None) -> str | None:
     """The DSN itself: a ``${ENV_VAR}`` or ``file:`` reference (it holds a password) is resolved."""
+    if isinstance(configured, SecretValue):
+        return configured.get()
     if configured and (configured.strip().startswith("${") or configured.startswith("file:")):
         return resolve_secret(configured).get()
     return configured
