@@ -9,6 +9,7 @@ every channel.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import threading
 from abc import ABC, abstractmethod
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple, Protocol
 
 from pydantic import BaseModel
 
-from normalizer.complaint import Complaint
+from normalizer.complaint import ChannelRef, Complaint
 
 if TYPE_CHECKING:
     import uuid
@@ -201,6 +202,11 @@ class Connector(ABC):
     @abstractmethod
     def account(self) -> str:
         """The receiving account (``@dkijakarta``, ``+628111272206``, ``1708``...)."""
+
+    @functools.cached_property
+    def channel_ref(self) -> ChannelRef:
+        """This instance's :class:`ChannelRef` (built once: it never changes)."""
+        return ChannelRef(type=self.context.type, name=self.context.name, account=self.account)
 
     @property
     def pulls(self) -> bool:

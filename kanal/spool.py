@@ -107,7 +107,6 @@ CREATE TABLE IF NOT EXISTS routed (
     body BLOB NOT NULL,
     routed_at REAL NOT NULL
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS ledger_taken ON ledger (taken_at);
 CREATE INDEX IF NOT EXISTS routed_at ON routed (routed_at);
 """
 

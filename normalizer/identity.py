@@ -8,11 +8,13 @@ the router and the CRM drop repeats.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 
 #: Fixed namespace for Kanal complaint ids. Never change it: every id ever issued
 #: depends on it.
 KANAL_NAMESPACE = uuid.UUID("6f1d7c1e-5b0a-4f5e-9a4e-2d3c8b7a6e10")
+_NAMESPACE_BYTES = KANAL_NAMESPACE.bytes
 
 
 def complaint_id(channel_type: str, account: str, provider_message_id: str) -> uuid.UUID:
@@ -29,4 +31,6 @@ def complaint_id(channel_type: str, account: str, provider_message_id: str) -> u
         msg = "provider_message_id is required to derive a complaint id"
         raise ValueError(msg)
     key = "\x1f".join((channel_type.strip().lower(), account.strip().lower(), provider_message_id))
-    return uuid.uuid5(KANAL_NAMESPACE, key)
+    # Same result as uuid.uuid5(KANAL_NAMESPACE, key), without its per-call overhead.
+    digest = hashlib.sha1(_NAMESPACE_BYTES + key.encode(), usedforsecurity=False).digest()
+    return uuid.UUID(bytes=digest[:16], version=5)

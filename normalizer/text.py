@@ -23,7 +23,8 @@ _BLOCK_TAGS = frozenset(
 )
 _SKIP_TAGS = frozenset({"script", "style", "head", "title", "template", "noscript"})
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
-_SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u3000]+")
+# Only runs of two or more, or odd spaces: rewriting every single space is wasted work.
+_SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u3000]{2,}|[\t\u00a0\u2000-\u200a\u3000]")
 _BLANK_LINES = re.compile(r"\n{3,}")
 
 

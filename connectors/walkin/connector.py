@@ -24,7 +24,7 @@ from connectors.base import Connector, Drop, IngestResult, NormaliseResult, RawM
 from connectors.errors import NormaliseError, TransientError
 from connectors.push import HttpResponse, WebhookOutcome, WebhookRequest, WebhookRoute, constant_time_equals
 from connectors.walkin.config import WalkInOptions
-from normalizer.complaint import ChannelRef, Complaint, Location, Reporter
+from normalizer.complaint import Complaint, Location, Reporter
 from normalizer.identity import complaint_id
 from normalizer.phone import to_e164
 from normalizer.text import clean_line, clean_text
@@ -115,7 +115,7 @@ class WalkInConnector(Connector):
         address = clean_line(str(data["address"])) if data.get("address") else None
         return Complaint(
             id=complaint_id(self.type_name, self.account, ref),
-            channel=ChannelRef(type=self.type_name, name=self.name, account=self.account),
+            channel=self.channel_ref,
             provider_message_id=ref,
             received_at=raw.received_at,
             requested_datetime=submitted,
@@ -129,7 +129,7 @@ class WalkInConnector(Connector):
             description=description,
             description_truncated=truncated,
             language="id",
-            location=Location(address_string=address, method="text" if address else "none"),
+            location=Location(address_string=address, method="text") if address else Location(),
             raw_ref=raw.raw_ref,
         )
 

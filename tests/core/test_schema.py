@@ -91,3 +91,10 @@ def test_kanal_schema_prints_the_json_schema():
     schema = json.loads(out.stdout)
     assert schema["title"] == "Complaint"
     assert {"id", "channel", "description", "raw_ref", "requested_datetime"} <= set(schema["required"])
+
+
+def test_complaint_ids_are_standard_uuid5_in_the_kanal_namespace():
+    from normalizer.identity import KANAL_NAMESPACE
+
+    expected = uuid.uuid5(KANAL_NAMESPACE, "sms\x1f+628111272206\x1fKNL-é-1")
+    assert complaint_id("SMS", "+628111272206", "KNL-é-1") == expected
