@@ -24,7 +24,6 @@ from kanal.spool import Spool
 from tests.core.broker_kit import (
     broker_config,
     check_delivery,
-    delete_topology,
     desk_raw,
     read_queue,
     running,
@@ -34,23 +33,12 @@ from tests.core.broker_kit import (
 from tests.core.conftest import make_walkin
 from tests.core.rabbit_node import RabbitNode
 from tests.core.tcp_proxy import TcpProxy
-from tests.services import require_rabbitmq
 
 pytestmark = pytest.mark.rabbitmq
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(name="amqp_url")
-def _amqp_url() -> str:
-    return require_rabbitmq()
-
-
-@pytest.fixture(name="topology")
-def _topology(amqp_url: str) -> TopologyConfig:
-    topology = unique_topology("kanaltest.outage")
-    yield topology
-    delete_topology(amqp_url, topology)
 
 
 @pytest.fixture(name="proxy")

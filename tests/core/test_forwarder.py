@@ -23,31 +23,18 @@ from tests.core.broker_kit import (
     blocking_channel,
     broker_config,
     check_delivery,
-    delete_topology,
     desk_payload,
     desk_raw,
     queue_depth,
     read_queue,
     running,
-    unique_topology,
     wait_for,
 )
 from tests.core.conftest import make_walkin
-from tests.services import require_rabbitmq
 
 pytestmark = pytest.mark.rabbitmq
 
 
-@pytest.fixture(name="amqp_url")
-def _amqp_url() -> str:
-    return require_rabbitmq()
-
-
-@pytest.fixture(name="topology")
-def _topology(amqp_url: str) -> TopologyConfig:
-    topology = unique_topology()
-    yield topology
-    delete_topology(amqp_url, topology)
 
 
 def _runner(connector: WalkInConnector, spool: Spool, tmp_path: Path) -> ChannelRunner:

@@ -12,30 +12,15 @@ from normalizer.identity import complaint_id
 from tests.core.broker_kit import (
     broker_config,
     check_delivery,
-    delete_topology,
     queue_depth,
     read_queue,
     running,
-    unique_topology,
     wait_for,
 )
-from tests.services import require_rabbitmq
 
 pytestmark = pytest.mark.rabbitmq
 
 
-@pytest.fixture
-def amqp_url() -> str:
-    """The shared broker (fails in CI when absent)."""
-    return require_rabbitmq()
-
-
-@pytest.fixture
-def topology(amqp_url):
-    """Exchanges and queues unique to this test, deleted afterwards."""
-    names = unique_topology("kanaltest.facebook")
-    yield names
-    delete_topology(amqp_url, names)
 
 
 def test_webhook_and_poll_reach_the_intake_queue_once_per_item(graph, hook, runner, spool, amqp_url, topology):

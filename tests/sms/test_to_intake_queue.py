@@ -24,30 +24,17 @@ from normalizer.timeutil import WIB
 from tests.core.broker_kit import (
     broker_config,
     check_delivery,
-    delete_topology,
     queue_depth,
     read_queue,
     running,
-    unique_topology,
     wait_for,
 )
-from tests.services import require_rabbitmq
 from tests.sms.kit import SECRET, FakeSmsdFiles, complaints, make_connector, make_runner
 
 pytestmark = pytest.mark.rabbitmq
 SECRET_REF = "${KANAL_TEST_SMS_SECRET}"
 
 
-@pytest.fixture(name="amqp_url")
-def _amqp_url() -> str:
-    return require_rabbitmq()
-
-
-@pytest.fixture(name="topology")
-def _topology(amqp_url: str) -> TopologyConfig:
-    topology = unique_topology("kanaltest.sms")
-    yield topology
-    delete_topology(amqp_url, topology)
 
 
 def test_every_backend_delivers_into_the_intake_queue_once(

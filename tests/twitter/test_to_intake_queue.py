@@ -16,14 +16,11 @@ from kanal.spool import Spool
 from tests.core.broker_kit import (
     broker_config,
     check_delivery,
-    delete_topology,
     queue_depth,
     read_queue,
     running,
-    unique_topology,
     wait_for,
 )
-from tests.services import require_rabbitmq
 from tests.twitter.fake_x_api import FakeXApi
 from tests.twitter.test_polling import seed
 from tests.twitter.test_webhook import SECRET, sign, v1_event
@@ -31,16 +28,6 @@ from tests.twitter.test_webhook import SECRET, sign, v1_event
 pytestmark = pytest.mark.rabbitmq
 
 
-@pytest.fixture(name="amqp_url")
-def _amqp_url() -> str:
-    return require_rabbitmq()
-
-
-@pytest.fixture(name="topology")
-def _topology(amqp_url: str):
-    names = unique_topology("kanaltest.twitter")
-    yield names
-    delete_topology(amqp_url, names)
 
 
 def test_mentions_reach_the_intake_queue_once_each(fake_x: FakeXApi, spool: Spool, make_runner, amqp_url: str,
