@@ -20,7 +20,7 @@ from connectors.errors import NormaliseError
 from connectors.push import HttpResponse, WebhookOutcome, WebhookRequest, WebhookRoute
 from connectors.sms.backend import SmsBackend
 from connectors.sms.config import AggregatorOptions
-from connectors.sms.http_inbound import http_raw, outside_window, parse_dump, token_matches
+from connectors.sms.http_inbound import http_raw, outside_window, parse_dump, parse_gateway_time, token_matches
 from connectors.sms.message import InboundSms
 from connectors.sms.outbound import AckPolicy
 
@@ -44,11 +44,9 @@ class AggregatorBackend(SmsBackend):
         value = value.strip()
         if not value:
             return None
-        for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"):
-            try:
-                return datetime.strptime(value, fmt).replace(tzinfo=self.tz)
-            except ValueError:
-                continue
+        local = parse_gateway_time(value, self.tz)
+        if local is not None:
+            return local
         try:
             parsed = datetime.fromisoformat(value)
         except ValueError:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from urllib.parse import parse_qsl, unquote_to_bytes, urlsplit
 
 from connectors.base import RawMessage
@@ -139,3 +139,13 @@ def outside_window(when: datetime | None, max_age: float, max_future: float, now
         return f"message is {-age:.0f}s in the future"
     return None
 
+
+def parse_gateway_time(value: str, tz: tzinfo) -> datetime | None:
+    """A gateway's local ``YYYY-MM-DD HH:MM[:SS]`` time in ``tz``; None when empty or
+    in another format (the caller decides what else it accepts)."""
+    for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"):
+        try:
+            return datetime.strptime(value, fmt).replace(tzinfo=tz)
+        except ValueError:
+            continue
+    return None

@@ -30,6 +30,7 @@ from connectors.sms.http_inbound import (
     http_raw,
     outside_window,
     parse_dump,
+    parse_gateway_time,
     token_matches,
 )
 from connectors.sms.message import InboundSms
@@ -113,11 +114,9 @@ class KannelBackend(SmsBackend):
         value = (x_kannel_time or "").strip()
         if not value:
             return None
-        for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"):
-            try:
-                return datetime.strptime(value, fmt).replace(tzinfo=self.tz)
-            except ValueError:
-                continue
+        local = parse_gateway_time(value, self.tz)
+        if local is not None:
+            return local
         msg = f"X-Kannel-Time {value[:30]!r} is not YYYY-MM-DD HH:MM:SS"
         raise NormaliseError(msg)
 
