@@ -10,14 +10,15 @@ JSON Schema; docs/complaint.schema.json is the committed copy.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 SCHEMA_VERSION = 1
 #: The AMQP ``type`` and CloudEvents ``type`` of a complaint message.
 SCHEMA_TYPE = "id.go.jakarta.kanal.complaint.v1"
+_ZERO = timedelta(0)
 
 
 class _Frozen(BaseModel):
@@ -95,8 +96,8 @@ class Complaint(_Frozen):
     in_reply_to: uuid.UUID | None = Field(
         None, description="Id of an earlier complaint this message answers, when Kanal took that one in."
     )
-    received_at: datetime = Field(description="When Kanal received it, UTC.")
-    requested_datetime: datetime = Field(
+    received_at: AwareDatetime = Field(description="When Kanal received it, UTC.")
+    requested_datetime: AwareDatetime = Field(
         description="When the citizen sent it, with the source's offset (WIB is +07:00)."
     )
     reporter: Reporter = Reporter()
@@ -115,18 +116,7 @@ class Complaint(_Frozen):
     @field_validator("received_at")
     @classmethod
     def _received_at_utc(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
-            msg = "received_at must carry a timezone"
-            raise ValueError(msg)
-        return value.astimezone(timezone.utc)
-
-    @field_validator("requested_datetime")
-    @classmethod
-    def _requested_has_offset(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
-            msg = "requested_datetime must carry the source's UTC offset"
-            raise ValueError(msg)
-        return value
+        return value if value.utcoffset() == _ZERO else value.astimezone(timezone.utc)
 
 
 def json_schema() -> dict:

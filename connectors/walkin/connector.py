@@ -129,7 +129,7 @@ class WalkInConnector(Connector):
             description=description,
             description_truncated=truncated,
             language="id",
-            location=Location(address_string=address, method="text") if address else Location(),
+            location=Location(address_string=address, method="text") if address else _NO_LOCATION,
             raw_ref=raw.raw_ref,
         )
 
@@ -146,6 +146,9 @@ class WalkInConnector(Connector):
             return HttpResponse.forbidden()
         raw = RawMessage(f"http:{len(request.body)}b", request.body, utc_now(), {"via": "http"})
         return WebhookOutcome([raw], reply=_json_reply)
+
+
+_NO_LOCATION = Location()
 
 
 def _json_reply(results: Sequence[IngestResult]) -> HttpResponse:
