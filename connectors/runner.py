@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -263,7 +262,3 @@ class ChannelRunner:
         self._set_state("stopped")
         self.log.info("channel stopped")
 
-
-def wait_until(stop: threading.Event, deadline: float) -> bool:
-    """Wait until Unix time ``deadline`` or until ``stop``; True if stopped."""
-    return stop.wait(max(0.0, deadline - time.time()))

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from config.loader import ConfigError, LoadedConfig, load_config
+from config.loader import ConfigError, ConfigIssue, LoadedConfig, load_config
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -49,14 +49,8 @@ def _load(args: argparse.Namespace, path: Path | None = None) -> LoadedConfig:
     path = path or _config_path(args)
     if not path.exists():
         hint = "pass --config PATH, set KANAL_CONFIG, or copy config/kanal.example.yaml to ./kanal.yaml"
-        raise ConfigError(path, [_issue(str(path), f"no such file ({hint})")])
+        raise ConfigError(path, [ConfigIssue(str(path), f"no such file ({hint})")])
     return load_config(path, options_model)
-
-
-def _issue(where: str, message: str) -> Any:
-    from config.loader import ConfigIssue  # noqa: PLC0415
-
-    return ConfigIssue(where, message)
 
 
 def _setup_logging(loaded: LoadedConfig | None, level: str | None = None) -> None:
@@ -250,9 +244,8 @@ def cmd_routed(args: argparse.Namespace) -> int:
     if not rows:
         print("nothing routed yet (complaints appear here once `kanal run` has taken them in)")
     for cid, agency, queue, body, at in rows:
-        data = json.loads(body)
-        complaint = data.get("complaint", data)
-        routing = data.get("routing", {})
+        complaint = json.loads(body)
+        routing = complaint.get("routing", {})
         text = " ".join(str(complaint.get("description", "")).split())[:90]
         where = (routing.get("location") or {}).get("kelurahan") or "-"
         print(f"{_fmt_time(at)}  {cid}  {agency:<14} {queue:<26} kel. {where}\n    {text}")

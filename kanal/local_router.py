@@ -50,8 +50,11 @@ class LocalRouterLoop:
             return row.seq, row.id, routed.agency_code, routed.queue, routed.body
         except Exception as exc:
             log.exception("routing failed; sent to triage", complaint_id=row.id)
-            body = json.dumps({"complaint": json.loads(row.body), "routing_error": f"{type(exc).__name__}: {exc}"})
-            return row.seq, row.id, "triage", self.triage_queue, body.encode()
+            # Same shape as a routed body (the complaint plus a routing object), so a
+            # reader of the routed store needs no second case.
+            body = {**json.loads(row.body), "routing": {
+                "agency_code": "triage", "triage": True, "error": f"{type(exc).__name__}: {exc}"}}
+            return row.seq, row.id, "triage", self.triage_queue, json.dumps(body).encode()
 
     def drain_once(self) -> int:
         """Route one batch; returns how many rows it handled."""
