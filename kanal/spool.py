@@ -525,7 +525,12 @@ class Spool:
             gone = conn.execute(
                 "DELETE FROM ledger WHERE forwarded_at IS NOT NULL AND taken_at < ?", (cutoff,)
             ).rowcount
-            conn.execute("DELETE FROM raw_archive WHERE stored_at < ?", (cutoff,))
+            # A complaint still waiting for the broker keeps its raw payload, however old.
+            conn.execute(
+                "DELETE FROM raw_archive WHERE stored_at < ? "
+                "AND ref NOT IN (SELECT raw_ref FROM ledger WHERE forwarded_at IS NULL)",
+                (cutoff,),
+            )
         return gone
 
 

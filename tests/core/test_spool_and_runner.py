@@ -150,3 +150,17 @@ def test_concurrent_commits_share_transactions_and_a_bad_batch_fails_alone(spool
     assert statuses == ["accepted"] * 39
     assert spool.depth() == 39
     assert "G-7" not in {json.loads(r.body)["provider_message_id"] for r in spool.pending(100)}
+
+
+def test_prune_forgets_old_forwarded_ids_but_keeps_what_still_waits(spool, runner):
+    import time
+
+    def raw(ref: str) -> RawMessage:
+        return RawMessage(ref, json.dumps({"id": ref, "description": f"keluhan {ref}"}).encode(), utc_now())
+
+    forwarded, waiting = runner.ingest([raw("OLD-1"), raw("OLD-2")])
+    spool.mark_forwarded([spool.pending(1)[0].seq])  # OLD-1 went to the broker, OLD-2 did not
+    assert spool.prune(now=time.time() + spool.retention_seconds + 60) == 1
+    assert spool.raw(forwarded.complaint.raw_ref) is None
+    assert spool.raw(waiting.complaint.raw_ref) is not None, "a waiting complaint keeps its raw payload"
+    assert [r.status for r in runner.ingest([raw("OLD-1"), raw("OLD-2")])] == ["accepted", "duplicate"]
