@@ -29,7 +29,7 @@ def machine() -> str:
 def pin_to_one_core() -> None:
     """Run on one core, as the targets are stated per core."""
     if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[-1]})
+        os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})
 
 
 def median(values: list[float]) -> float:

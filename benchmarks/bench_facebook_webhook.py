@@ -18,7 +18,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import requests
@@ -26,14 +26,14 @@ import structlog
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from connectors.attachments import LocalAttachmentStore  # noqa: E402
-from connectors.base import ChannelContext  # noqa: E402
-from connectors.facebook.config import FacebookOptions  # noqa: E402
-from connectors.facebook.connector import FacebookConnector  # noqa: E402
-from connectors.facebook.webhook import sign, signature_valid, split_events  # noqa: E402
-from connectors.runner import ChannelRunner  # noqa: E402
-from connectors.webhooks import WebhookApp, WebhookServer  # noqa: E402
-from kanal.spool import Spool  # noqa: E402
+from connectors.attachments import LocalAttachmentStore
+from connectors.base import ChannelContext
+from connectors.facebook.config import FacebookOptions
+from connectors.facebook.connector import FacebookConnector
+from connectors.facebook.webhook import sign, signature_valid, split_events
+from connectors.runner import ChannelRunner
+from connectors.webhooks import WebhookApp, WebhookServer
+from kanal.spool import Spool
 
 PAGE = "100000000000001"
 SECRET = "bench-app-secret-not-real"
@@ -89,7 +89,7 @@ def in_process(root: Path, count: int) -> float:
     for body, signature in bodies:
         t0 = time.perf_counter()
         assert signature_valid(body, signature, SECRET)
-        runner.ingest(split_events(body, PAGE, datetime.now(timezone.utc)))
+        runner.ingest(split_events(body, PAGE, datetime.now(UTC)))
         latencies.append(time.perf_counter() - t0)
     elapsed = time.perf_counter() - started
     assert spool.depth() == count

@@ -22,9 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import machine, median, pin_to_one_core
-
 import structlog
+from _common import machine, median, pin_to_one_core
 
 from connectors.attachments import LocalAttachmentStore
 from connectors.base import ChannelContext, RawMessage

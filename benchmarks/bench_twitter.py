@@ -26,13 +26,13 @@ import structlog
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import machine, median  # noqa: E402
-from connectors.attachments import LocalAttachmentStore  # noqa: E402
-from connectors.base import RawMessage  # noqa: E402
-from connectors.runner import ChannelRunner  # noqa: E402
-from kanal.spool import Spool  # noqa: E402
-from tests.twitter.conftest import BEARER, BEARER_ENV, make_connector  # noqa: E402
-from tests.twitter.fake_x_api import FakeXApi  # noqa: E402
+from benchmarks._common import machine, median
+from connectors.attachments import LocalAttachmentStore
+from connectors.base import RawMessage
+from connectors.runner import ChannelRunner
+from kanal.spool import Spool
+from tests.twitter.conftest import BEARER, BEARER_ENV, make_connector
+from tests.twitter.fake_x_api import FakeXApi
 
 
 def seed(fake: FakeXApi, accounts: list[str], per_account: int) -> None:

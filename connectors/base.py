@@ -213,10 +213,10 @@ class Connector(ABC):
         """True when this channel is polled (it overrides ``fetch``)."""
         return type(self).fetch is not Connector.fetch
 
-    def open(self) -> None:  # noqa: B027 - optional hook
+    def open(self) -> None:
         """Prepare resources (connect, create folders). Called once before use."""
 
-    def close(self) -> None:  # noqa: B027 - optional hook
+    def close(self) -> None:
         """Release connections (IMAP logout, HTTP session)."""
 
     def fetch(self, since: Any) -> Iterator[RawMessage | CheckpointAdvance]:
@@ -236,7 +236,7 @@ class Connector(ABC):
             connectors.errors.NormaliseError: the message is malformed (quarantined).
         """
 
-    def acknowledge(self, results: Sequence[IngestResult]) -> None:  # noqa: B027 - optional hook
+    def acknowledge(self, results: Sequence[IngestResult]) -> None:
         """Called after the spool commit of ``results``: move files, mark rows,
         send acknowledgements. A crash before this runs leads to a re-fetch, which
         the spool absorbs as duplicates, so this must be safe to repeat."""

@@ -95,7 +95,7 @@ class HttpResponse:
 Reply = Callable[[Sequence[IngestResult]], HttpResponse]
 
 
-def ok_reply(results: Sequence[IngestResult]) -> HttpResponse:  # noqa: ARG001 - the Reply signature
+def ok_reply(results: Sequence[IngestResult]) -> HttpResponse:
     """Default reply once messages are committed: 200 ``ok``."""
     return HttpResponse(200, b"ok\n")
 

@@ -31,7 +31,13 @@ from connectors.base import (
     RawMessage,
     SpoolWriter,
 )
-from connectors.errors import AuthFailed, ChannelError, NeedsReauthorisation, NormaliseError, RateLimited
+from connectors.errors import (
+    AuthFailed,
+    ChannelError,
+    NeedsReauthorisation,
+    NormaliseError,
+    RateLimited,
+)
 from normalizer.wire import encode_complaint
 
 #: Longest wait between retries of a failing channel, seconds.

@@ -99,12 +99,12 @@ class KanalProcess:
     def _output_loop(self) -> Any:
         cfg = self.loaded.kanal
         if cfg.embedded:
-            from kanal.local_router import LocalRouterLoop  # noqa: PLC0415 - the router is heavy; load when used
-            from router.engine import Router  # noqa: PLC0415
+            from kanal.local_router import LocalRouterLoop
+            from router.engine import Router
 
             router = Router.from_config(cfg.router, cfg.broker.topology, cfg.spool.path.with_name("router-dedup.db"))
             return LocalRouterLoop(self.spool, router, cfg.broker.topology.triage_queue)
-        from kanal.forwarder import Forwarder  # noqa: PLC0415 - pika is only needed with a broker
+        from kanal.forwarder import Forwarder
 
         return Forwarder(self.spool, cfg.broker)
 

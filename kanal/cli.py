@@ -9,7 +9,7 @@ import signal
 import sys
 import textwrap
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,7 @@ def _config_path(args: argparse.Namespace) -> Path:
 
 
 def _load(args: argparse.Namespace, path: Path | None = None) -> LoadedConfig:
-    from connectors.registry import options_model  # noqa: PLC0415 - keep `kanal --help` fast
+    from connectors.registry import options_model
 
     path = path or _config_path(args)
     if not path.exists():
@@ -54,7 +54,7 @@ def _load(args: argparse.Namespace, path: Path | None = None) -> LoadedConfig:
 
 
 def _setup_logging(loaded: LoadedConfig | None, level: str | None = None) -> None:
-    from kanal.logs import configure_logging  # noqa: PLC0415
+    from kanal.logs import configure_logging
 
     log_cfg = loaded.kanal.log if loaded else None
     configure_logging(level or (log_cfg.level if log_cfg else "info"), log_cfg.format if log_cfg else "auto")
@@ -73,7 +73,7 @@ def _install_signal_handlers(stop: threading.Event) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the channels (and the embedded router or the forwarder)."""
-    from kanal.app import KanalProcess  # noqa: PLC0415
+    from kanal.app import KanalProcess
 
     loaded = _load(args)
     _setup_logging(loaded, args.log_level)
@@ -101,7 +101,7 @@ def cmd_router(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_CONFIG
-    from router.consumer import run_router  # noqa: PLC0415
+    from router.consumer import run_router
 
     stop = threading.Event()
     _install_signal_handlers(stop)
@@ -124,7 +124,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 def cmd_schema(args: argparse.Namespace) -> int:
     """Print the complaint JSON Schema."""
-    from normalizer.complaint import json_schema  # noqa: PLC0415
+    from normalizer.complaint import json_schema
 
     text = json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n"
     if args.output:
@@ -136,7 +136,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 def cmd_channels(args: argparse.Namespace) -> int:
     """List channel types, or print one type's options."""
-    from connectors.registry import connector_class, known_types  # noqa: PLC0415
+    from connectors.registry import connector_class, known_types
 
     types = known_types()
     if not args.type:
@@ -202,12 +202,12 @@ def _type_of(root: dict, prop: dict) -> str:
 def _fmt_time(ts: float | None) -> str:
     if not ts:
         return "-"
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     """Show each channel's state from the spool (works while `kanal run` runs)."""
-    from kanal.status import read_status  # noqa: PLC0415
+    from kanal.status import read_status
 
     loaded = _load(args)
     report = read_status(loaded)
@@ -232,7 +232,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_routed(args: argparse.Namespace) -> int:
     """Show complaints routed by the embedded default."""
-    from kanal.app import open_spool  # noqa: PLC0415
+    from kanal.app import open_spool
 
     loaded = _load(args)
     spool = open_spool(loaded)
@@ -254,7 +254,7 @@ def cmd_routed(args: argparse.Namespace) -> int:
 
 def cmd_quarantine(args: argparse.Namespace) -> int:
     """List, show or retry quarantined messages."""
-    from kanal import quarantine  # noqa: PLC0415
+    from kanal import quarantine
 
     loaded = _load(args)
     if args.action == "list":
@@ -267,9 +267,9 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
 
 def cmd_topology(args: argparse.Namespace) -> int:
     """Print the RabbitMQ definitions for the configured topology."""
-    from urllib.parse import unquote, urlparse  # noqa: PLC0415
+    from urllib.parse import unquote, urlparse
 
-    from kanal.topology import full_definitions  # noqa: PLC0415
+    from kanal.topology import full_definitions
 
     loaded = _load(args)
     url = loaded.kanal.broker.url
@@ -286,7 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and docs)."""
     fmt = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(prog="kanal", description=DESCRIPTION, epilog=EPILOG, formatter_class=fmt)
-    from kanal import __version__  # noqa: PLC0415
+    from kanal import __version__
 
     parser.add_argument("--version", action="version", version=f"kanal {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -8,7 +8,7 @@ still fails it stays in quarantine with the new error and one more attempt.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from config.loader import LoadedConfig
 from connectors.attachments import LocalAttachmentStore
@@ -21,7 +21,7 @@ EXIT_OK, EXIT_FAILURE = 0, 1
 
 
 def _when(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 def list_entries(loaded: LoadedConfig, channel: str | None, include_resolved: bool) -> int:
@@ -85,7 +85,7 @@ def retry_one(loaded: LoadedConfig, spool: Spool, entry: QuarantineEntry) -> str
         return f"still failing: channel {entry.channel!r} is no longer in the config"
     runner = ChannelRunner(connector, spool, LocalAttachmentStore(loaded.kanal.attachments.path))
     raw = RawMessage(
-        entry.source_id, entry.payload, datetime.fromtimestamp(entry.received_at, timezone.utc), entry.metadata
+        entry.source_id, entry.payload, datetime.fromtimestamp(entry.received_at, UTC), entry.metadata
     )
     result = runner.ingest([raw])[0]
     if result.status == "quarantined":

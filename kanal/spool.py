@@ -341,7 +341,7 @@ class Spool:
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            found.update(r[0] for r in conn.execute(f"SELECT id FROM ledger WHERE id IN ({marks})", chunk))  # noqa: S608
+            found.update(r[0] for r in conn.execute(f"SELECT id FROM ledger WHERE id IN ({marks})", chunk))
         return found
 
     @staticmethod
@@ -395,7 +395,7 @@ class Spool:
         if not wanted:
             return set()
         marks = ",".join("?" * len(wanted))
-        rows = self._reader().execute(f"SELECT id FROM ledger WHERE id IN ({marks})", wanted).fetchall()  # noqa: S608
+        rows = self._reader().execute(f"SELECT id FROM ledger WHERE id IN ({marks})", wanted).fetchall()
         return {r[0] for r in rows}
 
     # -- channel state ------------------------------------------------------
@@ -449,10 +449,10 @@ class Spool:
                 chunk = list(seqs[start : start + 500])
                 marks = ",".join("?" * len(chunk))
                 conn.execute(
-                    f"UPDATE ledger SET forwarded_at = ? WHERE id IN (SELECT id FROM outbox WHERE seq IN ({marks}))",  # noqa: S608
+                    f"UPDATE ledger SET forwarded_at = ? WHERE id IN (SELECT id FROM outbox WHERE seq IN ({marks}))",
                     [now, *chunk],
                 )
-                conn.execute(f"DELETE FROM outbox WHERE seq IN ({marks})", chunk)  # noqa: S608
+                conn.execute(f"DELETE FROM outbox WHERE seq IN ({marks})", chunk)
 
     def route_locally(self, routed: Sequence[tuple[int, str, str, str, bytes]]) -> int:
         """Embedded default: move outbox rows to the routed store in one transaction.

@@ -196,8 +196,8 @@ def full_definitions(config: TopologyConfig, rules_path: Any = None, vhost: str 
     """Both sides as one definitions document: the intake side declared by the
     forwarder and the routed side (routed exchange, one queue per agency of the
     rules, triage, confidential) declared by the router."""
-    from router.topology import agency_queue_names  # noqa: PLC0415 - the forwarder never needs the router
-    from router.topology import definitions as routed_definitions  # noqa: PLC0415
+    from router.topology import agency_queue_names
+    from router.topology import definitions as routed_definitions
 
     document = definitions(intake_topology(config), vhost)
     routed = routed_definitions(config, agency_queue_names(config, rules_path), vhost)

@@ -10,7 +10,7 @@ JSON Schema; docs/complaint.schema.json is the committed copy.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
@@ -116,7 +116,7 @@ class Complaint(_Frozen):
     @field_validator("received_at")
     @classmethod
     def _received_at_utc(cls, value: datetime) -> datetime:
-        return value if value.utcoffset() == _ZERO else value.astimezone(timezone.utc)
+        return value if value.utcoffset() == _ZERO else value.astimezone(UTC)
 
 
 def json_schema() -> dict:

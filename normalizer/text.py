@@ -18,8 +18,7 @@ MAX_DESCRIPTION_CHARS = 10_000
 MAX_TITLE_CHARS = 300
 
 _BLOCK_TAGS = frozenset(
-    "address article aside blockquote div dl dt dd fieldset figcaption figure footer form "
-    "h1 h2 h3 h4 h5 h6 header hr li main nav ol p pre section table tr ul".split()
+    ["address", "article", "aside", "blockquote", "div", "dl", "dt", "dd", "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "main", "nav", "ol", "p", "pre", "section", "table", "tr", "ul"]
 )
 _SKIP_TAGS = frozenset({"script", "style", "head", "title", "template", "noscript"})
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
@@ -37,9 +36,7 @@ class _TextExtractor(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in _SKIP_TAGS:
             self._skip_depth += 1
-        elif tag == "br":
-            self.parts.append("\n")
-        elif tag in _BLOCK_TAGS:
+        elif tag == "br" or tag in _BLOCK_TAGS:
             self.parts.append("\n")
         elif tag == "img":
             alt = dict(attrs).get("alt")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 WIB = timezone(timedelta(hours=7), "WIB")
 
@@ -16,7 +16,7 @@ def ensure_aware(value: datetime, assume: timezone = WIB) -> datetime:
 
 def to_utc(value: datetime, assume: timezone = WIB) -> datetime:
     """Return ``value`` converted to UTC (naive input is read as ``assume``)."""
-    return ensure_aware(value, assume).astimezone(timezone.utc)
+    return ensure_aware(value, assume).astimezone(UTC)
 
 
 def parse_local(text: str, fmt: str, tz: timezone = WIB) -> datetime:
@@ -31,4 +31,4 @@ def from_epoch(seconds: float, tz: timezone = WIB) -> datetime:
 
 def utc_now() -> datetime:
     """Return the current time in UTC (aware)."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)

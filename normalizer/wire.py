@@ -9,7 +9,7 @@ binding, so a consumer on any stack can read them without parsing the body.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pydantic_core
 
@@ -73,7 +73,7 @@ def wire_from_body(body: bytes) -> WireMessage:
     try:
         data = pydantic_core.from_json(body)  # about twice as fast as json.loads here
         channel = data["channel"]
-        received_at = datetime.fromisoformat(data["received_at"]).astimezone(timezone.utc)
+        received_at = datetime.fromisoformat(data["received_at"]).astimezone(UTC)
         return _wire(
             body, str(data["id"]), channel["type"], channel["name"], channel["account"],
             received_at, data["schema_version"],

@@ -86,7 +86,7 @@ def definitions(topology: TopologyConfig, agency_queues: dict[str, str], vhost: 
 def agency_queue_names(topology: TopologyConfig, rules_path: Any = None) -> dict[str, str]:
     """Agency code -> queue name for every agency of the rules (shipped rules by
     default), plus triage: what the router declares and publishes to."""
-    from router.rules import load_rules  # noqa: PLC0415 - only the CLI paths need the rules
+    from router.rules import load_rules
 
     prefix = topology.triage_queue.rsplit(".", 1)[0]
     queues = {code: f"{prefix}.{code}" for code in load_rules(rules_path).agencies}

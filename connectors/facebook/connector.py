@@ -14,10 +14,16 @@ and app secret; a separate instance is not needed.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from connectors.base import ChannelContext, CheckpointAdvance, Connector, NormaliseResult, RawMessage
+from connectors.base import (
+    ChannelContext,
+    CheckpointAdvance,
+    Connector,
+    NormaliseResult,
+    RawMessage,
+)
 from connectors.facebook.client import GraphClient
 from connectors.facebook.config import FacebookOptions
 from connectors.facebook.normalise import PageIdentity, normalise_item
@@ -102,8 +108,8 @@ class FacebookConnector(Connector):
         assert o.app_secret is not None and o.verify_token is not None
         verify_token, app_secret = o.verify_token, o.app_secret
 
-        def handshake(request: WebhookRequest):  # noqa: ANN202 - a route handler
+        def handshake(request: WebhookRequest):
             return answer_handshake(request, verify_token.get())
 
-        receive = make_receiver(o.page_id, app_secret.get, lambda: datetime.now(timezone.utc))
+        receive = make_receiver(o.page_id, app_secret.get, lambda: datetime.now(UTC))
         return (WebhookRoute("GET", "", handshake), WebhookRoute("POST", "", receive))

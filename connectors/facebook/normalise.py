@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from connectors.base import Drop, RawMessage
@@ -64,14 +64,14 @@ def parse_time(value: Any, fallback: datetime | None = None) -> datetime:
             value = int(value)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             seconds = value / 1000 if value > 100_000_000_000 else value
-            return datetime.fromtimestamp(seconds, timezone.utc).astimezone(WIB)
+            return datetime.fromtimestamp(seconds, UTC).astimezone(WIB)
         if isinstance(value, str) and value:
             try:
                 parsed = datetime.strptime(value, "%Y-%m-%dT%H:%M:%S%z")
             except ValueError:
                 parsed = datetime.fromisoformat(value)
             if parsed.tzinfo is None:
-                parsed = parsed.replace(tzinfo=timezone.utc)
+                parsed = parsed.replace(tzinfo=UTC)
             return parsed.astimezone(WIB)
     except (ValueError, OverflowError, OSError) as exc:
         msg = f"unreadable time {value!r}: {exc}"

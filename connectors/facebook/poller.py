@@ -23,7 +23,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from connectors.base import CheckpointAdvance, RawMessage
@@ -123,7 +123,7 @@ class PagePoller:
 
     def _raw(self, kind: str, item: dict[str, Any], **context: Any) -> RawMessage:
         payload = envelope("poll", kind, self.page_id, item, **context)
-        received = datetime.fromtimestamp(self.clock(), timezone.utc)
+        received = datetime.fromtimestamp(self.clock(), UTC)
         return RawMessage(f"poll:{kind}:{item.get('id', '?')}", payload, received, {"source": "poll"})
 
     def fetch(self, since: Any) -> Iterator[RawMessage | CheckpointAdvance]:

@@ -118,7 +118,7 @@ def _unreadable(text: str, problem: Exception, page_id: str, received_at: dateti
     return RawMessage("webhook:body", payload, received_at, {"source": "webhook"})
 
 
-def received_reply(results: Sequence[IngestResult]) -> HttpResponse:  # noqa: ARG001 - the Reply signature
+def received_reply(results: Sequence[IngestResult]) -> HttpResponse:
     """Meta only needs a 200 once the events are durable."""
     return HttpResponse.text(200, "EVENT_RECEIVED")
 

@@ -20,7 +20,13 @@ from connectors.errors import NormaliseError
 from connectors.push import HttpResponse, WebhookOutcome, WebhookRequest, WebhookRoute
 from connectors.sms.backend import SmsBackend
 from connectors.sms.config import AggregatorOptions
-from connectors.sms.http_inbound import http_raw, outside_window, parse_dump, parse_gateway_time, token_matches
+from connectors.sms.http_inbound import (
+    http_raw,
+    outside_window,
+    parse_dump,
+    parse_gateway_time,
+    token_matches,
+)
 from connectors.sms.message import InboundSms
 from connectors.sms.outbound import AckPolicy
 

@@ -69,7 +69,7 @@ class BaseUrlAdapter(HTTPAdapter):
         self._scheme, self._netloc = parts.scheme, parts.netloc
         self._timeout = timeout
 
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # noqa: D102
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
         parts = urlsplit(request.url)
         request.url = urlunsplit((self._scheme, self._netloc, parts.path, parts.query, parts.fragment))
         if kwargs.get("timeout") is None:

@@ -21,16 +21,28 @@ from datetime import timedelta
 from typing import Any, ClassVar
 
 from connectors.attachments import AttachmentBudget
-from connectors.base import Accept, ChannelContext, CheckpointAdvance, Connector, NormaliseResult, RawMessage
+from connectors.base import (
+    Accept,
+    ChannelContext,
+    CheckpointAdvance,
+    Connector,
+    NormaliseResult,
+    RawMessage,
+)
 from connectors.errors import RateLimited
 from connectors.push import WebhookRoute
 from connectors.twitter.client import AccountUnavailable, XApiClient
 from connectors.twitter.config import TwitterOptions
-from connectors.twitter.media import Download, MediaDownloader
 from connectors.twitter.cursor import AccountCursor, TwitterCheckpoint, snowflake_at, snowflake_time
+from connectors.twitter.media import Download, MediaDownloader
 from connectors.twitter.normalise import TYPE_NAME, normalise_mention
 from connectors.twitter.pacing import RequestBudget
-from connectors.twitter.payload import context_errors, mention_payloads, page_tweet_ids, unavailable_mentions
+from connectors.twitter.payload import (
+    context_errors,
+    mention_payloads,
+    page_tweet_ids,
+    unavailable_mentions,
+)
 from connectors.twitter.webhook import AccountActivityRoutes
 from normalizer.complaint import Complaint
 from normalizer.timeutil import utc_now

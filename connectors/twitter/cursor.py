@@ -16,7 +16,7 @@ the first poll's backfill start).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 #: X's snowflake epoch, Unix milliseconds.
@@ -28,7 +28,7 @@ CHECKPOINT_VERSION = 1
 def snowflake_time(tweet_id: str | int) -> datetime:
     """The UTC time encoded in a tweet id."""
     ms = (int(tweet_id) >> 22) + SNOWFLAKE_EPOCH_MS
-    return datetime.fromtimestamp(ms / 1000, timezone.utc)
+    return datetime.fromtimestamp(ms / 1000, UTC)
 
 
 def snowflake_at(moment: datetime) -> str:

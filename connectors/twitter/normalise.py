@@ -108,7 +108,7 @@ def _created(tweet: Mapping[str, Any]) -> datetime:
     value = tweet.get("created_at")
     if isinstance(value, str):
         try:
-            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            moment = datetime.fromisoformat(value)
         except ValueError:
             msg = f"created_at {value!r} is not an ISO 8601 time"
             raise NormaliseError(msg) from None

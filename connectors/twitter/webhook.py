@@ -18,11 +18,17 @@ import hashlib
 import hmac
 import json
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from connectors.base import RawMessage
-from connectors.push import HttpResponse, WebhookOutcome, WebhookRequest, WebhookRoute, constant_time_equals
+from connectors.push import (
+    HttpResponse,
+    WebhookOutcome,
+    WebhookRequest,
+    WebhookRoute,
+    constant_time_equals,
+)
 from connectors.twitter.payload import dumps
 from normalizer.timeutil import utc_now
 
@@ -46,7 +52,7 @@ def _v1_time(value: Any) -> str | None:
         moment = datetime.strptime(value, "%a %b %d %H:%M:%S %z %Y")
     except ValueError:
         return None
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
 def _v1_user(user: Mapping[str, Any]) -> dict[str, Any]:

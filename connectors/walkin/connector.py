@@ -22,7 +22,13 @@ from typing import Any
 
 from connectors.base import Connector, Drop, IngestResult, NormaliseResult, RawMessage
 from connectors.errors import NormaliseError, TransientError
-from connectors.push import HttpResponse, WebhookOutcome, WebhookRequest, WebhookRoute, constant_time_equals
+from connectors.push import (
+    HttpResponse,
+    WebhookOutcome,
+    WebhookRequest,
+    WebhookRoute,
+    constant_time_equals,
+)
 from connectors.walkin.config import WalkInOptions
 from normalizer.complaint import Complaint, Location, Reporter
 from normalizer.identity import complaint_id
@@ -61,7 +67,7 @@ class WalkInConnector(Connector):
             self.options.inbox.mkdir(parents=True, exist_ok=True)
             self.done_dir.mkdir(parents=True, exist_ok=True)
 
-    def fetch(self, since: Any) -> Iterator[RawMessage]:  # noqa: ARG002 - files are acknowledged by moving them
+    def fetch(self, since: Any) -> Iterator[RawMessage]:
         """Yield the JSON files waiting in the inbox, oldest first."""
         inbox = self.options.inbox
         try:

@@ -75,7 +75,7 @@ def test_logs_mask_phone_numbers_and_email_addresses():
 @pytest.mark.parametrize("raw", ["081234567", "0812345678901", "6285712345678", "+6289612345678", "0881234567890",
                                  "08311234567", "+62 812 0000 1001", "0851-0000-2002"])
 def test_the_mobile_fast_path_agrees_with_phonenumbers(raw):
-    from normalizer.phone import _parse_with_phonenumbers, _SEPARATORS
+    from normalizer.phone import _SEPARATORS, _parse_with_phonenumbers
 
     text = _SEPARATORS.sub("", raw)
     if text.startswith("0"):

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def kanal(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "kanal", *args], cwd=cwd, capture_output=True, text=True, timeout=60,
+        [sys.executable, "-m", "kanal", *args], cwd=cwd, capture_output=True, text=True, timeout=60, check=False,
         env={**os.environ, **(env or {})},
     )
 

@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pydantic
@@ -24,7 +24,7 @@ def _complaint(**changes) -> Complaint:
         "id": complaint_id("sms", "+628111272206", "msg-1"),
         "channel": ChannelRef(type="sms", name="sms-08111272206", account="+628111272206"),
         "provider_message_id": "msg-1",
-        "received_at": datetime(2026, 11, 27, 2, 0, tzinfo=timezone.utc),
+        "received_at": datetime(2026, 11, 27, 2, 0, tzinfo=UTC),
         "requested_datetime": datetime(2026, 11, 27, 9, 0, tzinfo=timezone(timedelta(hours=7))),
         "description": "Lampu PJU mati di Jl. Kramat Raya",
         "raw_ref": "raw:sha256:" + "0" * 64,

@@ -9,7 +9,13 @@ import facebook
 import pytest
 
 from connectors.errors import AuthFailed, NeedsReauthorisation, RateLimited, TransientError
-from connectors.facebook.client import BaseUrlAdapter, GraphClient, build_graph_api, build_session, redact
+from connectors.facebook.client import (
+    BaseUrlAdapter,
+    GraphClient,
+    build_graph_api,
+    build_session,
+    redact,
+)
 from connectors.facebook.usage import UsageTracker
 
 

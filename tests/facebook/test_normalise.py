@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -14,7 +14,7 @@ from normalizer.complaint import ChannelRef, Complaint
 
 PAGE = PageIdentity(ChannelRef(type="facebook", name="facebook-pemprov-dki", account="100000000000001"),
                     "100000000000001", "17841400000000001")
-NOW = datetime(2026, 11, 27, 3, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
 
 
 def raw(kind: str, data, **context) -> RawMessage:
@@ -22,7 +22,7 @@ def raw(kind: str, data, **context) -> RawMessage:
 
 
 def test_graph_times_in_every_form_become_wib():
-    expected = datetime(2026, 11, 27, 10, 0, tzinfo=timezone.utc)
+    expected = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
     for value in ("2026-11-27T10:00:00+0000", 1795773600, 1795773600000, "1795773600"):
         parsed = parse_time(value)
         assert parsed == expected and parsed.utcoffset().total_seconds() == 7 * 3600

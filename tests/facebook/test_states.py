@@ -75,7 +75,7 @@ def test_error_190_needs_reauthorisation_without_a_crash_loop_while_other_channe
 @pytest.mark.parametrize("code", [4, 17, 32, 613, 80001])
 def test_throttling_error_pauses_the_channel(graph, connector, spool, attachments, code):
     graph.add_post("Jalan rusak", time.time() - 60, CITIZEN)
-    graph.fail(code, message="(#%d) Application request limit reached" % code, path_contains="/feed")
+    graph.fail(code, message=f"(#{code}) Application request limit reached", path_contains="/feed")
     runner = ChannelRunner(connector, spool, attachments)
 
     with pytest.raises(RateLimited) as caught:

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 SNOWFLAKE_EPOCH_MS = 1288834974657
@@ -113,7 +113,7 @@ class FakeXApi:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
-    def start(self) -> FakeXApi:
+    def start(self) -> Self:
         """Serve in a daemon thread."""
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         daemon=True)
@@ -128,7 +128,7 @@ class FakeXApi:
         self._server.shutdown()
         self._server.server_close()
 
-    def __enter__(self) -> FakeXApi:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *_exc: object) -> None:
@@ -323,7 +323,7 @@ class FakeXApi:
                 # algorithm and delayed ACKs add ~40 ms to every keep-alive request.
                 self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            def do_GET(self) -> None:
                 split = urlsplit(self.path)
                 if split.path.startswith("/media/"):
                     self._file(split.path)

@@ -15,7 +15,7 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "twitter.md"
 
 
 def documented_block() -> str:
-    return re.search(r"```yaml\n(.*?)```", DOC.read_text(), re.S).group(1)
+    return re.search(r"```yaml\n(.*?)```", DOC.read_text(), re.DOTALL).group(1)
 
 
 def test_the_block_in_docs_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-from connectors.twitter.cursor import AccountCursor, TwitterCheckpoint, newer, snowflake_at, snowflake_time
+from connectors.twitter.cursor import (
+    AccountCursor,
+    TwitterCheckpoint,
+    newer,
+    snowflake_at,
+    snowflake_time,
+)
 
 
 def test_snowflakes_turn_ids_into_times_and_back() -> None:
-    moment = datetime(2026, 11, 27, 3, 0, 0, tzinfo=timezone.utc)
+    moment = datetime(2026, 11, 27, 3, 0, 0, tzinfo=UTC)
     assert snowflake_time(snowflake_at(moment)) == moment
     # Ids of this size were issued in October 2021.
     assert snowflake_time("1445880548472328192").date().isoformat() == "2021-10-06"

@@ -9,7 +9,7 @@ import requests
 import tweepy
 
 from connectors.twitter.client import BaseUrlAdapter
-from tests.twitter.fake_x_api import FakeXApi, Failure
+from tests.twitter.fake_x_api import Failure, FakeXApi
 
 
 def tweepy_client(fake: FakeXApi, token: str | None = None) -> tweepy.Client:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from connectors.attachments import LocalAttachmentStore
 from connectors.base import RawMessage
@@ -74,7 +74,7 @@ def test_a_complaint_carries_expanded_text_reporter_url_time_language_and_thread
     assert c["id"] == str(tweet_complaint_id(tweet["id"]))
     assert c["language"] == "in"
     assert c["conversation_key"] == "1700000000000000001"
-    sent = datetime.fromisoformat(tweet["created_at"].replace("Z", "+00:00"))
+    sent = datetime.fromisoformat(tweet["created_at"])
     requested = datetime.fromisoformat(c["requested_datetime"])
     assert requested == sent and requested.utcoffset().total_seconds() == 7 * 3600
     assert [(a["url"], a["content_type"], a["omitted_reason"]) for a in c["attachments"]] == [
@@ -142,7 +142,7 @@ def test_a_reply_links_to_the_complaint_it_answers_only_when_that_was_taken_in(
 
 def test_a_malformed_mention_goes_to_quarantine_with_its_bytes(fake_x: FakeXApi, spool: Spool, make_runner) -> None:
     runner = make_runner()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     broken = RawMessage("1", b'{"data": {"id": "1"}}', now, {"account": "dkijakarta"})
     not_json = RawMessage("2", b"\xff<html>", now, {"account": "dkijakarta"})
     results = runner.ingest([broken, not_json])

@@ -18,7 +18,7 @@ from connectors.twitter.client import AccountUnavailable
 from connectors.twitter.cursor import snowflake_time
 from kanal.spool import Spool
 from tests.twitter.conftest import BEARER, BEARER_ENV, make_connector, spooled, spooled_tweet_ids
-from tests.twitter.fake_x_api import FakeXApi, Failure
+from tests.twitter.fake_x_api import Failure, FakeXApi
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -28,7 +28,7 @@ def seed(fake: FakeXApi, account: str, count: int) -> list[str]:
     return [fake.mention(account, fake.add_user(f"warga_{account[:3]}_{i}"))["id"] for i in range(count)]
 
 
-def wait_for(condition, timeout: float = 10.0) -> None:  # noqa: ANN001 - a test helper
+def wait_for(condition, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
@@ -82,7 +82,7 @@ def test_a_cut_connection_keeps_earlier_pages_and_the_next_poll_resumes_below_th
 ) -> None:
     expected = seed(fake_x, "dkijakarta", 14)
     account_id = fake_x.accounts["dkijakarta"]["id"]
-    third_page = lambda path, query: account_id in path and query.get("pagination_token") == "MTA="  # noqa: E731
+    third_page = lambda path, query: account_id in path and query.get("pagination_token") == "MTA="
     fake_x.fail_next(Failure(cut=True, match=third_page))
     runner = make_runner(max_results=5, accounts=["dkijakarta"])
     with pytest.raises(TransientError):
@@ -113,7 +113,7 @@ def test_the_next_poll_asks_since_the_newest_id_and_takes_only_new_mentions(
     requests_before = len(fake_x.mention_requests())
     assert runner.poll_once() == 2
     polled = fake_x.mention_requests()[requests_before:]
-    assert [r.query["since_id"] for r in polled][0] == first[-1]
+    assert next(r.query["since_id"] for r in polled) == first[-1]
     assert len(polled) == 2, "one request per account when everything fits a page"
     assert sorted(spooled_tweet_ids(spool)) == sorted(first + later)
     assert runner.poll_once() == 0

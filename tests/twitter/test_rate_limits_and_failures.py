@@ -18,7 +18,7 @@ from connectors.twitter.client import RateLimitStatus
 from connectors.twitter.pacing import RequestBudget
 from kanal.spool import Spool
 from tests.twitter.conftest import BEARER, BEARER_ENV, channel_state, spooled_tweet_ids
-from tests.twitter.fake_x_api import FakeXApi, Failure
+from tests.twitter.fake_x_api import Failure, FakeXApi
 from tests.twitter.test_polling import REPO, seed, wait_for
 
 
@@ -26,7 +26,7 @@ def on_mentions(path: str, _query: dict[str, str]) -> bool:
     return path.endswith("/mentions")
 
 
-def run_in_thread(runner) -> threading.Thread:  # noqa: ANN001 - a test helper
+def run_in_thread(runner) -> threading.Thread:
     thread = threading.Thread(target=runner.run, daemon=True)
     thread.start()
     return thread
