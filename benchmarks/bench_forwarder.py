@@ -158,7 +158,8 @@ def bench_forwarder(complaints: list[Complaint], window: int) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         spool = Spool(Path(tmp) / "spool.db")
         fill_spool(spool, complaints)
-        broker = BrokerConfig(url=URL, topology=topology, confirm_window=window)
+        os.environ["BENCH_AMQP_URL"] = URL  # the whole URL as a reference: it holds the password
+        broker = BrokerConfig(url="${BENCH_AMQP_URL}", topology=topology, confirm_window=window)
         forwarder = Forwarder(spool, broker)
         forwarder.declare_topology()  # as the raw run: declaring is not part of the figure
         stop = threading.Event()

@@ -36,7 +36,7 @@ def rss_mb(pid: int) -> float:
 
 def config_text(folder: Path, broker: bool) -> str:
     closed = "http://127.0.0.1:9"
-    broker_block = "broker:\n  url: amqp://guest:guest@127.0.0.1:5672/%2F\n" if broker else ""
+    broker_block = "broker:\n  url: amqp://guest@127.0.0.1:5672/%2F\n  password: ${BENCH_SECRET_AMQP}\n" if broker else ""
     return textwrap.dedent(f"""\
         spool: {{path: {folder}/spool.db}}
         attachments: {{path: {folder}/att}}
@@ -82,7 +82,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--settle", type=float, default=8.0, help="seconds idle before reading RSS")
     args = parser.parse_args()
-    env = {**os.environ, "BENCH_SECRET": "not-a-real-token", "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "BENCH_SECRET": "not-a-real-token", "BENCH_SECRET_AMQP": "guest", "PYTHONPATH": str(ROOT)}
     baseline = measure([sys.executable, "-c", "import time; time.sleep(60)"], 1.0, ROOT, env)
     figures = {}
     for mode, broker in (("broker", True), ("embedded", False)):

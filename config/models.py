@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from config.secrets import Secret, resolve_secret
+from config.secrets import Secret, SecretValue, resolve_secret
 
 
 class _Strict(BaseModel):
@@ -47,23 +48,104 @@ class TopologyConfig(_Strict):
 
 
 class BrokerConfig(_Strict):
-    """RabbitMQ. Without ``url`` Kanal runs on the embedded default (no broker)."""
+    """RabbitMQ. Without ``url`` Kanal runs on the embedded default (no broker).
 
-    url: str | None = Field(None, description="amqp://user:pass@host:5672/vhost; unset = embedded default.")
-    password: Secret | None = Field(None, description="Broker password, overrides the URL's.")
+    The password is never written in ``url``: either ``url`` names the user and
+    ``password`` holds a reference (``amqp://kanal@mq.internal:5672/kanal`` plus
+    ``password: ${KANAL_AMQP_PASSWORD}``), or the whole ``url`` is a reference.
+    """
+
+    url: str | Secret | None = Field(
+        None,
+        description="amqp://user@host:5672/vhost or amqps://... (no password in it; put that in `password`), "
+        "or a ${ENV_VAR} / file: reference holding the whole URL; unset = embedded default.",
+    )
+    password: Secret | None = Field(None, description="Broker password as a reference; used with the URL's user.")
     heartbeat: int = Field(15, ge=0)
     blocked_connection_timeout: float = Field(60, gt=0)
     confirm_window: int = Field(500, ge=1, le=10_000, description="Messages in flight awaiting confirms.")
     batch_size: int = Field(1000, ge=1)
     topology: TopologyConfig = TopologyConfig()
 
-    @field_validator("url")
+    @field_validator("url", mode="before")
     @classmethod
-    def _amqp_scheme(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("amqp://", "amqps://")):
-            msg = "broker url must start with amqp:// or amqps://"
-            raise ValueError(msg)
+    def _url_shape(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().startswith(("${", "file:")):
+            value = resolve_secret(value)
+            check_amqp_url(value.get(), allow_password=True)
+            return value
+        if isinstance(value, str):
+            check_amqp_url(value, allow_password=False)
         return value
+
+    @model_validator(mode="after")
+    def _credentials_complete(self) -> BrokerConfig:
+        if isinstance(self.url, str):
+            parts = urlsplit(self.url)
+            if parts.username and self.password is None:
+                msg = (f"broker.url names the user {unquote(parts.username)!r} but no password is set: "
+                       "add broker.password: ${KANAL_AMQP_PASSWORD} (or file:/path)")
+                raise ValueError(msg)
+            if self.password is not None and not parts.username:
+                msg = "broker.password is set but broker.url names no user: write amqp://USER@host:port/vhost"
+                raise ValueError(msg)
+        return self
+
+    def connection_url(self) -> str:
+        """The full AMQP URL, password included: hand it to the AMQP client, never to a log."""
+        if self.url is None:
+            msg = "no broker url configured: Kanal runs on the embedded default"
+            raise ValueError(msg)
+        if isinstance(self.url, SecretValue):
+            return self.url.get()
+        if self.password is None:
+            return self.url
+        parts = urlsplit(self.url)
+        userinfo = f"{parts.username}:{quote(self.password.get(), safe='')}"
+        netloc = f"{userinfo}@{parts.netloc.rpartition('@')[2]}"
+        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+    @property
+    def vhost(self) -> str:
+        """The virtual host the URL names (``/`` when it names none)."""
+        path = urlsplit(self.connection_url()).path if self.url is not None else ""
+        return unquote(path[1:]) if len(path) > 1 else "/"
+
+    def label(self) -> str:
+        """``host:port/vhost`` of the broker, safe to log (no user, no password)."""
+        if self.url is None:
+            return "embedded"
+        parts = urlsplit(self.connection_url())
+        default_port = 5671 if parts.scheme == "amqps" else 5672
+        host = parts.hostname or "localhost"
+        host = f"[{host}]" if ":" in host else host
+        return f"{host}:{parts.port or default_port}/{self.vhost}"
+
+
+def check_amqp_url(url: str, allow_password: bool) -> None:
+    """Check the shape of an AMQP URL.
+
+    Raises:
+        ValueError: not amqp:// or amqps://, no host, a bad port, or (unless
+            ``allow_password``) a password written into the URL.
+    """
+    if not url.startswith(("amqp://", "amqps://")):
+        msg = "broker url must start with amqp:// or amqps://"
+        raise ValueError(msg)
+    parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018 - urlsplit checks the port lazily
+    except ValueError:
+        msg = "broker url has a port that is not a number between 0 and 65535"
+        raise ValueError(msg) from None
+    if not parts.hostname:
+        msg = "broker url names no host: amqp://user@host:5672/vhost"
+        raise ValueError(msg)
+    if parts.password is not None and not allow_password:
+        msg = ("broker url holds a password; secrets are never written inline: write "
+               f"{parts.scheme}://{parts.username or 'USER'}@{parts.hostname}... and set "
+               "broker.password: ${KANAL_AMQP_PASSWORD} (or make the whole url a ${VAR} / file: reference)")
+        raise ValueError(msg)
 
 
 class WebhookServerConfig(_Strict):
@@ -95,7 +177,18 @@ class RouterConfig(_Strict):
     def _dsn_reference(cls, value: object) -> object:
         if isinstance(value, str) and value.strip().startswith(("${", "file:")):
             return resolve_secret(value)
+        if isinstance(value, str) and dsn_has_password(value):
+            msg = ("router.dedup_dsn holds a password; secrets are never written inline: make the whole DSN a "
+                   "reference, dedup_dsn: ${KANAL_ROUTER_DEDUP_DSN} (or file:/path), or use a .pgpass file")
+            raise ValueError(msg)
         return value
+
+
+def dsn_has_password(dsn: str) -> bool:
+    """True when a PostgreSQL DSN (URL or ``key=value`` form) carries a password."""
+    if "://" in dsn:
+        return urlsplit(dsn).password is not None or "password=" in urlsplit(dsn).query.lower()
+    return any(part.split("=", 1)[0].strip().lower() == "password" for part in dsn.split() if "=" in part)
 
 
 class LogConfig(_Strict):

@@ -47,7 +47,9 @@ class SecretValue:
     def __get_pydantic_core_schema__(cls, _source: Any, _handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
         return core_schema.no_info_plain_validator_function(
             resolve_secret,
-            serialization=core_schema.plain_serializer_function_ser_schema(lambda s: s.ref, return_schema=core_schema.str_schema()),
+            serialization=core_schema.plain_serializer_function_ser_schema(
+                lambda s: s.ref, return_schema=core_schema.str_schema()
+            ),
         )
 
     @classmethod

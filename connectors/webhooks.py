@@ -190,12 +190,15 @@ class WebhookServer:
         return f"http://{self._server.effective_host}:{self.port}"
 
     def start(self) -> None:
-        """Serve in a daemon thread."""
-        self._thread = threading.Thread(target=self._loop, name="kanal-webhooks", daemon=True)
+        """Serve in a daemon thread of its own (tests; ``kanal run`` calls :meth:`serve`)."""
+        self._thread = threading.Thread(target=self.serve, name="kanal-webhooks", daemon=True)
         self._thread.start()
-        log.info("webhook server listening", url=self.url, routes=self.app.routes)
 
-    def _loop(self) -> None:
+    def serve(self) -> None:
+        """Serve in the calling thread until :meth:`stop`."""
+        if self._thread is None:
+            self._thread = threading.current_thread()
+        log.info("webhook server listening", url=self.url, routes=self.app.routes)
         while not self._stopping.is_set():
             self._server.asyncore.loop(timeout=0.2, map=self._map, use_poll=True, count=1)
 

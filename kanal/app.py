@@ -9,6 +9,7 @@ spool for the next start.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from collections.abc import Sequence
@@ -25,6 +26,7 @@ from connectors.runner import ChannelRunner
 from connectors.webhooks import WebhookApp, WebhookServer
 from kanal.logs import channel_logger
 from kanal.spool import Spool
+from kanal.supervisor import Supervisor
 
 log = structlog.get_logger("kanal.app")
 
@@ -50,9 +52,17 @@ def open_spool(loaded: LoadedConfig) -> Spool:
     return Spool(loaded.kanal.spool.path, loaded.kanal.spool.retention_days)
 
 
+#: Seconds between two heartbeats of a running ``kanal run`` in the spool.
+HEARTBEAT_EVERY = 5.0
+
+
 @dataclass
 class KanalProcess:
     """Everything ``kanal run`` runs, ready to start.
+
+    Every thread runs under a :class:`~kanal.supervisor.Supervisor`: if one dies
+    unexpectedly, :attr:`stop_requested` is set and :attr:`failure` says why, so the
+    caller shuts down and exits non-zero (systemd restarts it; the spool keeps all).
 
     Parameters:
         loaded: the validated config.
@@ -64,9 +74,13 @@ class KanalProcess:
     spool: Spool = field(init=False)
     runners: list[ChannelRunner] = field(init=False, default_factory=list)
     webhook_server: WebhookServer | None = field(init=False, default=None)
-    _threads: list[threading.Thread] = field(init=False, default_factory=list)
+    #: Set by a signal handler (clean stop) or by the supervisor (a thread died).
+    stop_requested: threading.Event = field(init=False, default_factory=threading.Event)
+    supervisor: Supervisor = field(init=False)
     _input_stop: threading.Event = field(init=False, default_factory=threading.Event)
     _output_stop: threading.Event = field(init=False, default_factory=threading.Event)
+    _heartbeat_stop: threading.Event = field(init=False, default_factory=threading.Event)
+    _started_at: float = field(init=False, default=0.0)
 
     def __post_init__(self) -> None:
         cfg = self.loaded.kanal
@@ -76,6 +90,7 @@ class KanalProcess:
             msg = f"no channel named {', '.join(unknown)} in {self.loaded.path}"
             raise KeyError(msg)
         selected = list(self.only) or names
+        self.supervisor = Supervisor(lambda _reason: self.stop_requested.set())
         self.spool = open_spool(self.loaded)
         attachments = LocalAttachmentStore(cfg.attachments.path)
         app = WebhookApp(cfg.webhooks.path_prefix, cfg.webhooks.max_body_bytes, health=self.health)
@@ -91,6 +106,11 @@ class KanalProcess:
         if app.routes:
             hooks = cfg.webhooks
             self.webhook_server = WebhookServer(app, hooks.host, hooks.port, hooks.threads)
+
+    @property
+    def failure(self) -> str | None:
+        """Why the process failed (a thread died), or None."""
+        return self.supervisor.failure
 
     def health(self) -> dict[str, Any]:
         """Liveness summary for ``GET /healthz``."""
@@ -110,12 +130,15 @@ class KanalProcess:
 
     def start(self) -> None:
         """Start the output side, the channels and the webhook server."""
+        self._started_at = time.time()
+        self._beat()
         output = self._output_loop()
-        self._spawn("kanal-output", output.run, self._output_stop)
+        self.supervisor.spawn("kanal-output", output.run, self._output_stop)
         for runner in self.runners:
-            self._spawn(f"channel-{runner.name}", runner.run)
+            self.supervisor.spawn(f"channel-{runner.name}", runner.run)
         if self.webhook_server is not None:
-            self.webhook_server.start()
+            self.supervisor.spawn("kanal-webhooks", self.webhook_server.serve)
+        self.supervisor.spawn("kanal-heartbeat", self._heartbeat_loop)
         log.info(
             "kanal running",
             channels=[r.name for r in self.runners],
@@ -123,26 +146,39 @@ class KanalProcess:
             spool=str(self.loaded.kanal.spool.path),
         )
 
-    def _spawn(self, name: str, target: Any, *args: Any) -> None:
-        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
-        thread.start()
-        self._threads.append(thread)
+    def _beat(self, stopped: str | None = None) -> None:
+        try:
+            self.spool.heartbeat("kanal run", self._started_at, stopped)
+        except sqlite3.Error as exc:  # a missed beat is not worth stopping intake over
+            log.warning("could not record the heartbeat", error=str(exc))
+
+    def _heartbeat_loop(self) -> None:
+        while not self._heartbeat_stop.wait(HEARTBEAT_EVERY):
+            self._beat()
 
     def stop(self, drain_seconds: float = 5.0) -> None:
         """Stop taking input, finish batches in hand, let the output side drain briefly."""
-        log.info("stopping: no new input")
+        self.supervisor.stopping()
+        if self.failure:
+            log.error("stopping after a failure", reason=self.failure)
+        else:
+            log.info("stopping: no new input")
         if self.webhook_server is not None:
             self.webhook_server.stop()
         self._input_stop.set()
-        channel_threads = [t for t in self._threads if t.name.startswith("channel-")]
-        for thread in channel_threads:
-            thread.join(timeout=15)
+        threads = self.supervisor.threads
+        for thread in threads:
+            if thread.name.startswith("channel-"):
+                thread.join(timeout=15)
         deadline = time.monotonic() + drain_seconds
-        while self.spool.depth() and time.monotonic() < deadline:
+        output_alive = any(t.name == "kanal-output" and t.is_alive() for t in threads)
+        while output_alive and self.spool.depth() and time.monotonic() < deadline:
             time.sleep(0.1)
         self._output_stop.set()
-        for thread in self._threads:
+        self._heartbeat_stop.set()
+        for thread in threads:
             thread.join(timeout=10)
         left = self.spool.depth()
+        self._beat(stopped=self.failure or "stopped")
         log.info("stopped", waiting_in_spool=left)
         self.spool.close()

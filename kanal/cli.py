@@ -82,11 +82,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     except KeyError as exc:
         print(f"kanal run: {exc.args[0]}", file=sys.stderr)
         return EXIT_CONFIG
-    stop = threading.Event()
-    _install_signal_handlers(stop)
+    except OSError as exc:
+        hooks = loaded.kanal.webhooks
+        print(f"kanal run: cannot listen on {hooks.host}:{hooks.port} for webhooks: {exc.strerror or exc} "
+              "(is another kanal run using it? change webhooks.port)", file=sys.stderr)
+        return EXIT_FAILURE
+    _install_signal_handlers(process.stop_requested)
     process.start()
-    stop.wait()
+    process.stop_requested.wait()
     process.stop()
+    if process.failure:
+        print(f"kanal run: stopped because {process.failure}; exit {EXIT_FAILURE} so that the service manager "
+              "restarts it (nothing taken in is lost: it stays in the spool)", file=sys.stderr)
+        return EXIT_FAILURE
     return EXIT_OK
 
 
@@ -144,7 +152,7 @@ def cmd_channels(args: argparse.Namespace) -> int:
         for name, target in sorted(types.items()):
             try:
                 doc = (connector_class(name).__doc__ or "").strip().splitlines()[0]
-            except Exception as exc:  # a broken plugin must not hide the others
+            except Exception as exc:  # noqa: BLE001 - a broken plugin must not hide the others
                 doc = f"(cannot be loaded: {exc})"
             print(f"  {name:<10} {doc}  [{target}]")
         return EXIT_OK
@@ -267,13 +275,10 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
 
 def cmd_topology(args: argparse.Namespace) -> int:
     """Print the RabbitMQ definitions for the configured topology."""
-    from urllib.parse import unquote, urlparse
-
     from kanal.topology import full_definitions
 
     loaded = _load(args)
-    url = loaded.kanal.broker.url
-    vhost = unquote(urlparse(url).path[1:]) if url and urlparse(url).path not in ("", "/") else "/"
+    vhost = loaded.kanal.broker.vhost if loaded.kanal.broker.url is not None else "/"
     document = full_definitions(loaded.kanal.broker.topology, loaded.kanal.router.rules, vhost)
     print(json.dumps(document, indent=2))
     return EXIT_OK
@@ -294,7 +299,9 @@ def build_parser() -> argparse.ArgumentParser:
     def add(name: str, func: Any, help_text: str, description: str, config: bool = True) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=description, formatter_class=fmt)
         if config:
-            p.add_argument("-c", "--config", metavar="PATH", help="config file (default: $KANAL_CONFIG or ./kanal.yaml)")
+            p.add_argument(
+                "-c", "--config", metavar="PATH", help="config file (default: $KANAL_CONFIG or ./kanal.yaml)"
+            )
         p.set_defaults(func=func)
         return p
 

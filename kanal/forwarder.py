@@ -18,9 +18,9 @@ forwarder catches up when it returns.
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 import threading
 import time
-import urllib.parse
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,8 +53,15 @@ MARK_RETRY = 1.0
 CLOSE_GRACE = 2.0
 #: How often the spool's retention pruning runs, seconds.
 PRUNE_EVERY = 3600.0
+#: Sessions in a row that may crash on an unexpected exception before the forwarder gives up.
+MAX_CRASHES = 3
 #: How often progress figures are logged while there is traffic, seconds.
 STATS_EVERY = 30.0
+
+
+class ForwarderCrashed(RuntimeError):
+    """Sessions kept crashing on something that is not a broker or network error (a bug):
+    the forwarder gives up and its process stops, to be restarted."""
 
 
 class SessionFailed(Exception):
@@ -79,18 +86,13 @@ class ForwarderStats:
 
 
 def connection_parameters(broker: BrokerConfig) -> pika.URLParameters:
-    """pika parameters for ``broker``: its URL, the ``password`` secret over the URL's,
-    and the configured heartbeat and blocked-connection timeout.
+    """pika parameters for ``broker``: its URL with the ``password`` secret, and the
+    configured heartbeat and blocked-connection timeout.
 
     Raises:
         ValueError: no broker URL is configured (the embedded default has no broker).
     """
-    if broker.url is None:
-        msg = "no broker url configured: the forwarder needs RabbitMQ"
-        raise ValueError(msg)
-    params = pika.URLParameters(broker.url)
-    if broker.password is not None:
-        params.credentials = pika.PlainCredentials(params.credentials.username, broker.password.get())
+    params = pika.URLParameters(broker.connection_url())
     params.heartbeat = broker.heartbeat
     params.blocked_connection_timeout = broker.blocked_connection_timeout
     params.connection_attempts = 1
@@ -101,12 +103,7 @@ def connection_parameters(broker: BrokerConfig) -> pika.URLParameters:
 
 def broker_label(broker: BrokerConfig) -> str:
     """``host:port/vhost`` of the broker, safe to log (no user, no password)."""
-    if broker.url is None:
-        return "embedded"
-    parts = urllib.parse.urlsplit(broker.url)
-    vhost = urllib.parse.unquote(parts.path[1:]) if len(parts.path) > 1 else "/"
-    default_port = 5671 if parts.scheme == "amqps" else 5672
-    return f"{parts.hostname}:{parts.port or default_port}/{vhost}"
+    return broker.label()
 
 
 def wire_message(row: OutboxRow) -> WireMessage:
@@ -182,6 +179,7 @@ class Forwarder:
         self._session: _Session | None = None
         self._session_lock = threading.Lock()
         self._marker: _ConfirmedRows | None = None
+        self._crashes = 0
 
     # -- public API -------------------------------------------------------------
 
@@ -248,6 +246,13 @@ class Forwarder:
         finally:
             with self._session_lock:
                 self._session = None
+        if session.crash is not None:
+            self._crashes = 0 if session.confirmed else self._crashes + 1
+            if self._crashes >= MAX_CRASHES or self._marker.error is not None:
+                msg = f"the forwarder crashed {self._crashes} time(s) in a row; giving up so the process restarts"
+                raise ForwarderCrashed(msg) from session.crash
+        else:
+            self._crashes = 0
         if session.failure is not None:
             self.stats.failures += 1
             raise SessionFailed(session.failure, progressed=session.confirmed > 0)
@@ -266,7 +271,7 @@ class Forwarder:
     def _depth(self) -> int | None:
         try:
             return self.spool.depth()
-        except Exception:  # a figure for a log line is not worth failing over
+        except sqlite3.Error:  # a figure for a log line is not worth failing over
             return None
 
     def figures(self) -> dict[str, Any]:
@@ -293,7 +298,9 @@ class _ConfirmedRows:
         self._busy = False
         self._closed = False
         self._cond = threading.Condition()
-        self._thread = threading.Thread(target=self._run, name="kanal-forwarder-marks", daemon=True)
+        #: What ended the thread, if anything did: the forwarder gives up on seeing it.
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._guarded, name="kanal-forwarder-marks", daemon=True)
         self._thread.start()
 
     def add(self, seqs: list[int]) -> None:
@@ -306,7 +313,7 @@ class _ConfirmedRows:
     def flush(self, timeout: float = 30.0) -> bool:
         """Wait until every queued row is removed (or ``timeout``); True if done."""
         with self._cond:
-            return self._cond.wait_for(lambda: not self._seqs and not self._busy, timeout)
+            return self._cond.wait_for(lambda: (not self._seqs and not self._busy) or self.error is not None, timeout)
 
     def close(self) -> None:
         """Remove what is queued, then stop the thread."""
@@ -315,6 +322,16 @@ class _ConfirmedRows:
             self._closed = True
             self._cond.notify_all()
         self._thread.join(timeout=10)
+
+    def _guarded(self) -> None:
+        try:
+            self._run()
+        except BaseException as exc:
+            self.log.critical("removing confirmed rows failed unexpectedly", exc_info=True)
+            with self._cond:
+                self.error = exc
+                self._busy = False
+                self._cond.notify_all()
 
     def _run(self) -> None:
         next_prune = time.monotonic()
@@ -333,7 +350,7 @@ class _ConfirmedRows:
                 seqs, self._seqs, self._busy = self._seqs, [], True
             try:
                 self.spool.mark_forwarded(seqs)
-            except Exception:
+            except sqlite3.Error:
                 # Confirmed but still in the outbox. Try again shortly; if the process
                 # ends first they are published again (same message_id), never lost.
                 self.log.exception("could not remove confirmed rows from the spool", rows=len(seqs))
@@ -349,7 +366,7 @@ class _ConfirmedRows:
     def _prune(self) -> None:
         try:
             gone = self.spool.prune()
-        except Exception:  # housekeeping must never stop forwarding
+        except sqlite3.Error:  # housekeeping must never stop forwarding
             self.log.exception("spool pruning failed")
             return
         if gone:
@@ -378,6 +395,8 @@ class _Session:
         self.connection: SelectConnection | None = None
         self.channel: Any = None
         self.failure: str | None = None
+        #: An unexpected exception that ended the session (not a broker or network error).
+        self.crash: BaseException | None = None
         self.confirmed = 0
         self._closing = False
         self._stopping_since: float | None = None
@@ -407,8 +426,15 @@ class _Session:
         self.connection.ioloop.call_later(0.1, self._tick)
         try:
             self.connection.ioloop.start()
-        except Exception as exc:  # a bug or a surprise from pika must not end forwarding
+        except (pika.exceptions.AMQPError, OSError) as exc:
+            self.log.warning("broker session failed", reason=_describe(exc))
+            self.failure = self.failure or f"session failed: {_describe(exc)}"
+            self._abandon()
+        except Exception as exc:
+            # A bug, or a surprise from pika: retried a bounded number of times, then
+            # the forwarder raises it and the process stops (to be restarted).
             self.log.exception("broker session crashed")
+            self.crash = exc
             self.failure = self.failure or f"session crashed: {type(exc).__name__}: {exc}"
             self._abandon()
         finally:
@@ -430,7 +456,7 @@ class _Session:
             return
         try:
             connection.ioloop.add_callback_threadsafe(self._on_wake)
-        except Exception:  # the loop is closing; the next session reads the outbox anyway
+        except OSError:  # the loop is closing; the next session reads the outbox anyway
             return
 
     def _fail(self, reason: str) -> None:
@@ -533,7 +559,7 @@ class _Session:
             self.stats.max_in_flight = max(self.stats.max_in_flight, len(in_flight))
         except pika.exceptions.AMQPError as exc:
             self._fail(f"publish failed: {_describe(exc)}")
-        except Exception as exc:  # the spool could not be read: retry the session later
+        except sqlite3.Error as exc:  # the spool could not be read: retry the session later
             self.log.exception("reading the spool failed")
             self._fail(f"spool read failed: {type(exc).__name__}: {exc}")
 
@@ -598,6 +624,10 @@ class _Session:
     def _tick(self) -> None:
         if self._closing:
             return
+        if self._marker.error is not None:
+            self.crash = self._marker.error
+            self._fail("removing confirmed rows from the spool failed")
+            return
         now = time.monotonic()
         if self.stop.is_set():
             if self._stopping_since is None:
@@ -609,7 +639,9 @@ class _Session:
                 self._close()
                 return
             if now - self._stopping_since >= self.forwarder.drain_timeout:
-                self.log.warning("stopping with unconfirmed messages; they stay in the spool", rows=len(self._in_flight))
+                self.log.warning(
+                    "stopping with unconfirmed messages; they stay in the spool", rows=len(self._in_flight)
+                )
                 self._close()
                 return
         elif self._ready and self._in_flight and now - self._last_progress > self.forwarder.confirm_timeout:

@@ -1,14 +1,23 @@
-"""Logging with structlog: JSON lines off a terminal, readable on one, and personal
-data masked in every line (phone numbers and e-mail addresses)."""
+"""Logging with structlog: JSON lines off a terminal, readable on one, with personal
+data (phone numbers, e-mail addresses) and credentials (URL passwords, secret query
+parameters, bearer tokens) masked in every line, tracebacks included.
+
+Libraries that log through the standard ``logging`` module (pika, kombu, waitress)
+and exceptions that escape a thread go through the same processors, so no line
+reaches stderr unmasked.
+"""
 
 from __future__ import annotations
 
 import logging
 import re
 import sys
+import threading
 from typing import Any
 
 import structlog
+
+from config.redact import redact_credentials
 
 _EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
 _PHONE = re.compile(r"(?<![\w/.-])(\+?62|0)(8\d)[\d\s-]{6,13}(\d{2})(?!\d)")
@@ -26,7 +35,7 @@ def mask_personal_data(text: str) -> str:
 
 def _mask(value: Any) -> Any:
     if isinstance(value, str):
-        return mask_personal_data(value)
+        return mask_personal_data(redact_credentials(value))
     if isinstance(value, dict):
         return {k: _mask(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -35,7 +44,7 @@ def _mask(value: Any) -> Any:
 
 
 def mask_processor(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
-    """structlog processor: mask personal data in every value of the event."""
+    """structlog processor: mask personal data and credentials in every value of the event."""
     return {k: _mask(v) for k, v in event_dict.items()}
 
 
@@ -60,6 +69,31 @@ def configure_logging(level: str = "info", fmt: str = "auto") -> None:
         wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper())),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [_ToStructlog()]
+    root.setLevel(max(logging.WARNING, getattr(logging, level.upper())))
+    threading.excepthook = _log_thread_exception
+
+
+class _ToStructlog(logging.Handler):
+    """Hands standard-library log records (pika, kombu, waitress) to structlog."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):  # a library's bad format string must not kill the caller
+            message = str(record.msg)
+        structlog.get_logger(record.name).log(record.levelno, message, logger=record.name, exc_info=record.exc_info)
+
+
+def _log_thread_exception(args: threading.ExceptHookArgs) -> None:
+    """An exception that ended a thread nobody supervises: logged, masked, with its traceback."""
+    if args.exc_type is SystemExit:
+        return
+    thread = args.thread.name if args.thread else "?"
+    structlog.get_logger("kanal").critical(
+        "unhandled exception in a thread", thread=thread, exc_info=(args.exc_type, args.exc_value, args.exc_traceback)
     )
 
 

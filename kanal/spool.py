@@ -23,6 +23,7 @@ import contextlib
 import hashlib
 import json
 import os
+import socket
 import sqlite3
 import threading
 import time
@@ -32,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from config.redact import redact_credentials
 from connectors.base import UNCHANGED, IngestResult, Outcome, RawMessage
 
 SCHEMA = """
@@ -108,6 +110,16 @@ CREATE TABLE IF NOT EXISTS routed (
     routed_at REAL NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS routed_at ON routed (routed_at);
+CREATE TABLE IF NOT EXISTS processes (
+    pid INTEGER NOT NULL,
+    host TEXT NOT NULL,
+    role TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    heartbeat_at REAL NOT NULL,
+    stopped_at REAL,
+    exit_reason TEXT,
+    PRIMARY KEY (host, pid)
+);
 """
 
 
@@ -251,7 +263,7 @@ class Spool:
                     conn.execute("SAVEPOINT batch")
                     try:
                         request.results = self._apply(conn, request, now)
-                    except Exception as exc:
+                    except Exception as exc:  # noqa: BLE001 - raised again in that caller's thread
                         conn.execute("ROLLBACK TO batch")
                         request.error = exc
                     conn.execute("RELEASE batch")
@@ -412,7 +424,8 @@ class Spool:
                 "state = excluded.state, detail = excluded.detail, updated_at = excluded.updated_at, "
                 "pid = excluded.pid, last_error = COALESCE(excluded.last_error, last_error), "
                 "last_error_at = COALESCE(excluded.last_error_at, last_error_at)",
-                (channel, channel_type, state, detail, error, now if error else None, now, os.getpid()),
+                (channel, channel_type, state, detail, redact_credentials(error) if error else None,
+                 now if error else None, now, os.getpid()),
             )
 
     def mark_success(self, channel: str, channel_type: str) -> None:
@@ -424,6 +437,27 @@ class Spool:
                 "VALUES (?, ?, 'running', ?, ?, ?) ON CONFLICT (channel) DO UPDATE SET state = 'running', "
                 "detail = NULL, last_success = excluded.last_success, updated_at = excluded.updated_at",
                 (channel, channel_type, now, now, os.getpid()),
+            )
+
+    # -- process liveness -----------------------------------------------------
+
+    def heartbeat(self, role: str, started_at: float, stopped: str | None = None) -> None:
+        """Record that this process (``kanal run``) is alive, or with ``stopped``, that it
+        ended and why. ``kanal status`` reads it to tell a dead process from a live one."""
+        now = time.time()
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO processes (pid, host, role, started_at, heartbeat_at, stopped_at, exit_reason) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (host, pid) DO UPDATE SET role = excluded.role, "
+                "started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at, "
+                "stopped_at = excluded.stopped_at, exit_reason = excluded.exit_reason",
+                (os.getpid(), socket.gethostname(), role, started_at, now, now if stopped else None,
+                 redact_credentials(stopped) if stopped else None),
+            )
+            # Keep the table small: only the newest records matter to an operator.
+            conn.execute(
+                "DELETE FROM processes WHERE rowid NOT IN (SELECT rowid FROM processes "
+                "ORDER BY heartbeat_at DESC LIMIT 20)"
             )
 
     # -- outbox ---------------------------------------------------------------

@@ -7,8 +7,6 @@ be personal data and the reason ends up in logs and dead-letter headers.
 
 from __future__ import annotations
 
-from urllib.parse import quote, urlsplit, urlunsplit
-
 from pydantic import ValidationError
 
 from config.models import BrokerConfig
@@ -37,13 +35,5 @@ def decode_intake(body: bytes) -> Complaint:
 
 
 def broker_url(broker: BrokerConfig) -> str:
-    """The AMQP URL with the ``password`` secret put in place of the URL's."""
-    assert broker.url is not None
-    if broker.password is None:
-        return broker.url
-    parts = urlsplit(broker.url)
-    user = parts.username or "guest"
-    host = parts.hostname or "localhost"
-    port = f":{parts.port}" if parts.port else ""
-    netloc = f"{quote(user, safe='')}:{quote(broker.password.get(), safe='')}@{host}{port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    """The AMQP URL with the ``password`` secret in place (see :meth:`BrokerConfig.connection_url`)."""
+    return broker.connection_url()

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import random
 import socket
 import threading
 import time
+import urllib.parse
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
@@ -63,9 +65,30 @@ def unique_topology(prefix: str = "kanaltest") -> TopologyConfig:
     )
 
 
+#: The environment variable the tests' broker password travels in, as in production.
+PASSWORD_VAR = "KANAL_TEST_AMQP_PASSWORD"
+
+
+def documented_broker(url: str) -> dict[str, str]:
+    """``url`` in the shape config/kanal.example.yaml documents: the URL names the user
+    only and ``password`` is a ``${VAR}`` reference (the variable is set here).
+
+    Every test builds its broker settings this way, so the tests run the shape ops
+    configure, not a URL with the password inside it.
+    """
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return {"url": url}
+    os.environ[PASSWORD_VAR] = urllib.parse.unquote(parts.password)
+    netloc = f"{parts.username}@{parts.netloc.rpartition('@')[2]}"
+    bare = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return {"url": bare, "password": "${" + PASSWORD_VAR + "}"}
+
+
 def broker_config(url: str, topology: TopologyConfig, **overrides: object) -> BrokerConfig:
-    """Broker settings for a test, short heartbeats so outages are noticed fast."""
-    settings: dict[str, object] = {"url": url, "topology": topology, "heartbeat": 5, "confirm_window": 200}
+    """Broker settings for a test (documented shape), short heartbeats so outages are noticed fast."""
+    settings: dict[str, object] = {**documented_broker(url), "topology": topology, "heartbeat": 5,
+                                   "confirm_window": 200}
     settings.update(overrides)
     return BrokerConfig(**settings)
 
@@ -135,7 +158,7 @@ def running(forwarder: Forwarder) -> Iterator[threading.Event]:
     def target() -> None:
         try:
             forwarder.run(stop)
-        except BaseException as exc:  # surfaced in the test below
+        except BaseException as exc:  # noqa: BLE001 - surfaced in the test below
             errors.append(exc)
 
     thread = threading.Thread(target=target, name="test-forwarder", daemon=True)

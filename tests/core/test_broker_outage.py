@@ -25,6 +25,7 @@ from tests.core.broker_kit import (
     broker_config,
     check_delivery,
     desk_raw,
+    documented_broker,
     read_queue,
     running,
     unique_topology,
@@ -210,7 +211,7 @@ def test_the_definitions_file_imports_into_rabbitmq_and_matches_what_the_forward
     assert "x-dead-letter-strategy" in queues and "at-least-once" in queues
     # The forwarder's own declare of the default topology must agree with the import
     # (a differing argument would be refused with PRECONDITION_FAILED).
-    Forwarder(spool, BrokerConfig(url=node.url)).declare_topology()
+    Forwarder(spool, BrokerConfig(**documented_broker(node.url))).declare_topology()
     bindings = node.rabbitmqctl("list_bindings", "-q", "--no-table-headers", "source_name", "destination_name",
                                 "routing_key")
     assert "kanal.intake\tkanal.intake.q\tcomplaint.received" in bindings

@@ -191,14 +191,14 @@ def test_a_nacked_publish_stays_in_the_spool_and_is_retried_until_the_broker_tak
     assert not report.inconsistent
 
 
-def test_the_password_secret_overrides_the_url_and_never_appears_in_logs(
+def test_the_password_secret_is_used_and_never_appears_in_logs(
     amqp_url: str, topology: TopologyConfig, spool: Spool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("KANAL_TEST_BROKER_PASSWORD", "guest")
-    url_with_wrong_password = amqp_url.replace("guest:guest@", "guest:not-the-password@")
-    broker = broker_config(url_with_wrong_password, topology, password="${KANAL_TEST_BROKER_PASSWORD}")
+    broker = broker_config(amqp_url, topology, password="${KANAL_TEST_BROKER_PASSWORD}")
+    assert ":" not in broker.url.split("@")[0].removeprefix("amqp://"), "the URL names the user only"
     assert connection_parameters(broker).credentials.password == "guest"
-    Forwarder(spool, broker).declare_topology()  # would be refused with the URL's password
+    Forwarder(spool, broker).declare_topology()
 
     monkeypatch.setenv("KANAL_TEST_BROKER_PASSWORD", "s3cret-never-logged")
     bad = broker_config(amqp_url, topology, password="${KANAL_TEST_BROKER_PASSWORD}")
@@ -209,7 +209,6 @@ def test_the_password_secret_overrides_the_url_and_never_appears_in_logs(
         wait_for(lambda: forwarder.stats.failures >= 1, what="the refused login")
     assert any(e["event"] == "broker unavailable; retrying" for e in logs)
     assert "s3cret-never-logged" not in repr(logs)
-    assert "not-the-password" not in repr(logs)
 
 
 def test_stop_leaves_unsent_rows_in_the_spool_when_the_broker_is_unreachable(

@@ -31,6 +31,7 @@ from tests.core.broker_kit import (
     check_delivery,
     delete_topology,
     desk_payload,
+    documented_broker,
     listen_port,
     read_queue,
     unique_topology,
@@ -51,7 +52,7 @@ def _write_config(tmp_path: Path, url: str, topology: TopologyConfig, port: int)
         "spool": {"path": str(tmp_path / "spool.db")},
         "attachments": {"path": str(tmp_path / "attachments")},
         "broker": {
-            "url": url,
+            **documented_broker(url),
             "heartbeat": 5,
             "confirm_window": 200,
             "topology": topology.model_dump(),
