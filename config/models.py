@@ -72,7 +72,8 @@ class BrokerConfig(_Strict):
     def _url_shape(cls, value: object) -> object:
         if isinstance(value, str) and value.strip().startswith(("${", "file:")):
             value = resolve_secret(value)
-            check_amqp_url(value.get(), allow_password=True)
+            if value.resolved:
+                check_amqp_url(value.get(), allow_password=True)
             return value
         if isinstance(value, str):
             check_amqp_url(value, allow_password=False)
@@ -105,17 +106,21 @@ class BrokerConfig(_Strict):
         netloc = f"{userinfo}@{parts.netloc.rpartition('@')[2]}"
         return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
+    def _plain_url(self) -> str:
+        """The URL as written (no password added), or the resolved reference."""
+        return self.url.get() if isinstance(self.url, SecretValue) else str(self.url)
+
     @property
     def vhost(self) -> str:
         """The virtual host the URL names (``/`` when it names none)."""
-        path = urlsplit(self.connection_url()).path if self.url is not None else ""
+        path = urlsplit(self._plain_url()).path if self.url is not None else ""
         return unquote(path[1:]) if len(path) > 1 else "/"
 
     def label(self) -> str:
         """``host:port/vhost`` of the broker, safe to log (no user, no password)."""
         if self.url is None:
             return "embedded"
-        parts = urlsplit(self.connection_url())
+        parts = urlsplit(self._plain_url())
         default_port = 5671 if parts.scheme == "amqps" else 5672
         host = parts.hostname or "localhost"
         host = f"[{host}]" if ":" in host else host

@@ -8,8 +8,11 @@ printed: ``repr`` and serialisation show the reference only.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+from collections.abc import Iterator
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +20,23 @@ from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
 from pydantic_core import core_schema
 
 _ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+_DEFERRED: ContextVar[bool] = ContextVar("kanal_secrets_deferred", default=False)
+
+
+@contextlib.contextmanager
+def unresolved_secrets() -> Iterator[None]:
+    """Within this block, secret references are checked for their form but not read.
+
+    For commands that only read the spool (``kanal status``, ``kanal quarantine
+    list``): an operator's shell does not hold the service's secrets, and these
+    commands do not need them. A secret loaded here has no value (:meth:`SecretValue.get`
+    raises).
+    """
+    token = _DEFERRED.set(True)
+    try:
+        yield
+    finally:
+        _DEFERRED.reset(token)
 
 
 class SecretValue:
@@ -24,12 +44,24 @@ class SecretValue:
 
     __slots__ = ("_value", "ref")
 
-    def __init__(self, ref: str, value: str) -> None:
+    def __init__(self, ref: str, value: str | None) -> None:
         self.ref = ref
         self._value = value
 
+    @property
+    def resolved(self) -> bool:
+        """False when the config was loaded without reading secrets (:func:`unresolved_secrets`)."""
+        return self._value is not None
+
     def get(self) -> str:
-        """Return the secret itself; pass it straight to the library that needs it."""
+        """Return the secret itself; pass it straight to the library that needs it.
+
+        Raises:
+            RuntimeError: the config was loaded without reading secrets.
+        """
+        if self._value is None:
+            msg = f"secret {self.ref} was not read (this command loads the config without secrets)"
+            raise RuntimeError(msg)
         return self._value
 
     def __repr__(self) -> str:
@@ -74,6 +106,8 @@ def resolve_secret(reference: Any) -> SecretValue:
         raise ValueError(msg)  # noqa: TRY004 - pydantic wants ValueError
     text = reference.strip()
     match = _ENV_REF.match(text)
+    if _DEFERRED.get() and (match or (text.startswith("file:") and len(text) > 5)):
+        return SecretValue(text, None)
     if match:
         name = match.group(1)
         value = os.environ.get(name)

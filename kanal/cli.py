@@ -14,10 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from config.loader import ConfigError, ConfigIssue, LoadedConfig, load_config
+from config.redact import redact_credentials
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_CONFIG = 2
+#: ``kanal status``: the recorded kanal run process is dead, unresponsive or failed.
+EXIT_DOWN = 3
 
 DEFAULT_CONFIG = "kanal.yaml"
 
@@ -43,14 +46,20 @@ def _config_path(args: argparse.Namespace) -> Path:
     return Path(getattr(args, "config", None) or os.environ.get("KANAL_CONFIG") or DEFAULT_CONFIG)
 
 
-def _load(args: argparse.Namespace, path: Path | None = None) -> LoadedConfig:
+def _load(args: argparse.Namespace, path: Path | None = None, secrets: bool = True) -> LoadedConfig:
+    """Load the config; with ``secrets=False`` references are checked but not read
+    (for commands that only read the spool, run from an operator's shell)."""
+    from config.secrets import unresolved_secrets
     from connectors.registry import options_model
 
     path = path or _config_path(args)
     if not path.exists():
         hint = "pass --config PATH, set KANAL_CONFIG, or copy config/kanal.example.yaml to ./kanal.yaml"
         raise ConfigError(path, [ConfigIssue(str(path), f"no such file ({hint})")])
-    return load_config(path, options_model)
+    if secrets:
+        return load_config(path, options_model)
+    with unresolved_secrets():
+        return load_config(path, options_model)
 
 
 def _setup_logging(loaded: LoadedConfig | None, level: str | None = None) -> None:
@@ -92,8 +101,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     process.stop_requested.wait()
     process.stop()
     if process.failure:
-        print(f"kanal run: stopped because {process.failure}; exit {EXIT_FAILURE} so that the service manager "
-              "restarts it (nothing taken in is lost: it stays in the spool)", file=sys.stderr)
+        print(f"kanal run: stopped because {redact_credentials(process.failure)}; exit {EXIT_FAILURE} so that "
+              "the service manager restarts it (nothing taken in is lost: it stays in the spool)", file=sys.stderr)
         return EXIT_FAILURE
     return EXIT_OK
 
@@ -113,7 +122,13 @@ def cmd_router(args: argparse.Namespace) -> int:
 
     stop = threading.Event()
     _install_signal_handlers(stop)
-    run_router(loaded, stop)
+    try:
+        run_router(loaded, stop)
+    except Exception as exc:  # noqa: BLE001 - logged with its traceback by the router; exit for a restart
+        reason = redact_credentials(f"{type(exc).__name__}: {exc}")
+        print(f"kanal router: stopped because of {reason}; exit {EXIT_FAILURE} so that the "
+              "service manager restarts it (unacknowledged complaints stay on the intake queue)", file=sys.stderr)
+        return EXIT_FAILURE
     return EXIT_OK
 
 
@@ -217,11 +232,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     """Show each channel's state from the spool (works while `kanal run` runs)."""
     from kanal.status import read_status
 
-    loaded = _load(args)
+    loaded = _load(args, secrets=False)
     report = read_status(loaded)
+    process = report["process"]
+    code = EXIT_DOWN if process["state"] in ("dead", "unresponsive", "failed") else EXIT_OK
     if args.json:
         print(json.dumps(report, indent=2, default=str))
-        return EXIT_OK
+        return code
+    print(f"kanal run: {process['state'].upper()} - {process['detail']}")
     print(f"spool {report['spool']}: {report['spool_depth']} complaint(s) waiting, "
           f"{report['quarantine_open']} in quarantine, {report['routed']} routed locally")
     for ch in report["channels"]:
@@ -235,14 +253,14 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"  checkpoint     {json.dumps(ch.get('checkpoint'))}")
         for name, count in sorted(ch.get("counters", {}).items()):
             print(f"  {name:<40} {count}")
-    return EXIT_OK
+    return code
 
 
 def cmd_routed(args: argparse.Namespace) -> int:
     """Show complaints routed by the embedded default."""
     from kanal.app import open_spool
 
-    loaded = _load(args)
+    loaded = _load(args, secrets=False)
     spool = open_spool(loaded)
     rows = spool.routed(args.limit, args.agency)
     if args.json:
@@ -264,11 +282,12 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
     """List, show or retry quarantined messages."""
     from kanal import quarantine
 
-    loaded = _load(args)
-    if args.action == "list":
-        return quarantine.list_entries(loaded, args.channel, args.all)
-    if args.action == "show":
+    if args.action in ("list", "show"):
+        loaded = _load(args, secrets=False)
+        if args.action == "list":
+            return quarantine.list_entries(loaded, args.channel, args.all)
         return quarantine.show_entry(loaded, args.ids)
+    loaded = _load(args)
     _setup_logging(loaded, "warning")
     return quarantine.retry_entries(loaded, args.ids, args.channel)
 
@@ -277,7 +296,11 @@ def cmd_topology(args: argparse.Namespace) -> int:
     """Print the RabbitMQ definitions for the configured topology."""
     from kanal.topology import full_definitions
 
-    loaded = _load(args)
+    from config.secrets import SecretValue
+
+    loaded = _load(args, secrets=False)
+    if isinstance(loaded.kanal.broker.url, SecretValue):  # the vhost is inside the secret URL
+        loaded = _load(args)
     vhost = loaded.kanal.broker.vhost if loaded.kanal.broker.url is not None else "/"
     document = full_definitions(loaded.kanal.broker.topology, loaded.kanal.router.rules, vhost)
     print(json.dumps(document, indent=2))
@@ -338,9 +361,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the options' JSON Schema")
 
     p = add("status", cmd_status, "show each channel's state", textwrap.dedent("""\
-        Each channel's state (running, backing_off, auth_failed, needs_reauthorisation,
-        stopped), last success and error, checkpoint, counts, spool depth and
-        quarantine. Read from the spool, so it works while `kanal run` is running."""))
+        Whether `kanal run` is alive (its pid and heartbeat), each channel's state
+        (running, backing_off, auth_failed, needs_reauthorisation, stopped, or dead
+        when its process is gone), last success and error, checkpoint, counts, spool
+        depth and quarantine. Read from the spool, so it works while `kanal run` is
+        running, and needs none of the service's secrets in your shell.
+
+        exit status: 0 running or cleanly stopped, 3 the process is dead, hung
+        (no heartbeat for 30 s) or ended on a failure, 2 the config is not valid."""))
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
     p = add("routed", cmd_routed, "show complaints routed by the embedded default", textwrap.dedent("""\

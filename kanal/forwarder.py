@@ -18,9 +18,11 @@ forwarder catches up when it returns.
 from __future__ import annotations
 
 import contextlib
+import functools
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -373,6 +375,22 @@ class _ConfirmedRows:
             self.log.info("spool pruned", forgotten_ids=gone)
 
 
+def _guarded(callback: Callable[..., None]) -> Callable[..., None]:
+    """Wrap a pika callback of :class:`_Session`: pika catches what a callback raises and
+    reports only a lost stream, which would turn a bug into an endless reconnect loop.
+    Here the exception is kept as the session's ``crash`` (counted by the forwarder,
+    which gives up after :data:`MAX_CRASHES`) and the session ends."""
+
+    @functools.wraps(callback)
+    def guarded(self: _Session, *args: Any) -> None:
+        try:
+            callback(self, *args)
+        except Exception as exc:  # noqa: BLE001 - kept as the session's crash, see above
+            self._crashed(exc)
+
+    return guarded
+
+
 class _Session:
     """One connection's life: connect, confirm mode, publish a window, collect confirms.
 
@@ -459,6 +477,20 @@ class _Session:
         except OSError:  # the loop is closing; the next session reads the outbox anyway
             return
 
+    def _crashed(self, exc: Exception) -> None:
+        """An unexpected exception in a callback: keep it, log it with its traceback, end the session."""
+        if self.crash is None:
+            self.crash = exc
+            self.log.error("broker session crashed on an unexpected error", exc_info=exc)
+        self.failure = self.failure or f"session crashed: {type(exc).__name__}: {exc}"
+        connection = self.connection
+        if connection is None or connection.is_closed:
+            if connection is not None:
+                connection.ioloop.stop()
+            return
+        self._closing = False  # a close may have been under way: make sure one is
+        self._close()
+
     def _fail(self, reason: str) -> None:
         """End the session; every unconfirmed row counts as unsent."""
         if self.failure is None and not self._closing:
@@ -476,6 +508,7 @@ class _Session:
             connection.close()
             connection.ioloop.call_later(CLOSE_GRACE, self._force_close)
 
+    @_guarded
     def _force_close(self) -> None:
         """Drop the socket when the broker does not answer our close (a stalled link)."""
         connection = self.connection
@@ -487,19 +520,23 @@ class _Session:
 
     # -- connection and channel callbacks -------------------------------------
 
+    @_guarded
     def _on_connection_open(self, connection: SelectConnection) -> None:
         connection.channel(on_open_callback=self._on_channel_open)
 
+    @_guarded
     def _on_open_error(self, connection: SelectConnection, error: BaseException | str) -> None:
         self.failure = self.failure or f"cannot connect: {_describe(error)}"
         connection.ioloop.stop()
 
+    @_guarded
     def _on_connection_closed(self, connection: SelectConnection, reason: BaseException) -> None:
         if not self._closing and self.failure is None:
             self.failure = f"connection lost: {_describe(reason)}"
             self.log.warning("broker connection lost", reason=_describe(reason), in_flight=len(self._in_flight))
         connection.ioloop.stop()
 
+    @_guarded
     def _on_channel_open(self, channel: Any) -> None:
         self.channel = channel
         channel.add_on_close_callback(self._on_channel_closed)
@@ -508,13 +545,16 @@ class _Session:
         # someone deleted, is repaired before anything is published.
         topo.declare_async(channel, self.forwarder.topology, self._on_topology_declared)
 
+    @_guarded
     def _on_topology_declared(self) -> None:
         self.channel.confirm_delivery(ack_nack_callback=self._on_confirm, callback=self._on_confirm_mode)
 
+    @_guarded
     def _on_channel_closed(self, _channel: Any, reason: BaseException) -> None:
         if not self._closing:
             self._fail(f"channel closed: {_describe(reason)}")
 
+    @_guarded
     def _on_confirm_mode(self, _frame: Any) -> None:
         self._ready = True
         self.log.info("broker session open", broker=broker_label(self.forwarder.broker), exchange=self.exchange)
@@ -563,16 +603,19 @@ class _Session:
             self.log.exception("reading the spool failed")
             self._fail(f"spool read failed: {type(exc).__name__}: {exc}")
 
+    @_guarded
     def _on_idle_timer(self) -> None:
         self._idle_timer = None
         self._pump()
 
+    @_guarded
     def _on_wake(self) -> None:
         if self._idle_timer is not None:
             self._pump()
 
     # -- confirms -------------------------------------------------------------------
 
+    @_guarded
     def _on_return(self, _channel: Any, method: Any, properties: pika.BasicProperties, _body: bytes) -> None:
         # With mandatory=True the broker returns a message no queue took, then acks
         # it; that ack must not count as delivery.
@@ -586,6 +629,7 @@ class _Session:
             reply_text=method.reply_text,
         )
 
+    @_guarded
     def _on_confirm(self, frame: Any) -> None:
         method = frame.method
         tag = method.delivery_tag
@@ -621,6 +665,7 @@ class _Session:
 
     # -- periodic checks --------------------------------------------------------------
 
+    @_guarded
     def _tick(self) -> None:
         if self._closing:
             return

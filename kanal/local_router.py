@@ -8,6 +8,7 @@ outbox in order, asks the router for a decision and moves each row to the spool'
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 import time
 from typing import Any
@@ -44,17 +45,14 @@ class LocalRouterLoop:
         self.idle_wait = idle_wait
 
     def route_row(self, row: OutboxRow) -> tuple[int, str, str, str, bytes]:
-        """Route one outbox row; a failure sends it to triage with the error."""
+        """Route one outbox row; a failure sends it to triage with the error (never raises
+        for the row's sake, so one bad row cannot hold up the ones behind it)."""
         try:
             routed = self.router.route(decode_complaint(row.body))
             return row.seq, row.id, routed.agency_code, routed.queue, routed.body
         except Exception as exc:
             log.exception("routing failed; sent to triage", complaint_id=row.id)
-            # Same shape as a routed body (the complaint plus a routing object), so a
-            # reader of the routed store needs no second case.
-            body = {**json.loads(row.body), "routing": {
-                "agency_code": "triage", "triage": True, "error": f"{type(exc).__name__}: {exc}"}}
-            return row.seq, row.id, "triage", self.triage_queue, json.dumps(body).encode()
+            return row.seq, row.id, "triage", self.triage_queue, triage_body(row, exc)
 
     def drain_once(self) -> int:
         """Route one batch; returns how many rows it handled."""
@@ -64,7 +62,12 @@ class LocalRouterLoop:
         return len(rows)
 
     def run(self, stop: threading.Event) -> None:
-        """Route until ``stop`` is set (finishing the batch in hand)."""
+        """Route until ``stop`` is set (finishing the batch in hand).
+
+        Raises:
+            Exception: anything but a database error of the spool (which is retried):
+                a bug stops the loop, and the supervisor stops the process.
+        """
         log.info("embedded router started (no broker configured)")
         next_prune = time.monotonic()
         while not stop.is_set():
@@ -76,7 +79,21 @@ class LocalRouterLoop:
                     next_prune = time.monotonic() + PRUNE_EVERY
                 if not self.drain_once():
                     stop.wait(self.idle_wait)
-            except Exception:
-                log.exception("embedded router failed; retrying")
+            except sqlite3.OperationalError as exc:  # locked, disk full, I/O: the spool may recover
+                log.warning("embedded router could not use the spool; retrying", error=str(exc))
                 stop.wait(5)
         log.info("embedded router stopped")
+
+
+def triage_body(row: OutboxRow, error: BaseException) -> bytes:
+    """The routed body of a row that could not be routed: the complaint plus a routing
+    object, the same shape as every routed body. A row whose body is not even JSON
+    (a damaged spool) keeps its bytes as text under ``raw_body``."""
+    routing = {"agency_code": "triage", "triage": True, "error": f"{type(error).__name__}: {error}"[:1000]}
+    try:
+        complaint = json.loads(row.body)
+    except ValueError:
+        complaint = None
+    if not isinstance(complaint, dict):
+        complaint = {"id": row.id, "raw_body": bytes(row.body).decode("utf-8", "replace")}
+    return json.dumps({**complaint, "routing": routing}).encode()

@@ -1,16 +1,93 @@
 """Channel health for ``kanal status``, read from the spool's own tables.
 
 It opens the spool read-only, so it works from another shell while ``kanal run``
-is running, and shows channels from the config even before they first ran.
+is running, and shows channels from the config even before they first ran. It
+needs none of the service's secrets (the CLI loads the config without reading them).
+
+A channel's recorded state is only as true as the process that wrote it: ``kanal
+run`` records a heartbeat every few seconds, and a channel whose process is gone
+(kill -9, a crash, a reboot) or has stopped beating is shown as ``dead``, whatever
+it last wrote.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import socket
 import sqlite3
+import time
 from typing import Any
 
 from config.loader import LoadedConfig
+
+#: A heartbeat older than this means the process is hung or gone (it beats every 5 s).
+STALE_AFTER = 30.0
+#: States a channel records while its process runs; shown as ``dead`` when it does not.
+LIVE_STATES = frozenset({"starting", "running", "backing_off", "auth_failed", "needs_reauthorisation"})
+
+
+def pid_alive(pid: int) -> bool:
+    """True when a process with ``pid`` exists on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        return True
+    return True
+
+
+def process_state(record: dict[str, Any] | None, now: float | None = None) -> dict[str, Any]:
+    """Judge a ``processes`` row: ``running``, ``stopped``, ``dead`` or ``unresponsive``.
+
+    ``dead``: the pid is gone from this machine without saying it stopped.
+    ``unresponsive``: no heartbeat for :data:`STALE_AFTER` seconds (hung, or on
+    another machine that no longer beats).
+    """
+    if record is None:
+        return {"state": "unknown", "detail": "no kanal run has recorded a heartbeat in this spool"}
+    now = time.time() if now is None else now
+    out = {k: record[k] for k in ("pid", "host", "role", "started_at", "heartbeat_at", "stopped_at", "exit_reason")}
+    age = now - record["heartbeat_at"]
+    out["heartbeat_age"] = round(age, 1)
+    if record["stopped_at"]:
+        out["state"] = "stopped" if record["exit_reason"] in (None, "stopped") else "failed"
+        out["detail"] = f"ended: {record['exit_reason']}"
+    elif record["host"] == socket.gethostname() and not pid_alive(record["pid"]):
+        out["state"] = "dead"
+        out["detail"] = f"pid {record['pid']} is not running and did not stop cleanly (killed or crashed)"
+    elif age > STALE_AFTER:
+        out["state"] = "unresponsive"
+        out["detail"] = f"no heartbeat for {age:.0f}s"
+    else:
+        out["state"] = "running"
+        out["detail"] = f"pid {record['pid']}, heartbeat {age:.0f}s ago"
+    return out
+
+
+def _processes(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    try:
+        rows = conn.execute("SELECT * FROM processes ORDER BY heartbeat_at DESC").fetchall()
+    except sqlite3.OperationalError:  # a spool written before heartbeats existed
+        return []
+    return [dict(r) for r in rows]
+
+
+def _live_state(row: dict[str, Any], processes: list[dict[str, Any]], now: float) -> tuple[str, str | None]:
+    """The state to show for a channel row, given what is known of its process."""
+    state, detail = row.get("state", "never_run"), row.get("detail")
+    if state not in LIVE_STATES or not row.get("pid"):
+        return state, detail
+    record = next((p for p in processes if p["pid"] == row["pid"]), None)
+    if record is None:
+        if pid_alive(row["pid"]):
+            return state, detail
+        return "dead", f"kanal run (pid {row['pid']}) is not running; it last said {state}"
+    judged = process_state(record, now)
+    if judged["state"] == "running":
+        return state, detail
+    return "dead", f"kanal run (pid {row['pid']}) is {judged['state']}: {judged['detail']}; it last said {state}"
 
 
 def read_status(loaded: LoadedConfig) -> dict[str, Any]:
@@ -23,6 +100,8 @@ def read_status(loaded: LoadedConfig) -> dict[str, Any]:
     checkpoints: dict[str, Any] = {}
     counters: dict[str, dict[str, int]] = {}
     open_quarantine: dict[str, int] = {}
+    processes: list[dict[str, Any]] = []
+    now = time.time()
     if path.exists():
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
         conn.row_factory = sqlite3.Row
@@ -39,19 +118,23 @@ def read_status(loaded: LoadedConfig) -> dict[str, Any]:
                 "SELECT channel, count(*) AS n FROM quarantine WHERE resolved_at IS NULL GROUP BY channel"
             ):
                 open_quarantine[row["channel"]] = row["n"]
+            processes = _processes(conn)
         finally:
             conn.close()
     report["quarantine_open"] = sum(open_quarantine.values())
+    report["process"] = process_state(processes[0] if processes else None, now)
     configured = {c.name: c for c in loaded.kanal.channels}
     for name in list(configured) + [n for n in rows if n not in configured]:
         row = rows.get(name, {})
         channel = configured.get(name)
+        state, detail = _live_state(row, processes, now)
         report["channels"].append({
             "name": name,
             "type": row.get("type") or (channel.type if channel else "?"),
             "enabled": bool(channel.enabled) if channel else False,
-            "state": row.get("state", "never_run"),
-            "detail": row.get("detail"),
+            "state": state,
+            "detail": detail,
+            "recorded_state": row.get("state", "never_run"),
             "last_success": row.get("last_success"),
             "last_error": row.get("last_error"),
             "last_error_at": row.get("last_error_at"),

@@ -24,6 +24,7 @@ over; unacked messages are redelivered and the dedup store sorts them out.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from collections import deque
@@ -31,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import structlog
 from kombu import Connection, Consumer, Producer, Queue
 from kombu.message import Message
@@ -97,16 +99,32 @@ class RouterConsumer:
         """Agency code -> queue name, for every agency of the rules and triage."""
         return {code: self.router.agency_queue(code) for code in self.router.agency_codes()}
 
+    def transient_errors(self) -> tuple[type[BaseException], ...]:
+        """Failures of the broker, the network or the dedup database: retried for ever.
+
+        Anything else is a bug (or a surprise nobody planned for) and ends :meth:`run`.
+        """
+        probe = Connection(self.url)  # not connected: it only names its transport's errors
+        return (*probe.connection_errors, *probe.channel_errors, OSError, psycopg.OperationalError,
+                psycopg.InterfaceError, sqlite3.OperationalError, SharedIndexUnavailable)
+
     def run(self, stop: threading.Event) -> None:
-        """Consume until ``stop`` is set, reconnecting with backoff after failures."""
+        """Consume until ``stop`` is set, reconnecting with backoff after broker,
+        network or database failures.
+
+        Raises:
+            Exception: anything else (a bug), logged with its traceback first; the
+                ``kanal router`` process then exits non-zero to be restarted.
+        """
         backoff = 1.0
+        transient = self.transient_errors()
         while not stop.is_set():
             try:
                 with Connection(self.url, heartbeat=self.heartbeat, connect_timeout=10) as conn:
                     conn.ensure_connection(max_retries=1)
                     backoff = 1.0
                     self._serve(conn, stop)
-            except Exception as exc:  # noqa: BLE001 - any broker or database failure: start over
+            except transient as exc:
                 self.ready.clear()
                 log.warning("router connection lost; reconnecting", error=type(exc).__name__,
                             detail=str(exc)[:200], retry_in=backoff)
@@ -179,6 +197,7 @@ class RouterConsumer:
         except SharedIndexUnavailable:
             raise  # the database, not the message: reconnect and retry
         except Exception as exc:
+            log.exception("routing raised; the message is retried, then dead-lettered", complaint_id=str(complaint.id))
             msg = f"routing failed: {type(exc).__name__}: {exc}"
             raise PoisonMessage(msg) from exc
 
@@ -207,7 +226,8 @@ class RouterConsumer:
             headers["kanal_duplicate_of"] = routed.duplicate_of
         assert self._producer is not None
         self._producer.publish(
-            routed.body, exchange=self.topology.routed_exchange, routing_key=routed.routing_key, priority=routed.priority,
+            routed.body, exchange=self.topology.routed_exchange, routing_key=routed.routing_key,
+            priority=routed.priority,
             message_id=routed.complaint_id, type=ROUTED_TYPE, content_type="application/json",
             content_encoding="utf-8", delivery_mode=2, headers=headers, timestamp=int(time.time()),
             retry=False, declare=[],
