@@ -23,6 +23,7 @@ from connectors.base import ChannelContext, Connector
 from connectors.registry import connector_class
 from connectors.runner import ChannelRunner
 from connectors.webhooks import WebhookApp, WebhookServer
+from kanal.ack_sender import AckSender
 from kanal.logs import channel_logger
 from kanal.spool import Spool
 
@@ -112,6 +113,8 @@ class KanalProcess:
         """Start the output side, the channels and the webhook server."""
         output = self._output_loop()
         self._spawn("kanal-output", output.run, self._output_stop)
+        acks = AckSender(self.spool, {r.name: r.connector for r in self.runners})
+        self._spawn("kanal-acks", acks.run, self._output_stop)
         for runner in self.runners:
             self._spawn(f"channel-{runner.name}", runner.run)
         if self.webhook_server is not None:

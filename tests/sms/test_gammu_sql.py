@@ -19,7 +19,7 @@ from connectors.sms.message import INCOMPLETE
 from connectors.sms.udh import encode_hex_ucs2
 from kanal.spool import Spool
 from tests.services import require_postgres
-from tests.sms.kit import complaints, counters, make_connector, make_runner
+from tests.sms.kit import complaints, counters, make_connector, make_runner, send_acks
 
 
 @dataclass
@@ -178,6 +178,7 @@ def test_acknowledgement_is_queued_as_an_outbox_row(gammu_db: GammuDb, spool: Sp
     gammu_db.insert("081200008888", "Masih mampet", received="2026-11-27 10:25:00")
     connector = sql_connector(gammu_db, block={"sender_id": "modem1"}, ack={"enabled": True})
     make_runner(connector, spool, tmp_path).poll_once()
+    assert send_acks(spool, connector) == 1
 
     rows = gammu_db.sql(f'SELECT "DestinationNumber", "TextDecoded", "CreatorID", "SenderID" FROM {gammu_db.table("outbox")}')
     assert len(complaints(spool)) == 2
