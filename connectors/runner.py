@@ -4,7 +4,9 @@ For each batch of raw messages it normalises (pure), quarantines what fails,
 writes attachment bytes, and commits complaints plus the checkpoint in ONE spool
 transaction; only then does it let the connector acknowledge the source (move
 the file, mark the row, answer the webhook). A crash anywhere before the commit
-means a re-fetch; a crash after it means a duplicate the spool ignores.
+means a re-fetch; a crash after it means a duplicate the spool ignores. A reply to
+the reporter (the connector's ``reply_for``) is granted in that same transaction and
+sent later by :mod:`kanal.ack_sender`, never before the source is acknowledged.
 
 Channel states written for ``kanal status``: ``starting``, ``running``,
 ``backing_off``, ``auth_failed``, ``needs_reauthorisation``, ``stopped``.
