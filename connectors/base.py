@@ -104,6 +104,30 @@ NormaliseResult = Complaint | Accept | Drop
 
 
 @dataclass(frozen=True, slots=True)
+class Reply:
+    """An acknowledgement for the reporter of a newly accepted complaint.
+
+    The spool grants it in the transaction that stores the complaint, at most once
+    per (channel, recipient) per ``window_seconds``; a granted reply is either part
+    of the webhook answer or queued in the spool's ack outbox for the ack sender.
+
+    Attributes:
+        recipient: where it goes (a phone number in E.164 for SMS).
+        text: what it says (Indonesian, with the reference number).
+        window_seconds: at most one reply per recipient of this channel in this
+            window (0 = no limit).
+        in_answer: True when the connector carries it in its webhook answer (Kannel
+            reply body, TwiML, the JSON ``reply`` field); False when the ack sender
+            delivers it later through :meth:`Connector.send_reply`.
+    """
+
+    recipient: str
+    text: str
+    window_seconds: float = 0
+    in_answer: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class IngestResult:
     """What became of one raw message after the spool commit."""
 
@@ -111,6 +135,8 @@ class IngestResult:
     status: Literal["accepted", "duplicate", "dropped", "quarantined"]
     complaint: Complaint | None = None
     reason: str | None = None
+    #: The acknowledgement the spool granted with this commit (accepted only), else None.
+    reply: Reply | None = None
 
     @property
     def complaint_id(self) -> uuid.UUID | None:
@@ -124,6 +150,8 @@ class Outcome:
 
     ``kind`` is ``accepted`` (with ``complaint`` and its encoded ``body``),
     ``dropped`` (with ``reason``) or ``quarantined`` (with ``reason`` = the error).
+    ``reply`` is the acknowledgement the connector wants for an accepted complaint;
+    the spool grants it or not (window) in the same transaction.
     """
 
     raw: RawMessage
@@ -131,6 +159,7 @@ class Outcome:
     complaint: Complaint | None = None
     body: bytes | None = None
     reason: str | None = None
+    reply: Reply | None = None
 
 
 class SpoolWriter(Protocol):
@@ -237,9 +266,33 @@ class Connector(ABC):
         """
 
     def acknowledge(self, results: Sequence[IngestResult]) -> None:
-        """Called after the spool commit of ``results``: move files, mark rows,
-        send acknowledgements. A crash before this runs leads to a re-fetch, which
-        the spool absorbs as duplicates, so this must be safe to repeat."""
+        """Called after the spool commit of ``results``: move files, mark rows.
+        A crash before this runs leads to a re-fetch, which the spool absorbs as
+        duplicates, so this must be safe to repeat. Replies to the reporter are not
+        sent here (see :meth:`reply_for`): nothing slow may delay a webhook answer."""
+
+    def reply_for(self, complaint: Complaint) -> Reply | None:
+        """The acknowledgement the reporter of a newly accepted ``complaint`` should get,
+        or None (the default: no acknowledgements). Pure: no I/O.
+
+        The runner asks before the commit; the spool then grants the reply in the
+        same transaction as the complaint (or refuses it inside the reply's window),
+        so a restart cannot send a second one and a crash cannot lose a granted one.
+        """
+        return None
+
+    def send_reply(self, recipient: str, text: str) -> None:
+        """Deliver one reply the spool queued (``Reply.in_answer`` False).
+
+        Called by the ack sender thread, never during intake, so it may block on the
+        network; keep it bounded by a timeout. Raise
+        :class:`connectors.errors.ReplyFailed` (with a message free of secrets) when
+        the gateway could not take it: the sender retries with backoff and gives up
+        after a bounded number of tries. Only connectors that return replies with
+        ``in_answer`` False need to implement it.
+        """
+        msg = f"{type(self).__name__} cannot send replies"
+        raise NotImplementedError(msg)
 
     def wait(self, stop: threading.Event, timeout: float) -> None:
         """Sleep until the next poll, or until ``stop`` is set. IMAP overrides this

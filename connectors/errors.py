@@ -38,6 +38,14 @@ class NeedsReauthorisation(ChannelError):
     """The token was revoked or expired (Graph error 190): a person must re-authorise."""
 
 
+class ReplyFailed(ChannelError):
+    """A reply (acknowledgement) could not be delivered; the ack sender retries it.
+
+    The message is logged and stored: it must name the gateway without secrets
+    (host and path, never a URL with a password in its query).
+    """
+
+
 class NormaliseError(Exception):
     """One message cannot be turned into a complaint; it goes to quarantine.
 

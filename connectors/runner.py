@@ -4,7 +4,9 @@ For each batch of raw messages it normalises (pure), quarantines what fails,
 writes attachment bytes, and commits complaints plus the checkpoint in ONE spool
 transaction; only then does it let the connector acknowledge the source (move
 the file, mark the row, answer the webhook). A crash anywhere before the commit
-means a re-fetch; a crash after it means a duplicate the spool ignores.
+means a re-fetch; a crash after it means a duplicate the spool ignores. A reply to
+the reporter (the connector's ``reply_for``) is granted in that same transaction and
+sent later by :mod:`kanal.ack_sender`, never before the source is acknowledged.
 
 Channel states written for ``kanal status``: ``starting``, ``running``,
 ``backing_off``, ``auth_failed``, ``needs_reauthorisation``, ``stopped``.
@@ -29,6 +31,7 @@ from connectors.base import (
     IngestResult,
     Outcome,
     RawMessage,
+    Reply,
     SpoolWriter,
 )
 from connectors.errors import (
@@ -38,6 +41,7 @@ from connectors.errors import (
     NormaliseError,
     RateLimited,
 )
+from normalizer.complaint import Complaint
 from normalizer.wire import encode_complaint
 
 #: Longest wait between retries of a failing channel, seconds.
@@ -127,6 +131,14 @@ class ChannelRunner:
             linked.append(outcome)
         return linked
 
+    def _reply_for(self, complaint: Complaint) -> Reply | None:
+        """The acknowledgement the connector wants for ``complaint`` (never raises)."""
+        try:
+            return self.connector.reply_for(complaint)
+        except Exception:  # a bug in a reply rule must not stop intake
+            self.log.exception("could not build the acknowledgement; none is sent", complaint_id=str(complaint.id))
+            return None
+
     def ingest(self, raws: Sequence[RawMessage], checkpoint: Any = UNCHANGED) -> list[IngestResult]:
         """Normalise ``raws`` and commit them with ``checkpoint`` in one transaction,
         then let the connector acknowledge the source.
@@ -141,7 +153,8 @@ class ChannelRunner:
                 self.attachments.put(digest, data)
             outcomes.append(outcome)
         outcomes = [
-            Outcome(o.raw, o.kind, o.complaint, encode_complaint(o.complaint), o.reason) if o.complaint else o
+            Outcome(o.raw, o.kind, o.complaint, encode_complaint(o.complaint), o.reason, self._reply_for(o.complaint))
+            if o.complaint else o
             for o in self._link_replies(outcomes)
         ]
         results = self.spool.commit(self.name, self.type, outcomes, checkpoint)

@@ -24,6 +24,7 @@ from connectors.base import ChannelContext, Connector
 from connectors.registry import connector_class
 from connectors.runner import ChannelRunner
 from connectors.webhooks import WebhookApp, WebhookServer
+from kanal.ack_sender import AckSender
 from kanal.logs import channel_logger
 from kanal.spool import Spool
 from kanal.supervisor import Supervisor
@@ -134,6 +135,8 @@ class KanalProcess:
         self._beat()
         output = self._output_loop()
         self.supervisor.spawn("kanal-output", output.run, self._output_stop)
+        acks = AckSender(self.spool, {r.name: r.connector for r in self.runners})
+        self.supervisor.spawn("kanal-acks", acks.run, self._output_stop)
         for runner in self.runners:
             self.supervisor.spawn(f"channel-{runner.name}", runner.run)
         if self.webhook_server is not None:

@@ -15,6 +15,7 @@ Tables:
     channel_status state, last success / error, counts per channel instance
     counters       named counts per channel (drops by reason, refused webhooks)
     routed         the embedded default's routed complaints
+    ack_outbox     replies to reporters, granted with their complaint (kanal/ack_outbox.py)
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from typing import Any
 
 from config.redact import redact_credentials
 from connectors.base import UNCHANGED, IngestResult, Outcome, RawMessage
+from kanal import ack_outbox
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS ledger (
@@ -190,6 +192,7 @@ class Spool:
         self._conn = _connect(self.path, busy_timeout)
         self._lock = threading.RLock()
         self._conn.executescript(SCHEMA)
+        ack_outbox.create_schema(self._conn)
         self._local = threading.local()
         self._queue_lock = threading.Lock()
         self._queue: list[_CommitRequest] = []
@@ -211,6 +214,11 @@ class Spool:
                 self._conn.execute("ROLLBACK")
                 raise
             self._conn.execute("COMMIT")
+
+    def transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        """One write transaction (BEGIN IMMEDIATE ... COMMIT), for modules that keep
+        their own table in the spool (:mod:`kanal.ack_outbox`)."""
+        return self._write()
 
     def _reader(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -305,7 +313,8 @@ class Spool:
                 ledger_rows.append((cid, channel, complaint.provider_message_id, complaint.raw_ref, now))
                 outbox_rows.append((cid, channel, outcome.body, now))
                 raw_rows.append((complaint.raw_ref, channel, raw.payload, _json(raw.metadata), now))
-                results.append(IngestResult(raw, "accepted", complaint))
+                reply = ack_outbox.grant(conn, channel, outcome.reply, cid, now) if outcome.reply else None
+                results.append(IngestResult(raw, "accepted", complaint, reply=reply))
                 counts["accepted"] += 1
             elif outcome.kind == "dropped":
                 self._bump(conn, channel, f"dropped.{outcome.reason}")

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import structlog
 
 from connectors.base import IngestResult, RawMessage
+from connectors.errors import ReplyFailed
 from connectors.push import WebhookRoute
 from connectors.sms.message import InboundSms
 from connectors.sms.outbound import AckPolicy
@@ -57,6 +58,19 @@ class SmsBackend(ABC):
             connectors.errors.NormaliseError: the raw form is malformed or undecodable.
         """
 
+    def reply_route(self) -> Literal["answer", "outbox"] | None:
+        """How this backend delivers acknowledgements: in its webhook ``answer``,
+        through :meth:`send` from the spool's ack ``outbox``, or not at all (None)."""
+        return None
+
+    def send(self, number: str, text: str) -> None:
+        """Deliver one acknowledgement (``outbox`` route); called by the ack sender.
+
+        Raises:
+            connectors.errors.ReplyFailed: the gateway did not take it (retried).
+        """
+        msg = f"the {type(self).__name__} cannot send SMS"
+        raise ReplyFailed(msg)
+
     def acknowledge(self, results: Sequence[IngestResult]) -> None:
-        """After the spool commit: mark the source handled and send acknowledgements.
-        Must be safe to repeat."""
+        """After the spool commit: mark the source handled. Must be safe to repeat."""

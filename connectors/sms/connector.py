@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
-from connectors.base import ChannelContext, Connector, IngestResult, NormaliseResult, RawMessage
+from connectors.base import ChannelContext, Connector, IngestResult, NormaliseResult, RawMessage, Reply
 from connectors.push import WebhookRoute
 from connectors.sms.aggregator import AggregatorBackend
 from connectors.sms.backend import SmsBackend
@@ -24,7 +24,7 @@ from connectors.sms.kannel import KannelBackend
 from connectors.sms.message import NoiseRules, to_complaint
 from connectors.sms.outbound import AckPolicy
 from connectors.sms.twilio import TwilioBackend
-from normalizer.complaint import ChannelRef
+from normalizer.complaint import ChannelRef, Complaint
 
 
 def build_backend(options: SmsOptions, ack: AckPolicy, log: Any) -> SmsBackend:
@@ -76,8 +76,9 @@ class SmsConnector(Connector):
 
     def open(self) -> None:
         """Open the backend (folders, database connection)."""
-        if self.options.ack.enabled and self.options.backend == "aggregator":
-            self.log.warning("acknowledgement SMS are on, but the aggregator backend cannot send them")
+        if self.options.ack.enabled and self.backend.reply_route() is None:
+            self.log.warning("acknowledgement SMS are on, but this backend's options give no way to send them",
+                             backend=self.options.backend)
         self.backend.open()
 
     def close(self) -> None:
@@ -94,8 +95,20 @@ class SmsConnector(Connector):
         return to_complaint(self.backend.decode(raw), raw, self.channel, self.rules)
 
     def acknowledge(self, results: Sequence[IngestResult]) -> None:
-        """Let the backend mark its source and send acknowledgements."""
+        """Let the backend mark its source (acknowledgement SMS go through the spool)."""
         self.backend.acknowledge(results)
+
+    def reply_for(self, complaint: Complaint) -> Reply | None:
+        """The acknowledgement SMS for a new complaint, when ``ack`` is on and the
+        backend can deliver one (in its answer, or later through :meth:`send_reply`)."""
+        route = self.backend.reply_route()
+        if route is None or not self.ack_policy.enabled:
+            return None
+        return self.ack_policy.reply_for(complaint, in_answer=route == "answer")
+
+    def send_reply(self, recipient: str, text: str) -> None:
+        """Send one acknowledgement SMS through the backend (ack sender thread)."""
+        self.backend.send(recipient, text)
 
     def webhook_routes(self) -> Sequence[WebhookRoute]:
         """The HTTP backend's routes (none for Gammu)."""

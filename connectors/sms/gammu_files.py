@@ -23,11 +23,12 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Literal
 
 import structlog
 
 from connectors.base import IngestResult, RawMessage
-from connectors.errors import NormaliseError, TransientError
+from connectors.errors import NormaliseError, ReplyFailed, TransientError
 from connectors.sms.backend import SmsBackend
 from connectors.sms.config import GammuFilesOptions
 from connectors.sms.message import InboundSms
@@ -229,21 +230,23 @@ class GammuFilesBackend(SmsBackend):
 
     # -- acknowledge ------------------------------------------------------------------
 
-    def acknowledge(self, results: Sequence[IngestResult]) -> None:
-        """Send acknowledgements, then move every handled file to the done folder.
+    def reply_route(self) -> Literal["answer", "outbox"] | None:
+        """OUT files in SMSD's outbox folder, when ``outbox_path`` is set."""
+        return "outbox" if self.options.outbox_path is not None else None
 
-        Acknowledgements go first: if a move fails, the next poll re-offers the
-        file as a duplicate, which must not cost the citizen their acknowledgement.
-        """
-        outbox = self.options.outbox_path
-        for number, text in self.ack.due(results):
-            if outbox is None:
-                self.log.warning("acknowledgements are on but gammu_files has no outbox_path")
-                break
-            try:
-                write_gammu_outbox_file(outbox, number, text, self.options.outbox_format)
-            except OSError:
-                self.log.exception("could not write the acknowledgement to the Gammu outbox")
+    def send(self, number: str, text: str) -> None:
+        """Write one acknowledgement as an SMSD outbox file (ack sender thread)."""
+        if self.options.outbox_path is None:
+            msg = "gammu_files has no outbox_path"
+            raise ReplyFailed(msg)
+        try:
+            write_gammu_outbox_file(self.options.outbox_path, number, text, self.options.outbox_format)
+        except OSError as exc:
+            msg = f"cannot write to the Gammu outbox folder: {exc}"
+            raise ReplyFailed(msg) from None
+
+    def acknowledge(self, results: Sequence[IngestResult]) -> None:
+        """Move every handled file to the done folder."""
         for result in results:
             for name in result.raw.metadata.get("files") or [result.raw.source_id]:
                 source = self.options.inbox_path / name

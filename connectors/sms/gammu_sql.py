@@ -14,16 +14,17 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Literal
 
 import psycopg
 import structlog
 
 from connectors.base import IngestResult, RawMessage
-from connectors.errors import AuthFailed, NormaliseError, TransientError
+from connectors.errors import AuthFailed, ChannelError, NormaliseError, ReplyFailed, TransientError
 from connectors.sms.backend import SmsBackend
 from connectors.sms.config import GammuSqlOptions
 from connectors.sms.message import InboundSms
@@ -40,12 +41,16 @@ COLUMNS = (
 
 
 class _Database:
-    """A thin connection wrapper hiding the two drivers' placeholder styles."""
+    """A thin connection wrapper hiding the two drivers' placeholder styles.
+
+    Shared by the channel's poll thread and the ack sender thread, hence the lock.
+    """
 
     def __init__(self, options: GammuSqlOptions) -> None:
         self.options = options
         self.is_sqlite = options.dsn.startswith("sqlite:///")
         self.conn: Any = None
+        self._lock = threading.RLock()
 
     def table(self, name: str) -> str:
         if self.options.db_schema and not self.is_sqlite:
@@ -53,6 +58,10 @@ class _Database:
         return f'"{name}"'
 
     def connect(self) -> None:
+        with self._lock:
+            self._connect()
+
+    def _connect(self) -> None:
         if self.conn is not None:
             return
         try:
@@ -78,23 +87,25 @@ class _Database:
         self._run(sql, params, fetch=False)
 
     def _run(self, sql: str, params: Sequence[Any], fetch: bool) -> Any:
-        self.connect()
         if not self.is_sqlite:
             sql = sql.replace("?", "%s")
-        try:
-            cur = self.conn.execute(sql, tuple(params))
-            return cur.fetchall() if fetch else None
-        except (sqlite3.Error, psycopg.Error) as exc:
-            self.close()
-            raise TransientError(f"Gammu database error: {exc}") from exc
+        with self._lock:
+            self.connect()
+            try:
+                cur = self.conn.execute(sql, tuple(params))
+                return cur.fetchall() if fetch else None
+            except (sqlite3.Error, psycopg.Error) as exc:
+                self.close()
+                raise TransientError(f"Gammu database error: {exc}") from exc
 
     def close(self) -> None:
-        if self.conn is not None:
-            try:
-                self.conn.close()
-            except (sqlite3.Error, psycopg.Error, OSError):
-                pass
-            self.conn = None
+        with self._lock:
+            if self.conn is not None:
+                try:
+                    self.conn.close()
+                except (sqlite3.Error, psycopg.Error, OSError):
+                    pass
+                self.conn = None
 
 
 def row_text(row: dict[str, Any]) -> str:
@@ -236,12 +247,7 @@ class GammuSqlBackend(SmsBackend):
     # -- acknowledge ------------------------------------------------------------------
 
     def acknowledge(self, results: Sequence[IngestResult]) -> None:
-        """Queue acknowledgements in ``outbox``, then mark the rows processed."""
-        for number, text in self.ack.due(results):
-            try:
-                self.send(number, text)
-            except TransientError:
-                self.log.exception("could not queue the acknowledgement in the Gammu outbox")
+        """Mark the rows processed."""
         ids = [i for r in results for i in r.raw.metadata.get("ids", ())]
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
@@ -252,12 +258,19 @@ class GammuSqlBackend(SmsBackend):
                 chunk,
             )
 
+    def reply_route(self) -> Literal["answer", "outbox"] | None:
+        """Rows in Gammu's ``outbox`` table."""
+        return "outbox"
+
     def send(self, number: str, text: str) -> None:
-        """Queue one SMS in Gammu's ``outbox`` table."""
+        """Queue one SMS in Gammu's ``outbox`` table (ack sender thread)."""
         coding = "Default_No_Compression" if all(ord(c) < 0x7F for c in text) else "Unicode_No_Compression"
-        self.db.execute(
-            f"INSERT INTO {self.db.table(self.options.outbox_table)} "
-            '("DestinationNumber", "TextDecoded", "Coding", "CreatorID", "SenderID", "Class") '
-            "VALUES (?, ?, ?, ?, ?, -1)",
-            (number, text, coding, "kanal", self.options.sender_id),
-        )
+        try:
+            self.db.execute(
+                f"INSERT INTO {self.db.table(self.options.outbox_table)} "
+                '("DestinationNumber", "TextDecoded", "Coding", "CreatorID", "SenderID", "Class") '
+                "VALUES (?, ?, ?, ?, ?, -1)",
+                (number, text, coding, "kanal", self.options.sender_id),
+            )
+        except ChannelError as exc:
+            raise ReplyFailed(str(exc)) from None

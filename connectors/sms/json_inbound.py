@@ -22,7 +22,7 @@ import json
 import time
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 
@@ -100,10 +100,13 @@ class JsonBackend(SmsBackend):
         ]
         return WebhookOutcome(raws, self.reply)
 
+    def reply_route(self) -> Literal["answer", "outbox"] | None:
+        """Acknowledgements travel in the JSON answer's ``reply`` field."""
+        return "answer"
+
     def reply(self, results: Sequence[IngestResult]) -> HttpResponse:
         """JSON: one result per message, and an acknowledgement text to send, if any
         (on the first accepted message of a sender only)."""
-        due = dict(self.ack.due(results))
         body = {
             "results": [
                 {
@@ -111,7 +114,7 @@ class JsonBackend(SmsBackend):
                     "complaint_id": str(r.complaint_id) if r.complaint_id else None,
                     "reference": reference_number(r.complaint_id) if r.complaint_id else None,
                     "reason": r.reason,
-                    "reply": due.pop(r.complaint.reporter.phone, None) if r.complaint and r.complaint.reporter.phone else None,
+                    "reply": r.reply.text if r.reply is not None and r.reply.in_answer else None,
                 }
                 for r in results
             ],

@@ -18,11 +18,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from datetime import datetime, timezone
+from typing import Literal
 
 import structlog
 
 from connectors.base import IngestResult, RawMessage
-from connectors.errors import NormaliseError
+from connectors.errors import NormaliseError, ReplyFailed
 from connectors.push import HttpResponse, WebhookOutcome, WebhookRequest, WebhookRoute
 from connectors.sms.backend import SmsBackend
 from connectors.sms.config import AckOptions, KannelOptions
@@ -137,25 +138,28 @@ class KannelBackend(SmsBackend):
             return HttpResponse.forbidden()
         return WebhookOutcome([raw], self.reply)
 
+    def reply_route(self) -> Literal["answer", "outbox"] | None:
+        """Kannel's ``sendsms`` URL (sent later, from the ack outbox) when configured,
+        else the reply body when ``reply_with_ack``, else none."""
+        if self.ack_options.kannel_sendsms_url:
+            return "outbox"
+        return "answer" if self.options.reply_with_ack else None
+
     def reply(self, results: Sequence[IngestResult]) -> HttpResponse:
         """200 with an empty body, or the acknowledgement text Kannel sends back."""
-        if self.options.reply_with_ack and not self.ack_options.kannel_sendsms_url:
-            due = self.ack.due(results)
-            if due:
-                return HttpResponse(200, due[0][1].encode("utf-8"))
+        for result in results:
+            if result.reply is not None and result.reply.in_answer:
+                return HttpResponse(200, result.reply.text.encode("utf-8"))
         return HttpResponse(200, b"")
 
-    def acknowledge(self, results: Sequence[IngestResult]) -> None:
-        """Send acknowledgements through Kannel's sendsms URL when one is configured."""
+    def send(self, number: str, text: str) -> None:
+        """Send one acknowledgement through Kannel's sendsms URL (ack sender thread)."""
         opts = self.ack_options
         if not opts.kannel_sendsms_url:
-            return
-        for number, text in self.ack.due(results):
-            try:
-                kannel_sendsms(opts.kannel_sendsms_url, opts.kannel_username or "",
-                               opts.kannel_password.get() if opts.kannel_password else "", self.account, number, text)
-            except Exception:
-                self.log.exception("could not send the acknowledgement through Kannel sendsms")
+            msg = "no ack.kannel_sendsms_url configured"
+            raise ReplyFailed(msg)
+        kannel_sendsms(opts.kannel_sendsms_url, opts.kannel_username or "",
+                       opts.kannel_password.get() if opts.kannel_password else "", self.account, number, text)
 
     # -- decode -------------------------------------------------------------------------
 

@@ -1,43 +1,40 @@
 """Acknowledgement SMS: who gets one, with what text, and the delivery routes that are
 not tied to a database (Gammu outbox files, Kannel's sendsms URL).
 
-An acknowledgement is best effort and sent only after the complaint is durable.
+An acknowledgement is best effort and granted only with the complaint's commit.
 At most one goes to a sender per window, so a flood of messages (or a loop with
 another auto-responder) cannot make Kanal send a flood back. The window is kept
-in memory: a restart allows one more acknowledgement per sender.
+in the spool (:mod:`kanal.ack_outbox`), so a restart does not reopen it; the
+SMS itself is sent by the ack sender thread, never before the webhook answer.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
-import threading
-import time
-from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import requests
 
-from connectors.base import IngestResult
+from connectors.base import Reply
+from connectors.errors import ReplyFailed
 from connectors.sms.config import AckOptions
 from connectors.sms.message import reference_number
+from normalizer.complaint import Complaint
 from normalizer.timeutil import WIB
 
 
 class AckPolicy:
-    """Decides which committed results earn an acknowledgement SMS.
+    """Decides which new complaints earn an acknowledgement SMS, and its text. Pure.
 
     Parameters:
         options: the channel's ``ack`` block.
-        clock: monotonic seconds (tests may pass their own).
     """
 
-    def __init__(self, options: AckOptions, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, options: AckOptions) -> None:
         self.options = options
-        self.clock = clock
-        self._last_sent: dict[str, float] = {}
-        self._lock = threading.Lock()
 
     @property
     def enabled(self) -> bool:
@@ -48,33 +45,17 @@ class AckPolicy:
         """The Indonesian acknowledgement text for a complaint."""
         return self.options.text.replace("{ref}", reference_number(complaint_uuid))
 
-    def due(self, results: Sequence[IngestResult]) -> list[tuple[str, str]]:
-        """(number, text) for each newly accepted complaint whose sender may get one now.
+    def reply_for(self, complaint: Complaint, in_answer: bool) -> Reply | None:
+        """The acknowledgement for a newly accepted complaint, or None.
 
-        Duplicates, drops and quarantined messages never get one; nor does a sender
-        who got one within the window. Calling this records the sending.
+        Only a sender with a phone number in E.164 gets one (never a short code or
+        a masked sender). Whether the sender's window is open is for the spool to
+        decide, in the commit transaction.
         """
-        if not self.enabled:
-            return []
-        out: list[tuple[str, str]] = []
-        with self._lock:
-            now = self.clock()
-            window = self.options.window_seconds
-            if len(self._last_sent) > 10_000:
-                self._last_sent = {n: t for n, t in self._last_sent.items() if now - t < window}
-            for result in results:
-                complaint = result.complaint
-                if result.status != "accepted" or complaint is None:
-                    continue
-                number = complaint.reporter.phone
-                if not number or not number.startswith("+"):
-                    continue
-                last = self._last_sent.get(number)
-                if last is not None and now - last < window:
-                    continue
-                self._last_sent[number] = now
-                out.append((number, self.text_for(complaint.id)))
-        return out
+        number = complaint.reporter.phone
+        if not self.enabled or not number or not number.startswith("+"):
+            return None
+        return Reply(number, self.text_for(complaint.id), self.options.window_seconds, in_answer)
 
 
 def gammu_outbox_name(number: str, when: datetime, serial: int, extension: str = "txt") -> str:
@@ -113,15 +94,28 @@ def kannel_sendsms(
     """Send one SMS through Kannel's ``sendsms`` interface (UTF-8 text).
 
     Raises:
-        requests.RequestException: Kannel could not be reached or refused it.
+        ReplyFailed: Kannel could not be reached or refused it. The message names
+            host and path only: the query string carries the password, and so do
+            the messages of requests' own exceptions, which are therefore dropped.
     """
-    response = requests.get(
-        url,
-        params={"username": username, "password": password, "from": sender, "to": number,
-                "text": text, "charset": "UTF-8", "coding": "2" if _needs_ucs2(text) else "0"},
-        timeout=timeout,
-    )
-    response.raise_for_status()
+    parts = urlsplit(url)
+    where = f"{parts.hostname}{':' + str(parts.port) if parts.port else ''}{parts.path}"
+    try:
+        response = requests.get(
+            url,
+            params={"username": username, "password": password, "from": sender, "to": number,
+                    "text": text, "charset": "UTF-8", "coding": "2" if _needs_ucs2(text) else "0"},
+            timeout=timeout,
+        )
+    except requests.Timeout:
+        msg = f"Kannel sendsms at {where}: no answer within {timeout:g}s"
+        raise ReplyFailed(msg) from None
+    except requests.RequestException as exc:
+        msg = f"Kannel sendsms at {where}: {type(exc).__name__}"
+        raise ReplyFailed(msg) from None
+    if response.status_code >= 300:
+        msg = f"Kannel sendsms at {where}: HTTP {response.status_code}"
+        raise ReplyFailed(msg)
 
 
 def _needs_ucs2(text: str) -> bool:

@@ -16,6 +16,7 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
+from typing import Literal
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 from xml.sax.saxutils import escape
 
@@ -108,10 +109,14 @@ class TwilioBackend(SmsBackend):
             return HttpResponse.forbidden()
         return WebhookOutcome([http_raw(request, _BACKEND, ("Content-Type",), secret_params=())], self.reply)
 
+    def reply_route(self) -> Literal["answer", "outbox"] | None:
+        """Acknowledgements travel in the TwiML answer."""
+        return "answer"
+
     def reply(self, results: Sequence[IngestResult]) -> HttpResponse:
         """TwiML: empty, or the acknowledgement as a reply message."""
-        due = self.ack.due(results)
-        return twiml(due[0][1] if due else None)
+        granted = [r.reply.text for r in results if r.reply is not None and r.reply.in_answer]
+        return twiml(granted[0] if granted else None)
 
     def decode(self, raw: RawMessage) -> InboundSms:
         """Read the form fields back into an SMS (pure)."""

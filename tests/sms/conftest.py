@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -10,8 +11,9 @@ import pytest
 
 from connectors.sms.connector import SmsConnector
 from connectors.webhooks import WebhookApp, WebhookServer
+from kanal.ack_sender import AckSender
 from kanal.spool import Spool
-from tests.sms.kit import SECRET, make_runner
+from tests.sms.kit import SECRET, FakeSendsms, make_runner
 
 
 @pytest.fixture(autouse=True)
@@ -44,3 +46,31 @@ def _serve(spool: Spool, tmp_path: Path) -> Iterator[Any]:
         server.stop(timeout=5)
 
 
+
+
+@pytest.fixture(name="sendsms")
+def _sendsms() -> Iterator[FakeSendsms]:
+    """A fake Kannel sendsms endpoint over real HTTP."""
+    fake = FakeSendsms()
+    yield fake
+    fake.close()
+
+
+@pytest.fixture(name="sending")
+def _sending(spool: Spool) -> Iterator[Any]:
+    """sending(*connectors, **policy) -> an ack sender running in its own thread on the test's spool."""
+    started: list[tuple[threading.Event, threading.Thread, AckSender]] = []
+
+    def start(*connectors: SmsConnector, **policy: Any) -> AckSender:
+        policy.setdefault("poll_interval", 0.02)
+        sender = AckSender(spool, {c.name: c for c in connectors}, **policy)
+        stop = threading.Event()
+        thread = threading.Thread(target=sender.run, args=(stop,), name="test-acks", daemon=True)
+        thread.start()
+        started.append((stop, thread, sender))
+        return sender
+
+    yield start
+    for stop, thread, _sender in started:
+        stop.set()
+        thread.join(timeout=15)

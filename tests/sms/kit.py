@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
+import threading
 import time
 from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import structlog
 
@@ -17,6 +21,7 @@ from connectors.base import ChannelContext
 from connectors.runner import ChannelRunner
 from connectors.sms.config import SmsOptions
 from connectors.sms.connector import SmsConnector
+from kanal.ack_sender import AckSender
 from kanal.spool import Spool
 
 SECRET = "s3cret-for-tests-only"
@@ -35,6 +40,25 @@ def make_connector(name: str = "sms-08111272206", **options: Any) -> SmsConnecto
 def make_runner(connector: SmsConnector, spool: Spool, tmp_path: Path) -> ChannelRunner:
     """The runner of ``connector`` on ``spool``."""
     return ChannelRunner(connector, spool, LocalAttachmentStore(tmp_path / "attachments"), batch_size=50)
+
+
+def send_acks(spool: Spool, *connectors: SmsConnector) -> int:
+    """One pass of the ack sender over ``connectors``; returns how many were delivered."""
+    sender = AckSender(spool, {c.name: c for c in connectors})
+    try:
+        return sender.send_due()
+    finally:
+        sender.outbox.close()
+
+
+def ack_rows(spool: Spool) -> list[dict]:
+    """Every row of the spool's ack outbox, oldest first."""
+    reader = sqlite3.connect(spool.path)
+    reader.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in reader.execute("SELECT * FROM ack_outbox ORDER BY aid")]
+    finally:
+        reader.close()
 
 
 def complaints(spool: Spool) -> list[dict]:
@@ -71,3 +95,52 @@ class FakeSmsdFiles:
         stamp = time.time() - age
         os.utime(path, (stamp, stamp))
         return name
+
+
+class FakeSendsms:
+    """Kannel's ``sendsms`` interface over real HTTP.
+
+    ``mode`` is ``answer`` (202 "0: Accepted for delivery"), ``fail`` (503) or
+    ``hang`` (the request waits until :meth:`release`, then answers per ``mode``).
+    ``requests`` holds the query of every request as it arrived.
+    """
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, str]] = []
+        self.mode = "answer"
+        self._released = threading.Event()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                fake.requests.append({k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()})
+                if fake.mode == "hang":
+                    fake._released.wait(30)
+                status, body = (503, b"Internal error") if fake.mode == "fail" else (202, b"0: Accepted for delivery")
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        """The sendsms URL."""
+        return f"http://127.0.0.1:{self.server.server_address[1]}/cgi-bin/sendsms"
+
+    def release(self, mode: str = "answer") -> None:
+        """Answer the hanging requests (and later ones) per ``mode``."""
+        self.mode = mode
+        self._released.set()
+
+    def close(self) -> None:
+        """Release anything hanging and stop the server."""
+        self._released.set()
+        self.server.shutdown()
+        self.server.server_close()

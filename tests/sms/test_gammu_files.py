@@ -10,7 +10,7 @@ from pathlib import Path
 from connectors.sms.message import INCOMPLETE
 from kanal.spool import Spool
 from normalizer.identity import complaint_id
-from tests.sms.kit import FakeSmsdFiles, complaints, counters, make_connector, make_runner
+from tests.sms.kit import FakeSmsdFiles, complaints, counters, make_connector, make_runner, send_acks
 
 WHEN = datetime(2026, 11, 27, 9, 15, 30)
 
@@ -158,6 +158,8 @@ def test_acknowledgement_goes_to_the_outbox_once_per_sender_window(tmp_path: Pat
     outbox = tmp_path / "outbox"
     connector = files_connector(tmp_path, block={"outbox_path": str(outbox)}, ack={"enabled": True})
     make_runner(connector, spool, tmp_path).poll_once()
+    assert not outbox.exists(), "the poll only queues acknowledgements in the spool"
+    assert send_acks(spool, connector) == 2
 
     files = sorted(outbox.iterdir())
     assert len(complaints(spool)) == 4

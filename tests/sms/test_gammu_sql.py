@@ -17,9 +17,10 @@ import pytest
 from connectors.sms.gammu_schema import SQLITE_DDL, postgres_ddl
 from connectors.sms.message import INCOMPLETE
 from connectors.sms.udh import encode_hex_ucs2
+from kanal.ack_sender import AckSender
 from kanal.spool import Spool
 from tests.services import require_postgres
-from tests.sms.kit import complaints, counters, make_connector, make_runner
+from tests.sms.kit import ack_rows, complaints, counters, make_connector, make_runner, send_acks
 
 
 @dataclass
@@ -178,6 +179,7 @@ def test_acknowledgement_is_queued_as_an_outbox_row(gammu_db: GammuDb, spool: Sp
     gammu_db.insert("081200008888", "Masih mampet", received="2026-11-27 10:25:00")
     connector = sql_connector(gammu_db, block={"sender_id": "modem1"}, ack={"enabled": True})
     make_runner(connector, spool, tmp_path).poll_once()
+    assert send_acks(spool, connector) == 1
 
     rows = gammu_db.sql(f'SELECT "DestinationNumber", "TextDecoded", "CreatorID", "SenderID" FROM {gammu_db.table("outbox")}')
     assert len(complaints(spool)) == 2
@@ -185,3 +187,34 @@ def test_acknowledgement_is_queued_as_an_outbox_row(gammu_db: GammuDb, spool: Sp
     number, text, creator, sender_id = rows[0]
     assert (number, creator, sender_id) == ("+6281200008888", "kanal", "modem1")
     assert "nomor KNL-" in text
+
+
+def test_an_acknowledgement_the_gammu_outbox_refuses_is_retried(
+    gammu_db: GammuDb, spool: Spool, tmp_path: Path
+) -> None:
+    outbox = gammu_db.table("outbox")
+    if gammu_db.kind == "sqlite":
+        gammu_db.sql(f"CREATE TRIGGER no_send BEFORE INSERT ON {outbox} BEGIN SELECT RAISE(ABORT, 'disk gone'); END")
+        undo = "DROP TRIGGER no_send"
+    else:
+        fn = f'"{gammu_db.schema}".no_send'
+        gammu_db.sql(f"CREATE FUNCTION {fn}() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'disk gone'; END $$ "
+                     "LANGUAGE plpgsql")
+        gammu_db.sql(f"CREATE TRIGGER no_send BEFORE INSERT ON {outbox} FOR EACH ROW EXECUTE FUNCTION {fn}()")
+        undo = f"DROP TRIGGER no_send ON {outbox}"
+    gammu_db.insert("081200008989", "Sampah belum diangkut")
+    connector = sql_connector(gammu_db, ack={"enabled": True})
+    make_runner(connector, spool, tmp_path).poll_once()
+    assert gammu_db.processed() == {1: True}, "the inbox row is marked although the ack is not out yet"
+
+    sender = AckSender(spool, {connector.name: connector}, base_delay=0)
+    assert sender.send_due() == 0
+    [row] = ack_rows(spool)
+    assert (row["state"], row["attempts"]) == ("pending", 1)
+    assert "disk gone" in row["last_error"]
+    gammu_db.sql(undo)
+    assert sender.send_due() == 1
+    sender.outbox.close()
+    rows = gammu_db.sql(f'SELECT "DestinationNumber" FROM {outbox}')
+    assert rows == [("+6281200008989",)]
+    assert [r["state"] for r in ack_rows(spool)] == ["sent"]

@@ -4,15 +4,12 @@ options validation."""
 
 from __future__ import annotations
 
-from datetime import UTC
-
 import pytest
 from pydantic import ValidationError
 
 from connectors.sms.config import SmsOptions
 from connectors.sms.gammu_files import parse_inbox_name
 from connectors.sms.multipart import MultipartWaiter, Part
-from connectors.sms.outbound import AckPolicy
 from connectors.sms.twilio import signature_valid, twilio_signature
 from connectors.sms.udh import Concat, EncodingError, decode_hex_ucs2, encode_hex_ucs2, parse_concat
 from normalizer.phone import to_e164
@@ -105,32 +102,6 @@ def test_options_normalise_the_account_and_need_the_backend_block(monkeypatch: p
     with pytest.raises(ValidationError, match="must contain"):
         SmsOptions.model_validate({"account": "1708", "backend": "json", "json": {"secret": "${KANAL_TEST_SMS_SECRET}"},
                                    "ack": {"text": "Terima kasih"}})
-
-
-def test_ack_window_is_per_sender_and_reopens_after_it_passes() -> None:
-    from datetime import datetime
-
-    from connectors.base import IngestResult, RawMessage
-    from normalizer.complaint import ChannelRef, Complaint, Reporter
-    from normalizer.identity import complaint_id
-
-    def accepted(n: int, phone: str) -> IngestResult:
-        now = datetime.now(UTC)
-        raw = RawMessage(str(n), b"x", now)
-        complaint = Complaint(id=complaint_id("sms", "1708", str(n)), channel=ChannelRef(type="sms", name="t", account="1708"),
-                              provider_message_id=str(n), received_at=now, requested_datetime=now,
-                              reporter=Reporter(phone=phone), description="x", raw_ref=raw.raw_ref)
-        return IngestResult(raw, "accepted", complaint)
-
-    now = [0.0]
-    policy = AckPolicy(SmsOptions.model_fields["ack"].default.model_copy(update={"enabled": True, "window_seconds": 60}),
-                       clock=lambda: now[0])
-    first = policy.due([accepted(1, "+6281200001111"), accepted(2, "+6281200001111"), accepted(3, "+6281200002222")])
-    assert [n for n, _ in first] == ["+6281200001111", "+6281200002222"]
-    now[0] = 59
-    assert policy.due([accepted(4, "+6281200001111")]) == []
-    now[0] = 61
-    assert [n for n, _ in policy.due([accepted(5, "+6281200001111")])] == ["+6281200001111"]
 
 
 def test_the_sms_blocks_of_the_example_config_validate(monkeypatch: pytest.MonkeyPatch) -> None:
