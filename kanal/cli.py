@@ -294,9 +294,8 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
 
 def cmd_topology(args: argparse.Namespace) -> int:
     """Print the RabbitMQ definitions for the configured topology."""
-    from kanal.topology import full_definitions
-
     from config.secrets import SecretValue
+    from kanal.topology import full_definitions
 
     loaded = _load(args, secrets=False)
     if isinstance(loaded.kanal.broker.url, SecretValue):  # the vhost is inside the secret URL
