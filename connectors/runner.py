@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import tenacity
+from pydantic import ValidationError
 
 from connectors.attachments import LocalAttachmentStore
 from connectors.base import (
@@ -38,6 +39,7 @@ from connectors.errors import (
     NormaliseError,
     RateLimited,
 )
+from normalizer.errors import describe_validation_error
 from normalizer.wire import encode_complaint
 
 #: Longest wait between retries of a failing channel, seconds.
@@ -96,6 +98,10 @@ class ChannelRunner:
         except NormaliseError as exc:
             self.log.warning("message quarantined", source_id=raw.source_id, error=str(exc))
             return Outcome(raw, "quarantined", reason=str(exc)), {}
+        except ValidationError as exc:  # pydantic quotes the refused values: name the fields only
+            reason = describe_validation_error(exc)
+            self.log.warning("message quarantined", source_id=raw.source_id, error=reason)
+            return Outcome(raw, "quarantined", reason=reason), {}
         except Exception as exc:  # a bug in a normaliser must not stop the channel
             self.log.exception("normaliser failed; message quarantined", source_id=raw.source_id)
             return Outcome(raw, "quarantined", reason=f"{type(exc).__name__}: {exc}"), {}

@@ -112,8 +112,9 @@ class FakeGraphAPI:
         return str(next(self._ids))
 
     def add_post(self, message: str, at: float, author: tuple[str, str] | None = None,
-                 attachments: list[dict[str, Any]] | None = None) -> str:
-        """A post on the Page's feed (by ``author`` (id, name), else by the Page). Returns its id."""
+                 attachments: list[dict[str, Any]] | None = None, **fields: Any) -> str:
+        """A post on the Page's feed (by ``author`` (id, name), else by the Page), with extra
+        ``fields`` as Meta would send them (``place``...). Returns its id."""
         with self._lock:
             post_id = f"{self.page_id}_{self._next_id()}"
             who = author or (self.page_id, self.page_name)
@@ -124,6 +125,7 @@ class FakeGraphAPI:
             }
             if attachments:
                 post["attachments"] = {"data": attachments}
+            post.update(fields)
             self.posts.append(post)
             self.comments[post_id] = []
             return post_id
