@@ -43,7 +43,7 @@ class FacebookConnector(Connector):
 
     def __init__(self, context: ChannelContext, options: FacebookOptions) -> None:
         super().__init__(context, options)
-        self.usage = UsageTracker(options.slow_down_at_percent, options.throttle_wait_seconds)
+        self.usage = UsageTracker(options.slow_down_at_percent, options.throttle_wait_seconds, log=self.log)
         self.page = PageIdentity(
             ChannelRef(type=context.type, name=context.name, account=options.page_id),
             options.page_id,
