@@ -13,6 +13,7 @@ Channel states written for ``kanal status``: ``starting``, ``running``,
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -88,6 +89,7 @@ class ChannelRunner:
         self.log = connector.log
         self.name = connector.name
         self.type = connector.context.type
+        connector.counter = functools.partial(spool.count, self.name)
 
     # -- one batch ------------------------------------------------------------
 

@@ -82,7 +82,7 @@ class FacebookConnector(Connector):
         """Poll the feed, comments and conversations since the checkpoint."""
         self.open()
         assert self._client is not None
-        yield from PagePoller(self._client, self.options).fetch(since)
+        yield from PagePoller(self._client, self.options, log=self.log, count=self.count).fetch(since)
         self._check_served_version()
 
     def _check_served_version(self) -> None:

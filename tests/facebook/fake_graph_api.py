@@ -80,6 +80,7 @@ class FakeGraphAPI:
         #: Seconds every answer is held back (a slow API, so a test can kill a poll midway).
         self.delay = 0.0
         self._failures: list[_Failure] = []
+        self._triggers: list[tuple[str, Any]] = []
         self._html_failures = 0
         self._ids = itertools.count(1000)
         self._lock = threading.Lock()
@@ -173,6 +174,12 @@ class FakeGraphAPI:
         with self._lock:
             self._failures.append(_Failure(code, subcode, message, path_contains, times, http_status))
 
+    def on_request(self, path_contains: str, action: Any) -> None:
+        """Run ``action()`` once, just before answering the first request whose path
+        contains ``path_contains`` (data that changes while a poll is under way)."""
+        with self._lock:
+            self._triggers.append((path_contains, action))
+
     def fail_with_html(self, times: int = 1) -> None:
         """Answer the next ``times`` requests with a 502 HTML page, as a proxy in front would."""
         with self._lock:
@@ -228,6 +235,11 @@ class FakeGraphAPI:
         return status, {"error": error}
 
     def _answer(self, path: str, params: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
+        with self._lock:
+            due = [t for t in self._triggers if t[0] in path]
+            self._triggers = [t for t in self._triggers if t not in due]
+        for _, action in due:
+            action()
         with self._lock:
             self.requests.append((path, params))
             if self._html_failures > 0:
