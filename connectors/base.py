@@ -13,7 +13,7 @@ import functools
 import hashlib
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple, Protocol
@@ -216,6 +216,8 @@ class Connector(ABC):
 
     type_name: ClassVar[str]
     config_model: ClassVar[type[BaseModel]]
+    #: Adds to a named counter of the channel; the runner wires it to the spool.
+    counter: Callable[[str, int], None] | None = None
 
     def __init__(self, context: ChannelContext, options: BaseModel) -> None:
         self.context = context
@@ -241,6 +243,11 @@ class Connector(ABC):
     def pulls(self) -> bool:
         """True when this channel is polled (it overrides ``fetch``)."""
         return type(self).fetch is not Connector.fetch
+
+    def count(self, name: str, by: int = 1) -> None:
+        """Add ``by`` to the channel's counter ``name`` (shown by ``kanal status``)."""
+        if self.counter is not None:
+            self.counter(name, by)
 
     def open(self) -> None:
         """Prepare resources (connect, create folders). Called once before use."""

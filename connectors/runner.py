@@ -15,11 +15,13 @@ Channel states written for ``kanal status``: ``starting``, ``running``,
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 from collections.abc import Sequence
 from typing import Any
 
 import tenacity
+from pydantic import ValidationError
 
 from connectors.attachments import LocalAttachmentStore
 from connectors.base import (
@@ -42,6 +44,7 @@ from connectors.errors import (
     RateLimited,
 )
 from normalizer.complaint import Complaint
+from normalizer.errors import describe_validation_error
 from normalizer.wire import encode_complaint
 
 #: Longest wait between retries of a failing channel, seconds.
@@ -90,6 +93,7 @@ class ChannelRunner:
         self.log = connector.log
         self.name = connector.name
         self.type = connector.context.type
+        connector.counter = functools.partial(spool.count, self.name)
 
     # -- one batch ------------------------------------------------------------
 
@@ -100,6 +104,10 @@ class ChannelRunner:
         except NormaliseError as exc:
             self.log.warning("message quarantined", source_id=raw.source_id, error=str(exc))
             return Outcome(raw, "quarantined", reason=str(exc)), {}
+        except ValidationError as exc:  # pydantic quotes the refused values: name the fields only
+            reason = describe_validation_error(exc)
+            self.log.warning("message quarantined", source_id=raw.source_id, error=reason)
+            return Outcome(raw, "quarantined", reason=reason), {}
         except Exception as exc:  # a bug in a normaliser must not stop the channel
             self.log.exception("normaliser failed; message quarantined", source_id=raw.source_id)
             return Outcome(raw, "quarantined", reason=f"{type(exc).__name__}: {exc}"), {}

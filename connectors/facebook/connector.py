@@ -43,7 +43,7 @@ class FacebookConnector(Connector):
 
     def __init__(self, context: ChannelContext, options: FacebookOptions) -> None:
         super().__init__(context, options)
-        self.usage = UsageTracker(options.slow_down_at_percent, options.throttle_wait_seconds)
+        self.usage = UsageTracker(options.slow_down_at_percent, options.throttle_wait_seconds, log=self.log)
         self.page = PageIdentity(
             ChannelRef(type=context.type, name=context.name, account=options.page_id),
             options.page_id,
@@ -82,7 +82,7 @@ class FacebookConnector(Connector):
         """Poll the feed, comments and conversations since the checkpoint."""
         self.open()
         assert self._client is not None
-        yield from PagePoller(self._client, self.options).fetch(since)
+        yield from PagePoller(self._client, self.options, log=self.log, count=self.count).fetch(since)
         self._check_served_version()
 
     def _check_served_version(self) -> None:

@@ -47,6 +47,9 @@ PLACE_FIELDS = ("full_name", "name", "country_code", "geo", "place_type")
 DEFAULT_RATE_LIMIT_WAIT = 60.0
 #: Shortest wait after a 429, seconds.
 MIN_RATE_LIMIT_WAIT = 1.0
+#: Margin added to X's reset time: it is whole seconds on X's clock, not ours, so a
+#: request sent at the reset itself may still fall in the spent window.
+RESET_MARGIN = 1.0
 
 _MENTIONS_PATH = re.compile(r"/2/users/[^/]+/mentions$")
 
@@ -163,7 +166,7 @@ class XApiClient:
         """Return one page of ``GET /2/users/:id/mentions`` as the API's JSON.
 
         Raises:
-            RateLimited: 429 (``retry_at`` from ``x-rate-limit-reset``).
+            RateLimited: 429 (``retry_at`` one second after ``x-rate-limit-reset``).
             AuthFailed: 401 or 403.
             TransientError: 5xx, a network error, a timeout, a body that is not JSON.
             AccountUnavailable: 404, the user id no longer exists.
@@ -196,9 +199,10 @@ class XApiClient:
             now = time.time()
             if not reset and self.rate_limit is not None:
                 reset = self.rate_limit.reset
+            retry_at = float(reset) + RESET_MARGIN if reset else now + DEFAULT_RATE_LIMIT_WAIT
             # A reset time already past (clock skew, a confused proxy) must not turn
             # the retry into a busy loop.
-            retry_at = max(float(reset or now + DEFAULT_RATE_LIMIT_WAIT), now + MIN_RATE_LIMIT_WAIT)
+            retry_at = max(retry_at, now + MIN_RATE_LIMIT_WAIT)
             raise RateLimited(f"X API rate limit reached (429): {_messages(exc)}", retry_at) from None
         except (tweepy.Unauthorized, tweepy.Forbidden) as exc:
             status = exc.response.status_code

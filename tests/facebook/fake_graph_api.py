@@ -80,6 +80,7 @@ class FakeGraphAPI:
         #: Seconds every answer is held back (a slow API, so a test can kill a poll midway).
         self.delay = 0.0
         self._failures: list[_Failure] = []
+        self._triggers: list[tuple[str, Any]] = []
         self._html_failures = 0
         self._ids = itertools.count(1000)
         self._lock = threading.Lock()
@@ -112,8 +113,9 @@ class FakeGraphAPI:
         return str(next(self._ids))
 
     def add_post(self, message: str, at: float, author: tuple[str, str] | None = None,
-                 attachments: list[dict[str, Any]] | None = None) -> str:
-        """A post on the Page's feed (by ``author`` (id, name), else by the Page). Returns its id."""
+                 attachments: list[dict[str, Any]] | None = None, **fields: Any) -> str:
+        """A post on the Page's feed (by ``author`` (id, name), else by the Page), with extra
+        ``fields`` as Meta would send them (``place``...). Returns its id."""
         with self._lock:
             post_id = f"{self.page_id}_{self._next_id()}"
             who = author or (self.page_id, self.page_name)
@@ -124,6 +126,7 @@ class FakeGraphAPI:
             }
             if attachments:
                 post["attachments"] = {"data": attachments}
+            post.update(fields)
             self.posts.append(post)
             self.comments[post_id] = []
             return post_id
@@ -170,6 +173,12 @@ class FakeGraphAPI:
         """Answer the next ``times`` matching requests with a Graph error."""
         with self._lock:
             self._failures.append(_Failure(code, subcode, message, path_contains, times, http_status))
+
+    def on_request(self, path_contains: str, action: Any) -> None:
+        """Run ``action()`` once, just before answering the first request whose path
+        contains ``path_contains`` (data that changes while a poll is under way)."""
+        with self._lock:
+            self._triggers.append((path_contains, action))
 
     def fail_with_html(self, times: int = 1) -> None:
         """Answer the next ``times`` requests with a 502 HTML page, as a proxy in front would."""
@@ -226,6 +235,11 @@ class FakeGraphAPI:
         return status, {"error": error}
 
     def _answer(self, path: str, params: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
+        with self._lock:
+            due = [t for t in self._triggers if t[0] in path]
+            self._triggers = [t for t in self._triggers if t not in due]
+        for _, action in due:
+            action()
         with self._lock:
             self.requests.append((path, params))
             if self._html_failures > 0:

@@ -7,6 +7,11 @@ asked for, newest first, ``since_id`` / ``until_id`` / ``max_results`` /
 ``pagination_token``, the 800-mention reach-back, a bearer-token check, and the
 ``x-rate-limit-*`` headers on every answer from a budget it counts itself.
 
+The reset is enforced strictly, as X does: ``x-rate-limit-reset`` is a whole second
+on X's clock (the window's true end truncated), so a mentions request that arrives
+at that second may still fall in the spent window and get another 429. A scripted
+429 that names a reset closes the window until half a second after it.
+
 Tests script its moods with :meth:`FakeXApi.fail_next` (429 with a reset time,
 401, 503, a connection cut in the middle of a body, a stall) and read what was
 asked in :attr:`FakeXApi.requests`. All data is made up.
@@ -26,6 +31,8 @@ from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 SNOWFLAKE_EPOCH_MS = 1288834974657
+#: How far into the named reset second a window scripted by a 429 really ends.
+RESET_LAG = 0.5
 ALWAYS_TWEET_FIELDS = ("id", "text", "edit_history_tweet_ids")
 
 
@@ -204,6 +211,10 @@ class FakeXApi:
         return {"x-rate-limit-limit": str(self.limit), "x-rate-limit-remaining": str(remaining),
                 "x-rate-limit-reset": str(int(self.window_start + self.window))}
 
+    def _spend_window_until(self, end: float) -> None:
+        """The budget is spent and the window ends at ``end``: mentions requests before it get 429."""
+        self.window_start, self.used = end - self.window, self.limit
+
     def answer(self, path: str, query: dict[str, str], headers: Any) -> tuple[int, dict[str, str], Any, Failure | None]:
         """Compute (status, headers, JSON body, failure) for a request."""
         with self.lock:
@@ -212,6 +223,8 @@ class FakeXApi:
                 if failure.times > 0 and failure.match(path, query):
                     failure.times -= 1
                     if not failure.cut:
+                        if failure.status == 429 and "x-rate-limit-reset" in failure.headers:
+                            self._spend_window_until(float(failure.headers["x-rate-limit-reset"]) + RESET_LAG)
                         rate = self._rate_headers(count=path.endswith("/mentions"))
                         status = failure.status
                         self.requests[-1].status = status
