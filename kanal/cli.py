@@ -144,7 +144,7 @@ def cmd_channels(args: argparse.Namespace) -> int:
         for name, target in sorted(types.items()):
             try:
                 doc = (connector_class(name).__doc__ or "").strip().splitlines()[0]
-            except Exception as exc:  # a broken plugin must not hide the others
+            except Exception as exc:  # noqa: BLE001 - a broken plugin must not hide the others
                 doc = f"(cannot be loaded: {exc})"
             print(f"  {name:<10} {doc}  [{target}]")
         return EXIT_OK
@@ -221,7 +221,8 @@ def cmd_status(args: argparse.Namespace) -> int:
               + (f" - {ch['detail']}" if ch.get("detail") else ""))
         print(f"  last success   {_fmt_time(ch.get('last_success'))}")
         if ch.get("last_error"):
-            print(f"  last error     {_fmt_time(ch.get('last_error_at'))}  {ch['last_error']}")
+            past = "  (recovered)" if ch.get("last_error_past") else ""
+            print(f"  last error     {_fmt_time(ch.get('last_error_at'))}{past}  {ch['last_error']}")
         print(f"  taken in {ch['accepted']}, duplicates {ch['duplicates']}, dropped {ch['dropped']}, "
               f"quarantined {ch['quarantined']} (open {ch['quarantine_open']})")
         print(f"  checkpoint     {json.dumps(ch.get('checkpoint'))}")
@@ -294,7 +295,9 @@ def build_parser() -> argparse.ArgumentParser:
     def add(name: str, func: Any, help_text: str, description: str, config: bool = True) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=description, formatter_class=fmt)
         if config:
-            p.add_argument("-c", "--config", metavar="PATH", help="config file (default: $KANAL_CONFIG or ./kanal.yaml)")
+            p.add_argument(
+                "-c", "--config", metavar="PATH", help="config file (default: $KANAL_CONFIG or ./kanal.yaml)"
+            )
         p.set_defaults(func=func)
         return p
 

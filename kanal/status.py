@@ -11,6 +11,7 @@ import sqlite3
 from typing import Any
 
 from config.loader import LoadedConfig
+from connectors.errors import error_text
 
 
 def read_status(loaded: LoadedConfig) -> dict[str, Any]:
@@ -53,8 +54,9 @@ def read_status(loaded: LoadedConfig) -> dict[str, Any]:
             "state": row.get("state", "never_run"),
             "detail": row.get("detail"),
             "last_success": row.get("last_success"),
-            "last_error": row.get("last_error"),
+            "last_error": error_text(row["last_error"]) if row.get("last_error") else None,
             "last_error_at": row.get("last_error_at"),
+            "last_error_past": _recovered_since_error(row),
             "accepted": row.get("accepted", 0),
             "duplicates": row.get("duplicates", 0),
             "dropped": row.get("dropped", 0),
@@ -65,3 +67,9 @@ def read_status(loaded: LoadedConfig) -> dict[str, Any]:
             "pid": row.get("pid"),
         })
     return report
+
+
+def _recovered_since_error(row: dict[str, Any]) -> bool:
+    """True when the channel's last error is history: a poll succeeded after it."""
+    error_at, success_at = row.get("last_error_at"), row.get("last_success")
+    return bool(error_at and success_at and success_at > error_at)
