@@ -20,10 +20,10 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-import tenacity
 from pydantic import ValidationError
 
 from connectors.attachments import LocalAttachmentStore
+from connectors.backoff import Backoff
 from connectors.base import (
     UNCHANGED,
     Accept,
@@ -42,28 +42,11 @@ from connectors.errors import (
     NeedsReauthorisation,
     NormaliseError,
     RateLimited,
+    error_text,
 )
 from normalizer.complaint import Complaint
 from normalizer.errors import describe_validation_error
 from normalizer.wire import encode_complaint
-
-#: Longest wait between retries of a failing channel, seconds.
-MAX_BACKOFF = 300.0
-#: How often a channel whose credentials were refused is tried again, seconds.
-AUTH_RETRY = 300.0
-#: How often a channel that needs re-authorisation checks its token again, seconds.
-REAUTH_RETRY = 900.0
-#: Upper bound on one rate-limit wait (a reset time far in the future is suspicious).
-MAX_RATE_LIMIT_WAIT = 3600.0
-
-_backoff = tenacity.wait_random_exponential(multiplier=1, max=MAX_BACKOFF)
-
-
-def backoff_delay(failures: int) -> float:
-    """Exponential backoff with full jitter for the n-th consecutive failure."""
-    state = tenacity.RetryCallState(retry_object=None, fn=None, args=(), kwargs={})
-    state.attempt_number = max(1, failures)
-    return _backoff(state)
 
 
 class ChannelRunner:
@@ -75,6 +58,7 @@ class ChannelRunner:
         attachments: the attachment store blobs are written to before a commit.
         batch_size: messages per spool transaction.
         stop: set to stop the channel; every wait watches it.
+        backoff: how long to wait after a failure (see :mod:`connectors.backoff`).
     """
 
     def __init__(
@@ -84,12 +68,14 @@ class ChannelRunner:
         attachments: LocalAttachmentStore,
         batch_size: int = 200,
         stop: threading.Event | None = None,
+        backoff: Backoff | None = None,
     ) -> None:
         self.connector = connector
         self.spool = spool
         self.attachments = attachments
         self.batch_size = batch_size
         self.stop = stop or threading.Event()
+        self.backoff = backoff or Backoff()
         self.log = connector.log
         self.name = connector.name
         self.type = connector.context.type
@@ -226,7 +212,7 @@ class ChannelRunner:
 
     def _set_state(self, state: str, detail: str | None = None, error: str | None = None) -> None:
         try:
-            self.spool.set_state(self.name, self.type, state, detail, error)
+            self.spool.set_state(self.name, self.type, state, detail, error_text(error) if error else None)
         except Exception:  # status is best effort; intake is what matters
             self.log.exception("could not record channel state", state=state)
 
@@ -257,24 +243,25 @@ class ChannelRunner:
                 held = False
                 connector.wait(self.stop, connector.next_poll_delay() or connector.context.poll_interval)
             except RateLimited as exc:
-                delay = min(exc.delay, MAX_RATE_LIMIT_WAIT)
+                delay = self.backoff.delay(exc)
                 self.log.warning("rate limited; waiting", seconds=round(delay, 1), reason=str(exc))
                 self._set_state("backing_off", f"rate limited for {delay:.0f}s", str(exc))
                 held = True
                 self.stop.wait(delay)
             except AuthFailed as exc:
-                self.log.error("credentials refused; retrying slowly", error=str(exc), retry_in=AUTH_RETRY)
-                self._set_state("auth_failed", f"retrying every {AUTH_RETRY:.0f}s", str(exc))
+                delay = self.backoff.delay(exc)
+                self.log.error("credentials refused; retrying slowly", error=str(exc), retry_in=delay)
+                self._set_state("auth_failed", f"retrying every {delay:.0f}s", str(exc))
                 held = True
-                self.stop.wait(AUTH_RETRY)
+                self.stop.wait(delay)
             except NeedsReauthorisation as exc:
                 self.log.error("token revoked or expired; a person must re-authorise", error=str(exc))
                 self._set_state("needs_reauthorisation", "re-authorise the token in the config", str(exc))
                 held = True
-                self.stop.wait(REAUTH_RETRY)
+                self.stop.wait(self.backoff.delay(exc))
             except Exception as exc:
                 failures += 1
-                delay = backoff_delay(failures)
+                delay = self.backoff.delay(exc, failures)
                 if isinstance(exc, ChannelError):
                     self.log.warning("channel failing; backing off", error=str(exc), seconds=round(delay, 1))
                 else:
@@ -282,7 +269,8 @@ class ChannelRunner:
                     opened = False
                     with contextlib.suppress(Exception):
                         connector.close()
-                self._set_state("backing_off", f"attempt {failures}, next in {delay:.0f}s", f"{type(exc).__name__}: {exc}")
+                detail = f"attempt {failures}, next in {delay:.0f}s"
+                self._set_state("backing_off", detail, f"{type(exc).__name__}: {exc}")
                 self.stop.wait(delay)
         with contextlib.suppress(Exception):
             connector.close()

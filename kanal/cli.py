@@ -247,7 +247,8 @@ def cmd_status(args: argparse.Namespace) -> int:
               + (f" - {ch['detail']}" if ch.get("detail") else ""))
         print(f"  last success   {_fmt_time(ch.get('last_success'))}")
         if ch.get("last_error"):
-            print(f"  last error     {_fmt_time(ch.get('last_error_at'))}  {ch['last_error']}")
+            past = "  (recovered)" if ch.get("last_error_past") else ""
+            print(f"  last error     {_fmt_time(ch.get('last_error_at'))}{past}  {ch['last_error']}")
         print(f"  taken in {ch['accepted']}, duplicates {ch['duplicates']}, dropped {ch['dropped']}, "
               f"quarantined {ch['quarantined']} (open {ch['quarantine_open']})")
         print(f"  checkpoint     {json.dumps(ch.get('checkpoint'))}")
