@@ -30,7 +30,7 @@ from connectors.push import (
     WebhookRoute,
     constant_time_equals,
 )
-from connectors.sms.backend import SmsBackend
+from connectors.sms.backend import ONE_SMS_MAX_BODY_BYTES, SmsBackend
 from connectors.sms.config import TwilioOptions
 from connectors.sms.http_inbound import http_raw, parse_dump
 from connectors.sms.message import InboundSms
@@ -89,7 +89,8 @@ class TwilioBackend(SmsBackend):
 
     def routes(self) -> Sequence[WebhookRoute]:
         """POST (the default) and GET on ``/twilio``."""
-        return (WebhookRoute("POST", "/twilio", self.handle), WebhookRoute("GET", "/twilio", self.handle))
+        return (WebhookRoute("POST", "/twilio", self.handle, ONE_SMS_MAX_BODY_BYTES),
+                WebhookRoute("GET", "/twilio", self.handle, ONE_SMS_MAX_BODY_BYTES))
 
     def signed_url(self, request: WebhookRequest) -> str:
         """The URL the provider signed: ``public_url`` (plus the query) or the request's."""
