@@ -49,6 +49,9 @@ REAUTH_RETRY = 900.0
 #: Upper bound on one rate-limit wait (a reset time far in the future is suspicious).
 MAX_RATE_LIMIT_WAIT = 3600.0
 
+#: Default cap on the raw bytes of one batch (``batch_max_bytes`` of a channel).
+DEFAULT_BATCH_MAX_BYTES = 32 * 1024 * 1024
+
 _backoff = tenacity.wait_random_exponential(multiplier=1, max=MAX_BACKOFF)
 
 
@@ -67,6 +70,10 @@ class ChannelRunner:
         spool: where complaints become durable.
         attachments: the attachment store blobs are written to before a commit.
         batch_size: messages per spool transaction.
+        batch_max_bytes: raw bytes per spool transaction: a batch is committed as soon
+            as its payloads reach this, so memory and one transaction stay bounded
+            when messages are large (mail with attachments); one message larger than
+            this is committed alone.
         stop: set to stop the channel; every wait watches it.
     """
 
@@ -77,11 +84,13 @@ class ChannelRunner:
         attachments: LocalAttachmentStore,
         batch_size: int = 200,
         stop: threading.Event | None = None,
+        batch_max_bytes: int = DEFAULT_BATCH_MAX_BYTES,
     ) -> None:
         self.connector = connector
         self.spool = spool
         self.attachments = attachments
         self.batch_size = batch_size
+        self.batch_max_bytes = batch_max_bytes
         self.stop = stop or threading.Event()
         self.log = connector.log
         self.name = connector.name
@@ -164,6 +173,7 @@ class ChannelRunner:
         """
         since = self.spool.load_checkpoint(self.name)
         batch: list[RawMessage] = []
+        batch_bytes = 0
         checkpoint: Any = UNCHANGED
         handled = 0
         fetched = self.connector.fetch(since)
@@ -175,14 +185,15 @@ class ChannelRunner:
                         checkpoint = item.value
                     else:
                         batch.append(item)
+                        batch_bytes += len(item.payload)
                         if item.checkpoint is not UNCHANGED:
                             checkpoint = item.checkpoint
-                    if len(batch) >= self.batch_size:
+                    if len(batch) >= self.batch_size or batch_bytes >= self.batch_max_bytes:
                         committing = True
                         self.ingest(batch, checkpoint)
                         committing = False
                         handled += len(batch)
-                        batch, checkpoint = [], UNCHANGED
+                        batch, batch_bytes, checkpoint = [], 0, UNCHANGED
                     if self.stop.is_set():
                         break
         except Exception:
@@ -261,7 +272,9 @@ class ChannelRunner:
                     opened = False
                     with contextlib.suppress(Exception):
                         connector.close()
-                self._set_state("backing_off", f"attempt {failures}, next in {delay:.0f}s", f"{type(exc).__name__}: {exc}")
+                self._set_state(
+                    "backing_off", f"attempt {failures}, next in {delay:.0f}s", f"{type(exc).__name__}: {exc}"
+                )
                 self.stop.wait(delay)
         with contextlib.suppress(Exception):
             connector.close()
