@@ -13,6 +13,7 @@ Channel states written for ``kanal status``: ``starting``, ``running``,
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -113,12 +114,17 @@ class ChannelRunner:
         if isinstance(result, Drop):
             return Outcome(raw, "dropped", reason=result.reason), {}
         blobs: dict[str, bytes] = {}
+        archive = None
         if isinstance(result, Accept):
-            complaint, blobs = result.complaint, dict(result.blobs)
+            complaint, blobs, archive = result.complaint, dict(result.blobs), result.archive
         else:
             complaint = result
         if complaint.raw_ref != raw.raw_ref:
             complaint = complaint.model_copy(update={"raw_ref": raw.raw_ref})
+        if archive is not None and len(archive) < len(raw.payload):
+            # The archive keeps the bounded stand-in under the original's raw_ref.
+            metadata = {**raw.metadata, "archived": "reduced", "original_bytes": len(raw.payload)}
+            raw = dataclasses.replace(raw, payload=archive, metadata=metadata)
         return Outcome(raw, "accepted", complaint=complaint), blobs
 
     def _link_replies(self, outcomes: list[Outcome]) -> list[Outcome]:
