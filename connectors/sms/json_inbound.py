@@ -113,7 +113,9 @@ class JsonBackend(SmsBackend):
                     "complaint_id": str(r.complaint_id) if r.complaint_id else None,
                     "reference": reference_number(r.complaint_id) if r.complaint_id else None,
                     "reason": r.reason,
-                    "reply": due.pop(r.complaint.reporter.phone, None) if r.complaint and r.complaint.reporter.phone else None,
+                    "reply": due.pop(r.complaint.reporter.phone, None)
+                    if r.complaint and r.complaint.reporter.phone
+                    else None,
                 }
                 for r in results
             ],

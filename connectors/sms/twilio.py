@@ -102,7 +102,9 @@ class TwilioBackend(SmsBackend):
     def handle(self, request: WebhookRequest) -> HttpResponse | WebhookOutcome:
         """Verify the signature, then hand the message over."""
         # A GET carries its parameters in the signed URL; only POST parameters are appended.
-        params = parse_qs(request.body.decode("utf-8", "replace"), keep_blank_values=True) if request.method == "POST" else {}
+        params = {}
+        if request.method == "POST":
+            params = parse_qs(request.body.decode("utf-8", "replace"), keep_blank_values=True)
         signature = request.headers.get(SIGNATURE_HEADER, "")
         if not signature_valid(self.options.auth_token.get(), self.signed_url(request), params, signature):
             self.log.warning("twilio request refused: signature missing or wrong")
