@@ -213,6 +213,11 @@ class ChannelConfig(_Strict):
     enabled: bool = True
     poll_interval: float = Field(60, gt=0, description="Seconds between polls for pull channels.")
     batch_size: int = Field(200, ge=1, le=10_000, description="Messages per spool transaction.")
+    batch_max_bytes: int = Field(
+        32 * 1024 * 1024, ge=1024,
+        description="Raw bytes per spool transaction: a batch is committed once its payloads reach this "
+        "(a single larger message goes alone).",
+    )
     options: dict[str, Any] = Field(default_factory=dict)
 
 

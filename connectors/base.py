@@ -94,10 +94,16 @@ class Accept(NamedTuple):
 
     ``blobs`` maps sha256 hex to bytes; the runner stores them before the spool
     commit, so a complaint never points at a file that is not there.
+
+    ``archive``, when set, is what the raw archive keeps instead of the payload: a
+    bounded stand-in for a large message whose big parts were not kept anyway (mail
+    with its omitted attachments replaced by markers). ``raw_ref`` still names the
+    original payload.
     """
 
     complaint: Complaint
     blobs: Mapping[str, bytes] = {}
+    archive: bytes | None = None
 
 
 NormaliseResult = Complaint | Accept | Drop

@@ -120,11 +120,15 @@ class WebhookRoute:
         path: sub-path, ``""`` for the channel root or e.g. ``"/twilio"``.
         handler: called with the request. A 403 it returns is counted and logged
             (without the request's content) by the server.
+        max_body_bytes: a smaller body limit for this route (an SMS gateway posts a
+            few hundred bytes); None = the server's ``webhooks.max_body_bytes``. A
+            route cannot raise the server's limit, only lower it.
     """
 
     method: str
     path: str
     handler: Handler
+    max_body_bytes: int | None = None
 
 
 def constant_time_equals(a: str | bytes, b: str | bytes) -> bool:

@@ -15,6 +15,7 @@ Channel states written for ``kanal status``: ``starting``, ``running``,
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import threading
 from collections.abc import Sequence
@@ -48,6 +49,9 @@ from normalizer.complaint import Complaint
 from normalizer.errors import describe_validation_error
 from normalizer.wire import encode_complaint
 
+#: Default cap on the raw bytes of one batch (``batch_max_bytes`` of a channel).
+DEFAULT_BATCH_MAX_BYTES = 32 * 1024 * 1024
+
 
 class ChannelRunner:
     """Runs one channel instance: polls (pull) and ingests (pull and push).
@@ -57,6 +61,10 @@ class ChannelRunner:
         spool: where complaints become durable.
         attachments: the attachment store blobs are written to before a commit.
         batch_size: messages per spool transaction.
+        batch_max_bytes: raw bytes per spool transaction: a batch is committed as soon
+            as its payloads reach this, so memory and one transaction stay bounded
+            when messages are large (mail with attachments); one message larger than
+            this is committed alone.
         stop: set to stop the channel; every wait watches it.
         backoff: how long to wait after a failure (see :mod:`connectors.backoff`).
     """
@@ -69,11 +77,13 @@ class ChannelRunner:
         batch_size: int = 200,
         stop: threading.Event | None = None,
         backoff: Backoff | None = None,
+        batch_max_bytes: int = DEFAULT_BATCH_MAX_BYTES,
     ) -> None:
         self.connector = connector
         self.spool = spool
         self.attachments = attachments
         self.batch_size = batch_size
+        self.batch_max_bytes = batch_max_bytes
         self.stop = stop or threading.Event()
         self.backoff = backoff or Backoff()
         self.log = connector.log
@@ -102,12 +112,17 @@ class ChannelRunner:
         if isinstance(result, Drop):
             return Outcome(raw, "dropped", reason=result.reason), {}
         blobs: dict[str, bytes] = {}
+        archive = None
         if isinstance(result, Accept):
-            complaint, blobs = result.complaint, dict(result.blobs)
+            complaint, blobs, archive = result.complaint, dict(result.blobs), result.archive
         else:
             complaint = result
         if complaint.raw_ref != raw.raw_ref:
             complaint = complaint.model_copy(update={"raw_ref": raw.raw_ref})
+        if archive is not None and len(archive) < len(raw.payload):
+            # The archive keeps the bounded stand-in under the original's raw_ref.
+            metadata = {**raw.metadata, "archived": "reduced", "original_bytes": len(raw.payload)}
+            raw = dataclasses.replace(raw, payload=archive, metadata=metadata)
         return Outcome(raw, "accepted", complaint=complaint), blobs
 
     def _link_replies(self, outcomes: list[Outcome]) -> list[Outcome]:
@@ -171,6 +186,7 @@ class ChannelRunner:
         """
         since = self.spool.load_checkpoint(self.name)
         batch: list[RawMessage] = []
+        batch_bytes = 0
         checkpoint: Any = UNCHANGED
         handled = 0
         fetched = self.connector.fetch(since)
@@ -182,14 +198,15 @@ class ChannelRunner:
                         checkpoint = item.value
                     else:
                         batch.append(item)
+                        batch_bytes += len(item.payload)
                         if item.checkpoint is not UNCHANGED:
                             checkpoint = item.checkpoint
-                    if len(batch) >= self.batch_size:
+                    if len(batch) >= self.batch_size or batch_bytes >= self.batch_max_bytes:
                         committing = True
                         self.ingest(batch, checkpoint)
                         committing = False
                         handled += len(batch)
-                        batch, checkpoint = [], UNCHANGED
+                        batch, batch_bytes, checkpoint = [], 0, UNCHANGED
                     if self.stop.is_set():
                         break
         except Exception:

@@ -8,6 +8,13 @@ If the commit fails the answer is 503, so the sender retries. A refused request
 
 waitress is used rather than the stdlib server: it is a maintained, pure-Python
 production WSGI server with a thread pool, request size limits and clean shutdown.
+
+Body limits: waitress buffers a whole request before it calls the application, and
+allows 1 GiB by default. The server's limit (``webhooks.max_body_bytes``, 5 MiB by
+default) is therefore given to waitress itself, which answers 413 as soon as the
+declared length (or the chunked body received so far) passes it, without reading
+the rest. A route may declare a smaller limit (``WebhookRoute.max_body_bytes``);
+the application checks it against ``Content-Length`` before reading the body.
 """
 
 from __future__ import annotations
@@ -40,17 +47,22 @@ class _Bound:
     route: WebhookRoute
 
 
+#: Default body limit of the server (``webhooks.max_body_bytes``): Meta batches many events per POST.
+DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024
+
+
 class WebhookApp:
     """The WSGI application: routing, body limits, commit-then-answer.
 
     Parameters:
         prefix: path prefix of every channel route (``/webhooks``).
-        max_body_bytes: larger bodies get 413 and store nothing.
+        max_body_bytes: larger bodies get 413 and store nothing; a route may declare
+            a smaller limit of its own.
         health: optional callable returning a JSON-able dict for ``GET /healthz``.
     """
 
     def __init__(
-        self, prefix: str = "/webhooks", max_body_bytes: int = 5 * 1024 * 1024,
+        self, prefix: str = "/webhooks", max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         health: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         self.prefix = "/" + prefix.strip("/") if prefix.strip("/") else ""
@@ -97,7 +109,9 @@ class WebhookApp:
             length = int(environ.get("CONTENT_LENGTH") or 0)
         except ValueError:
             return HttpResponse.text(400, "bad Content-Length\n")
-        if length > self.max_body_bytes:
+        limit = min(bound.route.max_body_bytes or self.max_body_bytes, self.max_body_bytes)
+        if length > limit:
+            bound.runner.log.warning("webhook body too large", path=path, bytes=length, limit=limit)
             return HttpResponse.text(413, "body too large\n")
         body = environ["wsgi.input"].read(length) if length else b""
         request = WebhookRequest(
@@ -164,7 +178,7 @@ class WebhookServer:
     """Runs a :class:`WebhookApp` on waitress in a background thread.
 
     Parameters:
-        app: the application.
+        app: the application; its ``max_body_bytes`` is waitress's request body limit.
         host, port: where to listen (port 0 picks a free one; see ``port``).
         threads: worker threads.
     """
@@ -175,6 +189,7 @@ class WebhookServer:
         self._server: BaseWSGIServer = waitress.create_server(
             app, map=self._map, host=host, port=port, threads=threads, ident="kanal",
             clear_untrusted_proxy_headers=False, channel_timeout=30,
+            max_request_body_size=app.max_body_bytes,
         )
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None

@@ -97,9 +97,9 @@ class KanalProcess:
         app = WebhookApp(cfg.webhooks.path_prefix, cfg.webhooks.max_body_bytes, health=self.health)
         for name in selected:
             connector = build_connector(self.loaded, name)
-            runner = ChannelRunner(
-                connector, self.spool, attachments, cfg.channel(name).batch_size, stop=self._input_stop
-            )
+            channel = cfg.channel(name)
+            runner = ChannelRunner(connector, self.spool, attachments, channel.batch_size, stop=self._input_stop,
+                                   batch_max_bytes=channel.batch_max_bytes)
             self.runners.append(runner)
             routes = connector.webhook_routes()
             if routes:

@@ -29,6 +29,7 @@ import sqlite3
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -167,6 +168,32 @@ class QuarantineEntry:
     resolution: str | None
 
 
+#: The spool holds personal data: its file and SQLite's -wal / -shm files are owner-only.
+FILE_MODE = 0o600
+
+
+def _private_files(path: Path) -> None:
+    """Create the spool file owner-only (whatever the umask), and tighten existing ones.
+
+    SQLite gives the -wal and -shm files the permissions of the database file.
+    """
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+    os.close(fd)
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        with contextlib.suppress(FileNotFoundError):
+            if file.stat().st_mode & 0o777 != FILE_MODE:
+                os.chmod(file, FILE_MODE)
+
+
+class _ReaderSlot:
+    """A thread's reader connection; closed when the thread ends (its slot is dropped)."""
+
+    __slots__ = ("__weakref__", "conn")
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+
 def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
     conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
@@ -189,31 +216,47 @@ class Spool:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.retention_seconds = retention_days * 86400
         self.busy_timeout = busy_timeout
+        _private_files(self.path)
         self._conn = _connect(self.path, busy_timeout)
         self._lock = threading.RLock()
         self._conn.executescript(SCHEMA)
         ack_outbox.create_schema(self._conn)
         self._local = threading.local()
+        self._readers: set[weakref.finalize] = set()
+        self._readers_lock = threading.Lock()
         self._queue_lock = threading.Lock()
         self._queue: list[_CommitRequest] = []
 
     # -- connections -------------------------------------------------------
 
     def close(self) -> None:
-        """Close the write connection."""
+        """Close the write connection and every thread's reader connection."""
+        with self._readers_lock:
+            readers, self._readers = self._readers, set()
+        for finalizer in readers:
+            finalizer()
         with self._lock:
             self._conn.close()
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
+            conn.execute("BEGIN IMMEDIATE")
             try:
-                yield self._conn
+                yield conn
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
                 raise
-            self._conn.execute("COMMIT")
+            try:
+                conn.execute("COMMIT")
+            except BaseException:
+                # A COMMIT that failed (SQLITE_BUSY) leaves the transaction open; every
+                # later write on this shared connection would then fail too.
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
 
     def transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
         """One write transaction (BEGIN IMMEDIATE ... COMMIT), for modules that keep
@@ -221,11 +264,19 @@ class Spool:
         return self._write()
 
     def _reader(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
+        """This thread's reader connection (WAL readers do not block the writer)."""
+        slot = getattr(self._local, "slot", None)
+        if slot is None:
             conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False)
-            self._local.conn = conn
-        return conn
+            slot = _ReaderSlot(conn)
+            # The thread-local holds the only reference to the slot: when the thread
+            # ends, the slot goes and the finalizer closes the connection.
+            finalizer = weakref.finalize(slot, conn.close)
+            with self._readers_lock:
+                self._readers = {f for f in self._readers if f.alive}
+                self._readers.add(finalizer)
+            self._local.slot = slot
+        return slot.conn
 
     # -- intake -------------------------------------------------------------
 
@@ -562,12 +613,19 @@ class Spool:
     # -- housekeeping -----------------------------------------------------------
 
     def prune(self, now: float | None = None) -> int:
-        """Forget forwarded ids and raw payloads older than the retention window."""
+        """Forget what is older than the retention window: forwarded ids, raw payloads,
+        the embedded default's routed complaints and resolved quarantine entries.
+
+        Never pruned, however old: the raw payload of a complaint still waiting for
+        the broker, and an open quarantine entry. Returns how many ids were forgotten.
+        """
         cutoff = (now or time.time()) - self.retention_seconds
         with self._write() as conn:
             gone = conn.execute(
                 "DELETE FROM ledger WHERE forwarded_at IS NOT NULL AND taken_at < ?", (cutoff,)
             ).rowcount
+            conn.execute("DELETE FROM routed WHERE routed_at < ?", (cutoff,))
+            conn.execute("DELETE FROM quarantine WHERE resolved_at IS NOT NULL AND resolved_at < ?", (cutoff,))
             # A complaint still waiting for the broker keeps its raw payload, however old.
             conn.execute(
                 "DELETE FROM raw_archive WHERE stored_at < ? "

@@ -122,12 +122,15 @@ class MailContent:
         forwarded: texts of forwarded messages, each with a short header line.
         attachments: every file, kept or listed with an ``omitted_reason``.
         problems: parts that could not be read, for the complaint's flags.
+        omitted: the parts whose file was not kept for its size, with their listing
+            (the raw archive replaces them by a marker).
     """
 
     text: str = ""
     forwarded: list[str] = field(default_factory=list)
     attachments: list[Attachment] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    omitted: list[tuple[Message, Attachment]] = field(default_factory=list)
 
 
 class _Extractor:
@@ -185,7 +188,10 @@ class _Extractor:
             return []
         self._seen.add(id(part))
         data = payload_bytes(part)
-        self.content.attachments.append(self.budget.take(data, filename, ctype))
+        attachment = self.budget.take(data, filename, ctype)
+        self.content.attachments.append(attachment)
+        if attachment.omitted_reason in ("too_large", "message_cap"):
+            self.content.omitted.append((part, attachment))
         return []
 
     def _forwarded(self, part: Message) -> None:
@@ -198,6 +204,7 @@ class _Extractor:
         nested._seen = self._seen
         found = nested.run(inner)
         self.content.attachments.extend(found.attachments)
+        self.content.omitted.extend(found.omitted)
         self.content.problems.extend(found.problems)
         intro = ", ".join(
             f"{label}: {value}"
@@ -230,6 +237,23 @@ def _filename(part: Message) -> str | None:
     except Exception:  # noqa: BLE001 - a filename parameter the policy cannot decode
         raw = part.get_param("filename", header="content-disposition") or part.get_param("name")
         return str(raw) if raw else None
+
+
+def without_omitted(message: Message, content: MailContent) -> bytes:
+    """The message as bytes with each omitted part's body replaced by a short marker.
+
+    Headers and text parts stay (re-serialised by the ``email`` package), so the
+    archive still shows what came in and which files were left out. Changes
+    ``message`` in place.
+
+    Raises:
+        Exception: whatever the ``email`` generator raises on a message it cannot write.
+    """
+    for part, attachment in content.omitted:
+        del part["Content-Transfer-Encoding"]
+        part["X-Kanal-Omitted"] = f"{attachment.omitted_reason}; size={attachment.size}; sha256={attachment.sha256}"
+        part.set_payload(f"[omitted by Kanal: {attachment.omitted_reason}, {attachment.size} bytes]\r\n")
+    return message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
 
 
 def extract(message: Message, budget: AttachmentBudget) -> MailContent:

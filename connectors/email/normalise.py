@@ -25,6 +25,7 @@ from connectors.email.mime import (
     header_date,
     header_text,
     parse_message,
+    without_omitted,
 )
 from connectors.email.quoting import strip_quotes
 from connectors.errors import NormaliseError
@@ -34,6 +35,8 @@ from normalizer.text import clean_line, clean_text
 
 _MSGID = re.compile(r"<([^<>\s]+)>")
 _FORWARD_CONTEXT_CHARS = 4000
+#: A mail with omitted files that cannot be written back is archived up to here.
+ARCHIVE_FALLBACK_BYTES = 1024 * 1024
 
 
 def message_ids(value: str | None) -> list[str]:
@@ -119,7 +122,20 @@ class EmailNormaliser:
             return Drop(reason)
         budget = AttachmentBudget(self.max_file_bytes, self.max_message_bytes)
         content = extract(message, budget)
-        return Accept(self._complaint(message, raw, content), budget.blobs)
+        complaint = self._complaint(message, raw, content)
+        return Accept(complaint, budget.blobs, self._archive(message, raw, content))
+
+    @staticmethod
+    def _archive(message: Message, raw: RawMessage, content: MailContent) -> bytes | None:
+        """What the raw archive keeps: None (the mail as is) unless files were omitted
+        for their size; then the mail with those parts replaced by markers."""
+        if not content.omitted:
+            return None
+        try:
+            return without_omitted(message, content)
+        except Exception:  # noqa: BLE001 - the generator failed on a strange message: keep a bounded prefix
+            cut = raw.payload[:ARCHIVE_FALLBACK_BYTES]
+            return cut + b"\r\n[archive truncated by Kanal at %d of %d bytes]\r\n" % (len(cut), len(raw.payload))
 
     def _complaint(self, message: Message, raw: RawMessage, content: MailContent) -> Complaint:
         pmid = provider_message_id(message, raw.payload)

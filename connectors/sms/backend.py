@@ -19,6 +19,10 @@ from connectors.push import WebhookRoute
 from connectors.sms.message import InboundSms
 from connectors.sms.outbound import AckPolicy
 
+#: Body limit of a route that carries one SMS (a few hundred bytes of form or query
+#: fields, a long concatenated SMS is under 2 KiB): far below the server's limit.
+ONE_SMS_MAX_BODY_BYTES = 64 * 1024
+
 
 class SmsBackend(ABC):
     """Base class of the gateway backends.

@@ -45,6 +45,8 @@ _BACKEND = "json"
 TIMESTAMP_HEADER = "X-Kanal-Timestamp"
 SIGNATURE_HEADER = "X-Kanal-Signature"
 MAX_MESSAGES = 500
+#: Body limit of ``/json``: up to MAX_MESSAGES messages of a few hundred bytes each.
+JSON_MAX_BODY_BYTES = 1024 * 1024
 
 
 def json_signature(secret: str, timestamp: str, body: bytes) -> str:
@@ -64,7 +66,7 @@ class JsonBackend(SmsBackend):
 
     def routes(self) -> Sequence[WebhookRoute]:
         """POST on ``/json``."""
-        return (WebhookRoute("POST", "/json", self.handle),)
+        return (WebhookRoute("POST", "/json", self.handle, JSON_MAX_BODY_BYTES),)
 
     def handle(self, request: WebhookRequest) -> HttpResponse | WebhookOutcome:
         """Verify signature and timestamp, split the body into messages."""

@@ -25,7 +25,7 @@ import structlog
 from connectors.base import IngestResult, RawMessage
 from connectors.errors import NormaliseError, ReplyFailed
 from connectors.push import HttpResponse, WebhookOutcome, WebhookRequest, WebhookRoute
-from connectors.sms.backend import SmsBackend
+from connectors.sms.backend import ONE_SMS_MAX_BODY_BYTES, SmsBackend
 from connectors.sms.config import AckOptions, KannelOptions
 from connectors.sms.http_inbound import (
     http_raw,
@@ -97,7 +97,8 @@ class KannelBackend(SmsBackend):
 
     def routes(self) -> Sequence[WebhookRoute]:
         """GET (get-url) and POST (post-url) on ``/kannel``."""
-        return (WebhookRoute("GET", "/kannel", self.handle), WebhookRoute("POST", "/kannel", self.handle))
+        return (WebhookRoute("GET", "/kannel", self.handle, ONE_SMS_MAX_BODY_BYTES),
+                WebhookRoute("POST", "/kannel", self.handle, ONE_SMS_MAX_BODY_BYTES))
 
     # -- the request -----------------------------------------------------------------
 

@@ -57,6 +57,16 @@ def test_kannel_get_url_message_is_committed(spool: Spool, serve) -> None:
     assert SECRET.encode() not in raw, "the shared secret is never archived"
 
 
+def test_a_kannel_post_far_larger_than_an_sms_gets_413_and_stores_nothing(spool: Spool, serve) -> None:
+    url = serve(kannel_connector())
+    query = urlencode({"token": SECRET, "from": "081200001111", "to": "08111272206", "time": str(int(time.time()))})
+    response = requests.post(f"{url}/kannel?{query}", data=b"x" * 200_000, timeout=10,
+                             headers={"Content-Type": "text/plain; charset=utf-8"})
+
+    assert response.status_code == 413, "an SMS gateway route takes far less than the server's 5 MiB"
+    assert stored_nothing(spool)
+
+
 def test_kannel_get_url_ucs2_text_is_decoded(spool: Spool, serve) -> None:
     url = serve(kannel_connector())
     text = "Banjir lagi 😭 di RW 03, tolong!"
