@@ -40,7 +40,7 @@ from connectors.sms.config import GammuSqlOptions
 from connectors.sms.message import InboundSms
 from connectors.sms.multipart import MultipartWaiter, Part
 from connectors.sms.outbound import AckPolicy
-from connectors.sms.udh import EncodingError, decode_8bit, parse_concat
+from connectors.sms.udh import EncodingError, decode_8bit, join_parts, parse_concat
 from normalizer.timeutil import utc_now
 
 _BACKEND = "gammu_sql"
@@ -182,25 +182,6 @@ def row_problem(row: dict[str, Any]) -> str | None:
     except EncodingError as exc:
         return f"inbox row {row.get('ID')}: {exc}"
     return None
-
-
-def join_parts(units: Sequence[str], complete: bool) -> str:
-    """Join the parts' text, pairing surrogates cut at a part boundary.
-
-    A surrogate still alone is an error in a complete message; in a part taken alone
-    after the timeout, its partner is in the missing part and it becomes U+FFFD.
-
-    Raises:
-        EncodingError: a lone surrogate in a complete message.
-    """
-    data = "".join(units).encode("utf-16-be", "surrogatepass")
-    try:
-        return data.decode("utf-16-be")
-    except UnicodeDecodeError as exc:
-        if not complete:
-            return data.decode("utf-16-be", "replace")
-        msg = f"not valid UTF-16BE: {exc.reason}"
-        raise EncodingError(msg) from None
 
 
 def _parse_time(value: Any, tz: timezone) -> datetime | None:
