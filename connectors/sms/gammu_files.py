@@ -182,7 +182,10 @@ class GammuFilesBackend(SmsBackend):
             except FileNotFoundError:
                 return  # moved away meanwhile; the next scan decides again
             except OSError as exc:
-                yield self._raw([name], [b""], True, unreadable=exc.strerror or type(exc).__name__)
+                reason = exc.strerror or type(exc).__name__
+                # No bytes to keep: the payload names the file, so each one is its own quarantine entry.
+                note = json.dumps({"file": name, "unreadable": reason}, sort_keys=True).encode()
+                yield self._raw([name], [note], True, unreadable=reason)
                 continue
             blobs[name] = data
         if len(names) > 1:

@@ -210,6 +210,7 @@ def test_an_unreadable_file_is_quarantined_alone_and_the_rest_is_taken(tmp_path:
     [entry] = spool.quarantined()
     assert entry.source_id == broken
     assert "Input/output error" in entry.error
+    assert broken.encode() in entry.payload
     assert sorted(p.name for p in (tmp_path / "done").iterdir()) == sorted([first, broken, other])
 
 
