@@ -94,10 +94,16 @@ class Accept(NamedTuple):
 
     ``blobs`` maps sha256 hex to bytes; the runner stores them before the spool
     commit, so a complaint never points at a file that is not there.
+
+    ``replies_to`` is the provider message id of the message this one answers, for a
+    channel whose complaint ids cannot be derived from it (e-mail: the id also rests
+    on the mail's content); the runner sets ``in_reply_to`` to the complaint taken in
+    under that provider id, if any.
     """
 
     complaint: Complaint
     blobs: Mapping[str, bytes] = {}
+    replies_to: str | None = None
 
 
 NormaliseResult = Complaint | Accept | Drop
@@ -124,6 +130,7 @@ class Outcome:
 
     ``kind`` is ``accepted`` (with ``complaint`` and its encoded ``body``),
     ``dropped`` (with ``reason``) or ``quarantined`` (with ``reason`` = the error).
+    ``replies_to``: see :class:`Accept`.
     """
 
     raw: RawMessage
@@ -131,6 +138,7 @@ class Outcome:
     complaint: Complaint | None = None
     body: bytes | None = None
     reason: str | None = None
+    replies_to: str | None = None
 
 
 class SpoolWriter(Protocol):
@@ -148,6 +156,10 @@ class SpoolWriter(Protocol):
 
     def known_ids(self, ids: Iterable[uuid.UUID | str]) -> set[str]:
         """Which complaint ids were already taken in."""
+        ...
+
+    def ids_by_provider_id(self, channel: str, provider_ids: Iterable[str]) -> dict[str, str]:
+        """The complaint id first taken in under each provider message id of a channel."""
         ...
 
     def set_state(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -104,13 +105,34 @@ class ChannelRunner:
         if isinstance(result, Drop):
             return Outcome(raw, "dropped", reason=result.reason), {}
         blobs: dict[str, bytes] = {}
+        replies_to = None
         if isinstance(result, Accept):
-            complaint, blobs = result.complaint, dict(result.blobs)
+            complaint, blobs, replies_to = result.complaint, dict(result.blobs), result.replies_to
         else:
             complaint = result
         if complaint.raw_ref != raw.raw_ref:
             complaint = complaint.model_copy(update={"raw_ref": raw.raw_ref})
-        return Outcome(raw, "accepted", complaint=complaint), blobs
+        return Outcome(raw, "accepted", complaint=complaint, replies_to=replies_to), blobs
+
+    def _resolve_replies(self, outcomes: list[Outcome]) -> list[Outcome]:
+        """Set ``in_reply_to`` from ``replies_to``: the complaint first taken in under that
+        provider id, in the spool or earlier in this batch."""
+        wanted = {o.replies_to for o in outcomes if o.replies_to and o.complaint}
+        if not wanted:
+            return outcomes
+        found = self.spool.ids_by_provider_id(self.name, wanted)
+        resolved = []
+        for outcome in outcomes:
+            complaint = outcome.complaint
+            if complaint is not None and outcome.replies_to:
+                parent = found.get(outcome.replies_to)
+                if parent is not None and parent != str(complaint.id):
+                    complaint = complaint.model_copy(update={"in_reply_to": uuid.UUID(parent)})
+                    outcome = Outcome(outcome.raw, outcome.kind, complaint=complaint)
+            if complaint is not None and complaint.provider_message_id in wanted:
+                found.setdefault(complaint.provider_message_id, str(complaint.id))
+            resolved.append(outcome)
+        return resolved
 
     def _link_replies(self, outcomes: list[Outcome]) -> list[Outcome]:
         """Keep ``in_reply_to`` only when it names a complaint Kanal took in."""
@@ -142,7 +164,7 @@ class ChannelRunner:
             outcomes.append(outcome)
         outcomes = [
             Outcome(o.raw, o.kind, o.complaint, encode_complaint(o.complaint), o.reason) if o.complaint else o
-            for o in self._link_replies(outcomes)
+            for o in self._link_replies(self._resolve_replies(outcomes))
         ]
         results = self.spool.commit(self.name, self.type, outcomes, checkpoint)
         accepted = sum(1 for r in results if r.status == "accepted")
@@ -261,7 +283,8 @@ class ChannelRunner:
                     opened = False
                     with contextlib.suppress(Exception):
                         connector.close()
-                self._set_state("backing_off", f"attempt {failures}, next in {delay:.0f}s", f"{type(exc).__name__}: {exc}")
+                detail = f"attempt {failures}, next in {delay:.0f}s"
+                self._set_state("backing_off", detail, f"{type(exc).__name__}: {exc}")
                 self.stop.wait(delay)
         with contextlib.suppress(Exception):
             connector.close()
