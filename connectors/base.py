@@ -99,11 +99,17 @@ class Accept(NamedTuple):
     bounded stand-in for a large message whose big parts were not kept anyway (mail
     with its omitted attachments replaced by markers). ``raw_ref`` still names the
     original payload.
+
+    ``replies_to`` is the provider message id of the message this one answers, for a
+    channel whose complaint ids cannot be derived from it (e-mail: the id also rests
+    on the mail's content); the runner sets ``in_reply_to`` to the complaint taken in
+    under that provider id, if any.
     """
 
     complaint: Complaint
     blobs: Mapping[str, bytes] = {}
     archive: bytes | None = None
+    replies_to: str | None = None
 
 
 NormaliseResult = Complaint | Accept | Drop
@@ -158,6 +164,7 @@ class Outcome:
     ``dropped`` (with ``reason``) or ``quarantined`` (with ``reason`` = the error).
     ``reply`` is the acknowledgement the connector wants for an accepted complaint;
     the spool grants it or not (window) in the same transaction.
+    ``replies_to``: see :class:`Accept`.
     """
 
     raw: RawMessage
@@ -166,6 +173,7 @@ class Outcome:
     body: bytes | None = None
     reason: str | None = None
     reply: Reply | None = None
+    replies_to: str | None = None
 
 
 class SpoolWriter(Protocol):
@@ -183,6 +191,10 @@ class SpoolWriter(Protocol):
 
     def known_ids(self, ids: Iterable[uuid.UUID | str]) -> set[str]:
         """Which complaint ids were already taken in."""
+        ...
+
+    def ids_by_provider_id(self, channel: str, provider_ids: Iterable[str]) -> dict[str, str]:
+        """The complaint id first taken in under each provider message id of a channel."""
         ...
 
     def set_state(

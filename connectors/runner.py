@@ -18,6 +18,7 @@ import contextlib
 import dataclasses
 import functools
 import threading
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -113,8 +114,10 @@ class ChannelRunner:
             return Outcome(raw, "dropped", reason=result.reason), {}
         blobs: dict[str, bytes] = {}
         archive = None
+        replies_to = None
         if isinstance(result, Accept):
-            complaint, blobs, archive = result.complaint, dict(result.blobs), result.archive
+            complaint, blobs = result.complaint, dict(result.blobs)
+            archive, replies_to = result.archive, result.replies_to
         else:
             complaint = result
         if complaint.raw_ref != raw.raw_ref:
@@ -123,7 +126,27 @@ class ChannelRunner:
             # The archive keeps the bounded stand-in under the original's raw_ref.
             metadata = {**raw.metadata, "archived": "reduced", "original_bytes": len(raw.payload)}
             raw = dataclasses.replace(raw, payload=archive, metadata=metadata)
-        return Outcome(raw, "accepted", complaint=complaint), blobs
+        return Outcome(raw, "accepted", complaint=complaint, replies_to=replies_to), blobs
+
+    def _resolve_replies(self, outcomes: list[Outcome]) -> list[Outcome]:
+        """Set ``in_reply_to`` from ``replies_to``: the complaint first taken in under that
+        provider id, in the spool or earlier in this batch."""
+        wanted = {o.replies_to for o in outcomes if o.replies_to and o.complaint}
+        if not wanted:
+            return outcomes
+        found = self.spool.ids_by_provider_id(self.name, wanted)
+        resolved = []
+        for outcome in outcomes:
+            complaint = outcome.complaint
+            if complaint is not None and outcome.replies_to:
+                parent = found.get(outcome.replies_to)
+                if parent is not None and parent != str(complaint.id):
+                    complaint = complaint.model_copy(update={"in_reply_to": uuid.UUID(parent)})
+                    outcome = Outcome(outcome.raw, outcome.kind, complaint=complaint)
+            if complaint is not None and complaint.provider_message_id in wanted:
+                found.setdefault(complaint.provider_message_id, str(complaint.id))
+            resolved.append(outcome)
+        return resolved
 
     def _link_replies(self, outcomes: list[Outcome]) -> list[Outcome]:
         """Keep ``in_reply_to`` only when it names a complaint Kanal took in."""
@@ -164,7 +187,7 @@ class ChannelRunner:
         outcomes = [
             Outcome(o.raw, o.kind, o.complaint, encode_complaint(o.complaint), o.reason, self._reply_for(o.complaint))
             if o.complaint else o
-            for o in self._link_replies(outcomes)
+            for o in self._link_replies(self._resolve_replies(outcomes))
         ]
         results = self.spool.commit(self.name, self.type, outcomes, checkpoint)
         accepted = sum(1 for r in results if r.status == "accepted")

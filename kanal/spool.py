@@ -123,6 +123,7 @@ CREATE TABLE IF NOT EXISTS processes (
     exit_reason TEXT,
     PRIMARY KEY (host, pid)
 );
+CREATE INDEX IF NOT EXISTS ledger_provider_id ON ledger (channel, provider_message_id);
 """
 
 
@@ -460,6 +461,19 @@ class Spool:
         """The channel's last committed checkpoint, or None."""
         row = self._reader().execute("SELECT value FROM checkpoints WHERE channel = ?", (channel,)).fetchone()
         return json.loads(row[0]) if row else None
+
+    def ids_by_provider_id(self, channel: str, provider_ids: Iterable[str]) -> dict[str, str]:
+        """The complaint id first taken in under each of ``provider_ids`` on ``channel``."""
+        wanted = list(set(provider_ids))
+        if not wanted:
+            return {}
+        marks = ",".join("?" * len(wanted))
+        rows = self._reader().execute(
+            f"SELECT provider_message_id, id FROM ledger WHERE channel = ? AND provider_message_id IN ({marks}) "
+            "ORDER BY taken_at DESC",
+            [channel, *wanted],
+        ).fetchall()
+        return dict(rows)  # the earliest row is written last
 
     def known_ids(self, ids: Iterable[uuid.UUID | str]) -> set[str]:
         """Which of ``ids`` are in the ledger (taken in, forwarded or not)."""

@@ -36,7 +36,7 @@ def build_backend(options: SmsOptions, ack: AckPolicy, log: Any) -> SmsBackend:
     if options.backend == "gammu_sql":
         return GammuSqlBackend(account, ack, log, options.gammu_sql, tz)  # type: ignore[arg-type]
     if options.backend == "kannel":
-        return KannelBackend(account, ack, log, options.kannel, options.ack, tz)  # type: ignore[arg-type]
+        return KannelBackend(account, ack, log, options.kannel, options.ack)  # type: ignore[arg-type]
     if options.backend == "twilio":
         return TwilioBackend(account, ack, log, options.twilio)  # type: ignore[arg-type]
     if options.backend == "aggregator":

@@ -9,6 +9,10 @@ or ``post-url = "http://HOST:8080/webhooks/CHANNEL/kannel?token=SECRET"`` with
 ``send-sender = true`` (the text is the body; ``X-Kannel-From``, ``-To``, ``-Time``,
 ``-UDH``, ``-Coding`` carry the rest; UCS-2 arrives as ``charset=UTF-16BE``).
 
+Times: ``%T`` is a Unix time; ``%t`` and ``X-Kannel-Time`` are ``YYYY-MM-DD HH:MM:SS``
+that smsbox formats with ``gw_gmtime``, i.e. in UTC (gw/urltrans.c, gw/smsbox.c), so
+they are read in ``time_utc_offset_hours`` (0 by default), not the channel's WIB.
+
 Kannel sends the HTTP answer body back to the citizen as the reply SMS, so Kanal
 answers an empty body (set ``omit-empty = true``) unless it acknowledges.
 """
@@ -17,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Literal
 
 import structlog
@@ -78,7 +82,7 @@ class KannelBackend(SmsBackend):
 
     Parameters:
         options: the ``kannel`` block; ack_options: the channel's ``ack`` block
-            (for the sendsms route); tz: the gateway's timezone.
+            (for the sendsms route). Kannel's times are read in ``options.time_utc_offset_hours``.
     """
 
     def __init__(
@@ -88,12 +92,11 @@ class KannelBackend(SmsBackend):
         log: structlog.typing.FilteringBoundLogger,
         options: KannelOptions,
         ack_options: AckOptions,
-        tz: timezone,
     ) -> None:
         super().__init__(account, ack, log)
         self.options = options
         self.ack_options = ack_options
-        self.tz = tz
+        self.tz = timezone(timedelta(hours=options.time_utc_offset_hours))
 
     def routes(self) -> Sequence[WebhookRoute]:
         """GET (get-url) and POST (post-url) on ``/kannel``."""
@@ -103,15 +106,18 @@ class KannelBackend(SmsBackend):
     # -- the request -----------------------------------------------------------------
 
     def _time(self, method: str, params: dict[str, str], x_kannel_time: str | None) -> datetime | None:
-        """The message time: ``time`` (Unix, %T) of a get-url, X-Kannel-Time of a post-url."""
+        """The message time: ``time`` of a get-url (%T, or %t), X-Kannel-Time of a post-url."""
         if method == "GET":
             value = params.get("time", "").strip()
             if not value:
                 return None
+            stamp = parse_gateway_time(value, self.tz)
+            if stamp is not None:
+                return stamp
             try:
                 return from_epoch(float(value), self.tz)
             except (ValueError, OverflowError, OSError):
-                msg = f"time parameter {value[:30]!r} is not a Unix time (use %T)"
+                msg = f"time parameter {value[:30]!r} is neither a Unix time (%T) nor YYYY-MM-DD HH:MM:SS (%t)"
                 raise NormaliseError(msg) from None
         value = (x_kannel_time or "").strip()
         if not value:

@@ -7,6 +7,7 @@ GSM 03.40 concatenation information elements:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 
@@ -111,3 +112,24 @@ def decode_8bit(data: bytes) -> str:
         msg = "8-bit message holds control bytes, not text"
         raise EncodingError(msg)
     return text
+
+
+def join_parts(units: Sequence[str], complete: bool) -> str:
+    """Join the parts' text, pairing surrogates cut at a part boundary.
+
+    Gammu SMSD encodes each part's UTF-16 on its own, so an emoji cut at a part boundary
+    arrives as two lone surrogates; ``units`` keep them (decoded with ``surrogatepass``).
+    A surrogate still alone is an error in a complete message; in a part taken alone
+    after the timeout, its partner is in the missing part and it becomes U+FFFD.
+
+    Raises:
+        EncodingError: a lone surrogate in a complete message.
+    """
+    data = "".join(units).encode("utf-16-be", "surrogatepass")
+    try:
+        return data.decode("utf-16-be")
+    except UnicodeDecodeError as exc:
+        if not complete:
+            return data.decode("utf-16-be", "replace")
+        msg = f"not valid UTF-16BE: {exc.reason}"
+        raise EncodingError(msg) from None

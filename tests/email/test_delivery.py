@@ -351,3 +351,41 @@ def _attempts(mailbox: Harness) -> int:
     detail = (mailbox.spool.channel_status("email-dki") or {}).get("detail") or ""
     found = re.match(r"attempt (\d+),", detail)
     return int(found.group(1)) if found else 0
+
+
+class TestSharedMessageId:
+    """The complaint id rests on the Message-ID *and* a digest of the mail itself: the same
+    mail found twice is one complaint, two mails that share a Message-ID are two."""
+
+    def test_the_same_mail_in_two_folders_or_relayed_again_is_one_complaint(self, mailbox: Harness) -> None:
+        with mailbox.imap() as client:
+            client.create_folder("Pengaduan-Web")
+        mail = complaint_mail(1, photo_bytes=2_000)
+        relayed = b"Received: from relay.example.net by mx.jakarta.go.id; Tue, 24 Nov 2026 08:01:00 +0700\r\n" + mail
+        mailbox.append(mail)
+        mailbox.append(mail, relayed, folder="Pengaduan-Web")
+        connector = mailbox.make(folders=["INBOX", "Pengaduan-Web"])
+        runner = mailbox.runner(connector)
+        connector.open()
+        assert runner.poll_once() == 3
+
+        assert_each_once(mailbox, ["t-1"])
+        status = mailbox.spool.channel_status("email-dki")
+        assert (status["accepted"], status["duplicates"]) == (1, 2)
+
+    def test_two_different_mails_with_one_message_id_are_two_complaints(self, mailbox: Harness) -> None:
+        first = complaint_mail(1)
+        second = first.replace(b"tersumbat sejak kemarin", b"meluap ke jalan pagi ini")
+        assert second != first
+        mailbox.append(first)
+        runner = mailbox.runner()
+        runner.connector.open()
+        assert runner.poll_once() == 1
+        mailbox.append(second, first)  # the second mail, and the first one fetched again
+        assert runner.poll_once() == 2
+
+        assert mailbox.ledger_ids() == ["t-1@warga.example.org"] * 2
+        bodies = [json.loads(row.body) for row in mailbox.spool.pending(10)]
+        assert ["meluap" in b["description"] for b in bodies] == [False, True]
+        assert bodies[0]["id"] != bodies[1]["id"]
+        assert {b["conversation_key"] for b in bodies} == {"t-1@warga.example.org"}

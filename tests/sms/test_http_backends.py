@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import quote, quote_from_bytes, urlencode
 
 import requests
@@ -84,7 +84,7 @@ def test_kannel_post_url_ucs2_body_with_headers_is_committed(spool: Spool, serve
         "Content-Type": "text/plain; charset=UTF-16BE",
         "X-Kannel-From": "6281200003333",
         "X-Kannel-To": "08111272206",
-        "X-Kannel-Time": sent.strftime("%Y-%m-%d %H:%M:%S"),
+        "X-Kannel-Time": sent.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),  # smsbox: gw_gmtime
         "X-Kannel-SMSC": "modem-0811",
         "X-Kannel-Coding": "3",
     }
@@ -96,6 +96,36 @@ def test_kannel_post_url_ucs2_body_with_headers_is_committed(spool: Spool, serve
     assert complaint["description"] == text
     assert complaint["requested_datetime"] == sent.isoformat()
     assert complaint["provider_message_id"].startswith("kannel:sha256:")
+
+
+def test_kannel_times_are_utc_as_smsbox_writes_them(spool: Spool, serve) -> None:
+    """smsbox formats X-Kannel-Time and %t with gw_gmtime (UTC); %T is a Unix time. A
+    message 47 hours old is inside the 48-hour window only when its time is read as UTC."""
+    url = serve(kannel_connector())
+    sent = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=47)
+    post = requests.post(f"{url}/kannel?token={SECRET}", data=b"Got mampet di Jl. Sawo", timeout=10, headers={
+        "X-Kannel-From": "6281200001212", "X-Kannel-To": "08111272206",
+        "X-Kannel-Time": sent.strftime("%Y-%m-%d %H:%M:%S")})
+    get_t = urlencode({"token": SECRET, "from": "6281200003434", "to": "08111272206", "text": "Pohon tumbang",
+                       "time": sent.strftime("%Y-%m-%d %H:%M:%S")})  # time=%t
+    get_epoch = urlencode({"token": SECRET, "from": "6281200005656", "to": "08111272206", "text": "Lampu mati",
+                           "time": str(int(sent.timestamp()))})  # time=%T
+
+    assert post.status_code == 200
+    assert requests.get(f"{url}/kannel?{get_t}", timeout=10).status_code == 200
+    assert requests.get(f"{url}/kannel?{get_epoch}", timeout=10).status_code == 200
+    assert [c["requested_datetime"] for c in complaints(spool)] == [sent.astimezone(WIB).isoformat()] * 3
+
+
+def test_kannel_sending_local_time_is_read_with_its_offset(spool: Spool, serve) -> None:
+    url = serve(make_connector(backend="kannel", kannel={"token": SECRET_REF, "time_utc_offset_hours": 7}))
+    sent = datetime.now(WIB).replace(microsecond=0) - timedelta(minutes=5)
+    response = requests.post(f"{url}/kannel?token={SECRET}", data=b"Parkir liar", timeout=10, headers={
+        "X-Kannel-From": "6281200007878", "X-Kannel-To": "08111272206",
+        "X-Kannel-Time": sent.strftime("%Y-%m-%d %H:%M:%S")})
+
+    assert response.status_code == 200
+    assert [c["requested_datetime"] for c in complaints(spool)] == [sent.isoformat()]
 
 
 def test_kannel_forged_unsigned_and_stale_requests_get_403_and_store_nothing(spool: Spool, serve) -> None:
@@ -158,7 +188,8 @@ def post_twilio(url: str, form: dict, token: str = SECRET, signed_url: str | Non
 
 
 def test_twilio_signed_post_is_committed_and_answered_with_twiml(spool: Spool, serve) -> None:
-    url = serve(make_connector("sms-1708", account="1708", backend="twilio", twilio={"auth_token": SECRET_REF})) + "/twilio"
+    connector = make_connector("sms-1708", account="1708", backend="twilio", twilio={"auth_token": SECRET_REF})
+    url = serve(connector) + "/twilio"
     response = post_twilio(url, twilio_form("SM0000000000000000000000000000000a"))
 
     assert response.status_code == 200
@@ -247,7 +278,8 @@ def post_json(url: str, document: object, stamp: float | None = None, secret: st
 def test_json_batch_is_committed_with_per_message_results(spool: Spool, serve) -> None:
     url = serve(make_connector(backend="json", json={"secret": SECRET_REF})) + "/json"
     document = {"messages": [
-        {"id": "gw-1", "from": "0812 0000 9999", "text": "Drainase tersumbat", "received_at": "2026-11-27T08:00:00+07:00"},
+        {"id": "gw-1", "from": "0812 0000 9999", "text": "Drainase tersumbat",
+         "received_at": "2026-11-27T08:00:00+07:00"},
         {"id": "gw-2", "from": "081200009999", "text": ""},
         {"id": "gw-3", "from": "081200009998", "type": "delivery_report"},
     ]}
@@ -311,6 +343,46 @@ def test_when_the_spool_cannot_commit_the_gateway_gets_503_and_no_ack(spool: Spo
     assert len(complaints(spool)) == 1
 
 
+
+
+
+def test_kannel_acknowledgement_through_sendsms_goes_to_kannel_not_the_reply(spool: Spool, serve) -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from urllib.parse import parse_qs, urlsplit
+
+    received: list[dict] = []
+
+    class FakeSendsms(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            received.append({k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()})
+            body = b"0: Accepted for delivery"
+            self.send_response(202)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_args) -> None:
+            pass
+
+    kannel_http = ThreadingHTTPServer(("127.0.0.1", 0), FakeSendsms)
+    threading.Thread(target=kannel_http.serve_forever, daemon=True).start()
+    try:
+        sendsms = f"http://127.0.0.1:{kannel_http.server_address[1]}/cgi-bin/sendsms"
+        url = serve(kannel_connector(ack={"enabled": True, "kannel_sendsms_url": sendsms,
+                                          "kannel_username": "kanal", "kannel_password": SECRET_REF}))
+        query = urlencode({"token": SECRET, "from": "081200001515", "to": "08111272206", "text": "Aduan",
+                           "time": str(int(time.time()))})
+        response = requests.get(f"{url}/kannel?{query}", timeout=10)
+    finally:
+        kannel_http.shutdown()
+    assert response.status_code == 200 and response.text == ""
+    [sent] = received
+    assert (sent["to"], sent["from"], sent["username"], sent["password"]) == (
+        "+6281200001515", "+628111272206", "kanal", SECRET)
+    assert sent["text"].startswith("Terima kasih, aduan Anda sudah kami terima dengan nomor KNL-")
+
+
 def test_twilio_mms_media_are_listed_by_reference(spool: Spool, serve) -> None:
     url = serve(make_connector(backend="twilio", twilio={"auth_token": SECRET_REF})) + "/twilio"
     form = twilio_form("MM00000000000000000000000000000001", body="Foto jalan rusak", NumMedia="1",
@@ -326,8 +398,8 @@ def test_twilio_get_webhooks_are_verified_over_the_url(spool: Spool, serve) -> N
     url = serve(make_connector(backend="twilio", twilio={"auth_token": SECRET_REF})) + "/twilio"
     full = f"{url}?{urlencode(twilio_form('SM00000000000000000000000000000010', body='Lewat GET'))}"
     good = requests.get(full, headers={"X-Twilio-Signature": twilio_signature(SECRET, full, {})}, timeout=10)
-    bad = requests.get(full.replace("Lewat", "Palsu"), headers={"X-Twilio-Signature": twilio_signature(SECRET, full, {})},
-                       timeout=10)
+    signed = {"X-Twilio-Signature": twilio_signature(SECRET, full, {})}
+    bad = requests.get(full.replace("Lewat", "Palsu"), headers=signed, timeout=10)
     assert (good.status_code, bad.status_code) == (200, 403)
     [complaint] = complaints(spool)
     assert complaint["description"] == "Lewat GET"
