@@ -38,6 +38,11 @@ class NeedsReauthorisation(ChannelError):
     """The token was revoked or expired (Graph error 190): a person must re-authorise."""
 
 
+class Misconfigured(ChannelError):
+    """The source is reachable but not as the config says (a table or folder missing):
+    a person must fix the config or the source. Retried slowly."""
+
+
 class NormaliseError(Exception):
     """One message cannot be turned into a complaint; it goes to quarantine.
 

@@ -7,7 +7,7 @@ the file, mark the row, answer the webhook). A crash anywhere before the commit
 means a re-fetch; a crash after it means a duplicate the spool ignores.
 
 Channel states written for ``kanal status``: ``starting``, ``running``,
-``backing_off``, ``auth_failed``, ``needs_reauthorisation``, ``stopped``.
+``backing_off``, ``auth_failed``, ``misconfigured``, ``needs_reauthorisation``, ``stopped``.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from connectors.base import (
 from connectors.errors import (
     AuthFailed,
     ChannelError,
+    Misconfigured,
     NeedsReauthorisation,
     NormaliseError,
     RateLimited,
@@ -245,6 +246,15 @@ class ChannelRunner:
                 self.log.error("credentials refused; retrying slowly", error=str(exc), retry_in=AUTH_RETRY)
                 self._set_state("auth_failed", f"retrying every {AUTH_RETRY:.0f}s", str(exc))
                 held = True
+                self.stop.wait(AUTH_RETRY)
+            except Misconfigured as exc:
+                self.log.error("channel misconfigured; fix the config or the source", error=str(exc),
+                               retry_in=AUTH_RETRY)
+                self._set_state("misconfigured", f"checked again every {AUTH_RETRY:.0f}s", str(exc))
+                held = True
+                opened = False
+                with contextlib.suppress(Exception):
+                    connector.close()
                 self.stop.wait(AUTH_RETRY)
             except NeedsReauthorisation as exc:
                 self.log.error("token revoked or expired; a person must re-authorise", error=str(exc))

@@ -4,6 +4,7 @@ end to end into the spool; rows marked processed only after the commit."""
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -91,7 +92,9 @@ def concat_udh(ref: int, total: int, seq: int) -> str:
     return f"050003{ref:02X}{total:02X}{seq:02X}"
 
 
-def test_unprocessed_rows_become_complaints_and_are_marked_processed(gammu_db: GammuDb, spool: Spool, tmp_path: Path) -> None:
+def test_unprocessed_rows_become_complaints_and_are_marked_processed(
+    gammu_db: GammuDb, spool: Spool, tmp_path: Path
+) -> None:
     a = gammu_db.insert("+6281200001111", "Trotoar rusak di Jl. Contoh")
     b = gammu_db.insert("081200002222", "Parkir liar 🚗 di bahu jalan", decoded=False)  # only hex Text
     gammu_db.sql(f"UPDATE {gammu_db.table('inbox')} SET \"Processed\" = 'true' WHERE \"ID\" = ?", (a,))
@@ -107,7 +110,9 @@ def test_unprocessed_rows_become_complaints_and_are_marked_processed(gammu_db: G
     assert gammu_db.processed() == {a: True, b: True, c: True}
 
 
-def test_three_concatenated_ucs2_parts_out_of_order_become_one_complaint(gammu_db: GammuDb, spool: Spool, tmp_path: Path) -> None:
+def test_three_concatenated_ucs2_parts_out_of_order_become_one_complaint(
+    gammu_db: GammuDb, spool: Spool, tmp_path: Path
+) -> None:
     parts = ["Mohon perbaikan jalan ", "di Kelurahan Kebon Kacang, ", "banyak motor jatuh 😢🛵"]
     ids = [gammu_db.insert("081200004444", parts[i], udh=concat_udh(0x4A, 3, i + 1), decoded=False) for i in (1, 2, 0)]
     connector = sql_connector(gammu_db)
@@ -134,7 +139,9 @@ def test_missing_part_is_taken_alone_after_the_timeout(gammu_db: GammuDb, spool:
     assert gammu_db.processed() == {first: True, third: True}
 
 
-def test_crash_between_commit_and_marking_gives_no_second_complaint(gammu_db: GammuDb, spool: Spool, tmp_path: Path) -> None:
+def test_crash_between_commit_and_marking_gives_no_second_complaint(
+    gammu_db: GammuDb, spool: Spool, tmp_path: Path
+) -> None:
     row = gammu_db.insert("081200006666", "Lampu merah mati di perempatan")
     inbox = gammu_db.table("inbox")
     if gammu_db.kind == "sqlite":
@@ -142,7 +149,8 @@ def test_crash_between_commit_and_marking_gives_no_second_complaint(gammu_db: Ga
         undo = "DROP TRIGGER no_mark"
     else:
         fn = f'"{gammu_db.schema}".no_mark'
-        gammu_db.sql(f"CREATE FUNCTION {fn}() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'disk gone'; END $$ LANGUAGE plpgsql")
+        gammu_db.sql(f"CREATE FUNCTION {fn}() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'disk gone'; END $$ "
+                     "LANGUAGE plpgsql")
         gammu_db.sql(f"CREATE TRIGGER no_mark BEFORE UPDATE ON {inbox} FOR EACH ROW EXECUTE FUNCTION {fn}()")
         undo = f"DROP TRIGGER no_mark ON {inbox}"
     make_runner(sql_connector(gammu_db), spool, tmp_path).poll_once()
@@ -179,9 +187,35 @@ def test_acknowledgement_is_queued_as_an_outbox_row(gammu_db: GammuDb, spool: Sp
     connector = sql_connector(gammu_db, block={"sender_id": "modem1"}, ack={"enabled": True})
     make_runner(connector, spool, tmp_path).poll_once()
 
-    rows = gammu_db.sql(f'SELECT "DestinationNumber", "TextDecoded", "CreatorID", "SenderID" FROM {gammu_db.table("outbox")}')
+    columns = '"DestinationNumber", "TextDecoded", "CreatorID", "SenderID"'
+    rows = gammu_db.sql(f'SELECT {columns} FROM {gammu_db.table("outbox")}')
     assert len(complaints(spool)) == 2
     assert len(rows) == 1, "one acknowledgement per sender within the window"
     number, text, creator, sender_id = rows[0]
     assert (number, creator, sender_id) == ("+6281200008888", "kanal", "modem1")
     assert "nomor KNL-" in text
+
+
+def test_acknowledgements_without_an_outbox_table_stop_the_channel_at_start(
+    gammu_db: GammuDb, spool: Spool, tmp_path: Path
+) -> None:
+    gammu_db.sql(f'DROP TABLE {gammu_db.table("outbox")}')
+    gammu_db.insert("081200009999", "Lampu jalan mati")
+    connector = make_connector(backend="gammu_sql", gammu_sql=gammu_db.options(), ack={"enabled": True},
+                               open_now=False)
+    runner = make_runner(connector, spool, tmp_path)
+    thread = threading.Thread(target=runner.run)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while (spool.channel_status(runner.name) or {}).get("state") in (None, "starting"):
+            assert time.monotonic() < deadline, "the channel never left 'starting'"
+            time.sleep(0.02)
+        state = spool.channel_status(runner.name)
+    finally:
+        runner.stop.set()
+        thread.join(10)
+    assert state["state"] == "misconfigured"
+    assert "outbox" in state["last_error"] and "ack" in state["last_error"]
+    assert complaints(spool) == [], "nothing is taken in while acknowledgements cannot be sent"
+    assert not any(gammu_db.processed().values())
