@@ -39,6 +39,7 @@ from connectors.errors import (
     NormaliseError,
     RateLimited,
 )
+from normalizer.fields import InvalidField
 from normalizer.wire import encode_complaint
 
 #: Longest wait between retries of a failing channel, seconds.
@@ -51,6 +52,11 @@ REAUTH_RETRY = 900.0
 MAX_RATE_LIMIT_WAIT = 3600.0
 
 _backoff = tenacity.wait_random_exponential(multiplier=1, max=MAX_BACKOFF)
+
+
+def _printable(reason: str) -> str:
+    """``reason`` as text SQLite and UTF-8 logs can store (lone surrogates escaped)."""
+    return reason.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def backoff_delay(failures: int) -> float:
@@ -91,27 +97,34 @@ class ChannelRunner:
     # -- one batch ------------------------------------------------------------
 
     def decide(self, raw: RawMessage) -> tuple[Outcome, dict[str, bytes]]:
-        """Normalise one raw message into an outcome (never raises)."""
+        """Normalise one raw message into an outcome (never raises).
+
+        Everything that depends on the message's content happens here, encoding
+        included, so one bad message of a batch is quarantined on its own and the
+        others are still committed.
+        """
         try:
             result = self.connector.normalise(raw)
-        except NormaliseError as exc:
-            self.log.warning("message quarantined", source_id=raw.source_id, error=str(exc))
-            return Outcome(raw, "quarantined", reason=str(exc)), {}
+            if result is None:
+                result = Drop("unspecified")
+            if isinstance(result, Drop):
+                return Outcome(raw, "dropped", reason=result.reason), {}
+            blobs: dict[str, bytes] = {}
+            if isinstance(result, Accept):
+                complaint, blobs = result.complaint, dict(result.blobs)
+            else:
+                complaint = result
+            if complaint.raw_ref != raw.raw_ref:
+                complaint = complaint.model_copy(update={"raw_ref": raw.raw_ref})
+            body = encode_complaint(complaint)  # fails here, for this message alone, not in the batch commit
+        except (NormaliseError, InvalidField) as exc:
+            reason = _printable(str(exc))
+            self.log.warning("message quarantined", source_id=raw.source_id, error=reason)
+            return Outcome(raw, "quarantined", reason=reason), {}
         except Exception as exc:  # a bug in a normaliser must not stop the channel
             self.log.exception("normaliser failed; message quarantined", source_id=raw.source_id)
-            return Outcome(raw, "quarantined", reason=f"{type(exc).__name__}: {exc}"), {}
-        if result is None:
-            result = Drop("unspecified")
-        if isinstance(result, Drop):
-            return Outcome(raw, "dropped", reason=result.reason), {}
-        blobs: dict[str, bytes] = {}
-        if isinstance(result, Accept):
-            complaint, blobs = result.complaint, dict(result.blobs)
-        else:
-            complaint = result
-        if complaint.raw_ref != raw.raw_ref:
-            complaint = complaint.model_copy(update={"raw_ref": raw.raw_ref})
-        return Outcome(raw, "accepted", complaint=complaint), blobs
+            return Outcome(raw, "quarantined", reason=_printable(f"{type(exc).__name__}: {exc}")), {}
+        return Outcome(raw, "accepted", complaint=complaint, body=body), blobs
 
     def _link_replies(self, outcomes: list[Outcome]) -> list[Outcome]:
         """Keep ``in_reply_to`` only when it names a complaint Kanal took in."""
@@ -128,9 +141,12 @@ class ChannelRunner:
             linked.append(outcome)
         return linked
 
-    def ingest(self, raws: Sequence[RawMessage], checkpoint: Any = UNCHANGED) -> list[IngestResult]:
+    def ingest(
+        self, raws: Sequence[RawMessage], checkpoint: Any = UNCHANGED, wait: float | None = None
+    ) -> list[IngestResult]:
         """Normalise ``raws`` and commit them with ``checkpoint`` in one transaction,
-        then let the connector acknowledge the source.
+        then let the connector acknowledge the source. ``wait`` bounds the wait for
+        the spool's lock (webhooks; None: the spool's own timeout).
 
         Raises:
             Exception: when the commit fails; nothing was acknowledged.
@@ -142,10 +158,11 @@ class ChannelRunner:
                 self.attachments.put(digest, data)
             outcomes.append(outcome)
         outcomes = [
-            Outcome(o.raw, o.kind, o.complaint, encode_complaint(o.complaint), o.reason) if o.complaint else o
+            Outcome(o.raw, o.kind, o.complaint, encode_complaint(o.complaint), o.reason)
+            if o.complaint and o.body is None else o
             for o in self._link_replies(outcomes)
         ]
-        results = self.spool.commit(self.name, self.type, outcomes, checkpoint)
+        results = self.spool.commit(self.name, self.type, outcomes, checkpoint, wait=wait)
         accepted = sum(1 for r in results if r.status == "accepted")
         if results:
             self.log.debug("batch committed", messages=len(results), accepted=accepted)
@@ -271,7 +288,8 @@ class ChannelRunner:
                     opened = False
                     with contextlib.suppress(Exception):
                         connector.close()
-                self._set_state("backing_off", f"attempt {failures}, next in {delay:.0f}s", f"{type(exc).__name__}: {exc}")
+                self._set_state("backing_off", f"attempt {failures}, next in {delay:.0f}s",
+                                f"{type(exc).__name__}: {exc}")
                 self.stop.wait(delay)
         with contextlib.suppress(Exception):
             connector.close()

@@ -78,7 +78,8 @@ class KanalProcess:
         selected = list(self.only) or names
         self.spool = open_spool(self.loaded)
         attachments = LocalAttachmentStore(cfg.attachments.path)
-        app = WebhookApp(cfg.webhooks.path_prefix, cfg.webhooks.max_body_bytes, health=self.health)
+        app = WebhookApp(cfg.webhooks.path_prefix, cfg.webhooks.max_body_bytes, health=self.health,
+                         trusted_proxies=cfg.webhooks.trusted_proxies, commit_wait=cfg.webhooks.commit_wait_seconds)
         for name in selected:
             connector = build_connector(self.loaded, name)
             runner = ChannelRunner(

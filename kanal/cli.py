@@ -119,6 +119,11 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     for channel in loaded.kanal.channels:
         state = "enabled" if channel.enabled else "disabled"
         print(f"  - {channel.name} ({channel.type}, {state})")
+    # A channel's options model may point out valid but risky settings.
+    for channel in loaded.kanal.channels:
+        hook = getattr(loaded.options.get(channel.name), "config_warnings", None)
+        for warning in hook() if callable(hook) else ():
+            print(f"warning: channel {channel.name!r}: {warning}")
     return EXIT_OK
 
 
@@ -144,7 +149,7 @@ def cmd_channels(args: argparse.Namespace) -> int:
         for name, target in sorted(types.items()):
             try:
                 doc = (connector_class(name).__doc__ or "").strip().splitlines()[0]
-            except Exception as exc:  # a broken plugin must not hide the others
+            except Exception as exc:  # noqa: BLE001 - a broken plugin must not hide the others
                 doc = f"(cannot be loaded: {exc})"
             print(f"  {name:<10} {doc}  [{target}]")
         return EXIT_OK
@@ -294,7 +299,8 @@ def build_parser() -> argparse.ArgumentParser:
     def add(name: str, func: Any, help_text: str, description: str, config: bool = True) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=description, formatter_class=fmt)
         if config:
-            p.add_argument("-c", "--config", metavar="PATH", help="config file (default: $KANAL_CONFIG or ./kanal.yaml)")
+            p.add_argument("-c", "--config", metavar="PATH",
+                           help="config file (default: $KANAL_CONFIG or ./kanal.yaml)")
         p.set_defaults(func=func)
         return p
 
