@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from connectors.errors import AuthFailed, NeedsReauthorisation, RateLimited
+from connectors.errors import AuthFailed, Misconfigured, NeedsReauthorisation, RateLimited
 
 #: Longest wait between retries after network trouble, seconds.
 TRANSIENT_CAP = 60.0
@@ -52,7 +52,7 @@ class Backoff:
         """Seconds to wait after ``error``, the ``failures``-th transient failure in a row."""
         if isinstance(error, RateLimited):
             return min(error.delay, self.rate_limit_cap)
-        if isinstance(error, AuthFailed):
+        if isinstance(error, (AuthFailed, Misconfigured)):
             return self.auth_retry
         if isinstance(error, NeedsReauthorisation):
             return self.reauth_retry

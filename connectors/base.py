@@ -180,9 +180,11 @@ class SpoolWriter(Protocol):
     """What the runner needs from the spool (implemented by :class:`kanal.spool.Spool`)."""
 
     def commit(
-        self, channel: str, channel_type: str, outcomes: Sequence[Outcome], checkpoint: Any = UNCHANGED
+        self, channel: str, channel_type: str, outcomes: Sequence[Outcome], checkpoint: Any = UNCHANGED,
+        wait: float | None = None,
     ) -> list[IngestResult]:
-        """Store outcomes and the checkpoint in one transaction."""
+        """Store outcomes and the checkpoint in one transaction, waiting at most ``wait``
+        seconds for a lock (None: the spool's own timeout)."""
         ...
 
     def load_checkpoint(self, channel: str) -> Any:

@@ -69,6 +69,11 @@ class ReplyFailed(ChannelError):
     """
 
 
+class Misconfigured(ChannelError):
+    """The source is reachable but not as the config says (a table or folder missing):
+    a person must fix the config or the source. Retried slowly."""
+
+
 class NormaliseError(Exception):
     """One message cannot be turned into a complaint; it goes to quarantine.
 

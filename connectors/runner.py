@@ -41,6 +41,7 @@ from connectors.base import (
 from connectors.errors import (
     AuthFailed,
     ChannelError,
+    Misconfigured,
     NeedsReauthorisation,
     NormaliseError,
     RateLimited,
@@ -48,10 +49,16 @@ from connectors.errors import (
 )
 from normalizer.complaint import Complaint
 from normalizer.errors import describe_validation_error
+from normalizer.fields import InvalidField
 from normalizer.wire import encode_complaint
 
 #: Default cap on the raw bytes of one batch (``batch_max_bytes`` of a channel).
 DEFAULT_BATCH_MAX_BYTES = 32 * 1024 * 1024
+
+
+def _printable(reason: str) -> str:
+    """``reason`` as text SQLite and UTF-8 logs can store (lone surrogates escaped)."""
+    return reason.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 class ChannelRunner:
@@ -95,38 +102,45 @@ class ChannelRunner:
     # -- one batch ------------------------------------------------------------
 
     def decide(self, raw: RawMessage) -> tuple[Outcome, dict[str, bytes]]:
-        """Normalise one raw message into an outcome (never raises)."""
+        """Normalise one raw message into an outcome (never raises).
+
+        Everything that depends on the message's content happens here, encoding
+        included, so one bad message of a batch is quarantined on its own and the
+        others are still committed.
+        """
         try:
             result = self.connector.normalise(raw)
-        except NormaliseError as exc:
-            self.log.warning("message quarantined", source_id=raw.source_id, error=str(exc))
-            return Outcome(raw, "quarantined", reason=str(exc)), {}
+            if result is None:
+                result = Drop("unspecified")
+            if isinstance(result, Drop):
+                return Outcome(raw, "dropped", reason=result.reason), {}
+            blobs: dict[str, bytes] = {}
+            archive = None
+            replies_to = None
+            if isinstance(result, Accept):
+                complaint, blobs = result.complaint, dict(result.blobs)
+                archive, replies_to = result.archive, result.replies_to
+            else:
+                complaint = result
+            if complaint.raw_ref != raw.raw_ref:
+                complaint = complaint.model_copy(update={"raw_ref": raw.raw_ref})
+            body = encode_complaint(complaint)  # fails here, for this message alone, not in the batch commit
+        except (NormaliseError, InvalidField) as exc:
+            reason = _printable(str(exc))
+            self.log.warning("message quarantined", source_id=raw.source_id, error=reason)
+            return Outcome(raw, "quarantined", reason=reason), {}
         except ValidationError as exc:  # pydantic quotes the refused values: name the fields only
             reason = describe_validation_error(exc)
             self.log.warning("message quarantined", source_id=raw.source_id, error=reason)
             return Outcome(raw, "quarantined", reason=reason), {}
-        except Exception as exc:  # a bug in a normaliser must not stop the channel
+        except Exception as exc:
             self.log.exception("normaliser failed; message quarantined", source_id=raw.source_id)
-            return Outcome(raw, "quarantined", reason=f"{type(exc).__name__}: {exc}"), {}
-        if result is None:
-            result = Drop("unspecified")
-        if isinstance(result, Drop):
-            return Outcome(raw, "dropped", reason=result.reason), {}
-        blobs: dict[str, bytes] = {}
-        archive = None
-        replies_to = None
-        if isinstance(result, Accept):
-            complaint, blobs = result.complaint, dict(result.blobs)
-            archive, replies_to = result.archive, result.replies_to
-        else:
-            complaint = result
-        if complaint.raw_ref != raw.raw_ref:
-            complaint = complaint.model_copy(update={"raw_ref": raw.raw_ref})
+            return Outcome(raw, "quarantined", reason=_printable(f"{type(exc).__name__}: {exc}")), {}
         if archive is not None and len(archive) < len(raw.payload):
             # The archive keeps the bounded stand-in under the original's raw_ref.
             metadata = {**raw.metadata, "archived": "reduced", "original_bytes": len(raw.payload)}
             raw = dataclasses.replace(raw, payload=archive, metadata=metadata)
-        return Outcome(raw, "accepted", complaint=complaint, replies_to=replies_to), blobs
+        return Outcome(raw, "accepted", complaint=complaint, body=body, replies_to=replies_to), blobs
 
     def _resolve_replies(self, outcomes: list[Outcome]) -> list[Outcome]:
         """Set ``in_reply_to`` from ``replies_to``: the complaint first taken in under that
@@ -171,7 +185,9 @@ class ChannelRunner:
             self.log.exception("could not build the acknowledgement; none is sent", complaint_id=str(complaint.id))
             return None
 
-    def ingest(self, raws: Sequence[RawMessage], checkpoint: Any = UNCHANGED) -> list[IngestResult]:
+    def ingest(
+        self, raws: Sequence[RawMessage], checkpoint: Any = UNCHANGED, wait: float | None = None
+    ) -> list[IngestResult]:
         """Normalise ``raws`` and commit them with ``checkpoint`` in one transaction,
         then let the connector acknowledge the source.
 
@@ -185,11 +201,12 @@ class ChannelRunner:
                 self.attachments.put(digest, data)
             outcomes.append(outcome)
         outcomes = [
-            Outcome(o.raw, o.kind, o.complaint, encode_complaint(o.complaint), o.reason, self._reply_for(o.complaint))
+            Outcome(o.raw, o.kind, o.complaint, o.body or encode_complaint(o.complaint), o.reason,
+                    self._reply_for(o.complaint))
             if o.complaint else o
             for o in self._link_replies(self._resolve_replies(outcomes))
         ]
-        results = self.spool.commit(self.name, self.type, outcomes, checkpoint)
+        results = self.spool.commit(self.name, self.type, outcomes, checkpoint, wait=wait)
         accepted = sum(1 for r in results if r.status == "accepted")
         if results:
             self.log.debug("batch committed", messages=len(results), accepted=accepted)
@@ -299,6 +316,15 @@ class ChannelRunner:
                 self._set_state("needs_reauthorisation", "re-authorise the token in the config", str(exc))
                 held = True
                 self.stop.wait(self.backoff.delay(exc))
+            except Misconfigured as exc:
+                delay = self.backoff.delay(exc)
+                self.log.error("channel misconfigured; fix the config or the source", error=str(exc), retry_in=delay)
+                self._set_state("misconfigured", f"checked again every {delay:.0f}s", str(exc))
+                held = True
+                opened = False
+                with contextlib.suppress(Exception):
+                    connector.close()
+                self.stop.wait(delay)
             except Exception as exc:
                 failures += 1
                 delay = self.backoff.delay(exc, failures)

@@ -19,7 +19,9 @@ the application checks it against ``Content-Length`` before reading the body.
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -31,12 +33,19 @@ import structlog
 import waitress
 from waitress.server import BaseWSGIServer
 
-from connectors.push import Headers, HttpResponse, WebhookOutcome, WebhookRequest, WebhookRoute
+from connectors.push import Headers, HttpResponse, UnreadableBody, WebhookOutcome, WebhookRequest, WebhookRoute
 from connectors.runner import ChannelRunner
 
 _REASONS = {200: "OK", 202: "Accepted", 204: "No Content", 400: "Bad Request", 403: "Forbidden",
             404: "Not Found", 405: "Method Not Allowed", 413: "Payload Too Large", 500: "Internal Server Error",
             503: "Service Unavailable"}
+
+#: Default wait of a webhook's spool commit for a lock, seconds (see ``WebhookApp``).
+COMMIT_WAIT = 3.0
+#: Retry-After of a 503 when the spool could not commit in time, seconds.
+RETRY_AFTER = 5
+# host, host:port, [v6]:port; nothing that could carry a path, query or user info.
+_HOST = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})|\[[0-9A-Fa-f:.]{2,45}\])(?::\d{1,5})?$")
 
 log = structlog.get_logger("kanal.webhooks")
 
@@ -59,15 +68,24 @@ class WebhookApp:
         max_body_bytes: larger bodies get 413 and store nothing; a route may declare
             a smaller limit of its own.
         health: optional callable returning a JSON-able dict for ``GET /healthz``.
+        trusted_proxies: addresses or networks (``10.0.0.5``, ``10.0.0.0/8``) of the
+            reverse proxies in front; only a request from one of them may set the
+            URL it was addressed to with ``X-Forwarded-Proto`` / ``X-Forwarded-Host``.
+        commit_wait: seconds a webhook's spool commit waits for a lock before the
+            answer is 503 with ``Retry-After``: well inside the senders' timeouts
+            (Twilio gives up after 15 s), so they retry instead of timing out.
     """
 
     def __init__(
         self, prefix: str = "/webhooks", max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         health: Callable[[], dict[str, Any]] | None = None,
+        trusted_proxies: Iterable[str] = (), commit_wait: float = COMMIT_WAIT,
     ) -> None:
         self.prefix = "/" + prefix.strip("/") if prefix.strip("/") else ""
         self.max_body_bytes = max_body_bytes
         self.health = health
+        self.trusted_proxies = tuple(ipaddress.ip_network(p, strict=False) for p in trusted_proxies)
+        self.commit_wait = commit_wait
         self._routes: dict[tuple[str, str], _Bound] = {}
 
     def add_channel(self, runner: ChannelRunner, routes: Iterable[WebhookRoute]) -> list[str]:
@@ -120,7 +138,7 @@ class WebhookApp:
             query=parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True),
             headers=Headers(_headers(environ)),
             body=body,
-            url=_public_url(environ),
+            url=_public_url(environ, self._from_proxy(environ.get("REMOTE_ADDR", ""))),
             remote_addr=environ.get("REMOTE_ADDR", ""),
         )
         return self._dispatch(bound, request)
@@ -129,30 +147,51 @@ class WebhookApp:
         runner = bound.runner
         try:
             answer = bound.route.handler(request)
-        except Exception:
-            runner.log.exception("webhook handler failed", path=request.path)
-            return HttpResponse.text(500, "internal error\n")
+        except Exception as exc:
+            # Handlers do no I/O: whatever made this one fail is in the request, and
+            # would make it fail again on every retry. A 4xx stops the retries.
+            if isinstance(exc, UnreadableBody):
+                runner.log.warning("webhook body unreadable", path=request.path, reason=str(exc),
+                                   bytes=len(request.body))
+                reason = str(exc)
+            else:
+                runner.log.exception("webhook handler failed on this request", path=request.path,
+                                     bytes=len(request.body))
+                reason = "request could not be read"
+            self._count(runner, "webhook.unreadable")
+            return HttpResponse.text(400, reason + "\n")
         if isinstance(answer, HttpResponse):
             if answer.status in (401, 403):
                 runner.log.warning("webhook refused", status=answer.status, path=request.path,
                                    remote=request.remote_addr, bytes=len(request.body))
-                try:
-                    runner.spool.count(runner.name, "webhook.forbidden")
-                except Exception:
-                    runner.log.exception("could not count refused webhook")
+                self._count(runner, "webhook.forbidden")
             return answer
         if not isinstance(answer, WebhookOutcome):
             runner.log.error("webhook handler returned neither a response nor an outcome")
             return HttpResponse.text(500, "internal error\n")
         started = time.perf_counter()
         try:
-            results = runner.ingest(list(answer.messages))
+            results = runner.ingest(list(answer.messages), wait=self.commit_wait)
         except Exception:
             runner.log.exception("spool commit failed; answering 503 so the sender retries")
-            return HttpResponse(503, b"try again later\n", headers={"Retry-After": "5"})
+            return HttpResponse(503, b"try again later\n", headers={"Retry-After": str(RETRY_AFTER)})
         runner.log.debug("webhook committed", messages=len(results),
                          ms=round((time.perf_counter() - started) * 1000, 2))
         return answer.reply(results)
+
+    def _from_proxy(self, remote_addr: str) -> bool:
+        try:
+            address = ipaddress.ip_address(remote_addr)
+        except ValueError:
+            return False
+        return any(address in network for network in self.trusted_proxies)
+
+    @staticmethod
+    def _count(runner: ChannelRunner, name: str) -> None:
+        try:
+            runner.spool.count(runner.name, name)
+        except Exception:  # a counter must not change the answer
+            runner.log.exception("could not count a webhook answer", counter=name)
 
 
 def _headers(environ: dict[str, Any]) -> list[tuple[str, str]]:
@@ -163,10 +202,16 @@ def _headers(environ: dict[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
-def _public_url(environ: dict[str, Any]) -> str:
-    scheme = environ.get("HTTP_X_FORWARDED_PROTO") or environ.get("wsgi.url_scheme", "http")
-    host = environ.get("HTTP_X_FORWARDED_HOST") or environ.get("HTTP_HOST")
-    if not host:
+def _public_url(environ: dict[str, Any], from_proxy: bool) -> str:
+    """The URL the sender addressed: ``X-Forwarded-*`` counts only from a trusted
+    proxy (anyone else could name another endpoint's URL and replay its signature);
+    a ``Host`` that is not a host name (``evil/path?``) is ignored."""
+    scheme, host = environ.get("wsgi.url_scheme", "http"), environ.get("HTTP_HOST", "")
+    if from_proxy:
+        forwarded_proto = environ.get("HTTP_X_FORWARDED_PROTO", "").split(",")[0].strip().lower()
+        scheme = forwarded_proto if forwarded_proto in ("http", "https") else scheme
+        host = environ.get("HTTP_X_FORWARDED_HOST", "").split(",")[0].strip() or host
+    if not _HOST.match(host):
         host = f"{environ.get('SERVER_NAME', 'localhost')}:{environ.get('SERVER_PORT', '80')}"
     url = f"{scheme}://{host}{environ.get('SCRIPT_NAME', '')}{environ.get('PATH_INFO', '')}"
     if environ.get("QUERY_STRING"):
@@ -227,5 +272,5 @@ class WebhookServer:
         for channel in list(self._map.values()):
             try:
                 channel.close()
-            except Exception:  # noqa: S110 - closing idle sockets at shutdown
+            except Exception:  # noqa: S110, BLE001 - closing idle sockets at shutdown
                 pass

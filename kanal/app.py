@@ -94,7 +94,8 @@ class KanalProcess:
         self.supervisor = Supervisor(lambda _reason: self.stop_requested.set())
         self.spool = open_spool(self.loaded)
         attachments = LocalAttachmentStore(cfg.attachments.path)
-        app = WebhookApp(cfg.webhooks.path_prefix, cfg.webhooks.max_body_bytes, health=self.health)
+        app = WebhookApp(cfg.webhooks.path_prefix, cfg.webhooks.max_body_bytes, health=self.health,
+                         trusted_proxies=cfg.webhooks.trusted_proxies, commit_wait=cfg.webhooks.commit_wait_seconds)
         for name in selected:
             connector = build_connector(self.loaded, name)
             channel = cfg.channel(name)

@@ -142,6 +142,11 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     for channel in loaded.kanal.channels:
         state = "enabled" if channel.enabled else "disabled"
         print(f"  - {channel.name} ({channel.type}, {state})")
+    # A channel's options model may point out valid but risky settings.
+    for channel in loaded.kanal.channels:
+        hook = getattr(loaded.options.get(channel.name), "config_warnings", None)
+        for warning in hook() if callable(hook) else ():
+            print(f"warning: channel {channel.name!r}: {warning}")
     return EXIT_OK
 
 

@@ -135,9 +135,15 @@ class _CommitRequest:
     channel_type: str
     outcomes: Sequence[Outcome]
     checkpoint: Any
+    wait: float | None = None
     results: list[IngestResult] = field(default_factory=list)
     error: Exception | None = None
     done: bool = False
+    finished: threading.Event = field(default_factory=threading.Event)
+
+
+class SpoolBusy(sqlite3.OperationalError):
+    """The spool stayed locked longer than the caller would wait; nothing was stored."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,8 +293,13 @@ class Spool:
         channel_type: str,
         outcomes: Sequence[Outcome],
         checkpoint: Any = UNCHANGED,
+        wait: float | None = None,
     ) -> list[IngestResult]:
         """Store a batch and (optionally) the channel's new checkpoint in ONE transaction.
+
+        ``wait`` bounds how long this caller waits for the write lock, of this
+        process or of another (None: ``busy_timeout``): a webhook must answer 503
+        well before its sender times out rather than wait 30 s.
 
         Returns one :class:`IngestResult` per outcome, in order; an accepted
         complaint whose id is already in the ledger comes back as ``duplicate``.
@@ -299,16 +310,30 @@ class Spool:
         batch is committed, and gets its own error if its batch failed.
 
         Raises:
+            SpoolBusy: the lock was not had within ``wait``; nothing was stored.
             sqlite3.Error: the transaction could not be committed; nothing was stored.
         """
-        request = _CommitRequest(channel, channel_type, outcomes, checkpoint)
+        request = _CommitRequest(channel, channel_type, outcomes, checkpoint, wait)
         with self._queue_lock:
             self._queue.append(request)
-        with self._lock:
-            if not request.done:
-                with self._queue_lock:
-                    group, self._queue = self._queue, []
-                self._commit_group(group)
+        if self._lock.acquire(timeout=-1 if wait is None else wait):
+            try:
+                if not request.done:
+                    with self._queue_lock:
+                        group, self._queue = self._queue, []
+                    self._commit_group(group)
+            finally:
+                self._lock.release()
+        else:
+            with self._queue_lock:
+                queued = any(r is request for r in self._queue)
+                if queued:  # withdrawn before any transaction took it
+                    self._queue = [r for r in self._queue if r is not request]
+            if queued:
+                msg = f"spool busy: no write lock within {wait:g}s"
+                raise SpoolBusy(msg)
+            # A transaction holding it is under way; it waits no longer than ``wait`` for SQLite.
+            request.finished.wait()
         if request.error is not None:
             raise request.error
         return request.results
@@ -316,7 +341,11 @@ class Spool:
     def _commit_group(self, group: list[_CommitRequest]) -> None:
         conn = self._conn
         now = time.time()
+        waits = [r.wait for r in group if r.wait is not None]
+        busy = min(waits) if waits else None
         try:
+            if busy is not None:
+                conn.execute(f"PRAGMA busy_timeout = {int(busy * 1000)}")
             conn.execute("BEGIN IMMEDIATE")
             try:
                 for request in group:
@@ -341,8 +370,11 @@ class Spool:
             if not isinstance(exc, Exception):
                 raise
         finally:
+            if busy is not None:
+                conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
             for request in group:
                 request.done = True
+                request.finished.set()
 
     def _apply(self, conn: sqlite3.Connection, request: _CommitRequest, now: float) -> list[IngestResult]:
         channel, channel_type = request.channel, request.channel_type

@@ -25,6 +25,7 @@ from connectors.base import Drop, RawMessage
 from connectors.errors import NormaliseError
 from connectors.facebook.payloads import open_envelope
 from normalizer.complaint import Attachment, ChannelRef, Complaint, Location, Reporter
+from normalizer.fields import MAX_SENDER_CHARS, attachment_url, identifier, text_field
 from normalizer.identity import complaint_id
 from normalizer.text import clean_line, clean_text
 from normalizer.timeutil import WIB
@@ -85,10 +86,10 @@ def parse_time(value: Any, fallback: datetime | None = None) -> datetime:
 def _reference(
     url: Any, content_type: str | None = None, filename: Any = None, size: Any = None
 ) -> Attachment | None:
-    if not isinstance(url, str) or not url:
+    if url is None or url == "":
         return None
     return Attachment(
-        url=url,
+        url=attachment_url(url),  # Meta's CDN is https; javascript:, file:, data: are refused
         content_type=content_type,
         filename=clean_line(filename, 150) if isinstance(filename, str) and filename else None,
         size=size if isinstance(size, int) and size >= 0 else None,
@@ -148,8 +149,8 @@ def _person(author: Any, *, handle_key: str | None = None) -> Reporter:
     handle = author.get(handle_key) if handle_key else None
     return Reporter(
         name=clean_line(name) if isinstance(name, str) and name.strip() else None,
-        handle=str(handle) if handle else None,
-        provider_user_id=str(author["id"]) if author.get("id") else None,
+        handle=identifier(handle, "username", MAX_SENDER_CHARS) if handle else None,
+        provider_user_id=identifier(author["id"], "from.id", MAX_SENDER_CHARS) if author.get("id") else None,
     )
 
 
@@ -171,14 +172,15 @@ def _build(
     url: str | None = None,
     location: Location | None = None,
     flags: tuple[str, ...] = (),
+    id_field: str = "id",
 ) -> Complaint | Drop:
-    if not provider_id:
+    if provider_id is None or provider_id == "":
         msg = "the item has no id"
         raise NormaliseError(msg)
-    description, truncated = clean_text(text if isinstance(text, str) else "")
+    pmid = identifier(provider_id, id_field)
+    description, truncated = clean_text(text_field(text, "text"))
     if not description and not attachments and "incomplete" not in flags:
         return Drop("no_content")
-    pmid = str(provider_id)
     return Complaint(
         id=complaint_id(page.channel.type, page.channel.account, pmid),
         channel=page.channel,
@@ -270,7 +272,10 @@ def _messaging_event(
     page: PageIdentity, raw: RawMessage, doc: dict[str, Any], event: dict[str, Any]
 ) -> Complaint | Drop:
     message = event.get("message")
-    if not isinstance(message, dict):
+    if message is not None and not isinstance(message, dict):
+        msg = f"message must be an object, not {type(message).__name__}"
+        raise NormaliseError(msg)
+    if message is None:
         for name in NON_MESSAGE_EVENTS:
             if name in event:
                 return Drop(f"messenger_{name}")
@@ -278,6 +283,8 @@ def _messaging_event(
     if message.get("is_echo"):
         return Drop("echo")
     sender = _dict(event.get("sender")).get("id")
+    if sender is not None:
+        sender = identifier(sender, "sender.id", MAX_SENDER_CHARS)
     if page.own(sender):
         return Drop("own_message")
     if message.get("sticker_id") and not message.get("text"):
@@ -296,7 +303,7 @@ def _messaging_event(
             attachments.append(ref)
     platform = "instagram" if doc.get("object") == "instagram" else "messenger"
     return _build(
-        page, raw, message.get("mid"),
+        page, raw, message.get("mid"), id_field="mid",
         when=parse_time(event.get("timestamp"), raw.received_at),
         text=message.get("text"),
         reporter=Reporter(provider_user_id=str(sender) if sender else None),

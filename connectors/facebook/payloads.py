@@ -17,6 +17,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from connectors.push import json_bytes
+
 #: Kinds an envelope can have.
 KINDS = frozenset({"messaging", "change", "post", "comment", "message", "body"})
 
@@ -25,7 +27,9 @@ def envelope(source: str, kind: str, page_id: str, data: Any, **context: Any) ->
     """Serialise one item with its context (keys sorted, so equal input gives equal bytes)."""
     doc = {"source": source, "kind": kind, "page_id": page_id, "data": data}
     doc.update({k: v for k, v in context.items() if v is not None})
-    return json.dumps(doc, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+    # An item UTF-8 cannot hold (a lone surrogate) is kept with \u escapes and
+    # quarantined by normalise on its own, not fail the whole delivery here.
+    return json_bytes(doc, sort_keys=True, separators=(",", ":"))
 
 
 def open_envelope(payload: bytes) -> dict[str, Any]:

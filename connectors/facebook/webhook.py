@@ -25,7 +25,7 @@ from typing import Any
 
 from connectors.base import IngestResult, RawMessage
 from connectors.facebook.payloads import envelope
-from connectors.push import HttpResponse, WebhookOutcome, WebhookRequest, constant_time_equals
+from connectors.push import HttpResponse, WebhookOutcome, WebhookRequest, constant_time_equals, load_json
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 
@@ -66,12 +66,12 @@ def _event_id(kind: str, data: dict[str, Any]) -> str:
 def split_events(body: bytes, page_id: str, received_at: datetime) -> list[RawMessage]:
     """One raw message per event of a (verified) webhook body.
 
-    A body that is not the JSON Meta documents becomes one raw message of kind
-    ``body`` holding the bytes, which ``normalise`` rejects: it lands in quarantine
-    with a reason instead of vanishing.
+    A body that is not the JSON Meta documents (or is nested deeper than any Meta
+    delivery) becomes one raw message of kind ``body`` holding the bytes, which
+    ``normalise`` rejects: it lands in quarantine with a reason instead of vanishing.
     """
     try:
-        doc = json.loads(body)
+        doc = load_json(body)
         entries = doc["entry"]
         if not isinstance(entries, list):
             msg = "entry is not a list"

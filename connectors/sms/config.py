@@ -123,10 +123,8 @@ class TwilioOptions(_Options):
 
     auth_token: Secret = Field(description="Auth token that signs requests (HMAC-SHA1 over URL and parameters).")
     public_url: str | None = Field(
-        None,
-        description=(
-            "The exact webhook URL configured at the provider, when Kanal sits behind a proxy that rewrites it."
-        ),
+        None, description="The exact webhook URL configured at the provider; the signature is checked against it. "
+        "Unset: the URL the request names (Host, or X-Forwarded-* from webhooks.trusted_proxies); check-config warns."
     )
 
 
@@ -152,7 +150,7 @@ class JsonOptions(_Options):
         description="HMAC-SHA256 key: X-Kanal-Signature = sha256=hex(HMAC(secret, X-Kanal-Timestamp + '.' + body))."
     )
     max_skew_seconds: float = Field(
-        300, gt=0, description="Refuse requests whose X-Kanal-Timestamp is further off than this."
+        300, gt=0, description="Refuse requests whose X-Kanal-Timestamp is further off than this (or not finite)."
     )
 
 
@@ -259,6 +257,17 @@ class SmsOptions(_Options):
     def gateway_tz(self) -> timezone:
         """Timezone of the gateway's local times."""
         return timezone(timedelta(hours=self.gateway_utc_offset_hours))
+
+    def config_warnings(self) -> list[str]:
+        """Valid but risky settings, for ``kanal check-config``."""
+        if self.backend == "twilio" and self.twilio is not None and not self.twilio.public_url:
+            return [(
+                "twilio.public_url is unset: the signature is checked against the URL the request names "
+                "(its Host header, or X-Forwarded-* from webhooks.trusted_proxies), so a request signed for "
+                "another endpoint can be replayed here with that endpoint's Host. Set public_url to the URL "
+                "configured at the provider."
+            )]
+        return []
 
     def sender_pattern(self) -> re.Pattern[str] | None:
         """One compiled regex of every drop pattern, or None."""

@@ -35,7 +35,7 @@ import structlog
 from psycopg.adapt import Loader
 
 from connectors.base import IngestResult, RawMessage
-from connectors.errors import AuthFailed, ChannelError, NormaliseError, ReplyFailed, TransientError
+from connectors.errors import AuthFailed, ChannelError, Misconfigured, NormaliseError, ReplyFailed, TransientError
 from connectors.sms.backend import SmsBackend
 from connectors.sms.config import GammuSqlOptions
 from connectors.sms.message import InboundSms
@@ -104,6 +104,18 @@ class _Database:
             raise TransientError(f"cannot connect to the Gammu database: {text.strip()}") from exc
         except sqlite3.Error as exc:
             raise TransientError(f"cannot open the Gammu database: {exc}") from exc
+
+    def has_table(self, name: str) -> bool:
+        """True when table ``name`` exists (in ``db_schema`` or the search path)."""
+        try:
+            self._run(f"SELECT 1 FROM {self.table(name)} WHERE 1 = 0", (), fetch=True)
+        except TransientError as exc:
+            if isinstance(exc.__cause__, sqlite3.OperationalError) and "no such table" in str(exc.__cause__):
+                return False
+            if isinstance(exc.__cause__, psycopg.errors.UndefinedTable):
+                return False
+            raise
+        return True
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
         return self._run(sql, params, fetch=True)
@@ -232,8 +244,21 @@ class GammuSqlBackend(SmsBackend):
         self.waiter = MultipartWaiter(options.multipart_timeout, clock)
 
     def open(self) -> None:
-        """Connect (errors become channel states)."""
+        """Connect and check the tables this channel will use (errors become channel states).
+
+        Raises:
+            Misconfigured: the inbox table, or with acknowledgements on the outbox
+                table, is not there: better refused at start than a traceback per ack.
+        """
         self.db.connect()
+        needed = [("inbox_table", self.options.inbox_table, "messages are read from it")]
+        if self.ack.enabled:
+            needed.append(("outbox_table", self.options.outbox_table, "ack.enabled queues acknowledgements in it"))
+        for option, table, why in needed:
+            if not self.db.has_table(table):
+                msg = (f"Gammu table {table!r} (gammu_sql.{option}) is not in the database; {why}. "
+                       "Create it (connectors/sms/gammu_schema.py has the DDL), fix the option, or turn ack off.")
+                raise Misconfigured(msg)
 
     def close(self) -> None:
         """Disconnect."""

@@ -40,7 +40,7 @@ from connectors.sms.http_inbound import (
 )
 from connectors.sms.message import InboundSms
 from connectors.sms.outbound import AckPolicy, kannel_sendsms
-from connectors.sms.udh import EncodingError, decode_8bit, decode_utf16be, parse_concat
+from connectors.sms.udh import EncodingError, decode_8bit, decode_utf16be, parse_concat, udh_hex
 from normalizer.timeutil import from_epoch
 
 _BACKEND = "kannel"
@@ -64,12 +64,19 @@ def _decode_text(data: bytes, ucs2: bool, eight_bit: bool, charset: str | None) 
     if charset and charset not in ("utf-8", "utf8"):
         try:
             return data.decode(charset)
-        except (LookupError, UnicodeDecodeError):
-            pass
+        except LookupError:
+            msg = f"unknown charset {charset[:30]!r}"
+            raise EncodingError(msg) from None
+        except UnicodeDecodeError:
+            msg = f"text is not valid {charset[:30]}"
+            raise EncodingError(msg) from None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
-        return data.decode("cp1252", "replace")  # Kannel's 7-bit text arrives in a Latin charset
+        # Guessing a Latin charset would store mojibake; a gateway that sends Latin-1
+        # says so with charset=%C (get-url) or the Content-Type (post-url).
+        msg = "text is not valid UTF-8 and no other charset was given"
+        raise EncodingError(msg) from None
 
 
 def _content_id(*parts: bytes) -> str:
@@ -173,10 +180,10 @@ class KannelBackend(SmsBackend):
     def decode(self, raw: RawMessage) -> InboundSms:
         """Read a get-url or post-url request back into an SMS (pure)."""
         dump = parse_dump(raw.payload)
-        params = dump.params()
+        params = dump.params(binary=("text", "udh"))
         when = self._time(dump.method, params, dump.headers.get("X-Kannel-Time"))
         if dump.method == "GET":
-            sender, recipient, udh = params.get("from", ""), params.get("to"), params.get("udh", "")
+            sender, recipient, udh = params.get("from", ""), params.get("to"), dump.param_bytes("udh") or b""
             coding = params.get("coding", "0").strip()
             charset = (params.get("charset") or "").lower() or None
             data = dump.param_bytes("text") or b""
@@ -187,7 +194,7 @@ class KannelBackend(SmsBackend):
         else:
             headers = dump.headers
             sender, recipient = headers.get("X-Kannel-From", ""), headers.get("X-Kannel-To")
-            udh = headers.get("X-Kannel-UDH", "")
+            udh = headers.get("X-Kannel-UDH", "").encode("latin-1", "replace")
             charset = _charset(headers.get("Content-Type", ""))
             data = dump.body
             ucs2 = charset in ("utf-16be", "ucs-2", "ucs2") or headers.get("X-Kannel-Coding", "").strip() == "3"
@@ -201,11 +208,11 @@ class KannelBackend(SmsBackend):
             raise NormaliseError(msg)
         try:
             text = _decode_text(data, ucs2, eight_bit, charset)
-            concat = parse_concat(udh)
+            concat = parse_concat(udh_hex(udh))
         except EncodingError as exc:
             raise NormaliseError(f"Kannel message cannot be decoded: {exc}") from None
         provider_id = f"kannel:{given_id}" if given_id else _content_id(
-            sender.encode(), (recipient or "").encode(), str(when).encode(), udh.encode(), data
+            sender.encode(), (recipient or "").encode(), str(when).encode(), udh, data
         )
         return InboundSms(
             sender=sender,

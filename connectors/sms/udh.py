@@ -55,6 +55,24 @@ def parse_concat(udh_hex: str | None) -> Concat | None:
     return None
 
 
+def udh_hex(value: bytes) -> str:
+    """A UDH as a gateway sent it, as hex: hex digits are taken as they are; anything
+    else is the UDH's raw bytes, as Kannel's ``%u`` sends them URL-encoded
+    (``%05%00%03%2A%02%01``, see Kannel's ``gw/urltrans.c``).
+
+    A raw UDH cannot be mistaken for hex: its first byte is its length, and a
+    length of 0x30 or more (48 bytes, a third of an SMS) does not occur in practice.
+    """
+    text = value.strip()
+    if not text:
+        return ""
+    try:
+        bytes.fromhex(text.decode("ascii"))
+    except (UnicodeDecodeError, ValueError):
+        return value.hex()
+    return text.decode("ascii")
+
+
 def _concat(reference: int, total: int, sequence: int) -> Concat | None:
     if total < 1 or sequence < 1 or sequence > total:
         return None  # GSM 03.40: such an element is ignored

@@ -9,6 +9,7 @@ import select
 import socket
 import sqlite3
 import threading
+import time
 
 import pytest
 import requests
@@ -75,16 +76,21 @@ def test_forged_or_unsigned_requests_get_403_store_nothing_and_are_counted(serve
     assert count == 1
 
 
+@pytest.mark.parametrize("served", [30.0], indirect=True)  # the spool's production busy timeout
 def test_a_failed_commit_answers_503_so_the_sender_retries(served):
     server, spool, _ = served
     blocker = sqlite3.connect(spool.path, isolation_level=None)
     blocker.execute("BEGIN EXCLUSIVE")
     body = {"id": "WEB-2", "description": "Pohon tumbang menutup jalan"}
+    started = time.monotonic()
     try:
-        answer = requests.post(f"{server.url}/webhooks/walkin-test", json=body, headers=AUTH, timeout=10)
+        answer = requests.post(f"{server.url}/webhooks/walkin-test", json=body, headers=AUTH, timeout=60)
     finally:
         blocker.execute("ROLLBACK")
+    waited = time.monotonic() - started
     assert answer.status_code == 503
+    assert waited < 10, f"answered after {waited:.1f}s; Twilio gives up after 15s"
+    assert 1 <= int(answer.headers["Retry-After"]) <= 10
     assert spool.depth() == 0
     retry = requests.post(f"{server.url}/webhooks/walkin-test", json=body, headers=AUTH, timeout=5)
     assert retry.status_code == 202 and spool.depth() == 1

@@ -4,6 +4,7 @@ end to end into the spool; rows marked processed only after the commit."""
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -328,3 +329,28 @@ def test_parts_linked_by_smsd_are_not_doubled(gammu_db: GammuDb, spool: Spool, t
 
     assert [t["description"] for t in complaints(spool)] == ["".join(parts)]
     assert all(gammu_db.processed()[i] for i in ids)
+
+
+def test_acknowledgements_without_an_outbox_table_stop_the_channel_at_start(
+    gammu_db: GammuDb, spool: Spool, tmp_path: Path
+) -> None:
+    gammu_db.sql(f'DROP TABLE {gammu_db.table("outbox")}')
+    gammu_db.insert("081200009999", "Lampu jalan mati")
+    connector = make_connector(backend="gammu_sql", gammu_sql=gammu_db.options(), ack={"enabled": True},
+                               open_now=False)
+    runner = make_runner(connector, spool, tmp_path)
+    thread = threading.Thread(target=runner.run)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while (spool.channel_status(runner.name) or {}).get("state") in (None, "starting"):
+            assert time.monotonic() < deadline, "the channel never left 'starting'"
+            time.sleep(0.02)
+        state = spool.channel_status(runner.name)
+    finally:
+        runner.stop.set()
+        thread.join(10)
+    assert state["state"] == "misconfigured"
+    assert "outbox" in state["last_error"] and "ack" in state["last_error"]
+    assert complaints(spool) == [], "nothing is taken in while acknowledgements cannot be sent"
+    assert not any(gammu_db.processed().values())
