@@ -246,7 +246,7 @@ def test_an_acknowledgement_the_gammu_outbox_refuses_is_retried(
         gammu_db.sql(f"CREATE TRIGGER no_send BEFORE INSERT ON {outbox} BEGIN SELECT RAISE(ABORT, 'disk gone'); END")
         undo = "DROP TRIGGER no_send"
     else:
-        fn = f'"{gammu_db.schema}".no_send'
+        fn = f'"{gammu_db.schema}".no_send' if gammu_db.schema else "no_send"
         gammu_db.sql(f"CREATE FUNCTION {fn}() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'disk gone'; END $$ "
                      "LANGUAGE plpgsql")
         gammu_db.sql(f"CREATE TRIGGER no_send BEFORE INSERT ON {outbox} FOR EACH ROW EXECUTE FUNCTION {fn}()")
