@@ -12,20 +12,67 @@ from __future__ import annotations
 import re
 import zoneinfo
 from functools import lru_cache
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import jmespath
 from jmespath.exceptions import JMESPathError
+from jmespath.visitor import TreeInterpreter
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from config.secrets import Secret
 
 
+class _FieldPath:
+    """A plain ``a.b.c`` expression, walked directly: the same result as JMESPath
+    (a missing key or a non-object gives None) without its tree interpreter."""
+
+    __slots__ = ("keys",)
+
+    def __init__(self, keys: list[str]) -> None:
+        self.keys = keys
+
+    def search(self, value: Any) -> Any:
+        for key in self.keys:
+            if not isinstance(value, dict):
+                return None
+            value = value.get(key)
+        return value
+
+
+class _Compiled:
+    """Any other expression, evaluated by one shared JMESPath interpreter."""
+
+    __slots__ = ("ast",)
+    _interpreter = TreeInterpreter()
+
+    def __init__(self, ast: dict[str, Any]) -> None:
+        self.ast = ast
+
+    def search(self, value: Any) -> Any:
+        return self._interpreter.visit(self.ast, value)
+
+
+def _field_keys(ast: dict[str, Any]) -> list[str] | None:
+    if ast["type"] == "field":
+        return [ast["value"]]
+    if ast["type"] == "subexpression":
+        keys = [_field_keys(child) for child in ast["children"]]
+        if all(k is not None for k in keys):
+            return [key for part in keys for key in part]
+    return None
+
+
 @lru_cache(maxsize=1024)
-def compile_expression(text: str) -> jmespath.parser.ParsedResult:
-    """Compile a JMESPath expression once (cached: configs repeat few expressions)."""
-    return jmespath.compile(text)
+def compile_expression(text: str) -> _FieldPath | _Compiled:
+    """Compile a JMESPath expression once (cached: configs repeat few expressions).
+
+    Raises:
+        jmespath.exceptions.JMESPathError: not a valid expression.
+    """
+    ast = jmespath.compile(text).parsed
+    keys = _field_keys(ast)
+    return _FieldPath(keys) if keys is not None else _Compiled(ast)
 
 
 def _jmespath(value: str) -> str:

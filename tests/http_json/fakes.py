@@ -16,6 +16,7 @@ kill a process while it pages.
 
 from __future__ import annotations
 
+import functools
 import json
 import secrets
 import threading
@@ -135,6 +136,11 @@ class FakePartner:
         return Handler
 
 
+@functools.lru_cache(maxsize=100_000)
+def _lapor_parse(text: str) -> datetime:
+    return datetime.strptime(text, "%d-%m-%Y %H:%M:%S")
+
+
 def lapor_time(at: datetime) -> str:
     """LAPOR!'s ``dd-mm-yyyy HH:MM:SS`` (WIB, no zone)."""
     return at.strftime("%d-%m-%Y %H:%M:%S")
@@ -184,9 +190,8 @@ class FakeLapor(FakePartner):
         since = query.get("updated_since")
         floor = datetime.strptime(since, "%Y-%m-%d %H:%M:%S") if since else None
         with self.lock:
-            rows = [r for r in self.reports
-                    if floor is None or datetime.strptime(r["updated_at"], "%d-%m-%Y %H:%M:%S") >= floor]
-        rows.sort(key=lambda r: (datetime.strptime(r["updated_at"], "%d-%m-%Y %H:%M:%S"), r["id"]))
+            rows = [r for r in self.reports if floor is None or _lapor_parse(r["updated_at"]) >= floor]
+        rows.sort(key=lambda r: (_lapor_parse(r["updated_at"]), r["id"] or 0))
         page = int(query.get("page", "1"))
         chunk = rows[(page - 1) * self.page_size: page * self.page_size]
         more = page * self.page_size < len(rows)
