@@ -343,46 +343,6 @@ def test_when_the_spool_cannot_commit_the_gateway_gets_503_and_no_ack(spool: Spo
     assert len(complaints(spool)) == 1
 
 
-
-
-
-def test_kannel_acknowledgement_through_sendsms_goes_to_kannel_not_the_reply(spool: Spool, serve) -> None:
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-    from urllib.parse import parse_qs, urlsplit
-
-    received: list[dict] = []
-
-    class FakeSendsms(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            received.append({k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()})
-            body = b"0: Accepted for delivery"
-            self.send_response(202)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *_args) -> None:
-            pass
-
-    kannel_http = ThreadingHTTPServer(("127.0.0.1", 0), FakeSendsms)
-    threading.Thread(target=kannel_http.serve_forever, daemon=True).start()
-    try:
-        sendsms = f"http://127.0.0.1:{kannel_http.server_address[1]}/cgi-bin/sendsms"
-        url = serve(kannel_connector(ack={"enabled": True, "kannel_sendsms_url": sendsms,
-                                          "kannel_username": "kanal", "kannel_password": SECRET_REF}))
-        query = urlencode({"token": SECRET, "from": "081200001515", "to": "08111272206", "text": "Aduan",
-                           "time": str(int(time.time()))})
-        response = requests.get(f"{url}/kannel?{query}", timeout=10)
-    finally:
-        kannel_http.shutdown()
-    assert response.status_code == 200 and response.text == ""
-    [sent] = received
-    assert (sent["to"], sent["from"], sent["username"], sent["password"]) == (
-        "+6281200001515", "+628111272206", "kanal", SECRET)
-    assert sent["text"].startswith("Terima kasih, aduan Anda sudah kami terima dengan nomor KNL-")
-
-
 def test_twilio_mms_media_are_listed_by_reference(spool: Spool, serve) -> None:
     url = serve(make_connector(backend="twilio", twilio={"auth_token": SECRET_REF})) + "/twilio"
     form = twilio_form("MM00000000000000000000000000000001", body="Foto jalan rusak", NumMedia="1",
