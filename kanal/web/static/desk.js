@@ -22,5 +22,8 @@
       var button = document.getElementById("submit");
       window.setTimeout(function () { button.disabled = true; }, 0);
     });
+    // Back from the receipt restores the page as it was: enable the button again (the
+    // idempotency key in the form makes a resubmit find the complaint already saved).
+    window.addEventListener("pageshow", function () { document.getElementById("submit").disabled = false; });
   }
 })();
