@@ -28,6 +28,7 @@ from kanal.ack_sender import AckSender
 from kanal.logs import channel_logger
 from kanal.spool import Spool
 from kanal.supervisor import Supervisor
+from kanal.web.mount import build_site
 
 log = structlog.get_logger("kanal.app")
 
@@ -105,9 +106,10 @@ class KanalProcess:
             routes = connector.webhook_routes()
             if routes:
                 app.add_channel(runner, routes)
-        if app.routes:
+        site = build_site(self.loaded, self.runners, app)  # adds the desk app and Inspektorat form, if configured
+        if site.routes:
             hooks = cfg.webhooks
-            self.webhook_server = WebhookServer(app, hooks.host, hooks.port, hooks.threads)
+            self.webhook_server = WebhookServer(site, hooks.host, hooks.port, hooks.threads)
 
     @property
     def failure(self) -> str | None:

@@ -355,6 +355,26 @@ def cmd_topology(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_desk(args: argparse.Namespace) -> int:
+    """``kanal desk passwd``: read a desk password (twice, not echoed) and print its hash."""
+    import getpass
+
+    from kanal.web.security import hash_password
+
+    if sys.stdin.isatty():
+        password = getpass.getpass("Kata sandi loket: ")
+        if getpass.getpass("Ulangi: ") != password:
+            print("kanal: the two passwords differ", file=sys.stderr)
+            return EXIT_CONFIG
+    else:
+        password = sys.stdin.readline().rstrip("\n")
+    if len(password) < 10:
+        print("kanal: use at least 10 characters", file=sys.stderr)
+        return EXIT_CONFIG
+    print(hash_password(password))
+    return EXIT_OK
+
+
 # -- parser -----------------------------------------------------------------------
 
 
@@ -444,6 +464,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("ids", nargs="*", type=int, metavar="ID")
     p.add_argument("--channel", metavar="NAME")
     p.add_argument("--all", action="store_true", help="list: include resolved entries")
+
+    p = add("desk", cmd_desk, "desk app helpers (kanal desk passwd)", textwrap.dedent("""\
+        passwd: read a desk's password (from the terminal, or one line of standard
+        input) and print its argon2id hash for the desk's password_hash in the config."""),
+            config=False)
+    p.add_argument("action", choices=["passwd"])
 
     add("topology", cmd_topology, "print RabbitMQ definitions for ops to import", textwrap.dedent("""\
         Print the exchanges, queues and bindings Kanal declares, as a RabbitMQ

@@ -624,6 +624,18 @@ class Spool:
         args.append(limit)
         return self._reader().execute(sql, args).fetchall()
 
+    def taken_since(self, channel: str, provider_prefix: str, since: float, limit: int = 500) -> list[tuple]:
+        """Complaints of a channel taken in since ``since`` whose provider id starts with
+        ``provider_prefix``, newest first: (id, provider id, taken_at, forwarded_at,
+        routed agency code or None). For the desk app's list of the day."""
+        escaped = provider_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        return self._reader().execute(
+            "SELECT l.id, l.provider_message_id, l.taken_at, l.forwarded_at, r.agency_code FROM ledger l"
+            " LEFT JOIN routed r ON r.id = l.id WHERE l.channel = ? AND l.taken_at >= ?"
+            " AND l.provider_message_id LIKE ? ESCAPE '\\' ORDER BY l.taken_at DESC LIMIT ?",
+            (channel, since, escaped + "%", limit),
+        ).fetchall()
+
     # -- raw archive and quarantine -------------------------------------------
 
     def raw(self, ref: str) -> tuple[bytes, dict[str, Any]] | None:

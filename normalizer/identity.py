@@ -40,3 +40,8 @@ def complaint_id(channel_type: str, account: str, provider_message_id: str, cont
     # Same result as uuid.uuid5(KANAL_NAMESPACE, key), without its per-call overhead.
     digest = hashlib.sha1(_NAMESPACE_BYTES + key.encode(), usedforsecurity=False).digest()
     return uuid.UUID(bytes=digest[:16], version=5)
+
+
+def reference_number(complaint_uuid: object) -> str:
+    """The short reference number a citizen is told (``KNL-`` + 8 hex digits of the id)."""
+    return "KNL-" + str(complaint_uuid).replace("-", "")[:8].upper()
