@@ -16,6 +16,7 @@ Tables:
     counters       named counts per channel (drops by reason, refused webhooks)
     routed         the embedded default's routed complaints
     ack_outbox     replies to reporters, granted with their complaint (kanal/ack_outbox.py)
+    held_parts     parts of a message that arrive separately, until it is whole (kanal/held_parts.py)
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from typing import Any
 
 from config.redact import redact_credentials
 from connectors.base import UNCHANGED, IngestResult, Outcome, RawMessage
-from kanal import ack_outbox
+from kanal import ack_outbox, held_parts
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS ledger (
@@ -228,6 +229,7 @@ class Spool:
         self._lock = threading.RLock()
         self._conn.executescript(SCHEMA)
         ack_outbox.create_schema(self._conn)
+        held_parts.create_schema(self._conn)
         self._local = threading.local()
         self._readers: set[weakref.finalize] = set()
         self._readers_lock = threading.Lock()
@@ -386,7 +388,12 @@ class Spool:
         taken = self._taken(conn, [str(o.complaint.id) for o in request.outcomes if o.kind == "accepted"])
         for outcome in request.outcomes:
             raw = outcome.raw
-            if outcome.kind == "accepted":
+            if outcome.releases:
+                held_parts.release(conn, channel, outcome.releases, now)
+            if outcome.kind == "held" and outcome.held is not None:
+                held_parts.hold(conn, channel, outcome.held, raw, now)
+                results.append(IngestResult(raw, "held"))
+            elif outcome.kind == "accepted":
                 complaint = outcome.complaint
                 cid = str(complaint.id)
                 if cid in taken:
@@ -656,6 +663,10 @@ class Spool:
                 "UPDATE quarantine SET resolved_at = ?, resolution = ? WHERE qid = ?", (time.time(), resolution, qid)
             )
 
+    def held_ready(self, channel: str, timeout: float, now: float | None = None) -> list[held_parts.ReadyGroup]:
+        """Held parts of ``channel`` to take now (see :mod:`kanal.held_parts`)."""
+        return held_parts.ready(self._reader(), channel, timeout, now or time.time())
+
     # -- housekeeping -----------------------------------------------------------
 
     def prune(self, now: float | None = None) -> int:
@@ -672,6 +683,7 @@ class Spool:
             ).rowcount
             conn.execute("DELETE FROM routed WHERE routed_at < ?", (cutoff,))
             conn.execute("DELETE FROM quarantine WHERE resolved_at IS NOT NULL AND resolved_at < ?", (cutoff,))
+            held_parts.prune(conn, now or time.time())
             # A complaint still waiting for the broker keeps its raw payload, however old.
             conn.execute(
                 "DELETE FROM raw_archive WHERE stored_at < ? "
