@@ -239,10 +239,26 @@ class SpoolWriter(Protocol):
         """Add to a named counter."""
         ...
 
+    def save_state(self, channel: str, key: str, value: Any) -> None:
+        """Store a channel's state value durably, at once."""
+        ...
+
+    def load_state(self, channel: str, key: str) -> Any:
+        """A channel's state value, or None."""
+        ...
+
     def held_ready(self, channel: str, timeout: float) -> Sequence[Any]:
         """Held parts to take now: groups with ``key``, ``parts`` (each with ``pid``
         and ``raw``) and ``complete`` (see :mod:`kanal.held_parts`)."""
         ...
+
+
+@dataclass(frozen=True)
+class ChannelState:
+    """A channel's durable key/value state (JSON values), written at once."""
+
+    load: Callable[[str], Any]
+    save: Callable[[str, Any], None]
 
 
 @dataclass(frozen=True)
@@ -351,6 +367,10 @@ class Connector(ABC):
         """
         msg = f"{type(self).__name__} cannot send replies"
         raise NotImplementedError(msg)
+
+    #: The channel's durable state outside the checkpoint (set by the runner), for
+    #: values that must be kept the moment they change (a rotating refresh token).
+    state: ChannelState | None = None
 
     #: Seconds a held part (:class:`Hold`) waits for the rest of its message; None
     #: for a connector that never holds parts.

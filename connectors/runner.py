@@ -29,6 +29,7 @@ from connectors.backoff import Backoff
 from connectors.base import (
     UNCHANGED,
     Accept,
+    ChannelState,
     CheckpointAdvance,
     Connector,
     Drop,
@@ -99,6 +100,8 @@ class ChannelRunner:
         self.name = connector.name
         self.type = connector.context.type
         connector.counter = functools.partial(spool.count, self.name)
+        connector.state = ChannelState(functools.partial(spool.load_state, self.name),
+                                       functools.partial(spool.save_state, self.name))
 
     # -- one batch ------------------------------------------------------------
 

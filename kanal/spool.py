@@ -17,6 +17,7 @@ Tables:
     routed         the embedded default's routed complaints
     ack_outbox     replies to reporters, granted with their complaint (kanal/ack_outbox.py)
     held_parts     parts of a message that arrive separately, until it is whole (kanal/held_parts.py)
+    channel_state  values a connector keeps at once, e.g. rotating tokens (kanal/channel_state.py)
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from typing import Any
 
 from config.redact import redact_credentials
 from connectors.base import UNCHANGED, IngestResult, Outcome, RawMessage
-from kanal import ack_outbox, held_parts
+from kanal import ack_outbox, channel_state, held_parts
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS ledger (
@@ -230,6 +231,7 @@ class Spool:
         self._conn.executescript(SCHEMA)
         ack_outbox.create_schema(self._conn)
         held_parts.create_schema(self._conn)
+        channel_state.create_schema(self._conn)
         self._local = threading.local()
         self._readers: set[weakref.finalize] = set()
         self._readers_lock = threading.Lock()
@@ -666,6 +668,15 @@ class Spool:
     def held_ready(self, channel: str, timeout: float, now: float | None = None) -> list[held_parts.ReadyGroup]:
         """Held parts of ``channel`` to take now (see :mod:`kanal.held_parts`)."""
         return held_parts.ready(self._reader(), channel, timeout, now or time.time())
+
+    def save_state(self, channel: str, key: str, value: Any) -> None:
+        """Store a channel's state value at once (see :mod:`kanal.channel_state`)."""
+        with self._write() as conn:
+            channel_state.save(conn, channel, key, value, time.time())
+
+    def load_state(self, channel: str, key: str) -> Any:
+        """A channel's state value, or None."""
+        return channel_state.load(self._reader(), channel, key)
 
     # -- housekeeping -----------------------------------------------------------
 
