@@ -94,7 +94,7 @@ def test_a_comment_found_by_webhook_and_poll_is_one_complaint(graph, spool, ig) 
 
 
 def test_a_mention_in_a_comment_is_taken_with_its_text(graph, spool, ig) -> None:
-    runner, hook = ig
+    _runner, hook = ig
     media_id, comment_id = graph.add_ig_mention("@pemprovdki trotoar di Jl. Contoh rusak parah", time.time() - 120,
                                                 "warga.contoh")
 
@@ -109,7 +109,7 @@ def test_a_mention_in_a_comment_is_taken_with_its_text(graph, spool, ig) -> None
 
 
 def test_a_mention_in_a_caption_is_taken_with_the_caption_and_the_picture(graph, spool, ig) -> None:
-    runner, hook = ig
+    _runner, hook = ig
     media_id, _ = graph.add_ig_mention("Banjir lagi di Kel. Contoh @pemprovdki", time.time() - 120,
                                        "budi.contoh", in_caption=True)
 
