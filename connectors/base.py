@@ -112,7 +112,28 @@ class Accept(NamedTuple):
     replies_to: str | None = None
 
 
-NormaliseResult = Complaint | Accept | Drop
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """``normalise`` returns this for one part of a message whose other parts come
+    separately (a concatenated SMS part in its own request).
+
+    The spool keeps the part (the raw bytes) in the same transaction that would have
+    stored a complaint, so the source may be acknowledged; the runner joins the
+    parts with :meth:`Connector.assemble` once ``total`` are there, or takes each
+    alone after :attr:`Connector.hold_timeout` (see :mod:`kanal.held_parts`).
+
+    Attributes:
+        key: what the parts of one message share (sender, reference, total...).
+        sequence: 1-based position of this part.
+        total: number of parts of the message.
+    """
+
+    key: str
+    sequence: int
+    total: int
+
+
+NormaliseResult = Complaint | Accept | Drop | Hold
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +165,7 @@ class IngestResult:
     """What became of one raw message after the spool commit."""
 
     raw: RawMessage
-    status: Literal["accepted", "duplicate", "dropped", "quarantined"]
+    status: Literal["accepted", "duplicate", "dropped", "quarantined", "held"]
     complaint: Complaint | None = None
     reason: str | None = None
     #: The acknowledgement the spool granted with this commit (accepted only), else None.
@@ -165,6 +186,9 @@ class Outcome:
     ``reply`` is the acknowledgement the connector wants for an accepted complaint;
     the spool grants it or not (window) in the same transaction.
     ``replies_to``: see :class:`Accept`.
+    ``held`` (kind ``held``): a part the spool keeps until its message is whole.
+    ``releases``: ids of held parts this outcome was built from; the spool marks
+    them taken in the same transaction (any kind).
     """
 
     raw: RawMessage
@@ -174,6 +198,8 @@ class Outcome:
     reason: str | None = None
     reply: Reply | None = None
     replies_to: str | None = None
+    held: Hold | None = None
+    releases: tuple[int, ...] = ()
 
 
 class SpoolWriter(Protocol):
@@ -212,6 +238,27 @@ class SpoolWriter(Protocol):
     def count(self, channel: str, name: str, by: int = 1) -> None:
         """Add to a named counter."""
         ...
+
+    def save_state(self, channel: str, key: str, value: Any) -> None:
+        """Store a channel's state value durably, at once."""
+        ...
+
+    def load_state(self, channel: str, key: str) -> Any:
+        """A channel's state value, or None."""
+        ...
+
+    def held_ready(self, channel: str, timeout: float) -> Sequence[Any]:
+        """Held parts to take now: groups with ``key``, ``parts`` (each with ``pid``
+        and ``raw``) and ``complete`` (see :mod:`kanal.held_parts`)."""
+        ...
+
+
+@dataclass(frozen=True)
+class ChannelState:
+    """A channel's durable key/value state (JSON values), written at once."""
+
+    load: Callable[[str], Any]
+    save: Callable[[str, Any], None]
 
 
 @dataclass(frozen=True)
@@ -319,6 +366,21 @@ class Connector(ABC):
         ``in_answer`` False need to implement it.
         """
         msg = f"{type(self).__name__} cannot send replies"
+        raise NotImplementedError(msg)
+
+    #: The channel's durable state outside the checkpoint (set by the runner), for
+    #: values that must be kept the moment they change (a rotating refresh token).
+    state: ChannelState | None = None
+
+    #: Seconds a held part (:class:`Hold`) waits for the rest of its message; None
+    #: for a connector that never holds parts.
+    hold_timeout: float | None = None
+
+    def assemble(self, parts: Sequence[RawMessage], complete: bool) -> RawMessage:
+        """One raw message for held ``parts`` (in order): the whole message when
+        ``complete``, else a single part taken alone after the timeout. ``normalise``
+        must not hold what this returns. Pure."""
+        msg = f"{type(self).__name__} holds no parts"
         raise NotImplementedError(msg)
 
     def wait(self, stop: threading.Event, timeout: float) -> None:

@@ -29,9 +29,11 @@ from connectors.backoff import Backoff
 from connectors.base import (
     UNCHANGED,
     Accept,
+    ChannelState,
     CheckpointAdvance,
     Connector,
     Drop,
+    Hold,
     IngestResult,
     Outcome,
     RawMessage,
@@ -98,6 +100,8 @@ class ChannelRunner:
         self.name = connector.name
         self.type = connector.context.type
         connector.counter = functools.partial(spool.count, self.name)
+        connector.state = ChannelState(functools.partial(spool.load_state, self.name),
+                                       functools.partial(spool.save_state, self.name))
 
     # -- one batch ------------------------------------------------------------
 
@@ -110,6 +114,8 @@ class ChannelRunner:
         """
         try:
             result = self.connector.normalise(raw)
+            if isinstance(result, Hold):
+                return Outcome(raw, "held", held=result), {}
             if result is None:
                 result = Drop("unspecified")
             if isinstance(result, Drop):
@@ -156,7 +162,7 @@ class ChannelRunner:
                 parent = found.get(outcome.replies_to)
                 if parent is not None and parent != str(complaint.id):
                     complaint = complaint.model_copy(update={"in_reply_to": uuid.UUID(parent)})
-                    outcome = Outcome(outcome.raw, outcome.kind, complaint=complaint)
+                    outcome = dataclasses.replace(outcome, complaint=complaint, body=None, replies_to=None)
             if complaint is not None and complaint.provider_message_id in wanted:
                 found.setdefault(complaint.provider_message_id, str(complaint.id))
             resolved.append(outcome)
@@ -173,36 +179,47 @@ class ChannelRunner:
             complaint = outcome.complaint
             if complaint and complaint.in_reply_to and str(complaint.in_reply_to) not in known:
                 complaint = complaint.model_copy(update={"in_reply_to": None})
-                outcome = Outcome(outcome.raw, outcome.kind, complaint=complaint)
+                outcome = dataclasses.replace(outcome, complaint=complaint, body=None, replies_to=None)
             linked.append(outcome)
         return linked
 
-    def _reply_for(self, complaint: Complaint) -> Reply | None:
+    def _reply_for(self, complaint: Complaint, answerable: bool = True) -> Reply | None:
         """The acknowledgement the connector wants for ``complaint`` (never raises)."""
         try:
-            return self.connector.reply_for(complaint)
+            reply = self.connector.reply_for(complaint)
+            return None if reply is not None and reply.in_answer and not answerable else reply
         except Exception:  # a bug in a reply rule must not stop intake
             self.log.exception("could not build the acknowledgement; none is sent", complaint_id=str(complaint.id))
             return None
 
     def ingest(
-        self, raws: Sequence[RawMessage], checkpoint: Any = UNCHANGED, wait: float | None = None
+        self, raws: Sequence[RawMessage], checkpoint: Any = UNCHANGED, wait: float | None = None,
+        releases: Sequence[tuple[int, ...]] | None = None, answerable: bool = True,
     ) -> list[IngestResult]:
         """Normalise ``raws`` and commit them with ``checkpoint`` in one transaction,
         then let the connector acknowledge the source.
+
+        ``releases`` (one tuple per raw) names the held parts each raw was built
+        from; the spool marks them taken in the same transaction. ``answerable`` False:
+        no webhook answer will carry these results, so no reply may travel in one.
+        When parts were held, the messages they completed are joined and committed
+        right after, and their results are added to the ones returned (so the
+        webhook answer can carry their acknowledgement).
 
         Raises:
             Exception: when the commit fails; nothing was acknowledged.
         """
         outcomes: list[Outcome] = []
-        for raw in raws:
+        for index, raw in enumerate(raws):
             outcome, blobs = self.decide(raw)
             for digest, data in blobs.items():
                 self.attachments.put(digest, data)
+            if releases:
+                outcome = dataclasses.replace(outcome, releases=releases[index])
             outcomes.append(outcome)
         outcomes = [
-            Outcome(o.raw, o.kind, o.complaint, o.body or encode_complaint(o.complaint), o.reason,
-                    self._reply_for(o.complaint))
+            dataclasses.replace(o, body=o.body or encode_complaint(o.complaint),
+                                reply=self._reply_for(o.complaint, answerable))
             if o.complaint else o
             for o in self._link_replies(self._resolve_replies(outcomes))
         ]
@@ -214,7 +231,49 @@ class ChannelRunner:
             self.connector.acknowledge(results)
         except Exception:  # safe: the next fetch re-offers and acknowledges again
             self.log.exception("acknowledging the source failed; it will be retried on the next poll")
+        if releases is None and any(r.status == "held" for r in results):
+            results = results + self._join_held_safely(answerable)
         return results
+
+    # -- held parts ---------------------------------------------------------------
+
+    def join_held(self, answerable: bool = False) -> list[IngestResult]:
+        """Take the held parts that are ready: each whole message joined by the
+        connector, and after ``hold_timeout`` each part of an unfinished one alone.
+        Every raw is committed with the release of its parts."""
+        timeout = self.connector.hold_timeout
+        if timeout is None:
+            return []
+        raws: list[RawMessage] = []
+        releases: list[tuple[int, ...]] = []
+        for group in self.spool.held_ready(self.name, timeout):
+            if group.complete:
+                raws.append(self.connector.assemble([p.raw for p in group.parts], True))
+                releases.append(tuple(p.pid for p in group.parts))
+            else:
+                for part in group.parts:
+                    raws.append(self.connector.assemble([part.raw], False))
+                    releases.append((part.pid,))
+        return self.ingest(raws, releases=releases, answerable=answerable) if raws else []
+
+    def _join_held_safely(self, answerable: bool = False) -> list[IngestResult]:
+        try:
+            return self.join_held(answerable)
+        except Exception:  # the parts stay held; the channel's sweep joins them later
+            self.log.exception("could not join held parts; they stay held and are tried again")
+            return []
+
+    def _wait_push_only(self) -> None:
+        """Wait for stop; meanwhile sweep held parts when the connector holds any."""
+        timeout = self.connector.hold_timeout
+        if timeout is None:
+            self.stop.wait()
+            return
+        interval = min(max(timeout / 4, 0.05), 5.0)
+        while True:
+            self._join_held_safely()
+            if self.stop.wait(interval):
+                return
 
     # -- pull loop --------------------------------------------------------------
 
@@ -288,7 +347,7 @@ class ChannelRunner:
                     opened = True
                 if not connector.pulls:
                     self._set_state("running", "push only")
-                    self.stop.wait()
+                    self._wait_push_only()
                     break
                 handled = self.poll_once()
                 if failures or held or not handled or not shown_running:

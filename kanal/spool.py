@@ -16,6 +16,8 @@ Tables:
     counters       named counts per channel (drops by reason, refused webhooks)
     routed         the embedded default's routed complaints
     ack_outbox     replies to reporters, granted with their complaint (kanal/ack_outbox.py)
+    held_parts     parts of a message that arrive separately, until it is whole (kanal/held_parts.py)
+    channel_state  values a connector keeps at once, e.g. rotating tokens (kanal/channel_state.py)
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from typing import Any
 
 from config.redact import redact_credentials
 from connectors.base import UNCHANGED, IngestResult, Outcome, RawMessage
-from kanal import ack_outbox
+from kanal import ack_outbox, channel_state, held_parts
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS ledger (
@@ -228,6 +230,8 @@ class Spool:
         self._lock = threading.RLock()
         self._conn.executescript(SCHEMA)
         ack_outbox.create_schema(self._conn)
+        held_parts.create_schema(self._conn)
+        channel_state.create_schema(self._conn)
         self._local = threading.local()
         self._readers: set[weakref.finalize] = set()
         self._readers_lock = threading.Lock()
@@ -386,7 +390,12 @@ class Spool:
         taken = self._taken(conn, [str(o.complaint.id) for o in request.outcomes if o.kind == "accepted"])
         for outcome in request.outcomes:
             raw = outcome.raw
-            if outcome.kind == "accepted":
+            if outcome.releases:
+                held_parts.release(conn, channel, outcome.releases, now)
+            if outcome.kind == "held" and outcome.held is not None:
+                held_parts.hold(conn, channel, outcome.held, raw, now)
+                results.append(IngestResult(raw, "held"))
+            elif outcome.kind == "accepted":
                 complaint = outcome.complaint
                 cid = str(complaint.id)
                 if cid in taken:
@@ -668,6 +677,19 @@ class Spool:
                 "UPDATE quarantine SET resolved_at = ?, resolution = ? WHERE qid = ?", (time.time(), resolution, qid)
             )
 
+    def held_ready(self, channel: str, timeout: float, now: float | None = None) -> list[held_parts.ReadyGroup]:
+        """Held parts of ``channel`` to take now (see :mod:`kanal.held_parts`)."""
+        return held_parts.ready(self._reader(), channel, timeout, now or time.time())
+
+    def save_state(self, channel: str, key: str, value: Any) -> None:
+        """Store a channel's state value at once (see :mod:`kanal.channel_state`)."""
+        with self._write() as conn:
+            channel_state.save(conn, channel, key, value, time.time())
+
+    def load_state(self, channel: str, key: str) -> Any:
+        """A channel's state value, or None."""
+        return channel_state.load(self._reader(), channel, key)
+
     # -- housekeeping -----------------------------------------------------------
 
     def prune(self, now: float | None = None) -> int:
@@ -684,6 +706,7 @@ class Spool:
             ).rowcount
             conn.execute("DELETE FROM routed WHERE routed_at < ?", (cutoff,))
             conn.execute("DELETE FROM quarantine WHERE resolved_at IS NOT NULL AND resolved_at < ?", (cutoff,))
+            held_parts.prune(conn, now or time.time())
             # A complaint still waiting for the broker keeps its raw payload, however old.
             conn.execute(
                 "DELETE FROM raw_archive WHERE stored_at < ? "

@@ -51,6 +51,12 @@ class FacebookOptions(BaseModel):
     poll_feed: bool = Field(True, description="Poll visitor posts on the Page's feed.")
     poll_comments: bool = Field(True, description="Poll comments under the Page's recent posts.")
     poll_conversations: bool = Field(True, description="Poll Messenger conversations.")
+    poll_instagram: bool = Field(
+        True, description="Poll comments under the Instagram account's recent posts (with instagram_account_id)."
+    )
+    fetch_mentions: bool = Field(
+        True, description="Read the text of an Instagram @mention from the Graph API when its webhook arrives."
+    )
     comment_lookback_days: float = Field(
         14, gt=0, le=365,
         description="Posts younger than this are checked for new comments on each poll.",

@@ -7,7 +7,8 @@ and the poll that finds the same item later give one complaint id:
 * a wall post: the post id (``PAGEID_POSTID``), ``value.post_id`` in a feed change;
 * a comment: the comment id (``POSTID_COMMENTID``), ``value.comment_id`` in a feed change;
 * a Messenger message: the message id (``m_...``), which the webhook calls ``mid``;
-* an Instagram comment: its id; a mention: the comment (or media) id it names.
+* an Instagram comment: its id (webhook ``value.id``, poll ``id``); a mention: the
+  comment (or media) id it names, its text read when the webhook came.
 
 What is dropped on purpose (counted per reason): the Page's own posts, comments and
 messages, Messenger echoes, read/delivery receipts and other non-message events,
@@ -355,34 +356,64 @@ def _feed_change(
     return Drop("feed_unsupported_item")
 
 
-def _instagram_change(
-    page: PageIdentity, raw: RawMessage, doc: dict[str, Any], field: str, value: dict[str, Any]
+def _ig_comment(
+    page: PageIdentity, raw: RawMessage, item: dict[str, Any], media_id: Any, when: datetime
 ) -> Complaint | Drop:
-    when = parse_time(value.get("timestamp") or doc.get("entry_time"), raw.received_at)
-    if field in {"comments", "live_comments"}:
-        author = _dict(value.get("from"))
-        if page.own(author.get("id")):
-            return Drop("own_reply")
-        media_id = _dict(value.get("media")).get("id")
-        return _build(
-            page, raw, value.get("id"),
-            when=when, text=value.get("text"),
-            reporter=_person(author, handle_key="username"),
-            attachments=[],
-            conversation_key=f"instagram-media:{media_id}" if media_id else None,
-            in_reply_to=_reply_id(page, value.get("parent_id")),
-        )
-    if field == "mentions":
-        # The notification names the comment or media only; the text must be read with
-        # GET /{ig-user-id}?fields=mentioned_comment... . Kept so nothing is lost, flagged.
-        target = value.get("comment_id") or value.get("media_id")
-        media_id = value.get("media_id")
+    """An Instagram comment, from the ``comments`` webhook or the poll: same id, same complaint."""
+    author = _dict(item.get("from"))
+    if page.own(author.get("id")):
+        return Drop("own_reply")
+    if not author and item.get("username"):
+        author = {"username": item.get("username")}
+    return _build(
+        page, raw, item.get("id"),
+        when=when, text=item.get("text"),
+        reporter=_person(author, handle_key="username"),
+        attachments=[],
+        conversation_key=f"instagram-media:{media_id}" if media_id else None,
+        in_reply_to=_reply_id(page, item.get("parent_id")),
+    )
+
+
+def _ig_mention(
+    page: PageIdentity, raw: RawMessage, value: dict[str, Any], mentioned: dict[str, Any], when: datetime
+) -> Complaint | Drop:
+    """A ``mentions`` event: the id is the comment (or, for a caption, the post) it names,
+    so a mention in a comment on our own post is the same complaint as that comment."""
+    target = value.get("comment_id") or value.get("media_id")
+    media_id = value.get("media_id")
+    if not mentioned:
+        # The text could not be read when the event came: kept so nothing is lost, flagged.
         return _build(
             page, raw, target,
             when=when, text="", reporter=Reporter(), attachments=[],
             conversation_key=f"instagram-media:{media_id}" if media_id else None,
             flags=("instagram_mention", "incomplete"),
         )
+    media = _dict(mentioned.get("media")) if mentioned.get("kind") == "comment" else mentioned
+    handle = media.get("username") if mentioned.get("kind") == "media" else None
+    text = mentioned.get("text") if mentioned.get("kind") == "comment" else mentioned.get("caption")
+    picture = _reference(mentioned.get("media_url"), _content_type_hint(str(mentioned.get("media_type") or "")))
+    return _build(
+        page, raw, target,
+        when=parse_time(mentioned.get("timestamp"), when),
+        text=text,
+        reporter=_person({"username": handle}, handle_key="username") if handle else Reporter(),
+        attachments=[picture] if picture else [],
+        conversation_key=f"instagram-media:{media_id}" if media_id else None,
+        url=media.get("permalink") if isinstance(media.get("permalink"), str) else None,
+        flags=("instagram_mention",),
+    )
+
+
+def _instagram_change(
+    page: PageIdentity, raw: RawMessage, doc: dict[str, Any], field: str, value: dict[str, Any]
+) -> Complaint | Drop:
+    when = parse_time(value.get("timestamp") or doc.get("entry_time"), raw.received_at)
+    if field in {"comments", "live_comments"}:
+        return _ig_comment(page, raw, value, _dict(value.get("media")).get("id"), when)
+    if field == "mentions":
+        return _ig_mention(page, raw, value, _dict(doc.get("mentioned")), when)
     return Drop("instagram_unsupported_field")
 
 
@@ -430,6 +461,11 @@ def normalise_item(raw: RawMessage, page: PageIdentity) -> Complaint | Drop:
         return _poll_comment(page, raw, data, doc.get("post_id"))
     if kind == "message":
         return _poll_message(page, raw, data)
+    if kind == "ig_comment":
+        if page.instagram_account_id is None:
+            msg = "polled Instagram comment, but this channel has no instagram_account_id"
+            raise NormaliseError(msg)
+        return _ig_comment(page, raw, data, doc.get("media_id"), parse_time(data.get("timestamp")))
     _check_owner(page, doc)
     if kind == "messaging":
         return _messaging_event(page, raw, doc, data)

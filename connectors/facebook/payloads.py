@@ -6,9 +6,10 @@ every item is wrapped in a small JSON envelope that keeps the item exactly as
 Meta sent it plus the context ``normalise`` needs::
 
     {"source": "webhook" | "poll",
-     "kind": "messaging" | "change" | "post" | "comment" | "message" | "body",
+     "kind": "messaging" | "change" | "post" | "comment" | "message" | "ig_comment" | "body",
      "page_id": "...", "object": "page" | "instagram", "entry_id": "...",
-     "entry_time": 1764200000, "post_id": "...", "conversation_id": "...",
+     "entry_time": 1764200000, "post_id": "...", "conversation_id": "...", "media_id": "...",
+     "mentioned": {... a mention's comment or media, read when the webhook came ...},
      "data": {... the item ...}}
 """
 
@@ -20,7 +21,7 @@ from typing import Any
 from connectors.push import json_bytes
 
 #: Kinds an envelope can have.
-KINDS = frozenset({"messaging", "change", "post", "comment", "message", "body"})
+KINDS = frozenset({"messaging", "change", "post", "comment", "message", "ig_comment", "body"})
 
 
 def envelope(source: str, kind: str, page_id: str, data: Any, **context: Any) -> bytes:

@@ -1,12 +1,14 @@
 """Polling a Page: the safety net under the webhooks.
 
-Three edges, each with its own high-water mark in the channel's checkpoint:
+Four edges, each with its own high-water mark in the channel's checkpoint:
 
 * ``feed``: posts on the Page's feed (visitor posts; the Page's own are dropped later);
 * ``comments``: comments under the Page's posts younger than ``comment_lookback_days``
   whose ``updated_time`` moved (a new comment updates its post), so new comments on
   old posts are found too;
-* ``messages``: Messenger conversations updated since the mark, and their messages.
+* ``messages``: Messenger conversations updated since the mark, and their messages;
+* ``instagram``: comments under the linked Instagram account's recent posts
+  (:mod:`connectors.facebook.instagram`), when ``instagram_account_id`` is set.
 
 The Graph API lists newest first, so a mark can only move once its edge was read to
 the end: items carry no checkpoint, and one :class:`CheckpointAdvance` per edge comes
@@ -41,6 +43,7 @@ from connectors.base import CheckpointAdvance, RawMessage
 from connectors.errors import NormaliseError, TransientError
 from connectors.facebook.client import GraphClient
 from connectors.facebook.config import FacebookOptions
+from connectors.facebook.instagram import recent_comments
 from connectors.facebook.normalise import parse_time
 from connectors.facebook.payloads import envelope
 
@@ -110,6 +113,7 @@ class PollState:
     comments: Watermark
     messages: Watermark
     retry: dict[str, Watermark] = field(default_factory=dict)
+    instagram: Watermark | None = None
 
     @classmethod
     def load(cls, value: Any, start: float) -> PollState:
@@ -121,12 +125,16 @@ class PollState:
             Watermark.from_json(value.get("comments"), start),
             Watermark.from_json(value.get("messages"), start),
             {str(k): Watermark.from_json(v, start) for k, v in retry.items()},
+            Watermark.from_json(value["instagram"], start) if "instagram" in value else None,
         )
 
     def to_json(self) -> dict[str, Any]:
         """JSON form stored in the spool."""
-        return {"v": 2, "feed": self.feed.to_json(), "comments": self.comments.to_json(),
-                "messages": self.messages.to_json(), "retry": {k: v.to_json() for k, v in self.retry.items()}}
+        doc = {"v": 2, "feed": self.feed.to_json(), "comments": self.comments.to_json(),
+               "messages": self.messages.to_json(), "retry": {k: v.to_json() for k, v in self.retry.items()}}
+        if self.instagram is not None:
+            doc["instagram"] = self.instagram.to_json()
+        return doc
 
 
 def _seconds(value: Any) -> float | None:
@@ -175,6 +183,23 @@ class PagePoller:
             yield from self._conversations(state, messages, retry)
             state = replace(state, messages=messages.next_mark(now - RECENT_WINDOW), retry=retry)
             yield CheckpointAdvance(state.to_json())
+        ig_user_id = self.options.instagram_account_id
+        if self.options.poll_instagram and ig_user_id:
+            mark = state.instagram or Watermark(now - self.options.initial_lookback_hours * 3600)
+            instagram = Reading(mark)
+            yield from self._instagram(ig_user_id, mark, instagram, now)
+            state = replace(state, instagram=instagram.next_mark(now - RECENT_WINDOW))
+            yield CheckpointAdvance(state.to_json())
+
+    def _instagram(self, ig_user_id: str, mark: Watermark, reading: Reading, now: float) -> Iterator[RawMessage]:
+        horizon = now - self.options.comment_lookback_days * 86400
+        found = recent_comments(self.client, ig_user_id, horizon, self.options.page_size, _seconds)
+        for comment, media_id in found:
+            at, comment_id = _seconds(comment.get("timestamp")), str(comment.get("id", ""))
+            if at is None or mark.is_new(at, comment_id):
+                yield self._raw("ig_comment", comment, media_id=media_id)
+            if at is not None:
+                reading.see(at, comment_id)
 
     def _feed(self, state: PollState, now: float, feed: Reading, comments: Reading) -> Iterator[RawMessage]:
         options = self.options

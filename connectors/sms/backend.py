@@ -62,6 +62,15 @@ class SmsBackend(ABC):
             connectors.errors.NormaliseError: the raw form is malformed or undecodable.
         """
 
+    #: Seconds a part that arrived alone waits for the rest (:class:`connectors.base.Hold`);
+    #: None for a backend that never holds parts.
+    hold_timeout: float | None = None
+
+    def assemble(self, parts: Sequence[RawMessage], complete: bool) -> RawMessage:
+        """One raw message for held parts (see :meth:`connectors.base.Connector.assemble`)."""
+        msg = f"the {type(self).__name__} holds no parts"
+        raise NotImplementedError(msg)
+
     def reply_route(self) -> Literal["answer", "outbox"] | None:
         """How this backend delivers acknowledgements: in its webhook ``answer``,
         through :meth:`send` from the spool's ack ``outbox``, or not at all (None)."""

@@ -116,6 +116,15 @@ class KannelOptions(_Options):
     reply_with_ack: bool = Field(
         True, description="Send the acknowledgement as the HTTP reply body (Kannel turns it into the reply SMS)."
     )
+    multipart_timeout: float = Field(
+        600,
+        gt=0,
+        description=(
+            "Parts of a concatenated SMS that Kannel posts one by one (its `concatenation` off) are held in the "
+            "spool and joined by their UDH reference; after this many seconds without the missing parts, each "
+            "part is taken alone, flagged incomplete."
+        ),
+    )
 
 
 class TwilioOptions(_Options):

@@ -15,18 +15,27 @@ they are read in ``time_utc_offset_hours`` (0 by default), not the channel's WIB
 
 Kannel sends the HTTP answer body back to the citizen as the reply SMS, so Kanal
 answers an empty body (set ``omit-empty = true``) unless it acknowledges.
+
+Concatenated SMS: with ``concatenation = false`` in Kannel's core group, smsbox calls
+the URL once per part, each with its UDH (``udh=%u``). Such a part is held in the
+spool (the 2xx comes once it is durable) and the parts sharing sender, receiving
+number, UDH reference and part count are joined into one message; after
+``multipart_timeout`` each part is taken alone, flagged incomplete. The joined raw
+message is a small JSON document holding every part's request as received.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Literal
 
 import structlog
 
-from connectors.base import IngestResult, RawMessage
+from connectors.base import Hold, IngestResult, RawMessage
 from connectors.errors import NormaliseError, ReplyFailed
 from connectors.push import HttpResponse, WebhookOutcome, WebhookRequest, WebhookRoute
 from connectors.sms.backend import ONE_SMS_MAX_BODY_BYTES, SmsBackend
@@ -40,7 +49,7 @@ from connectors.sms.http_inbound import (
 )
 from connectors.sms.message import InboundSms
 from connectors.sms.outbound import AckPolicy, kannel_sendsms
-from connectors.sms.udh import EncodingError, decode_8bit, decode_utf16be, parse_concat, udh_hex
+from connectors.sms.udh import Concat, EncodingError, decode_8bit, decode_utf16be, parse_concat, udh_hex
 from normalizer.timeutil import from_epoch
 
 _BACKEND = "kannel"
@@ -77,6 +86,10 @@ def _decode_text(data: bytes, ucs2: bool, eight_bit: bool, charset: str | None) 
         # says so with charset=%C (get-url) or the Content-Type (post-url).
         msg = "text is not valid UTF-8 and no other charset was given"
         raise EncodingError(msg) from None
+
+
+#: Key of the JSON document that joins held parts (a request dump starts with its method).
+_JOINED = "kannel_joined_parts"
 
 
 def _content_id(*parts: bytes) -> str:
@@ -175,11 +188,56 @@ class KannelBackend(SmsBackend):
         kannel_sendsms(opts.kannel_sendsms_url, opts.kannel_username or "",
                        opts.kannel_password.get() if opts.kannel_password else "", self.account, number, text)
 
+    # -- parts -------------------------------------------------------------------------
+
+    @property
+    def hold_timeout(self) -> float:  # type: ignore[override]
+        """Seconds a part waits for the rest of its message."""
+        return self.options.multipart_timeout
+
+    def assemble(self, parts: Sequence[RawMessage], complete: bool) -> RawMessage:
+        """The joined message (or a part taken alone): every part's request, as received."""
+        doc = {_JOINED: [p.payload.decode("latin-1") for p in parts], "complete": complete}
+        payload = json.dumps(doc, ensure_ascii=True, sort_keys=True).encode("ascii")
+        first = parts[0]
+        metadata = {**first.metadata, "parts": len(parts), "complete": complete}
+        return RawMessage(first.source_id, payload, first.received_at, metadata)
+
+    def _decode_joined(self, payload: bytes) -> InboundSms:
+        try:
+            doc = json.loads(payload)
+            parts = [p.encode("latin-1") for p in doc[_JOINED]]
+            complete = doc["complete"] is True
+        except (ValueError, KeyError, TypeError, AttributeError, UnicodeEncodeError) as exc:
+            msg = f"joined Kannel parts are unreadable: {type(exc).__name__}"
+            raise NormaliseError(msg) from None
+        if not parts:
+            msg = "joined Kannel parts hold no part"
+            raise NormaliseError(msg)
+        decoded = sorted((self._decode_request(p) + (p,) for p in parts), key=lambda d: d[1].sequence if d[1] else 0)
+        if not complete:
+            return replace(decoded[0][0], incomplete=True)
+        first = decoded[0][0]
+        return replace(first, text="".join(d[0].text for d in decoded),
+                       provider_id=_content_id(*(d[2] for d in decoded)), incomplete=False)
+
     # -- decode -------------------------------------------------------------------------
 
     def decode(self, raw: RawMessage) -> InboundSms:
-        """Read a get-url or post-url request back into an SMS (pure)."""
-        dump = parse_dump(raw.payload)
+        """Read a get-url or post-url request (or held parts joined) back into an SMS (pure).
+
+        A part of a concatenated SMS comes back with ``part`` set: the connector holds it.
+        """
+        if raw.payload[:1] == b"{":
+            return self._decode_joined(raw.payload)
+        sms, concat = self._decode_request(raw.payload)
+        if concat is not None and concat.total > 1:
+            key = f"{sms.sender}|{sms.recipient or ''}|{concat.reference}|{concat.total}"
+            return replace(sms, part=Hold(key, concat.sequence, concat.total))
+        return sms
+
+    def _decode_request(self, payload: bytes) -> tuple[InboundSms, Concat | None]:
+        dump = parse_dump(payload)
         params = dump.params(binary=("text", "udh"))
         when = self._time(dump.method, params, dump.headers.get("X-Kannel-Time"))
         if dump.method == "GET":
@@ -214,7 +272,7 @@ class KannelBackend(SmsBackend):
         provider_id = f"kannel:{given_id}" if given_id else _content_id(
             sender.encode(), (recipient or "").encode(), str(when).encode(), udh, data
         )
-        return InboundSms(
+        sms = InboundSms(
             sender=sender,
             text=text,
             provider_id=provider_id,
@@ -223,3 +281,4 @@ class KannelBackend(SmsBackend):
             incomplete=concat is not None and concat.total > 1,
             delivery_report=dlr,
         )
+        return sms, concat

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from connectors.base import Drop, RawMessage
+from connectors.base import Drop, Hold, RawMessage
 from connectors.errors import NormaliseError
 from normalizer.complaint import Attachment, ChannelRef, Complaint, Reporter
 from normalizer.fields import MAX_ID_CHARS, MAX_SENDER_CHARS, attachment_url, bounded, text_field
@@ -36,6 +36,8 @@ class InboundSms:
         incomplete: parts are missing.
         delivery_report: a delivery / status report rather than a message.
         media: (url, content type) of MMS media the gateway keeps by reference.
+        part: set when this is one part of a concatenated SMS whose other parts
+            arrive separately: the connector holds it until the message is whole.
     """
 
     sender: str
@@ -46,6 +48,7 @@ class InboundSms:
     incomplete: bool = False
     delivery_report: bool = False
     media: tuple[tuple[str, str | None], ...] = ()
+    part: Hold | None = None
 
 
 @dataclass(frozen=True)

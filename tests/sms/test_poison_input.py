@@ -124,9 +124,9 @@ def test_kannel_udh_as_raw_url_encoded_bytes_is_read(spool: Spool, serve) -> Non
                  f"&time={int(time.time())}&udh={udh}")
         assert requests.get(f"{url}/kannel?{query}", timeout=10).status_code == 200
     assert spool.quarantined(CHANNEL) == []
-    taken = complaints(spool)
-    assert len(taken) == 2
-    assert all(c["flags"] == ["incomplete"] for c in taken), "each is part of 2, taken alone"
+    [joined] = complaints(spool)
+    assert joined["description"] == "Bagian 1Bagian 2", "both read as parts 1 and 2 of reference 0x2A"
+    assert joined["flags"] == []
 
 
 def test_twilio_forwarded_host_is_trusted_only_from_a_configured_proxy(spool: Spool, serve) -> None:
