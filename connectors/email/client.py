@@ -222,6 +222,27 @@ class MailboxClient:
         return mails
 
     @_wire_errors
+    def copies_of(self, raw: bytes, message_id: str | None, size: int | None = None) -> list[int]:
+        """UIDs in the selected folder that hold this mail.
+
+        Candidates are found by ``message_id`` (when the mail has one) and by size; with
+        ``size`` None the candidates' bytes must equal ``raw``, else ``size`` (the size
+        of the original of a reduced copy) and the Message-ID must match.
+        """
+        exact = size is None
+        size = len(raw) if size is None else size
+        criteria: list[Any] = ["LARGER", str(size - 1), "SMALLER", str(size + 1)]
+        if message_id:
+            criteria = ["HEADER", "Message-ID", message_id, *criteria]
+        elif not exact:
+            return []  # neither an id nor the bytes to tell it from another mail of that size
+        uids = sorted(int(uid) for uid in self.imap.search(criteria))
+        if not exact or not uids:
+            return uids
+        found = self.imap.fetch(uids, [b"BODY.PEEK[]"])
+        return [int(uid) for uid, item in sorted(found.items()) if bytes(item.get(b"BODY[]", b"")) == raw]
+
+    @_wire_errors
     def move(self, uids: Sequence[int], target: str) -> None:
         """Move ``uids`` of the selected folder to ``target`` (MOVE, else COPY + UID EXPUNGE)."""
         if not uids:

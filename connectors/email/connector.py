@@ -24,9 +24,11 @@ Config keys: see :class:`connectors.email.config.EmailOptions`.
 
 from __future__ import annotations
 
+import email.policy
 import threading
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
+from email.parser import BytesHeaderParser
 from typing import Any
 
 from connectors.base import (
@@ -39,12 +41,22 @@ from connectors.base import (
 )
 from connectors.email.client import MailboxClient, plan_chunks
 from connectors.email.config import EmailOptions
-from connectors.email.normalise import EmailNormaliser
+from connectors.email.normalise import EmailNormaliser, message_ids
 from connectors.errors import TransientError
 from normalizer.complaint import ChannelRef
 from normalizer.timeutil import utc_now
 
 Cursor = dict[str, dict[str, int]]
+
+
+def _message_id(raw: bytes) -> str | None:
+    """The first id of the ``Message-ID`` header, in brackets, or None."""
+    try:
+        headers = BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw)
+        ids = message_ids(str(headers.get("Message-ID", "")))
+    except Exception:  # noqa: BLE001 - a header the parser cannot read: look the mail up by its bytes
+        return None
+    return f"<{ids[0]}>" if ids else None
 
 
 class EmailConnector(Connector):
@@ -159,10 +171,11 @@ class EmailConnector(Connector):
     def acknowledge(self, results: Sequence[IngestResult]) -> None:
         """Move committed mail out of its folder: to Processed, or to Quarantine.
 
-        A connector that was never opened (``kanal quarantine retry``) leaves the
-        mailbox alone: that mail already sits in the Quarantine folder.
+        A connector that was never opened runs a ``kanal quarantine retry``: that mail
+        sits in the Quarantine folder, and what the retry took in moves on to Processed.
         """
         if not self._opened:
+            self._acknowledge_retried(results)
             return
         moves: dict[tuple[str, int], dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
         for result in results:
@@ -181,6 +194,31 @@ class EmailConnector(Connector):
         except TransientError:
             self.client.drop()
             self._sweep = True
+            raise
+
+    def _acknowledge_retried(self, results: Sequence[IngestResult]) -> None:
+        """Move the mail whose quarantine retry succeeded from Quarantine to Processed.
+
+        The mail got a new UID in the Quarantine folder, so it is looked up there by its
+        Message-ID and size and, unless the spool kept a reduced copy, by its bytes.
+        """
+        done = [r.raw for r in results if r.status != "quarantined" and "folder" in r.raw.metadata]
+        if not done:
+            return
+        opts = self.options
+        try:
+            client = self._connected()
+            client.select(opts.quarantine_folder)
+            uids: set[int] = set()
+            for raw in done:
+                original = raw.metadata.get("original_bytes") if raw.metadata.get("archived") == "reduced" else None
+                found = client.copies_of(raw.payload, _message_id(raw.payload), original)
+                if not found:
+                    self.log.warning("retried mail not found in the quarantine folder", source_id=raw.source_id)
+                uids.update(found)
+            client.move(sorted(uids), opts.processed_folder)
+        except TransientError:
+            self.client.drop()
             raise
 
     def _move(self, folder: str, uidvalidity: int, targets: dict[str, list[int]]) -> None:
