@@ -17,7 +17,9 @@ Delivery:
 Push:
     :meth:`EmailConnector.wait` IDLEs on the first folder when the server offers
     IDLE (renewed every ``idle_renew_seconds``, well inside the 29-minute limit);
-    the poll interval stays as a safety net, and without IDLE the channel polls.
+    every further folder is watched by a :class:`~connectors.email.watch.FolderWatcher`
+    on a connection of its own, which wakes that wait. The poll interval stays as a
+    safety net, and without IDLE the channel polls.
 
 Config keys: see :class:`connectors.email.config.EmailOptions`.
 """
@@ -42,11 +44,15 @@ from connectors.base import (
 from connectors.email.client import MailboxClient, plan_chunks
 from connectors.email.config import EmailOptions
 from connectors.email.normalise import EmailNormaliser, message_ids
+from connectors.email.watch import FolderWatcher
 from connectors.errors import TransientError
 from normalizer.complaint import ChannelRef
 from normalizer.timeutil import utc_now
 
 Cursor = dict[str, dict[str, int]]
+
+#: How often the IDLE on the first folder checks whether a watcher saw mail elsewhere.
+_WAKE_CHECK_SECONDS = 0.1
 
 
 def _message_id(raw: bytes) -> str | None:
@@ -72,6 +78,8 @@ class EmailConnector(Connector):
         self._sweep = True
         self._opened = False
         self._seen_uidnext: dict[str, int] = {}
+        self._arrived = threading.Event()  # a watcher saw new mail in a further folder
+        self._watchers: list[FolderWatcher] = []
         self._normaliser = EmailNormaliser(
             ChannelRef(type=self.type_name, name=context.name, account=self.account),
             [options.address, *options.own_addresses],
@@ -92,7 +100,12 @@ class EmailConnector(Connector):
         self._connected()
 
     def close(self) -> None:
-        """Log out."""
+        """Stop the folder watchers and log out."""
+        watchers, self._watchers = self._watchers, []
+        for watcher in watchers:
+            watcher.stop()
+        for watcher in watchers:
+            watcher.join(5)
         self.client.close()
 
     def _connected(self) -> MailboxClient:
@@ -109,6 +122,7 @@ class EmailConnector(Connector):
     def fetch(self, since: Any) -> Iterator[RawMessage | CheckpointAdvance]:
         """Yield new mail of every folder in UID order (and leftovers below the cursor)."""
         cursor: Cursor = {k: dict(v) for k, v in (since or {}).items()}
+        self._arrived.clear()  # this fetch reads every folder; later arrivals set it again
         try:
             client = self._connected()
             sweep, self._sweep = self._sweep, False
@@ -236,17 +250,44 @@ class EmailConnector(Connector):
     # -- push -----------------------------------------------------------------
 
     def wait(self, stop: threading.Event, timeout: float) -> None:
-        """IDLE on the first folder until new mail, ``timeout`` or ``stop``; else sleep."""
+        """Until new mail in any folder, ``timeout`` or ``stop``: IDLE on the first folder
+        (the watchers of the others wake it); without IDLE, sleep."""
         client = self.client
         if not (self.options.idle and client.connected and client.has("IDLE")):
             stop.wait(timeout)
             return
+        self._watch_further_folders()
         folder = self.options.folders[0]
         try:
-            if client.select(folder).uidnext > self._seen_uidnext.get(folder, 0):
+            if self._arrived.is_set() or client.select(folder).uidnext > self._seen_uidnext.get(folder, 0):
                 return  # mail arrived between the fetch and now
-            client.idle_until(stop.is_set, timeout, renew=self.options.idle_renew_seconds)
+            client.idle_until(
+                lambda: stop.is_set() or self._arrived.is_set(),
+                timeout,
+                renew=self.options.idle_renew_seconds,
+                step=_WAKE_CHECK_SECONDS,
+            )
         except TransientError as exc:
             self.log.warning("IDLE failed; reconnecting on the next poll", error=str(exc))
             self.client.drop()
             self._sweep = True
+
+    def _watch_further_folders(self) -> None:
+        """Start one watcher per folder after the first (once; again after a watcher died)."""
+        if self._watchers and all(w.alive for w in self._watchers):
+            return
+        for watcher in self._watchers:
+            watcher.stop()
+        self._watchers = [
+            FolderWatcher(
+                MailboxClient(self.options),
+                folder,
+                lambda folder=folder: self._seen_uidnext.get(folder, 0),
+                self._arrived.set,
+                self.options.idle_renew_seconds,
+                self.log,
+            )
+            for folder in self.options.folders[1:]
+        ]
+        for watcher in self._watchers:
+            watcher.start()
