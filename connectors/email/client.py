@@ -24,6 +24,7 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
 
 from connectors.email.config import EmailOptions
+from connectors.email.oauth2 import AccessToken, TokenSource
 from connectors.errors import AuthFailed, TransientError, error_text
 
 P = ParamSpec("P")
@@ -85,10 +86,16 @@ class MailboxClient:
 
     Parameters:
         options: the channel's options.
+        tokens: the mailbox's OAuth2 token source, shared by its connections (made
+            here from ``options.oauth2`` when not given).
     """
 
-    def __init__(self, options: EmailOptions) -> None:
+    def __init__(self, options: EmailOptions, tokens: TokenSource | None = None) -> None:
         self.options = options
+        if tokens is None and options.oauth2 is not None:
+            tokens = TokenSource(options.oauth2, options.timeout)
+        self.tokens = tokens
+        self._login_token: AccessToken | None = None
         self._imap: IMAPClient | None = None
         self.selected: str | None = None
         self.capabilities: frozenset[bytes] = frozenset()
@@ -121,7 +128,9 @@ class MailboxClient:
         try:
             if not opts.tls and opts.starttls:
                 imap.starttls(self._ssl_context())
-            if opts.oauth2_token is not None:
+            if self.tokens is not None:
+                self._login_token = self._oauth2_login(imap, self.tokens)
+            elif opts.oauth2_token is not None:
                 imap.oauth2_login(opts.login, opts.oauth2_token.get())
             else:
                 assert opts.password is not None  # guaranteed by EmailOptions
@@ -134,6 +143,25 @@ class MailboxClient:
             raise
         self._imap = imap
         self.selected = None
+
+    def _oauth2_login(self, imap: IMAPClient, tokens: TokenSource) -> AccessToken:
+        """XOAUTH2 with the current token; if the server refuses it (expired or revoked
+        early), once more with a new one. A refusal of that one is final (AuthFailed)."""
+        token = tokens.current()
+        try:
+            imap.oauth2_login(self.options.login, token.value)
+        except LoginError:
+            tokens.refused(token)
+            token = tokens.current()
+            imap.oauth2_login(self.options.login, token.value)
+        return token
+
+    def relogin_in(self) -> float:
+        """Seconds until this connection should log in again with a fresh OAuth2 token
+        (infinite for a password or a fixed token)."""
+        if self.tokens is None or self._login_token is None:
+            return float("inf")
+        return self.tokens.seconds_left(self._login_token)
 
     def close(self) -> None:
         """Log out (best effort) and forget the connection."""

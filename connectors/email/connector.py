@@ -74,7 +74,7 @@ class EmailConnector(Connector):
 
     def __init__(self, context: ChannelContext, options: EmailOptions) -> None:
         super().__init__(context, options)
-        self.client = MailboxClient(options)
+        self.client = MailboxClient(options)  # its OAuth2 token source is shared by the watchers
         self._sweep = True
         self._opened = False
         self._seen_uidnext: dict[str, int] = {}
@@ -109,6 +109,9 @@ class EmailConnector(Connector):
         self.client.close()
 
     def _connected(self) -> MailboxClient:
+        if self.client.connected and self.client.relogin_in() <= 0:
+            self.log.info("imap logging in again with a fresh OAuth2 token")
+            self.client.close()
         if not self.client.connected:
             self.client.connect()
             self.client.ensure_folder(self.options.processed_folder)
@@ -263,7 +266,7 @@ class EmailConnector(Connector):
                 return  # mail arrived between the fetch and now
             client.idle_until(
                 lambda: stop.is_set() or self._arrived.is_set(),
-                timeout,
+                min(timeout, client.relogin_in()),
                 renew=self.options.idle_renew_seconds,
                 step=_WAKE_CHECK_SECONDS,
             )
@@ -280,7 +283,7 @@ class EmailConnector(Connector):
             watcher.stop()
         self._watchers = [
             FolderWatcher(
-                MailboxClient(self.options),
+                MailboxClient(self.options, self.client.tokens),
                 folder,
                 lambda folder=folder: self._seen_uidnext.get(folder, 0),
                 self._arrived.set,

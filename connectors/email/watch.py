@@ -79,6 +79,8 @@ class FolderWatcher:
         signalled = 0
         while not self._stop.is_set():
             try:
+                if self.client.connected and self.client.relogin_in() <= 0:
+                    self.client.close()  # log in again with a fresh OAuth2 token before this one expires
                 if not self.client.connected:
                     self.client.connect()
                 state = self.client.select(self.folder)
@@ -87,7 +89,7 @@ class FolderWatcher:
                     self._on_new()
                 failures = 0
                 # Back to SELECT after each renewal period or new mail: a fresh UIDNEXT.
-                self.client.idle_until(self._stop.is_set, self._renew, renew=self._renew)
+                self.client.idle_until(self._stop.is_set, min(self._renew, self.client.relogin_in()), renew=self._renew)
             except Exception as exc:  # noqa: BLE001 - a watcher must outlive any failure; the poll stays
                 failures += 1
                 delay = min(MAX_RETRY_SECONDS, 2.0**failures)
