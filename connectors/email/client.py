@@ -250,6 +250,20 @@ class MailboxClient:
         return mails
 
     @_wire_errors
+    def structure(self, uid: int) -> tuple[Any, datetime | None] | None:
+        """BODYSTRUCTURE and INTERNALDATE of ``uid`` in the selected folder (None if gone)."""
+        item = self.imap.fetch([uid], [b"BODYSTRUCTURE", b"INTERNALDATE"]).get(uid)
+        if item is None or b"BODYSTRUCTURE" not in item:
+            return None
+        return item[b"BODYSTRUCTURE"], item.get(b"INTERNALDATE")
+
+    @_wire_errors
+    def sections(self, uid: int, names: Sequence[str]) -> dict[str, bytes]:
+        """``BODY.PEEK[name]`` of ``uid`` for each of ``names`` (HEADER, 1.MIME, 2, TEXT ...)."""
+        item = self.imap.fetch([uid], [f"BODY.PEEK[{name}]".encode() for name in names]).get(uid) or {}
+        return {name: bytes(item.get(f"BODY[{name}]".encode()) or b"") for name in names}
+
+    @_wire_errors
     def copies_of(self, raw: bytes, message_id: str | None, size: int | None = None) -> list[int]:
         """UIDs in the selected folder that hold this mail.
 

@@ -77,6 +77,12 @@ class EmailOptions(BaseModel):
         gt=0,
         description="Bytes downloaded per IMAP FETCH (bounds memory); a larger message goes alone.",
     )
+    max_download_bytes: int = Field(
+        40 * 1024 * 1024,
+        gt=0,
+        description="Mail larger than this (RFC822.SIZE) is not downloaded whole: its header, text parts and "
+        "files within the attachment caps are, and its other parts are listed as omitted.",
+    )
     timeout: float = Field(60, gt=0, description="Socket timeout of IMAP commands, seconds.")
     own_addresses: list[str] = Field(
         default_factory=list,

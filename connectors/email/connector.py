@@ -27,6 +27,7 @@ Config keys: see :class:`connectors.email.config.EmailOptions`.
 from __future__ import annotations
 
 import email.policy
+import secrets
 import threading
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
@@ -41,7 +42,8 @@ from connectors.base import (
     NormaliseResult,
     RawMessage,
 )
-from connectors.email.client import MailboxClient, plan_chunks
+from connectors.email import partial
+from connectors.email.client import FetchedMail, MailboxClient, plan_chunks
 from connectors.email.config import EmailOptions
 from connectors.email.normalise import EmailNormaliser, message_ids
 from connectors.email.watch import FolderWatcher
@@ -159,10 +161,15 @@ class EmailConnector(Connector):
                 yield CheckpointAdvance({k: dict(v) for k, v in cursor.items()})
             return
         opts = self.options
-        for chunk in plan_chunks(uids, client.sizes(uids), opts.fetch_chunk, opts.fetch_max_bytes):
+        sizes = client.sizes(uids)
+        for chunk in plan_chunks(uids, sizes, opts.fetch_chunk, opts.fetch_max_bytes):
             if client.selected != folder and client.select(folder).uidvalidity != state.uidvalidity:
                 raise TransientError(f"UIDVALIDITY of {folder} changed during a fetch")
-            for mail in client.fetch(chunk):
+            large = {uid for uid in chunk if sizes.get(uid, 0) > opts.max_download_bytes}
+            whole = [uid for uid in chunk if uid not in large]
+            mails = [(mail, {}) for mail in (client.fetch(whole) if whole else [])]
+            mails += [m for m in (self._fetch_reduced(client, uid, sizes[uid]) for uid in sorted(large)) if m]
+            for mail, extra in sorted(mails, key=lambda m: m[0].uid):
                 last = max(last, mail.uid)
                 cursor[folder] = {"uidvalidity": state.uidvalidity, "last_uid": last}
                 yield RawMessage(
@@ -177,9 +184,23 @@ class EmailConnector(Connector):
                         "internaldate": mail.internaldate.isoformat()
                         if mail.internaldate
                         else None,
+                        **extra,
                     },
                     checkpoint={k: dict(v) for k, v in cursor.items()},
                 )
+
+    def _fetch_reduced(self, client: MailboxClient, uid: int, size: int) -> tuple[FetchedMail, dict[str, Any]] | None:
+        """Mail over ``max_download_bytes``: its header, text and small parts, with stubs
+        for the rest (see :mod:`.partial`); None if it vanished meanwhile."""
+        found = client.structure(uid)
+        if found is None:
+            return None
+        structure, internaldate = found
+        root = partial.plan(structure, self.context.max_file_bytes, self.options.max_download_bytes)
+        mark = secrets.token_hex(16)
+        raw = partial.rebuild(root, client.sections(uid, partial.sections(root)), mark)
+        self.log.info("large mail taken without its big parts", uid=uid, size=size, fetched=len(raw))
+        return FetchedMail(uid, raw, internaldate), {"fetched": "partial", "original_bytes": size, "omitted_mark": mark}
 
     def normalise(self, raw: RawMessage) -> NormaliseResult:
         """Turn one .eml into a complaint or a drop (pure; see :mod:`.normalise`)."""
@@ -228,7 +249,8 @@ class EmailConnector(Connector):
             client.select(opts.quarantine_folder)
             uids: set[int] = set()
             for raw in done:
-                original = raw.metadata.get("original_bytes") if raw.metadata.get("archived") == "reduced" else None
+                reduced = raw.metadata.get("archived") == "reduced" or raw.metadata.get("fetched") == "partial"
+                original = raw.metadata.get("original_bytes") if reduced else None
                 found = client.copies_of(raw.payload, _message_id(raw.payload), original)
                 if not found:
                     self.log.warning("retried mail not found in the quarantine folder", source_id=raw.source_id)

@@ -144,7 +144,9 @@ class EmailNormaliser:
         if reason:
             return Drop(reason)
         budget = AttachmentBudget(self.max_file_bytes, self.max_message_bytes)
-        content = extract(message, budget)
+        # Only the connector's own stubs of a mail it did not download whole count as omitted files.
+        mark = raw.metadata.get("omitted_mark") if raw.metadata.get("fetched") == "partial" else None
+        content = extract(message, budget, mark if isinstance(mark, str) and mark else None)
         complaint, parent = self._complaint(message, raw, content)
         return Accept(complaint, budget.blobs, self._archive(message, raw, content), replies_to=parent)
 
