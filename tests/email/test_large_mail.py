@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.email.conftest import Harness
 from tests.email.corpus.build import fake_jpeg, message, multipart, part
 from tests.email.mail import complaint_mail
@@ -92,8 +94,12 @@ class TestMailOverTheDownloadLimit:
         assert len(archived) < 1 * MIB and b"X-Kanal-Omitted: too_large" in archived
         assert mailbox.count("Processed") == 1 and mailbox.count("INBOX") == 0
 
-    def test_the_same_large_mail_found_twice_is_one_complaint(self, mailbox: Harness) -> None:
+    @pytest.mark.parametrize("message_id", [True, False])
+    def test_the_same_large_mail_found_twice_is_one_complaint(self, mailbox: Harness, message_id: bool) -> None:
         mail = _with_photos(2, [("a.jpg", 3 * MIB)])
+        if not message_id:
+            mail = mail.replace(b"Message-ID: <besar-2@warga.example.org>\r\n", b"")
+            assert b"Message-ID" not in mail
         mailbox.append(mail, folder="INBOX")
         with mailbox.imap() as client:
             client.create_folder("Lain")
