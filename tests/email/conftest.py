@@ -17,10 +17,10 @@ import structlog
 from imapclient import IMAPClient
 
 from connectors.attachments import LocalAttachmentStore
+from connectors.backoff import Backoff
 from connectors.base import ChannelContext
 from connectors.email.config import EmailOptions
 from connectors.email.connector import EmailConnector
-from connectors.backoff import Backoff
 from connectors.runner import ChannelRunner
 from kanal.spool import Spool
 from tests.email.dovecot import PASSWORD, Dovecot
