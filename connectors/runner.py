@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic_core import PydanticSerializationError
 
 from connectors.attachments import LocalAttachmentStore
 from connectors.backoff import Backoff
@@ -59,6 +60,13 @@ DEFAULT_BATCH_MAX_BYTES = 32 * 1024 * 1024
 def _printable(reason: str) -> str:
     """``reason`` as text SQLite and UTF-8 logs can store (lone surrogates escaped)."""
     return reason.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _lone_surrogate(exc: Exception) -> bool:
+    """True when encoding the complaint failed on a lone surrogate in its text."""
+    if isinstance(exc, UnicodeEncodeError):
+        return "surrogate" in str(exc)
+    return isinstance(exc, PydanticSerializationError) and "surrogates not allowed" in str(exc)
 
 
 class ChannelRunner:
@@ -134,6 +142,10 @@ class ChannelRunner:
             self.log.warning("message quarantined", source_id=raw.source_id, error=reason)
             return Outcome(raw, "quarantined", reason=reason), {}
         except Exception as exc:
+            if _lone_surrogate(exc):  # JSON may carry "\ud83d" alone; no UTF-8 complaint can hold it
+                reason = "a text field holds a lone UTF-16 surrogate (not valid Unicode text)"
+                self.log.warning("message quarantined", source_id=raw.source_id, error=reason)
+                return Outcome(raw, "quarantined", reason=reason), {}
             self.log.exception("normaliser failed; message quarantined", source_id=raw.source_id)
             return Outcome(raw, "quarantined", reason=_printable(f"{type(exc).__name__}: {exc}")), {}
         if archive is not None and len(archive) < len(raw.payload):

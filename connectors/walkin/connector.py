@@ -24,13 +24,16 @@ from connectors.base import Connector, Drop, IngestResult, NormaliseResult, RawM
 from connectors.errors import NormaliseError, TransientError
 from connectors.push import (
     HttpResponse,
+    UnreadableBody,
     WebhookOutcome,
     WebhookRequest,
     WebhookRoute,
     constant_time_equals,
+    load_json,
 )
 from connectors.walkin.config import WalkInOptions
 from normalizer.complaint import Complaint, Location, Reporter
+from normalizer.fields import identifier, text_field
 from normalizer.identity import complaint_id
 from normalizer.phone import to_e164
 from normalizer.text import clean_line, clean_text
@@ -100,25 +103,30 @@ class WalkInConnector(Connector):
     def normalise(self, raw: RawMessage) -> NormaliseResult:
         """Validate the desk's JSON and build the complaint."""
         try:
-            data = json.loads(raw.payload)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            data = load_json(raw.payload)
+        except UnreadableBody as exc:
             raise NormaliseError(f"not valid JSON: {exc}") from None
         if not isinstance(data, dict):
             raise NormaliseError("the JSON must be an object")
         if data.get("test") is True:
             return Drop("desk_test_message")
-        ref = str(data.get("id") or "").strip()
-        if not ref:
+        if data.get("id") in (None, ""):
             raise NormaliseError("missing 'id' (the desk's own reference)")
-        description, truncated = clean_text(str(data.get("description") or ""))
+        ref = identifier(data["id"], "id")
+        description, truncated = clean_text(text_field(data.get("description"), "description"))
         if not description:
             raise NormaliseError("missing or empty 'description'")
         reporter = data.get("reporter") or {}
         if not isinstance(reporter, dict):
             raise NormaliseError("'reporter' must be an object")
+        name, email = (text_field(reporter.get(k), f"reporter.{k}") for k in ("name", "email"))
+        phone = reporter.get("phone")
+        phone = str(phone) if isinstance(phone, int) and not isinstance(phone, bool) else \
+            text_field(phone, "reporter.phone")
+        title, address = (text_field(data.get(k) or None, k) for k in ("title", "address"))
         submitted = _parse_time(data.get("submitted_at"), self.options.time_format)
         submitted = submitted or raw.received_at.astimezone(WIB)
-        address = clean_line(str(data["address"])) if data.get("address") else None
+        address = clean_line(address) if address else None
         return Complaint(
             id=complaint_id(self.type_name, self.account, ref),
             channel=self.channel_ref,
@@ -126,12 +134,12 @@ class WalkInConnector(Connector):
             received_at=raw.received_at,
             requested_datetime=submitted,
             reporter=Reporter(
-                name=clean_line(str(reporter["name"])) if reporter.get("name") else None,
-                phone=to_e164(str(reporter["phone"])) if reporter.get("phone") else None,
-                email=str(reporter["email"]).strip().lower() if reporter.get("email") else None,
+                name=clean_line(name) if name else None,
+                phone=to_e164(phone) if phone else None,
+                email=email.strip().lower() if email else None,
                 anonymous=bool(reporter.get("anonymous", False)),
             ),
-            title=clean_line(str(data["title"])) if data.get("title") else None,
+            title=clean_line(title) if title else None,
             description=description,
             description_truncated=truncated,
             language="id",
