@@ -135,18 +135,18 @@ class ChannelRunner:
             body = encode_complaint(complaint)  # fails here, for this message alone, not in the batch commit
         except (NormaliseError, InvalidField) as exc:
             reason = _printable(str(exc))
-            self.log.warning("message quarantined", source_id=raw.source_id, error=reason)
+            self.log.warning("message quarantined", source_id=_printable(raw.source_id), error=reason)
             return Outcome(raw, "quarantined", reason=reason), {}
         except ValidationError as exc:  # pydantic quotes the refused values: name the fields only
             reason = describe_validation_error(exc)
-            self.log.warning("message quarantined", source_id=raw.source_id, error=reason)
+            self.log.warning("message quarantined", source_id=_printable(raw.source_id), error=reason)
             return Outcome(raw, "quarantined", reason=reason), {}
         except Exception as exc:
             if _lone_surrogate(exc):  # JSON may carry "\ud83d" alone; no UTF-8 complaint can hold it
                 reason = "a text field holds a lone UTF-16 surrogate (not valid Unicode text)"
-                self.log.warning("message quarantined", source_id=raw.source_id, error=reason)
+                self.log.warning("message quarantined", source_id=_printable(raw.source_id), error=reason)
                 return Outcome(raw, "quarantined", reason=reason), {}
-            self.log.exception("normaliser failed; message quarantined", source_id=raw.source_id)
+            self.log.exception("normaliser failed; message quarantined", source_id=_printable(raw.source_id))
             return Outcome(raw, "quarantined", reason=_printable(f"{type(exc).__name__}: {exc}")), {}
         if archive is not None and len(archive) < len(raw.payload):
             # The archive keeps the bounded stand-in under the original's raw_ref.
