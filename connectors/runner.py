@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic_core import PydanticSerializationError
 
 from connectors.attachments import LocalAttachmentStore
 from connectors.backoff import Backoff
@@ -61,6 +62,13 @@ DEFAULT_BATCH_MAX_BYTES = 32 * 1024 * 1024
 def _printable(reason: str) -> str:
     """``reason`` as text SQLite and UTF-8 logs can store (lone surrogates escaped)."""
     return reason.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _lone_surrogate(exc: Exception) -> bool:
+    """True when encoding the complaint failed on a lone surrogate in its text."""
+    if isinstance(exc, UnicodeEncodeError):
+        return "surrogate" in str(exc)
+    return isinstance(exc, PydanticSerializationError) and "surrogates not allowed" in str(exc)
 
 
 class ChannelRunner:
@@ -133,14 +141,18 @@ class ChannelRunner:
             body = encode_complaint(complaint)  # fails here, for this message alone, not in the batch commit
         except (NormaliseError, InvalidField) as exc:
             reason = _printable(str(exc))
-            self.log.warning("message quarantined", source_id=raw.source_id, error=reason)
+            self.log.warning("message quarantined", source_id=_printable(raw.source_id), error=reason)
             return Outcome(raw, "quarantined", reason=reason), {}
         except ValidationError as exc:  # pydantic quotes the refused values: name the fields only
             reason = describe_validation_error(exc)
-            self.log.warning("message quarantined", source_id=raw.source_id, error=reason)
+            self.log.warning("message quarantined", source_id=_printable(raw.source_id), error=reason)
             return Outcome(raw, "quarantined", reason=reason), {}
         except Exception as exc:
-            self.log.exception("normaliser failed; message quarantined", source_id=raw.source_id)
+            if _lone_surrogate(exc):  # JSON may carry "\ud83d" alone; no UTF-8 complaint can hold it
+                reason = "a text field holds a lone UTF-16 surrogate (not valid Unicode text)"
+                self.log.warning("message quarantined", source_id=_printable(raw.source_id), error=reason)
+                return Outcome(raw, "quarantined", reason=reason), {}
+            self.log.exception("normaliser failed; message quarantined", source_id=_printable(raw.source_id))
             return Outcome(raw, "quarantined", reason=_printable(f"{type(exc).__name__}: {exc}")), {}
         if archive is not None and len(archive) < len(raw.payload):
             # The archive keeps the bounded stand-in under the original's raw_ref.

@@ -183,6 +183,10 @@ class WebhookApp:
         if not isinstance(answer, WebhookOutcome):
             runner.log.error("webhook handler returned neither a response nor an outcome")
             return HttpResponse.text(500, "internal error\n")
+        if not answer.messages:
+            # A signed delivery with nothing to take in (an empty batch, an event type the
+            # channel does not read): answered 2xx, so it must be counted, not vanish.
+            self._count(runner, "webhook.no_messages")
         started = time.perf_counter()
         try:
             results = runner.ingest(list(answer.messages), wait=self.commit_wait)

@@ -471,13 +471,16 @@ class Spool:
         conn: sqlite3.Connection, channel: str, channel_type: str, raw: RawMessage, error: str, now: float
     ) -> None:
         digest = hashlib.sha256(raw.payload).hexdigest()
+        # A source id made from what the sender sent may hold a lone surrogate, which
+        # SQLite cannot store as text; the entry must still be written.
+        source_id = raw.source_id.encode("utf-8", "backslashreplace").decode("utf-8")
         conn.execute(
             "INSERT INTO quarantine (channel, channel_type, source_id, digest, payload, metadata, received_at, "
             "error, attempts, first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?) "
             "ON CONFLICT (channel, digest) DO UPDATE SET attempts = attempts + 1, error = excluded.error, "
             "last_seen = excluded.last_seen, resolved_at = NULL, resolution = NULL",
             (
-                channel, channel_type, raw.source_id, digest, raw.payload, _json(raw.metadata),
+                channel, channel_type, source_id, digest, raw.payload, _json(raw.metadata),
                 raw.received_at.timestamp(), error, now, now,
             ),
         )
@@ -719,7 +722,12 @@ class Spool:
 def _json(value: Any) -> str:
     if not value:
         return "{}"
-    return json.dumps(dict(value), default=str, ensure_ascii=False)
+    text = json.dumps(dict(value), default=str, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate from a sender: keep it as a \u escape
+        text = json.dumps(dict(value), default=str)
+    return text
 
 
 def _quarantine_entry(row: Sequence[Any]) -> QuarantineEntry:

@@ -73,11 +73,11 @@ def _decode_text(data: bytes, ucs2: bool, eight_bit: bool, charset: str | None) 
     if charset and charset not in ("utf-8", "utf8"):
         try:
             return data.decode(charset)
-        except LookupError:
-            msg = f"unknown charset {charset[:30]!r}"
-            raise EncodingError(msg) from None
         except UnicodeDecodeError:
             msg = f"text is not valid {charset[:30]}"
+            raise EncodingError(msg) from None
+        except (LookupError, ValueError):  # ValueError: a name Python refuses outright ("utf-8\0")
+            msg = f"unknown charset {charset[:30]!r}"
             raise EncodingError(msg) from None
     try:
         return data.decode("utf-8")

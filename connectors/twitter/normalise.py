@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from connectors.base import Drop, RawMessage
 from connectors.errors import NormaliseError
 from connectors.twitter.cursor import snowflake_time
+from connectors.twitter.shape import check_shape
 from normalizer.complaint import Attachment, ChannelRef, Complaint, Location, Reporter
 from normalizer.identity import complaint_id
 from normalizer.text import MAX_DESCRIPTION_CHARS, clean_line, clean_text
@@ -57,6 +58,7 @@ def _load(raw: RawMessage) -> tuple[dict[str, Any], dict[str, Any]]:
         msg = "mention payload has no tweet with an id and a text under 'data'"
         raise NormaliseError(msg)
     includes = body.get("includes") if isinstance(body.get("includes"), dict) else {}
+    check_shape(tweet, includes)
     return tweet, includes
 
 
@@ -179,6 +181,8 @@ def normalise_mention(raw: RawMessage, channel_name: str) -> Complaint | Drop:
     meta = raw.metadata
     if meta.get("kind") == "unavailable":
         return Drop(str(meta.get("reason") or "unavailable_tweet"))
+    if meta.get("kind") == "unreadable":
+        raise NormaliseError(str(meta.get("reason") or "tweet could not be read"))
     tweet, includes = _load(raw)
     tweet_id = str(tweet["id"])
     author_id = str(tweet.get("author_id") or "")
