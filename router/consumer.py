@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import kombu.exceptions
 import psycopg
 import structlog
 from kombu import Connection, Consumer, Producer, Queue
@@ -105,8 +106,11 @@ class RouterConsumer:
         Anything else is a bug (or a surprise nobody planned for) and ends :meth:`run`.
         """
         probe = Connection(self.url)  # not connected: it only names its transport's errors
-        return (*probe.connection_errors, *probe.channel_errors, OSError, psycopg.OperationalError,
-                psycopg.InterfaceError, sqlite3.OperationalError, SharedIndexUnavailable)
+        # kombu raises its own OperationalError when (re)connecting fails or the broker
+        # goes away mid-operation; it is a broker failure, not a bug.
+        return (*probe.connection_errors, *probe.recoverable_connection_errors, *probe.channel_errors, OSError,
+                kombu.exceptions.OperationalError, psycopg.OperationalError, psycopg.InterfaceError,
+                sqlite3.OperationalError, SharedIndexUnavailable)
 
     def run(self, stop: threading.Event) -> None:
         """Consume until ``stop`` is set, reconnecting with backoff after broker,
