@@ -49,7 +49,6 @@ from kombu import Connection, Consumer, Producer, Queue
 
 from config.models import TopologyConfig
 from kanal import topology as topo
-from router.confirms import PublishConfirms
 
 TOKEN = "bench-e2e-token"
 CHANNEL = "sms-e2e"
@@ -147,6 +146,44 @@ class Collector:
 
 
 # -- the baseline pipeline ------------------------------------------------------------------
+
+
+class PublishConfirms:
+    """The baseline's confirm tracking on one py-amqp channel (public ``confirm_select`` and
+    channel ``events``): publishes are numbered 1, 2, ... by the broker; ``wait`` reads
+    answers until all are in and returns the tokens of those nacked or returned."""
+
+    def __init__(self, connection: Connection, channel: object) -> None:
+        self.connection, self._tag = connection, 0
+        self._pending: dict[int, object] = {}
+        self._failed: set[object] = set()
+        self._returned: set[str] = set()
+        channel.confirm_select()
+        channel.events["basic_ack"].add(lambda tag, multiple: self._settle(tag, multiple, False))
+        channel.events["basic_nack"].add(lambda tag, multiple: self._settle(tag, multiple, True))
+        channel.events["basic_return"].add(lambda _e, _x, _k, m: self._returned.add(m.properties["message_id"]))
+
+    def published(self, token: object, message_id: str) -> None:
+        self._tag += 1
+        self._pending[self._tag] = (token, message_id)
+
+    def wait(self) -> set[object]:
+        deadline = time.monotonic() + 30
+        while self._pending and time.monotonic() < deadline:
+            try:
+                self.connection.drain_events(timeout=1.0)
+            except TimeoutError:
+                continue
+        if self._pending:
+            raise RuntimeError("baseline: publishes unconfirmed after 30 s")
+        failed, self._failed, self._returned = self._failed, set(), set()
+        return failed
+
+    def _settle(self, tag: int, multiple: bool, nacked: bool) -> None:
+        for t in [t for t in self._pending if t <= tag] if multiple else [tag]:
+            entry = self._pending.pop(t, None)
+            if entry and (nacked or entry[1] in self._returned):
+                self._failed.add(entry[0])
 
 
 class GroupPublisher:
@@ -344,6 +381,7 @@ def main() -> None:
     parser.add_argument("--step-seconds", type=float, default=15.0)
     parser.add_argument("--amqp", default="amqp://guest:guest@127.0.0.1:5672/%2F")
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--no-baseline", action="store_true", help="measure kanal only (A/B runs)")
     parser.add_argument("--generate", nargs=7, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.generate:
@@ -400,15 +438,17 @@ def main() -> None:
                 offset = 0
                 for rate in rates:
                     print(f"\noffered {rate:,.0f} SMS/s for {seconds:.0f} s")
-                    base = offer(server.server_address[1], "/sms", rate, seconds, args.clients, offset,
-                                 base_collector, tmp)
+                    if not args.no_baseline:
+                        base = offer(server.server_address[1], "/sms", rate, seconds, args.clients, offset,
+                                     base_collector, tmp)
+                        show("baseline", base)
                     offset += 10_000_000
-                    show("baseline", base)
                     kan = offer(port, path, rate, seconds, args.clients, offset, collector, tmp)
                     offset += 10_000_000
                     show("kanal", kan)
-                    print(f"  ratio kanal / baseline: throughput {kan['throughput'] / base['throughput']:.2f}x  "
-                          f"p99 {kan['p99'] / base['p99']:.1f}x")
+                    if not args.no_baseline:
+                        print(f"  ratio kanal / baseline: throughput {kan['throughput'] / base['throughput']:.2f}x  "
+                              f"p99 {kan['p99'] / base['p99']:.1f}x")
                     ok = kan["lost"] == 0 and kan["repeats"] == 0
                     print(f"  nothing lost or twice: {'yes' if ok else 'NO'}")
                     if args.step and kan["p99"] > 1.0:
