@@ -178,13 +178,21 @@ class RouterConsumer:
 
     def _handle_batch(self, messages: list[Message]) -> None:
         """Route the deliveries at hand: one dedup transaction, one AMQP transaction."""
-        decided: list[tuple[Message, Routed]] = []
+        decoded: list[tuple[Message, Complaint]] = []
         poison: list[tuple[Message, str]] = []
         for message in messages:
             try:
-                decided.append((message, self._route(decode_intake(message.body))))
+                decoded.append((message, decode_intake(message.body)))
             except PoisonMessage as exc:
                 poison.append((message, str(exc)))
+        decided: list[tuple[Message, Routed]] = []
+        # A failure of the shared duplicate index propagates: the database, not the message.
+        for (message, complaint), result in zip(decoded, self.router.route_many([c for _, c in decoded]),
+                                                strict=True):
+            if isinstance(result, Exception):
+                poison.append((message, self._routing_failed(complaint, result)))
+            else:
+                decided.append((message, result))
         sent: dict[str, tuple[Message, Routed]] = {}
         duplicates: list[str] = []
         with self.router.dedup.claim_many([(r.complaint_id, r.queue) for _, r in decided]) as fresh:
@@ -221,15 +229,10 @@ class RouterConsumer:
         code, text = getattr(exc, "reply_code", ""), getattr(exc, "reply_text", "") or str(exc)
         self._returned[cid] = f"unroutable: no queue bound for {routing_key!r} on {exchange!r} ({code} {text})"
 
-    def _route(self, complaint: Complaint) -> Routed:
-        try:
-            return self.router.route(complaint)
-        except SharedIndexUnavailable:
-            raise  # the database, not the message: reconnect and retry
-        except Exception as exc:
-            log.exception("routing raised; the message is retried, then dead-lettered", complaint_id=str(complaint.id))
-            msg = f"routing failed: {type(exc).__name__}: {exc}"
-            raise PoisonMessage(msg) from exc
+    def _routing_failed(self, complaint: Complaint, exc: Exception) -> str:
+        log.error("routing raised; the message is retried, then dead-lettered", complaint_id=str(complaint.id),
+                  exc_info=exc)
+        return f"routing failed: {type(exc).__name__}: {exc}"
 
     def _account(self, routed: list[Routed], duplicates: list[str], poison: list[tuple[Message, str]]) -> None:
         for r in routed:
