@@ -78,8 +78,8 @@ def bench_amqp(n: int, dsn: str | None) -> None:
     from kanal import topology as intake
     from router.consumer import RouterConsumer
     from router.dedup import open_dedup_store
-    from router.topology import delete_routed_side
     from router.shared_duplicates import PostgresDuplicateIndex
+    from router.topology import delete_routed_side
     from tests.router.helpers import publish_intake
 
     url = os.environ.get("KANAL_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
