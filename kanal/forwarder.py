@@ -36,8 +36,7 @@ from pika.spec import Basic
 from config.models import BrokerConfig
 from kanal import topology as topo
 from kanal.spool import OutboxRow, Spool
-from normalizer.complaint import SCHEMA_TYPE
-from normalizer.wire import CLOUDEVENTS_SPEC_VERSION, CONTENT_TYPE, WireMessage, wire_from_body
+from normalizer.wire import WireMessage, damaged_wire, wire_from_body
 
 #: Seconds between looks at an empty outbox (``wake()`` cuts the wait short).
 IDLE_POLL = 0.05
@@ -119,21 +118,7 @@ def wire_message(row: OutboxRow) -> WireMessage:
     try:
         return wire_from_body(row.body)
     except ValueError:
-        return WireMessage(
-            body=row.body,
-            message_id=row.id,
-            type=SCHEMA_TYPE,
-            timestamp=int(time.time()),
-            headers={
-                "cloudEvents_specversion": CLOUDEVENTS_SPEC_VERSION,
-                "cloudEvents_id": row.id,
-                "cloudEvents_source": f"/kanal/spool/{row.channel}",
-                "cloudEvents_type": SCHEMA_TYPE,
-                "cloudEvents_datacontenttype": CONTENT_TYPE,
-                "kanal_channel_name": row.channel,
-                "kanal_body_invalid": "true",
-            },
-        )
+        return damaged_wire(row.body, row.id, row.channel)
 
 
 def basic_properties(message: WireMessage) -> pika.BasicProperties:

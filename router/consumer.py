@@ -7,9 +7,17 @@ on one kombu channel in AMQP transaction mode (``tx.select``):
 2. route it (pure: the decision needs no I/O);
 3. claim the ids in the shared dedup store (one database transaction, see
    router/dedup.py); an id routed before is acked and counted as a duplicate; for the
-   others publish the routed message (persistent, AMQP priority set);
+   others publish the routed message (persistent, ``mandatory``, AMQP priority set);
 4. ack the intake messages and ``tx.commit``: the broker applies the publishes and the
    acks together and confirms the commit; only then is the dedup claim committed.
+
+A routed message no queue takes (a binding is missing) comes back as ``basic.return``
+while the broker executes the commit, before ``tx.commit-ok``. RabbitMQ has applied the
+ack of its intake message by then (a ``tx.rollback`` after the return undoes nothing:
+measured, docs/router.md), so the router withdraws that id from the open dedup claim and,
+in the next transaction, publishes the intake message again as a retry; after
+``delivery_limit`` tries it goes to the dead-letter exchange with
+``kanal_dead_reason=unroutable`` and the broker's reason. Never a silent drop.
 
 A poison message is retried (a copy at the tail of the intake queue with the attempt
 counted in ``kanal_attempts``) until it has been tried ``delivery_limit`` times, then
@@ -40,7 +48,8 @@ from kombu.message import Message
 
 from config.models import TopologyConfig
 from normalizer.complaint import Complaint
-from router.decision import ROUTED_TYPE, Routed
+from normalizer.wire import routed_message
+from router.decision import Routed
 from router.engine import Router
 from router.intake import PoisonMessage, broker_url, decode_intake
 from router.shared_duplicates import SharedIndexUnavailable
@@ -95,6 +104,8 @@ class RouterConsumer:
         #: Set while consuming: the routed side is declared and the consumer registered.
         self.ready = threading.Event()
         self._producer: Producer | None = None
+        #: Complaint id -> reason of routed messages the broker returned in the commit at hand.
+        self._returned: dict[str, str] = {}
 
     def agency_queues(self) -> dict[str, str]:
         """Agency code -> queue name, for every agency of the rules and triage."""
@@ -142,7 +153,8 @@ class RouterConsumer:
         declare_routed_side(channel, self.topology, self.router.agency_codes())
         channel.basic_qos(0, self.prefetch, False)
         channel.tx_select()
-        self._channel, self._producer = channel, Producer(channel, auto_declare=False)
+        self._channel = channel
+        self._producer = Producer(channel, auto_declare=False, on_return=self._on_return)
         intake = Queue(self.topology.intake_queue, no_declare=True)
         log.info("router consuming", queue=self.topology.intake_queue, prefetch=self.prefetch)
         next_prune, next_stats = time.monotonic(), time.monotonic() + STATS_EVERY_S
@@ -170,40 +182,61 @@ class RouterConsumer:
 
     def _handle_batch(self, messages: list[Message]) -> None:
         """Route the deliveries at hand: one dedup transaction, one AMQP transaction."""
-        decided: list[tuple[Message, Routed]] = []
+        decoded: list[tuple[Message, Complaint]] = []
         poison: list[tuple[Message, str]] = []
         for message in messages:
             try:
-                decided.append((message, self._route(decode_intake(message.body))))
+                decoded.append((message, decode_intake(message.body)))
             except PoisonMessage as exc:
                 poison.append((message, str(exc)))
-        routed_now: list[Routed] = []
+        decided: list[tuple[Message, Routed]] = []
+        # A failure of the shared duplicate index propagates: the database, not the message.
+        for (message, complaint), result in zip(decoded, self.router.route_many([c for _, c in decoded]),
+                                                strict=True):
+            if isinstance(result, Exception):
+                poison.append((message, self._routing_failed(complaint, result)))
+            else:
+                decided.append((message, result))
+        sent: dict[str, tuple[Message, Routed]] = {}
         duplicates: list[str] = []
         with self.router.dedup.claim_many([(r.complaint_id, r.queue) for _, r in decided]) as fresh:
             for message, routed in decided:
                 if routed.complaint_id in fresh:
                     fresh.discard(routed.complaint_id)  # a second copy in this batch is a duplicate
                     self._publish(routed)
-                    routed_now.append(routed)
+                    sent[routed.complaint_id] = (message, routed)
                 else:
                     duplicates.append(routed.complaint_id)
                 message.ack()
             for message, reason in poison:
                 self._poison(message, reason)
-            self._commit()
-            # Nothing between the AMQP commit and the database commit (leaving this block):
+            returned = self._commit()
+            if returned:
+                self.router.dedup.withdraw(list(returned))
+            # Nothing else between the AMQP commit and the database commit (leaving this block):
             # that gap is the one a crash plus a later resend of the same id could exploit.
-        self._account(routed_now, duplicates, poison)
+        if returned:
+            self._retry_returned({cid: (sent.pop(cid)[0], reason) for cid, reason in returned.items() if cid in sent})
+        self._account([routed for _, routed in sent.values()], duplicates, poison)
 
-    def _route(self, complaint: Complaint) -> Routed:
-        try:
-            return self.router.route(complaint)
-        except SharedIndexUnavailable:
-            raise  # the database, not the message: reconnect and retry
-        except Exception as exc:
-            log.exception("routing raised; the message is retried, then dead-lettered", complaint_id=str(complaint.id))
-            msg = f"routing failed: {type(exc).__name__}: {exc}"
-            raise PoisonMessage(msg) from exc
+    def _retry_returned(self, returned: dict[str, tuple[Message, str]]) -> None:
+        """Send the intake messages of returned routed messages to retry or dead-letter,
+        in a transaction of their own (their acks were committed with the batch)."""
+        for cid, (message, reason) in returned.items():
+            log.error("routed message returned by the broker", complaint_id=cid, reason=reason[:300])
+            self._poison(message, reason, dead_reason="unroutable", acked=True)
+        self._commit()
+
+    def _on_return(self, exc: Any, exchange: str, routing_key: str, message: Any) -> None:
+        """``basic.return`` of a mandatory routed message no queue took (read during tx.commit)."""
+        cid = str((message.properties or {}).get("message_id") or "")
+        code, text = getattr(exc, "reply_code", ""), getattr(exc, "reply_text", "") or str(exc)
+        self._returned[cid] = f"unroutable: no queue bound for {routing_key!r} on {exchange!r} ({code} {text})"
+
+    def _routing_failed(self, complaint: Complaint, exc: Exception) -> str:
+        log.error("routing raised; the message is retried, then dead-lettered", complaint_id=str(complaint.id),
+                  exc_info=exc)
+        return f"routing failed: {type(exc).__name__}: {exc}"
 
     def _account(self, routed: list[Routed], duplicates: list[str], poison: list[tuple[Message, str]]) -> None:
         for r in routed:
@@ -216,35 +249,27 @@ class RouterConsumer:
             log.warning("poison message", message_id=message.properties.get("message_id"), reason=reason[:300])
 
     def _publish(self, routed: Routed) -> None:
-        headers = {
-            "cloudEvents_specversion": "1.0",
-            "cloudEvents_id": routed.complaint_id,
-            "cloudEvents_source": "/kanal/router",
-            "cloudEvents_type": ROUTED_TYPE,
-            "cloudEvents_datacontenttype": "application/json",
-            "kanal_agency": routed.agency_code,
-            "kanal_service_code": routed.service_code or "",
-            "kanal_priority": routed.routing["priority"],
-        }
-        if routed.duplicate_of:
-            headers["kanal_duplicate_of"] = routed.duplicate_of
+        """Publish a routed message (persistent, mandatory) in the open transaction."""
+        wire = routed_message(routed)
         assert self._producer is not None
         self._producer.publish(
-            routed.body, exchange=self.topology.routed_exchange, routing_key=routed.routing_key,
-            priority=routed.priority,
-            message_id=routed.complaint_id, type=ROUTED_TYPE, content_type="application/json",
-            content_encoding="utf-8", delivery_mode=2, headers=headers, timestamp=int(time.time()),
-            retry=False, declare=[],
+            wire.body, exchange=self.topology.routed_exchange, routing_key=routed.routing_key,
+            priority=wire.priority, message_id=wire.message_id, type=wire.type, content_type=wire.content_type,
+            content_encoding=wire.content_encoding, delivery_mode=wire.delivery_mode, headers=wire.headers,
+            timestamp=wire.timestamp, mandatory=True, retry=False, declare=[],
         )
 
-    def _commit(self) -> None:
-        """Commit the AMQP transaction (publish + ack); returns once the broker confirmed."""
-        self._channel.tx_commit()
+    def _commit(self) -> dict[str, str]:
+        """Commit the AMQP transaction (publish + ack); returns once the broker confirmed,
+        with complaint id -> reason for every routed message the broker returned."""
+        self._returned = {}
+        self._channel.tx_commit()  # basic.return frames arrive before tx.commit-ok
+        returned, self._returned = self._returned, {}
+        return returned
 
-    def _poison(self, message: Message, reason: str) -> None:
-        """Retry a poison message (a copy at the tail) or dead-letter it; acks the original.
-
-        Part of the caller's AMQP transaction.
+    def _poison(self, message: Message, reason: str, dead_reason: str = "poison", acked: bool = False) -> None:
+        """Retry an intake message (a copy at the tail) or dead-letter it with ``reason``;
+        acks the original unless it is ``acked`` already. Part of the caller's AMQP transaction.
         """
         headers = dict(message.headers or {})
         delivery = max(int(headers.get("x-delivery-count") or 0), int(headers.get("kanal_attempts") or 0)) + 1
@@ -252,18 +277,19 @@ class RouterConsumer:
             # A requeueing reject is refused inside an AMQP transaction on this broker, so the
             # retry is a copy at the queue's tail with the attempt counted.
             headers["kanal_attempts"] = delivery
-            self._republish(message, "", self.topology.intake_queue, headers)
+            self._republish(message, "", self.topology.intake_queue, headers, acked)
             self.stats.requeued += 1
             return
-        headers.update({"kanal_dead_reason": "poison", "kanal_error": reason[:1000], "kanal_deliveries": delivery,
+        headers.update({"kanal_dead_reason": dead_reason, "kanal_error": reason[:1000], "kanal_deliveries": delivery,
                         "kanal_dead_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
         key = message.delivery_info.get("routing_key") or self.topology.intake_routing_key
-        self._republish(message, self.topology.dead_letter_exchange, key, headers)
+        self._republish(message, self.topology.dead_letter_exchange, key, headers, acked)
         self.stats.dead_lettered += 1
-        log.error("poison message dead-lettered", message_id=message.properties.get("message_id"),
-                  deliveries=delivery)
+        log.error("message dead-lettered", message_id=message.properties.get("message_id"),
+                  reason=dead_reason, deliveries=delivery)
 
-    def _republish(self, message: Message, exchange: str, routing_key: str, headers: dict[str, Any]) -> None:
+    def _republish(self, message: Message, exchange: str, routing_key: str, headers: dict[str, Any],
+                   acked: bool) -> None:
         """Publish a copy of ``message`` and ack the original (in the open transaction)."""
         props = message.properties
         assert self._producer is not None
@@ -273,7 +299,8 @@ class RouterConsumer:
             content_type=message.content_type or "application/octet-stream",
             content_encoding=message.content_encoding or "binary", delivery_mode=2, retry=False, declare=[],
         )
-        message.ack()
+        if not acked:
+            message.ack()
 
     def _count(self, routed: Routed) -> None:
         self.stats.routed += 1
