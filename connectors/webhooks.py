@@ -25,7 +25,6 @@ limit before the route's limit can refuse it.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
 import threading
@@ -41,6 +40,7 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound, RequestEntityTooLarg
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
+from connectors.proxies import TrustedProxies
 from connectors.push import UnreadableBody, WebhookOutcome, WebhookRequest, WebhookRoute, text_response
 from connectors.runner import ChannelRunner
 
@@ -92,7 +92,7 @@ class WebhookApp:
         self.prefix = "/" + prefix.strip("/") if prefix.strip("/") else ""
         self.max_body_bytes = max_body_bytes
         self.health = health
-        self.trusted_proxies = tuple(ipaddress.ip_network(p, strict=False) for p in trusted_proxies)
+        self.trusted_proxies = TrustedProxies(trusted_proxies)
         self.commit_wait = commit_wait
         self._routes: dict[tuple[str, str], _Bound] = {}
         self._map = Map(strict_slashes=False, merge_slashes=False)
@@ -157,7 +157,7 @@ class WebhookApp:
             query=request.args,
             headers=request.headers,
             body=body,
-            url=_public_url(request, self._from_proxy(remote)),
+            url=_public_url(request, self.trusted_proxies.trusts(remote)),
             remote_addr=remote,
         )
         return self._dispatch(bound, webhook_request)
@@ -199,13 +199,6 @@ class WebhookApp:
         runner.log.debug("webhook committed", messages=len(results),
                          ms=round((time.perf_counter() - started) * 1000, 2))
         return answer.reply(results)
-
-    def _from_proxy(self, remote_addr: str) -> bool:
-        try:
-            address = ipaddress.ip_address(remote_addr)
-        except ValueError:
-            return False
-        return any(address in network for network in self.trusted_proxies)
 
     @staticmethod
     def _count(runner: ChannelRunner, name: str) -> None:
