@@ -42,9 +42,10 @@ from connectors.push import (
 )
 from connectors.sms.backend import SmsBackend
 from connectors.sms.config import JsonOptions
-from connectors.sms.message import InboundSms, reference_number
+from connectors.sms.message import InboundSms
 from connectors.sms.outbound import AckPolicy
 from normalizer.fields import identifier, text_field
+from normalizer.identity import reference_number
 from normalizer.timeutil import utc_now
 
 _BACKEND = "json"
