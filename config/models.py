@@ -165,7 +165,8 @@ class WebhookServerConfig(_Strict):
     trusted_proxies: list[str] = Field(
         default_factory=list,
         description="Addresses or networks (10.0.0.5, 10.0.0.0/8) of the reverse proxies in front; only their "
-        "X-Forwarded-Proto / X-Forwarded-Host name the URL a request was sent to (Twilio signs that URL).",
+        "X-Forwarded-Proto / X-Forwarded-Host name the URL a request was sent to (Twilio signs that URL), and "
+        "their X-Forwarded-For the client the Inspektorat form's rate limit counts.",
     )
     commit_wait_seconds: float = Field(
         3, gt=0, le=10,

@@ -21,16 +21,11 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 from xml.sax.saxutils import escape
 
 import structlog
+from werkzeug.wrappers import Response
 
 from connectors.base import IngestResult, RawMessage
 from connectors.errors import NormaliseError
-from connectors.push import (
-    HttpResponse,
-    WebhookOutcome,
-    WebhookRequest,
-    WebhookRoute,
-    constant_time_equals,
-)
+from connectors.push import WebhookOutcome, WebhookRequest, WebhookRoute, constant_time_equals, forbidden
 from connectors.sms.backend import ONE_SMS_MAX_BODY_BYTES, SmsBackend
 from connectors.sms.config import TwilioOptions
 from connectors.sms.http_inbound import http_raw, parse_dump
@@ -73,11 +68,11 @@ def signature_valid(auth_token: str, url: str, params: Mapping[str, Sequence[str
     return found
 
 
-def twiml(message: str | None = None) -> HttpResponse:
+def twiml(message: str | None = None) -> Response:
     """A TwiML answer: empty, or one reply message."""
     inner = f"<Message>{escape(message)}</Message>" if message else ""
     body = f'<?xml version="1.0" encoding="UTF-8"?><Response>{inner}</Response>'
-    return HttpResponse(200, body.encode(), _TWIML)
+    return Response(body.encode(), 200, content_type=_TWIML)
 
 
 class TwilioBackend(SmsBackend):
@@ -100,7 +95,7 @@ class TwilioBackend(SmsBackend):
         query = urlsplit(request.url).query
         return self.options.public_url + (("?" + query) if query else "")
 
-    def handle(self, request: WebhookRequest) -> HttpResponse | WebhookOutcome:
+    def handle(self, request: WebhookRequest) -> Response | WebhookOutcome:
         """Verify the signature, then hand the message over."""
         # A GET carries its parameters in the signed URL; only POST parameters are appended.
         params = {}
@@ -109,14 +104,14 @@ class TwilioBackend(SmsBackend):
         signature = request.headers.get(SIGNATURE_HEADER, "")
         if not signature_valid(self.options.auth_token.get(), self.signed_url(request), params, signature):
             self.log.warning("twilio request refused: signature missing or wrong")
-            return HttpResponse.forbidden()
+            return forbidden()
         return WebhookOutcome([http_raw(request, _BACKEND, ("Content-Type",), secret_params=())], self.reply)
 
     def reply_route(self) -> Literal["answer", "outbox"] | None:
         """Acknowledgements travel in the TwiML answer."""
         return "answer"
 
-    def reply(self, results: Sequence[IngestResult]) -> HttpResponse:
+    def reply(self, results: Sequence[IngestResult]) -> Response:
         """TwiML: empty, or the acknowledgement as a reply message."""
         granted = [r.reply.text for r in results if r.reply is not None and r.reply.in_answer]
         return twiml(granted[0] if granted else None)

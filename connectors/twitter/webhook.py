@@ -21,14 +21,17 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from werkzeug.wrappers import Response
+
 from connectors.base import RawMessage
 from connectors.push import (
-    HttpResponse,
     WebhookOutcome,
     WebhookRequest,
     WebhookRoute,
     constant_time_equals,
+    forbidden,
     load_json,
+    text_response,
 )
 from connectors.twitter.payload import dumps
 from normalizer.timeutil import utc_now
@@ -149,22 +152,22 @@ class AccountActivityRoutes:
         """GET for the CRC challenge, POST for events, both at the channel's root."""
         return [WebhookRoute("GET", "", self.crc), WebhookRoute("POST", "", self.events)]
 
-    def crc(self, request: WebhookRequest) -> HttpResponse:
+    def crc(self, request: WebhookRequest) -> Response:
         """Answer X's challenge-response check."""
         token = request.param("crc_token")
         if not token:
-            return HttpResponse.text(400, "crc_token is required\n")
+            return text_response(400, "crc_token is required\n")
         body = json.dumps({"response_token": hmac_sha256_b64(self.secret, token.encode())}).encode()
-        return HttpResponse(200, body, "application/json")
+        return Response(body, 200, content_type="application/json")
 
-    def events(self, request: WebhookRequest) -> HttpResponse | WebhookOutcome:
+    def events(self, request: WebhookRequest) -> Response | WebhookOutcome:
         """Verify the signature and hand the event's tweets to the runner."""
         signature = request.headers.get(SIGNATURE_HEADER, "")
         if not signature or not constant_time_equals(signature, hmac_sha256_b64(self.secret, request.body)):
-            return HttpResponse.forbidden()
+            return forbidden()
         event = load_json(request.body)  # unreadable: 400 with the reason, from the server
         if not isinstance(event, dict):
-            return HttpResponse.text(400, "body is not a JSON object\n")
+            return text_response(400, "body is not a JSON object\n")
         for_user = str(event.get("for_user_id") or "")
         ids = self.connector.user_ids
         single = self.connector.options.accounts[0] if len(self.connector.options.accounts) == 1 else for_user

@@ -34,16 +34,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from werkzeug.wrappers import Response
+
 from connectors.attachments import AttachmentBudget
 from connectors.base import Accept, Connector, Drop, IngestResult, NormaliseResult, RawMessage
 from connectors.errors import NormaliseError, TransientError
 from connectors.push import (
-    HttpResponse,
     UnreadableBody,
     WebhookOutcome,
     WebhookRequest,
     WebhookRoute,
     constant_time_equals,
+    forbidden,
     load_json,
 )
 from connectors.walkin.config import WalkInOptions
@@ -189,11 +191,11 @@ class WalkInConnector(Connector):
             return ()
         return (WebhookRoute("POST", "", self._receive),)
 
-    def _receive(self, request: WebhookRequest) -> HttpResponse | WebhookOutcome:
+    def _receive(self, request: WebhookRequest) -> Response | WebhookOutcome:
         supplied = request.headers.get("authorization", "")
         expected = f"Bearer {self.options.token.get()}"
         if not constant_time_equals(supplied, expected):
-            return HttpResponse.forbidden()
+            return forbidden()
         raw = RawMessage(f"http:{len(request.body)}b", request.body, utc_now(), {"via": "http"})
         return WebhookOutcome([raw], reply=_json_reply)
 
@@ -240,7 +242,7 @@ def _attachments(data: dict[str, Any], budget: AttachmentBudget) -> tuple[tuple,
     return tuple(taken), archive
 
 
-def _json_reply(results: Sequence[IngestResult]) -> HttpResponse:
+def _json_reply(results: Sequence[IngestResult]) -> Response:
     result = results[0]
     body: dict[str, Any] = {"status": result.status}
     if result.complaint_id:
@@ -248,7 +250,7 @@ def _json_reply(results: Sequence[IngestResult]) -> HttpResponse:
     if result.reason:
         body["reason"] = result.reason
     status = 202 if result.status in ("accepted", "duplicate") else 200
-    return HttpResponse(status, json.dumps(body).encode(), "application/json")
+    return Response(json.dumps(body).encode(), status, content_type="application/json")
 
 
 def _parse_time(value: Any, fmt: str | None) -> datetime | None:
