@@ -1,0 +1,141 @@
+"""Twilio MMS media are downloaded after the commit, with the account's basic auth,
+into the attachment store; bad links are listed with their reason; a photo's EXIF
+GPS places the complaint (all data made up)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from config.models import AttachmentStoreConfig
+from connectors.attachments import LocalAttachmentStore
+from connectors.runner import ChannelRunner
+from connectors.webhooks import WebhookApp, WebhookServer
+from kanal.fetcher import Fetcher
+from kanal.spool import Spool
+from normalizer.timeutil import WIB
+from normalizer.wire import decode_complaint
+from router.location import LocationResolver
+from tests.core.fake_media import Answer, FakeMedia, jpeg, self_signed_cert
+from tests.sms.kit import SECRET, make_connector
+from tests.sms.test_http_backends import SECRET_REF, post_twilio, twilio_form
+
+ACCOUNT = "AC00000000000000000000000000000000"
+MEDIA = f"/2010-04-01/Accounts/{ACCOUNT}/Messages/MM0001/Media"
+GAMBIR = (-6.1754, 106.8272)
+BANDUNG = (-6.9175, 107.6191)
+
+
+@pytest.fixture(name="media", scope="module")
+def _media(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeMedia]:
+    cert, key = self_signed_cert(tmp_path_factory.mktemp("tls"))
+    fake = FakeMedia(cert, key, basic=(ACCOUNT, SECRET))
+    fake.cert = cert  # type: ignore[attr-defined]
+    yield fake
+    fake.close()
+
+
+@pytest.fixture(name="mms")
+def _mms(tmp_path: Path, media: FakeMedia) -> Iterator[dict]:
+    spool = Spool(tmp_path / "spool.db", fetch_hold_seconds=60)
+    store = LocalAttachmentStore(tmp_path / "attachments")
+    connector = make_connector("sms-1708", account="1708", backend="twilio",
+                               twilio={"auth_token": SECRET_REF, "media_base_url": media.base})
+    runner = ChannelRunner(connector, spool, store, fetch_attachments=True)
+    app = WebhookApp()
+    app.add_channel(runner, connector.webhook_routes())
+    server = WebhookServer(app, port=0, threads=2)
+    server.start()
+    config = AttachmentStoreConfig(path=tmp_path / "attachments", max_file_bytes=50_000,
+                                   fetch_ca_bundle=media.cert, fetch_attempts=2)  # type: ignore[attr-defined]
+    fetcher = Fetcher(spool, store, {connector.name: connector}, config)
+    yield {"spool": spool, "store": store, "url": f"{server.url}/webhooks/{connector.name}/twilio",
+           "fetcher": fetcher}
+    server.stop(timeout=5)
+    fetcher.queue.close()
+    fetcher.downloader.close()
+    spool.close()
+
+
+def _send(mms: dict, sid: str, links: list[tuple[str, str]]) -> None:
+    extra = {"NumMedia": str(len(links))}
+    for i, (url, ctype) in enumerate(links):
+        extra[f"MediaUrl{i}"] = url
+        extra[f"MediaContentType{i}"] = ctype
+    response = post_twilio(mms["url"], twilio_form(sid, **extra))
+    assert response.status_code == 200
+
+
+def _now_exif() -> str:
+    return datetime.now(WIB).strftime("%Y:%m:%d %H:%M:%S")
+
+
+def test_mms_photos_are_stored_and_bad_links_listed_with_their_reason(mms: dict, media: FakeMedia) -> None:
+    photo = jpeg(GAMBIR, _now_exif())
+    media.answers.update({
+        f"{MEDIA}/ME1": Answer(photo, headers={"Content-Type": "image/jpeg"}),
+        f"{MEDIA}/ME3": Answer(b"", 403),
+        f"{MEDIA}/ME4": Answer(b"", 302, headers={"Location": "http://127.0.0.1:9/ME4.jpg"}),
+        f"{MEDIA}/ME5": Answer(jpeg(color="blue") + b"\0" * 60_000, headers={"Content-Type": "image/jpeg"}),
+        f"{MEDIA}/ME6": Answer(b"<!DOCTYPE html><html><body>Error 500</body></html>",
+                               headers={"Content-Type": "image/jpeg"}),
+    })
+    links = [(media.url(f"{MEDIA}/ME{i}"), "image/jpeg") for i in range(1, 7)]  # ME2 is not there: 404
+    _send(mms, "SM00000000000000000000000000000001", links)
+    spool: Spool = mms["spool"]
+
+    assert spool.depth() == 1
+    assert spool.pending(10) == [], "held while its media are fetched"
+
+    assert mms["fetcher"].fetch_due() == 1
+    rows = spool.pending(10)
+    assert len(rows) == 1
+    complaint = decode_complaint(rows[0].body)
+    got = complaint.attachments
+    digest = hashlib.sha256(photo).hexdigest()
+    assert (got[0].sha256, got[0].size, got[0].content_type, got[0].omitted_reason) == (
+        digest, len(photo), "image/jpeg", None)
+    assert got[0].stored_ref == f"attachment:sha256:{digest}"
+    assert mms["store"].get(digest) == photo
+    assert [a.omitted_reason for a in got[1:]] == [
+        "not_found", "expired", "insecure_redirect", "too_large", "content_mismatch"]
+    assert all(a.stored_ref is None for a in got[1:])
+    # Twilio's credentials went with the request; the photo placed the complaint.
+    assert any(p == f"{MEDIA}/ME1" and (auth or "").startswith("Basic ") for p, auth in media.requests)
+    assert complaint.location.method == "exif"
+    assert complaint.location.kelurahan == "Gambir"
+    resolved = LocationResolver().resolve(complaint)
+    assert (resolved.method, resolved.kelurahan) == ("exif", "Gambir")
+    # Fetching again changes nothing: the complaint is complete.
+    assert mms["fetcher"].fetch_due() == 0
+
+
+@pytest.mark.parametrize(("gps", "taken"), [(BANDUNG, "now"), (None, None), (GAMBIR, "old")])
+def test_photo_outside_jakarta_or_without_exif_or_old_does_not_place(
+    mms: dict, media: FakeMedia, gps: tuple[float, float] | None, taken: str | None
+) -> None:
+    when = {"now": _now_exif(), "old": (datetime.now(WIB) - timedelta(days=30)).strftime("%Y:%m:%d %H:%M:%S"),
+            None: None}[taken]
+    tag = f"{'bandung' if gps == BANDUNG else 'gambir' if gps else 'noexif'}{taken or ''}"
+    path = f"{MEDIA}/{tag}"
+    media.answers[path] = Answer(jpeg(gps, when), headers={"Content-Type": "image/jpeg"})
+    _send(mms, f"SM{hashlib.sha256(tag.encode()).hexdigest()[:32]}", [(media.url(path), "image/jpeg")])
+    mms["fetcher"].fetch_due()
+    complaint = decode_complaint(mms["spool"].pending(10)[0].body)
+    assert complaint.attachments[0].stored_ref is not None
+    assert complaint.location.method == "none"
+    assert complaint.location.lat is None
+
+
+def test_a_complaint_whose_fetch_never_ends_is_released_after_the_hold(mms: dict, media: FakeMedia) -> None:
+    spool: Spool = mms["spool"]
+    _send(mms, "SM00000000000000000000000000000009", [(media.url(f"{MEDIA}/never"), "image/jpeg")])
+    assert spool.pending(10) == []
+    spool.fetch_hold_seconds = 0.0  # the hold is over (no fetcher ran: a dead provider looks the same)
+    rows = spool.pending(10)
+    assert len(rows) == 1
+    assert decode_complaint(rows[0].body).attachments[0].omitted_reason == "kept_by_reference"
