@@ -135,7 +135,7 @@ class RouterConsumer:
 
     def _serve(self, conn: Connection, stop: threading.Event) -> None:
         channel = conn.channel()
-        declare_routed_side(channel, self.topology, self.agency_queues())
+        declare_routed_side(channel, self.topology, self.router.agency_codes())
         channel.basic_qos(0, self.prefetch, False)
         channel.tx_select()
         self._channel, self._producer = channel, Producer(channel, auto_declare=False)

@@ -22,6 +22,7 @@ from pydantic import ConfigDict, Field
 
 from config.models import RouterConfig, TopologyConfig
 from config.secrets import SecretValue, resolve_secret
+from config.topology import TRIAGE, agency_queue_name
 from normalizer.complaint import Complaint
 from router.classify import Classification, Classifier
 from router.decision import Routed, build_body
@@ -31,8 +32,6 @@ from router.location import LocationResolver, ResolvedLocation
 from router.priority import SlaPolicy, decide_priority
 from router.rules import Rules, load_rules
 from router.shared_duplicates import PostgresDuplicateIndex
-
-TRIAGE = "triage"
 
 
 class RouterOptions(SlaPolicy):
@@ -67,7 +66,6 @@ class Router:
         self._duplicates: Any = None
         self._dedup_factory = dedup_factory
         self._dedup: DedupStore | None = None
-        self._agency_prefix = topology.triage_queue.rsplit(".", 1)[0] + "."
 
     @classmethod
     def from_config(cls, router_cfg: RouterConfig, topology: TopologyConfig,
@@ -132,7 +130,7 @@ class Router:
 
     def agency_queue(self, agency: str) -> str:
         """Queue name of an agency (the triage queue for ``triage``)."""
-        return self.topology.triage_queue if agency == TRIAGE else f"{self._agency_prefix}{agency}"
+        return agency_queue_name(self.topology, agency)
 
     def route(self, complaint: Complaint) -> Routed:
         """Decide where ``complaint`` goes. Pure apart from the duplicate index."""
