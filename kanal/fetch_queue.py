@@ -7,12 +7,17 @@ lose a fetch nor queue one for a complaint that is not durable. The fetcher
 (:mod:`kanal.fetcher`) downloads, then :meth:`FetchQueue.finish` records the result
 and rewrites the complaint's outbox body in one transaction.
 
-Holding: :meth:`kanal.spool.Spool.pending` skips an outbox row while one of its
-fetches is pending and the row is younger than the hold time. ``finish`` gives a
-row that is still held a NEW ``seq`` (so a forwarder that has read past it picks it
-up) and only rewrites a row in place once the hold is over (it may already have
-been read). A held complaint is therefore published after complaints committed
-later than it: the outbox order is commit order except for held complaints.
+Holding: a complaint with links gets a ``fetch_hold`` row in the same commit, and
+:meth:`kanal.spool.Spool.pending` skips its outbox row while that hold exists. A
+hold ends in one of two ways, each giving the row a NEW ``seq`` (the outbox's seq is
+AUTOINCREMENT, so it is above any position a reader has reached, and a forwarder in
+the middle of its session sees it at its next read): the fetcher's :meth:`FetchQueue.finish`
+once no link is pending, or :func:`release_expired`, run by the outbox read itself
+once the hold time is over (the fetcher is dead, or the provider slow). A row is
+never visible before its release, so a rewrite after the release (a late fetch) is
+made in place and a row is never published twice. A held complaint is therefore
+published after complaints committed later than it: the outbox order is commit
+order except for held complaints.
 
 ``attachment_refs`` records which complaint refers to which stored file, so the
 store is pruned only of files no retained complaint refers to.
@@ -58,14 +63,15 @@ CREATE TABLE IF NOT EXISTS attachment_refs (
     PRIMARY KEY (sha256, complaint_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS attachment_refs_complaint ON attachment_refs (complaint_id);
+CREATE TABLE IF NOT EXISTS fetch_hold (
+    complaint_id TEXT PRIMARY KEY,
+    held_at REAL NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS fetch_hold_age ON fetch_hold (held_at);
 """
 
-#: The outbox read's filter: a row is held while a fetch of its complaint is pending
-#: and it is younger than the hold (the parameter: now - hold seconds).
-HELD_FILTER = (
-    "(o.created_at <= ? OR NOT EXISTS (SELECT 1 FROM attachment_fetch f "
-    "WHERE f.state = 'pending' AND f.complaint_id = o.id))"
-)
+#: The outbox read's filter: a row is left out while its complaint is held.
+HELD_FILTER = "NOT EXISTS (SELECT 1 FROM fetch_hold h WHERE h.complaint_id = o.id)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +115,35 @@ def enqueue(conn: sqlite3.Connection, complaint_id: str, channel: str,
         "VALUES (?, ?, ?, ?, 'pending', ?)",
         [(complaint_id, channel, idx, url, now) for idx, url in links],
     )
+    conn.execute("INSERT OR IGNORE INTO fetch_hold (complaint_id, held_at) VALUES (?, ?)", (complaint_id, now))
+
+
+def has_expired(conn: sqlite3.Connection, cutoff: float) -> bool:
+    """True when a hold began at or before ``cutoff`` (a cheap read, by index)."""
+    return conn.execute("SELECT 1 FROM fetch_hold WHERE held_at <= ? LIMIT 1", (cutoff,)).fetchone() is not None
+
+
+def release_expired(conn: sqlite3.Connection, cutoff: float) -> int:
+    """Inside a write transaction: end the holds that began at or before ``cutoff``,
+    giving their outbox rows a new seq. Returns how many were released."""
+    ids = [r[0] for r in conn.execute("SELECT complaint_id FROM fetch_hold WHERE held_at <= ?", (cutoff,))]
+    for complaint_id in ids:
+        _release(conn, complaint_id)
+    return len(ids)
+
+
+def _release(conn: sqlite3.Connection, complaint_id: str, body: bytes | None = None) -> None:
+    """End a complaint's hold: its outbox row (with ``body`` when given) under a new seq."""
+    conn.execute("DELETE FROM fetch_hold WHERE complaint_id = ?", (complaint_id,))
+    row = conn.execute("SELECT seq FROM outbox WHERE id = ? ORDER BY seq DESC LIMIT 1", (complaint_id,)).fetchone()
+    if row is None:
+        return
+    conn.execute(
+        "INSERT INTO outbox (id, channel, body, created_at) SELECT id, channel, coalesce(?, body), created_at "
+        "FROM outbox WHERE seq = ?",
+        (body, row[0]),
+    )
+    conn.execute("DELETE FROM outbox WHERE seq = ?", (row[0],))
 
 
 def refer(conn: sqlite3.Connection, complaint_id: str, digests: Iterable[str]) -> None:
@@ -124,6 +159,7 @@ def prune(conn: sqlite3.Connection) -> None:
     ledger no longer holds."""
     conn.execute("DELETE FROM attachment_fetch WHERE complaint_id NOT IN (SELECT id FROM ledger)")
     conn.execute("DELETE FROM attachment_refs WHERE complaint_id NOT IN (SELECT id FROM ledger)")
+    conn.execute("DELETE FROM fetch_hold WHERE complaint_id NOT IN (SELECT id FROM ledger)")
 
 
 def referenced(conn: sqlite3.Connection) -> set[str]:
@@ -194,21 +230,18 @@ class FetchQueue:
                 "SELECT count(*) FROM attachment_fetch WHERE complaint_id = ? AND state = 'pending'", (complaint_id,)
             ).fetchone()[0]
             row = conn.execute(
-                "SELECT seq, body, created_at FROM outbox WHERE id = ? ORDER BY seq DESC LIMIT 1", (complaint_id,)
+                "SELECT seq, body FROM outbox WHERE id = ? ORDER BY seq DESC LIMIT 1", (complaint_id,)
             ).fetchone()
             if row is None:  # forwarded already (its hold was over): the store still keeps the files
                 return left == 0
-            seq, body, created_at = row
+            seq, body = row
             body = _rewrite(body, results, positions)
-            if created_at > now - self.hold_seconds:
-                # Still held, so no reader has had it: a new seq puts it ahead of any read position.
-                conn.execute(
-                    "INSERT INTO outbox (id, channel, body, created_at) SELECT id, channel, ?, created_at "
-                    "FROM outbox WHERE seq = ?",
-                    (body, seq),
-                )
-                conn.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
+            held = conn.execute("SELECT 1 FROM fetch_hold WHERE complaint_id = ?", (complaint_id,)).fetchone()
+            if held and left == 0:
+                _release(conn, complaint_id, body)
             else:
+                # Still held (no reader has it) or released already (a reader may have it:
+                # a new seq could publish it twice); the rewrite is made in place.
                 conn.execute("UPDATE outbox SET body = ? WHERE seq = ?", (body, seq))
         return left == 0
 

@@ -18,12 +18,14 @@ Tables:
     ack_outbox     replies to reporters, granted with their complaint (kanal/ack_outbox.py)
     held_parts     parts of a message that arrive separately, until it is whole (kanal/held_parts.py)
     channel_state  values a connector keeps at once, e.g. rotating tokens (kanal/channel_state.py)
-    attachment_fetch, attachment_refs  links to download after the commit, and which
-                   complaint refers to which stored file (kanal/fetch_queue.py)
+    attachment_fetch, attachment_refs, fetch_hold  links to download after the commit,
+                   which complaint refers to which stored file, and the complaints
+                   held back meanwhile (kanal/fetch_queue.py)
 
 Order: the outbox is read in ``seq`` (commit) order, except that a complaint whose
 attachments are still being fetched is held back for at most ``fetch_hold_seconds``
-and then published after complaints committed later (see :mod:`kanal.fetch_queue`).
+and then published, under a new seq, after complaints committed later (see
+:mod:`kanal.fetch_queue`).
 """
 
 from __future__ import annotations
@@ -596,13 +598,19 @@ class Spool:
         """Oldest complaints waiting to be forwarded, after ``after_seq``.
 
         A complaint whose attachments are still being fetched is left out until they
-        are or its ``fetch_hold_seconds`` are over; it then comes back under a new,
-        higher ``seq`` (see :mod:`kanal.fetch_queue`).
+        are or its ``fetch_hold_seconds`` are over (this read then releases it); it
+        comes back under a new, higher ``seq``, so a reader that has passed its old
+        one still gets it (see :mod:`kanal.fetch_queue`).
         """
-        rows = self._reader().execute(
+        reader = self._reader()
+        cutoff = time.time() - self.fetch_hold_seconds
+        if fetch_queue.has_expired(reader, cutoff):
+            with self._write() as conn:
+                fetch_queue.release_expired(conn, cutoff)
+        rows = reader.execute(
             f"SELECT seq, id, channel, body FROM outbox o WHERE seq > ? AND {fetch_queue.HELD_FILTER} "
             "ORDER BY seq LIMIT ?",
-            (after_seq, time.time() - self.fetch_hold_seconds, limit),
+            (after_seq, limit),
         ).fetchall()
         return [OutboxRow(*r) for r in rows]
 

@@ -5,69 +5,23 @@ GPS places the complaint (all data made up)."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
 
-from config.models import AttachmentStoreConfig
-from connectors.attachments import LocalAttachmentStore
-from connectors.runner import ChannelRunner
-from connectors.webhooks import WebhookApp, WebhookServer
-from kanal.fetcher import Fetcher
 from kanal.spool import Spool
 from normalizer.timeutil import WIB
 from normalizer.wire import decode_complaint
 from router.location import LocationResolver
-from tests.core.fake_media import Answer, FakeMedia, jpeg, self_signed_cert
-from tests.sms.kit import SECRET, make_connector
-from tests.sms.test_http_backends import SECRET_REF, post_twilio, twilio_form
+from tests.core.fake_media import Answer, FakeMedia, jpeg
+from tests.sms.mms_kit import MEDIA, send_mms
 
-ACCOUNT = "AC00000000000000000000000000000000"
-MEDIA = f"/2010-04-01/Accounts/{ACCOUNT}/Messages/MM0001/Media"
 GAMBIR = (-6.1754, 106.8272)
 BANDUNG = (-6.9175, 107.6191)
 
 
-@pytest.fixture(name="media", scope="module")
-def _media(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeMedia]:
-    cert, key = self_signed_cert(tmp_path_factory.mktemp("tls"))
-    fake = FakeMedia(cert, key, basic=(ACCOUNT, SECRET))
-    fake.cert = cert  # type: ignore[attr-defined]
-    yield fake
-    fake.close()
-
-
-@pytest.fixture(name="mms")
-def _mms(tmp_path: Path, media: FakeMedia) -> Iterator[dict]:
-    spool = Spool(tmp_path / "spool.db", fetch_hold_seconds=60)
-    store = LocalAttachmentStore(tmp_path / "attachments")
-    connector = make_connector("sms-1708", account="1708", backend="twilio",
-                               twilio={"auth_token": SECRET_REF, "media_base_url": media.base})
-    runner = ChannelRunner(connector, spool, store, fetch_attachments=True)
-    app = WebhookApp()
-    app.add_channel(runner, connector.webhook_routes())
-    server = WebhookServer(app, port=0, threads=2)
-    server.start()
-    config = AttachmentStoreConfig(path=tmp_path / "attachments", max_file_bytes=50_000,
-                                   fetch_ca_bundle=media.cert, fetch_attempts=2)  # type: ignore[attr-defined]
-    fetcher = Fetcher(spool, store, {connector.name: connector}, config)
-    yield {"spool": spool, "store": store, "url": f"{server.url}/webhooks/{connector.name}/twilio",
-           "fetcher": fetcher}
-    server.stop(timeout=5)
-    fetcher.queue.close()
-    fetcher.downloader.close()
-    spool.close()
-
-
 def _send(mms: dict, sid: str, links: list[tuple[str, str]]) -> None:
-    extra = {"NumMedia": str(len(links))}
-    for i, (url, ctype) in enumerate(links):
-        extra[f"MediaUrl{i}"] = url
-        extra[f"MediaContentType{i}"] = ctype
-    response = post_twilio(mms["url"], twilio_form(sid, **extra))
-    assert response.status_code == 200
+    send_mms(mms["url"], sid, links)
 
 
 def _now_exif() -> str:
