@@ -108,7 +108,9 @@ def without_metadata(data: bytes) -> bytes:
         with Image.open(io.BytesIO(data)) as image:
             fmt = image.format or "PNG"
             clean = Image.new(image.mode, image.size)
-            clean.putdata(list(image.getdata()))
+            clean.paste(image)  # the pixels only: info, EXIF, XMP and comments stay behind
+            if image.mode in ("P", "PA") and image.getpalette():
+                clean.putpalette(image.getpalette())
             if "transparency" in image.info:
                 clean.info["transparency"] = image.info["transparency"]
             out = io.BytesIO()

@@ -5,6 +5,10 @@ GPS places the complaint (all data made up)."""
 from __future__ import annotations
 
 import hashlib
+import json
+import sqlite3
+import subprocess
+import sys
 from datetime import datetime, timedelta
 
 import pytest
@@ -93,3 +97,45 @@ def test_a_complaint_whose_fetch_never_ends_is_released_after_the_hold(mms: dict
     rows = spool.pending(10)
     assert len(rows) == 1
     assert decode_complaint(rows[0].body).attachments[0].omitted_reason == "kept_by_reference"
+
+
+def test_a_file_shared_by_two_complaints_is_pruned_only_when_neither_is_retained(
+    mms: dict, media: FakeMedia, tmp_path
+) -> None:
+    spool: Spool = mms["spool"]
+    photo = jpeg(color="purple")
+    digest = hashlib.sha256(photo).hexdigest()
+    for name in ("shared-a", "shared-b"):  # the same photo, sent twice
+        media.answers[f"{MEDIA}/{name}"] = Answer(photo, headers={"Content-Type": "image/jpeg"})
+        sid = f"SM{hashlib.sha256(name.encode()).hexdigest()[:32]}"
+        _send(mms, sid, [(media.url(f"{MEDIA}/{name}"), "image/jpeg")])
+    assert mms["fetcher"].fetch_due() == 2
+    rows = spool.pending(10)
+    assert [decode_complaint(r.body).attachments[0].sha256 for r in rows] == [digest, digest]
+    spool.mark_forwarded([r.seq for r in rows])
+    assert _status(tmp_path)["attachments"] | {"path": None} == {
+        "path": None, "files": 1, "bytes": len(photo), "fetch_pending": 0}
+
+    with sqlite3.connect(spool.path) as conn:
+        first, second = [t for (t,) in conn.execute("SELECT taken_at FROM ledger ORDER BY taken_at")]
+    retention = spool.retention_seconds
+    later = 10 * retention + second  # every file is older than the retention by then
+    assert spool.prune(now=first + retention + (second - first) / 2) == 1, "the first complaint is forgotten"
+    assert mms["fetcher"].prune_store(now=later) == 0
+    assert mms["store"].get(digest) == photo, "the second complaint still refers to it"
+
+    assert spool.prune(now=later) == 1
+    assert mms["fetcher"].prune_store(now=later) == 1
+    assert not mms["store"].path_for(digest).exists()
+    assert _status(tmp_path)["attachments"]["files"] == 0
+
+
+def _status(tmp_path) -> dict:
+    """``kanal status --json`` on the fixture's spool and store."""
+    config = tmp_path / "status.yaml"
+    config.write_text(f"spool: {{path: {tmp_path / 'spool.db'}}}\nattachments: {{path: {tmp_path / 'attachments'}}}\n"
+                      "channels: []\n", encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "kanal", "status", "--json", "--config", str(config)],
+                          capture_output=True, text=True, timeout=60, check=False, cwd=tmp_path)
+    assert done.stdout, done.stderr
+    return json.loads(done.stdout)
