@@ -70,12 +70,14 @@ class FakeMedia:
         self.answers: dict[str, Answer] = {}
         self.requests: list[tuple[str, str | None]] = []  # (path, Authorization header)
         self.completed: list[str] = []
+        self.headers: list[tuple[str, dict[str, str]]] = []  # (path, every request header, names lowercased)
         self.basic = basic
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 fake.requests.append((self.path, self.headers.get("Authorization")))
+                fake.headers.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
                 if fake.basic and self.path.startswith("/2010-04-01/"):
                     expected = "Basic " + base64.b64encode(":".join(fake.basic).encode()).decode()
                     if self.headers.get("Authorization") != expected:
