@@ -32,6 +32,16 @@ class AttachmentStoreConfig(_Strict):
     path: Path = Path("var/attachments")
     max_file_bytes: int = Field(10 * 1024 * 1024, gt=0, description="Larger files are listed as omitted.")
     max_message_bytes: int = Field(25 * 1024 * 1024, gt=0, description="Cap on all files of one message.")
+    fetch: bool = Field(True, description="Download the links channels allow (photos of Facebook, X, Twilio MMS) "
+                        "into the store after the commit; off: they stay links.")
+    fetch_hold_seconds: float = Field(
+        120, gt=0, description="Longest a complaint waits for its files before it is forwarded without them."
+    )
+    fetch_timeout_seconds: float = Field(30, gt=0, description="Deadline of one download, retries included.")
+    fetch_attempts: int = Field(3, ge=1, le=10, description="Tries per download (backoff between them).")
+    fetch_ca_bundle: Path | None = Field(
+        None, description="CA bundle for the downloads (an egress proxy's CA); unset: the system's."
+    )
 
 
 class TopologyConfig(_Strict):

@@ -25,7 +25,7 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import PydanticSerializationError
 
-from connectors.attachments import LocalAttachmentStore
+from connectors.attachments import LocalAttachmentStore, fetchable
 from connectors.backoff import Backoff
 from connectors.base import (
     UNCHANGED,
@@ -85,6 +85,8 @@ class ChannelRunner:
             this is committed alone.
         stop: set to stop the channel; every wait watches it.
         backoff: how long to wait after a failure (see :mod:`connectors.backoff`).
+        fetch_attachments: queue the links the connector allows (:meth:`Connector.fetch_auth`)
+            for the fetcher, in the commit (:mod:`kanal.fetch_queue`).
     """
 
     def __init__(
@@ -96,12 +98,14 @@ class ChannelRunner:
         stop: threading.Event | None = None,
         backoff: Backoff | None = None,
         batch_max_bytes: int = DEFAULT_BATCH_MAX_BYTES,
+        fetch_attachments: bool = False,
     ) -> None:
         self.connector = connector
         self.spool = spool
         self.attachments = attachments
         self.batch_size = batch_size
         self.batch_max_bytes = batch_max_bytes
+        self.fetch_attachments = fetch_attachments
         self.stop = stop or threading.Event()
         self.backoff = backoff or Backoff()
         self.log = connector.log
@@ -195,6 +199,17 @@ class ChannelRunner:
             linked.append(outcome)
         return linked
 
+    def _links(self, complaint: Complaint) -> tuple[tuple[int, str], ...]:
+        """The attachment links of ``complaint`` the fetcher should download (never raises)."""
+        if not self.fetch_attachments or not complaint.attachments:
+            return ()
+        try:
+            return tuple((i, a.url) for i, a in enumerate(complaint.attachments)
+                         if fetchable(a) and self.connector.fetch_auth(a.url) is not None)
+        except Exception:  # a bug in fetch_auth must not stop intake: the links stay links
+            self.log.exception("could not decide which attachments to fetch", complaint_id=str(complaint.id))
+            return ()
+
     def _reply_for(self, complaint: Complaint, answerable: bool = True) -> Reply | None:
         """The acknowledgement the connector wants for ``complaint`` (never raises)."""
         try:
@@ -231,7 +246,7 @@ class ChannelRunner:
             outcomes.append(outcome)
         outcomes = [
             dataclasses.replace(o, body=o.body or encode_complaint(o.complaint),
-                                reply=self._reply_for(o.complaint, answerable))
+                                reply=self._reply_for(o.complaint, answerable), fetch=self._links(o.complaint))
             if o.complaint else o
             for o in self._link_replies(self._resolve_replies(outcomes))
         ]

@@ -51,7 +51,8 @@ def build_connector(loaded: LoadedConfig, name: str) -> Connector:
 
 def open_spool(loaded: LoadedConfig) -> Spool:
     """Open the spool the config names."""
-    return Spool(loaded.kanal.spool.path, loaded.kanal.spool.retention_days)
+    return Spool(loaded.kanal.spool.path, loaded.kanal.spool.retention_days,
+                 fetch_hold_seconds=loaded.kanal.attachments.fetch_hold_seconds)
 
 
 #: Seconds between two heartbeats of a running ``kanal run`` in the spool.
@@ -101,7 +102,7 @@ class KanalProcess:
             connector = build_connector(self.loaded, name)
             channel = cfg.channel(name)
             runner = ChannelRunner(connector, self.spool, attachments, channel.batch_size, stop=self._input_stop,
-                                   batch_max_bytes=channel.batch_max_bytes)
+                                   batch_max_bytes=channel.batch_max_bytes, fetch_attachments=cfg.attachments.fetch)
             self.runners.append(runner)
             routes = connector.webhook_routes()
             if routes:
@@ -140,6 +141,12 @@ class KanalProcess:
         self.supervisor.spawn("kanal-output", output.run, self._output_stop)
         acks = AckSender(self.spool, {r.name: r.connector for r in self.runners})
         self.supervisor.spawn("kanal-acks", acks.run, self._output_stop)
+        if self.loaded.kanal.attachments.fetch:
+            from kanal.fetcher import Fetcher
+
+            fetcher = Fetcher(self.spool, LocalAttachmentStore(self.loaded.kanal.attachments.path),
+                              {r.name: r.connector for r in self.runners}, self.loaded.kanal.attachments)
+            self.supervisor.spawn("kanal-fetcher", fetcher.run, self._output_stop)
         for runner in self.runners:
             self.supervisor.spawn(f"channel-{runner.name}", runner.run)
         if self.webhook_server is not None:

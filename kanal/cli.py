@@ -290,6 +290,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"kanal run: {process['state'].upper()} - {process['detail']}")
     print(f"spool {report['spool']}: {report['spool_depth']} complaint(s) waiting, "
           f"{report['quarantine_open']} in quarantine, {report['routed']} routed locally")
+    store = report["attachments"]
+    print(f"attachment store {store['path']}: {store['files']} file(s), {store['bytes'] / 1e6:.1f} MB, "
+          f"{store['fetch_pending']} link(s) waiting for the fetcher")
     for ch in report["channels"]:
         print(f"\n{ch['name']} ({ch['type']}{', disabled' if not ch['enabled'] else ''}): {ch['state'].upper()}"
               + (f" - {ch['detail']}" if ch.get("detail") else ""))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 from collections.abc import Mapping, Sequence
 from typing import Literal
 from urllib.parse import parse_qs, urlsplit, urlunsplit
@@ -23,7 +24,8 @@ from xml.sax.saxutils import escape
 import structlog
 from werkzeug.wrappers import Response
 
-from connectors.base import IngestResult, RawMessage
+from connectors.attachments import same_origin
+from connectors.base import FetchAuth, IngestResult, RawMessage
 from connectors.errors import NormaliseError
 from connectors.push import WebhookOutcome, WebhookRequest, WebhookRoute, constant_time_equals, forbidden
 from connectors.sms.backend import ONE_SMS_MAX_BODY_BYTES, SmsBackend
@@ -33,6 +35,7 @@ from connectors.sms.message import InboundSms
 from connectors.sms.outbound import AckPolicy
 
 _BACKEND = "twilio"
+_ACCOUNT_SID = re.compile(r"/Accounts/(AC[0-9A-Za-z]{1,64})/")
 SIGNATURE_HEADER = "X-Twilio-Signature"
 _TWIML = "text/xml; charset=utf-8"
 _INBOUND_STATUSES = {"", "received", "receiving"}
@@ -115,6 +118,19 @@ class TwilioBackend(SmsBackend):
         """TwiML: empty, or the acknowledgement as a reply message."""
         granted = [r.reply.text for r in results if r.reply is not None and r.reply.in_answer]
         return twiml(granted[0] if granted else None)
+
+    def fetch_auth(self, url: str) -> FetchAuth | None:
+        """MMS media sit behind the account's credentials: basic auth with the AccountSid
+        the media URL names (``/Accounts/AC.../``) and the auth token, sent only under
+        ``media_base_url``."""
+        if not self.options.fetch_media:
+            return None
+        if not same_origin(url, self.options.media_base_url):
+            return FetchAuth()
+        match = _ACCOUNT_SID.search(urlsplit(url).path)
+        if match is None:
+            return FetchAuth()
+        return FetchAuth(basic=(match.group(1), self.options.auth_token.get()))
 
     def decode(self, raw: RawMessage) -> InboundSms:
         """Read the form fields back into an SMS (pure)."""
