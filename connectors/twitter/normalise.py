@@ -12,7 +12,6 @@ account it mentions: tweet ids are global, and one tweet mentioning both
 
 from __future__ import annotations
 
-import json
 import mimetypes
 import re
 import uuid
@@ -23,6 +22,7 @@ from urllib.parse import urlsplit
 
 from connectors.base import Drop, RawMessage
 from connectors.errors import NormaliseError
+from connectors.push import UnreadableBody, load_json
 from connectors.twitter.cursor import snowflake_time
 from connectors.twitter.shape import check_shape
 from normalizer.complaint import Attachment, ChannelRef, Complaint, Location, Reporter
@@ -49,8 +49,8 @@ def tweet_complaint_id(tweet_id: str) -> uuid.UUID:
 
 def _load(raw: RawMessage) -> tuple[dict[str, Any], dict[str, Any]]:
     try:
-        body = json.loads(raw.payload)
-    except (UnicodeDecodeError, ValueError) as exc:
+        body = load_json(raw.payload)  # with the push routes' depth limit: a deep payload is quarantined
+    except UnreadableBody as exc:
         msg = f"mention payload is not JSON: {exc}"
         raise NormaliseError(msg) from None
     tweet = body.get("data") if isinstance(body, dict) else None

@@ -16,12 +16,15 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
+import yaml
 
 from connectors.email.config import EmailOptions
 from connectors.email.connector import EmailConnector
 from connectors.facebook.config import FacebookOptions
 from connectors.facebook.connector import FacebookConnector
 from connectors.facebook.payloads import envelope
+from connectors.http_json.connector import HttpJsonConnector
+from connectors.http_json.webhook import record_message
 from connectors.registry import known_types
 from connectors.sms.config import SmsOptions
 from connectors.sms.connector import SmsConnector
@@ -167,3 +170,25 @@ def contract_walkin(tmp_path: Path) -> Iterator[list[ContractCase]]:
     yield [ContractCase("walkin", lambda: WalkInConnector(channel_context("walkin-dki", "walkin"), options),
                         tuple(raw(f"BK-{n}.json", desk(n), file=f"BK-{n}.json") for n in range(3)),
                         raw("broken.json", b"{not json", file="broken.json"))]
+
+
+@pytest.fixture
+def contract_http_json(monkeypatch: pytest.MonkeyPatch) -> list[ContractCase]:
+    """Records of the shipped Qlue example block, as its poller and push route hand them over."""
+    block = yaml.safe_load((Path(__file__).resolve().parents[2] / "config" / "examples" / "qlue.yaml").read_text())[0]
+    monkeypatch.setenv("KANAL_QLUE_CLIENT_SECRET", "contract-secret-not-real")
+    monkeypatch.setenv("KANAL_QLUE_PUSH_KEY", "contract-secret-not-real")
+    options = HttpJsonConnector.config_model.model_validate(block["options"])
+
+    def report(n: int) -> dict:
+        return {"post_id": 5000 + n, "created_at": "2026-11-27T09:15:00+07:00", "title": "Jalan berlubang",
+                "text": f"Jalan berlubang besar di depan pasar {n}", "status": "wait",
+                "location": {"lat": -6.1754, "lng": 106.8272}}
+
+    def make() -> HttpJsonConnector:
+        return HttpJsonConnector(channel_context("qlue", "http_json"), options)
+
+    good = tuple(record_message(report(n), options.mapping.provider_id, RECEIVED, "poll") for n in range(3))
+    bad = record_message({"post_id": 6000, "created_at": "not a time", "status": "wait"},
+                         options.mapping.provider_id, RECEIVED, "poll")
+    return [ContractCase("http_json/qlue", make, good, bad)]
