@@ -149,7 +149,8 @@ def fill_spool(spool: Spool, complaints: list[Complaint]) -> None:
         outcomes = []
         for c in complaints[start : start + 1000]:
             raw = RawMessage(c.provider_message_id, c.provider_message_id.encode(), now)
-            outcomes.append(Outcome(raw, "accepted", c.model_copy(update={"raw_ref": raw.raw_ref}), encode_complaint(c)))
+            kept = c.model_copy(update={"raw_ref": raw.raw_ref})
+            outcomes.append(Outcome(raw, "accepted", kept, encode_complaint(c)))
         spool.commit("sms-1708", "sms", outcomes)
 
 
@@ -206,7 +207,8 @@ def main() -> None:
     configure_logging("warning", "console")
     complaints = make_complaints(args.messages)
     size = len(encode_complaint(complaints[0]))
-    print(f"{args.messages} persistent messages of {size} B per run, window {args.window}, quorum queue, {URL.split('@')[-1]}")
+    print(f"{args.messages} persistent messages of {size} B per run, window {args.window}, quorum queue, "
+          f"{URL.split('@')[-1]}")
     raw_rates, fwd_rates = [], []
     for round_no in range(1, args.rounds + 1):
         # Alternate the order so a burst of load from elsewhere hits both alike.
@@ -221,7 +223,8 @@ def main() -> None:
     raw_median, fwd_median = statistics.median(raw_rates), statistics.median(fwd_rates)
     print(f"raw pika publisher (streaming confirms): best {raw_best:8.0f} msg/s   median {raw_median:8.0f} msg/s")
     print(f"kanal forwarder (spool -> broker):       best {fwd_best:8.0f} msg/s   median {fwd_median:8.0f} msg/s")
-    print(f"ratio forwarder / raw: best {fwd_best / raw_best:.2f}   median {fwd_median / raw_median:.2f}   (target >= 0.6)")
+    print(f"ratio forwarder / raw: best {fwd_best / raw_best:.2f}   median {fwd_median / raw_median:.2f}"
+          "   (target >= 0.6)")
 
 if __name__ == "__main__":
     main()

@@ -162,7 +162,9 @@ class LocationResolver:
 
     def _most_specific(self, codes: list[str]) -> str:
         deepest = max(codes, key=len)
-        same_branch = [c for c in codes if c == deepest or c in self._ancestors(deepest) or deepest in self._ancestors(c)]
+        same_branch = [
+            c for c in codes if c == deepest or c in self._ancestors(deepest) or deepest in self._ancestors(c)
+        ]
         if len(same_branch) == len(codes):
             return deepest
         top = [c for c in codes if len(c) == len(deepest)]

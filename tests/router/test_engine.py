@@ -57,7 +57,8 @@ class TestDecision:
     def test_sla_is_configurable(self, rules):
         cfg = RouterConfig(options={"coordination_hours": 2, "completion_days": 3})
         r = Router.from_config(cfg, TopologyConfig()).route(make_complaint(AGENCY_SAMPLES["dishub"]))
-        assert (r.routing["coordinate_by"], r.routing["complete_by"]) == ("2026-03-02T04:00:00Z", "2026-03-05T02:00:00Z")
+        expected = ("2026-03-02T04:00:00Z", "2026-03-05T02:00:00Z")
+        assert (r.routing["coordinate_by"], r.routing["complete_by"]) == expected
 
     def test_unknown_option_is_rejected(self):
         with pytest.raises(ValidationError, match="coordination_hour"):
@@ -75,7 +76,8 @@ class TestConfidential:
     def test_pungli_goes_only_to_the_confidential_queue(self, router):
         reporter = Reporter(name="Budi Contoh", phone="+6281200001234")
         r = router.route(make_complaint(AGENCY_SAMPLES["inspektorat"], reporter=reporter))
-        assert (r.queue, r.routing_key, r.confidential) == ("kanal.confidential", "confidential.inspektorat.normal", True)
+        expected = ("kanal.confidential", "confidential.inspektorat.normal", True)
+        assert (r.queue, r.routing_key, r.confidential) == expected
         assert body(r)["reporter"]["phone"] == "+6281200001234"
 
     def test_inspektorat_channel_is_confidential_whatever_the_text(self, rules):
@@ -148,7 +150,8 @@ class TestSharedDuplicates:
                 for _ in range(2)
             ]
             reporter = Reporter(email="warga@example.org")
-            first = replicas[0].route(make_complaint(AGENCY_SAMPLES["distamhut"], channel_type="email", reporter=reporter))
+            complaint = make_complaint(AGENCY_SAMPLES["distamhut"], channel_type="email", reporter=reporter)
+            first = replicas[0].route(complaint)
             repeat = replicas[1].route(make_complaint("pohon tumbang lagi di panglima polim, tolong",
                                                       channel_type="email", reporter=reporter))
             assert repeat.duplicate_of == first.complaint_id
