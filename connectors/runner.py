@@ -18,6 +18,7 @@ import contextlib
 import dataclasses
 import functools
 import threading
+import time
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -49,6 +50,7 @@ from connectors.errors import (
     RateLimited,
     error_text,
 )
+from connectors.observe import NO_OBSERVER, Observer
 from normalizer.complaint import Complaint
 from normalizer.errors import describe_validation_error
 from normalizer.fields import InvalidField
@@ -78,6 +80,9 @@ class ChannelRunner:
         stop: set to stop the channel; every wait watches it.
         backoff: how long to wait after a failure (see :mod:`connectors.backoff`).
     """
+
+    #: Where poll times and the newest item's source time are reported (``kanal run`` sets it).
+    observer: Observer = NO_OBSERVER
 
     def __init__(
         self,
@@ -225,6 +230,8 @@ class ChannelRunner:
         ]
         results = self.spool.commit(self.name, self.type, outcomes, checkpoint, wait=wait)
         accepted = sum(1 for r in results if r.status == "accepted")
+        if accepted and self.observer is not NO_OBSERVER:
+            self._observe_newest(results)
         if results:
             self.log.debug("batch committed", messages=len(results), accepted=accepted)
         try:
@@ -234,6 +241,12 @@ class ChannelRunner:
         if releases is None and any(r.status == "held" for r in results):
             results = results + self._join_held_safely(answerable)
         return results
+
+    def _observe_newest(self, results: Sequence[IngestResult]) -> None:
+        times = [r.complaint.requested_datetime.timestamp() for r in results
+                 if r.status == "accepted" and r.complaint is not None]
+        if times:
+            self.observer.newest_item(self.name, max(times))
 
     # -- held parts ---------------------------------------------------------------
 
@@ -320,6 +333,15 @@ class ChannelRunner:
             handled += len(batch)
         return handled
 
+    def _timed_poll(self) -> int:
+        started, ok = time.perf_counter(), False
+        try:
+            handled = self.poll_once()
+            ok = True
+            return handled
+        finally:
+            self.observer.poll_finished(self.name, time.perf_counter() - started, ok)
+
     def _keep_before_failure(self, batch: list[RawMessage], checkpoint: Any) -> None:
         try:
             self.ingest(batch, checkpoint)
@@ -349,7 +371,7 @@ class ChannelRunner:
                     self._set_state("running", "push only")
                     self._wait_push_only()
                     break
-                handled = self.poll_once()
+                handled = self._timed_poll()
                 if failures or held or not handled or not shown_running:
                     self.spool.mark_success(self.name, self.type)
                     shown_running = True

@@ -37,6 +37,7 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
+from connectors.observe import NO_OBSERVER, Observer
 from connectors.push import Headers, HttpResponse, UnreadableBody, WebhookOutcome, WebhookRequest, WebhookRoute
 from connectors.runner import ChannelRunner
 
@@ -71,7 +72,9 @@ class WebhookApp:
         prefix: path prefix of every channel route (``/webhooks``).
         max_body_bytes: larger bodies get 413 and store nothing; a route may declare
             a smaller limit of its own.
-        health: optional callable returning a JSON-able dict for ``GET /healthz``.
+        health: optional callable returning a JSON-able dict for ``GET /healthz``
+            (503 unless its ``status`` is ``ok``).
+        ready: optional callable, the same for ``GET /readyz`` (load balancers).
         trusted_proxies: addresses or networks (``10.0.0.5``, ``10.0.0.0/8``) of the
             reverse proxies in front; only a request from one of them may set the
             URL it was addressed to with ``X-Forwarded-Proto`` / ``X-Forwarded-Host``.
@@ -84,10 +87,14 @@ class WebhookApp:
         self, prefix: str = "/webhooks", max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         health: Callable[[], dict[str, Any]] | None = None,
         trusted_proxies: Iterable[str] = (), commit_wait: float = COMMIT_WAIT,
+        ready: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         self.prefix = "/" + prefix.strip("/") if prefix.strip("/") else ""
         self.max_body_bytes = max_body_bytes
         self.health = health
+        self.ready = ready
+        #: Told about every answer (route, status, time); ``kanal run`` sets it.
+        self.observer: Observer = NO_OBSERVER
         self.trusted_proxies = tuple(ipaddress.ip_network(p, strict=False) for p in trusted_proxies)
         self.commit_wait = commit_wait
         self._routes: dict[tuple[str, str], _Bound] = {}
@@ -113,7 +120,14 @@ class WebhookApp:
         return sorted(f"{m} {p}" for m, p in self._routes)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
+        started = time.perf_counter()
         answer = self.handle(environ)
+        if self.observer is not NO_OBSERVER:
+            bound = environ.get("kanal.webhook_route")
+            channel, route = (bound.runner.name, bound.route.path or "/") if bound else ("", "unmatched")
+            if bound or not environ.get("kanal.probe"):
+                self.observer.webhook_answered(channel, route, environ.get("REQUEST_METHOD", ""), answer.status,
+                                               time.perf_counter() - started)
         response = Response(answer.body, status=answer.status, content_type=answer.content_type)
         for name, value in answer.headers.items():
             response.headers[name] = value
@@ -124,8 +138,12 @@ class WebhookApp:
         request = Request(environ)
         method = request.method.upper()
         path = (request.script_root + request.path).rstrip("/") or "/"
-        if path == "/healthz" and method == "GET" and self.health is not None:
-            return HttpResponse(200, json.dumps(self.health()).encode(), "application/json")
+        probe = {"/healthz": self.health, "/readyz": self.ready}.get(path) if method == "GET" else None
+        if probe is not None:
+            environ["kanal.probe"] = True
+            report = probe()
+            return HttpResponse(200 if report.get("status") == "ok" else 503, json.dumps(report).encode(),
+                                "application/json")
         try:
             key, _ = self._map.bind("localhost", path_info=path).match(method=method)
         except MethodNotAllowed:
@@ -133,6 +151,7 @@ class WebhookApp:
         except NotFound:
             return HttpResponse.text(404, "no such route\n")
         bound = self._routes[key]
+        environ["kanal.webhook_route"] = bound
         if key[0] != method:  # werkzeug lets HEAD reach a GET rule; a route answers its own method only
             return HttpResponse.text(405, "method not allowed\n")
         declared = environ.get("CONTENT_LENGTH") or "0"
@@ -238,10 +257,13 @@ class WebhookServer:
         app: the application; its ``max_body_bytes`` is waitress's request body limit.
         host, port: where to listen (port 0 picks a free one; see ``port``).
         threads: worker threads.
+        label: what the log line at start calls this server.
     """
 
-    def __init__(self, app: WebhookApp, host: str = "127.0.0.1", port: int = 8080, threads: int = 8) -> None:
+    def __init__(self, app: WebhookApp, host: str = "127.0.0.1", port: int = 8080, threads: int = 8,
+                 label: str = "webhook server") -> None:
         self.app = app
+        self.label = label
         self._map: dict = {}
         self._server: BaseWSGIServer = waitress.create_server(
             app, map=self._map, host=host, port=port, threads=threads, ident="kanal",
@@ -270,7 +292,7 @@ class WebhookServer:
         """Serve in the calling thread until :meth:`stop`."""
         if self._thread is None:
             self._thread = threading.current_thread()
-        log.info("webhook server listening", url=self.url, routes=self.app.routes)
+        log.info(f"{self.label} listening", url=self.url, routes=self.app.routes)
         while not self._stopping.is_set():
             self._server.asyncore.loop(timeout=0.2, map=self._map, use_poll=True, count=1)
 
