@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import kombu.exceptions
 import psycopg
 import structlog
 from kombu import Connection, Consumer, Producer, Queue
@@ -112,7 +113,9 @@ class RouterConsumer:
         Anything else is a bug (or a surprise nobody planned for) and ends :meth:`run`.
         """
         probe = Connection(self.url)  # not connected: it only names its transport's errors
-        return (*probe.connection_errors, *probe.channel_errors, OSError, psycopg.OperationalError,
+        # kombu re-raises a refused connection (the broker is down) as its OperationalError.
+        return (*probe.connection_errors, *probe.channel_errors, kombu.exceptions.OperationalError, OSError,
+                psycopg.OperationalError,
                 psycopg.InterfaceError, sqlite3.OperationalError, SharedIndexUnavailable)
 
     def run(self, stop: threading.Event) -> None:

@@ -9,6 +9,7 @@ prometheus_client's parser, as Prometheus would read them.
 from __future__ import annotations
 
 import json
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -148,3 +149,37 @@ class TestProbes:
             assert requests.get(f"{process.webhook_server.url}/readyz", timeout=5).ok
         finally:
             process.stop(drain_seconds=1)
+
+
+class TestSystemdNotify:
+    def test_ready_watchdog_and_stopping_reach_the_notify_socket(self, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+        address = str(tmp_path / "notify.sock")
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        listener.bind(address)
+        listener.settimeout(10)
+        monkeypatch.setenv("NOTIFY_SOCKET", address)
+        monkeypatch.setenv("WATCHDOG_USEC", "200000")  # WatchdogSec=0.2: a ping every 0.1 s
+        monkeypatch.setenv("KANAL_TEST_OPS_TOKEN", TOKEN)
+        process = KanalProcess(load_config(write_config(tmp_path), options_model))
+        process.start()
+        try:
+            received = [listener.recv(4096).decode() for _ in range(3)]
+        finally:
+            process.stop(drain_seconds=1)
+        messages = received + _drain(listener)
+        listener.close()
+        assert "READY=1" in "\n".join(messages).split("\n")
+        assert sum(m == "WATCHDOG=1" for m in messages) >= 2
+        assert "STOPPING=1" in messages
+
+
+def _drain(sock: socket.socket) -> list[str]:
+    """Every datagram already waiting on ``sock``."""
+    sock.setblocking(False)
+    found = []
+    while True:
+        try:
+            found.append(sock.recv(4096).decode())
+        except BlockingIOError:
+            return found
