@@ -264,6 +264,12 @@ class ChannelConfig(_Strict):
         description="Raw bytes per spool transaction: a batch is committed once its payloads reach this "
         "(a single larger message goes alone).",
     )
+    quiet_alert_seconds: float = Field(
+        3600, gt=0,
+        description="How long this channel may go without a successful poll or commit before the alert "
+        "KanalChannelQuiet fires (exported as kanal_channel_expected_quiet_seconds): minutes for a busy "
+        "account, hours for an SMS number that is silent at night.",
+    )
     options: dict[str, Any] = Field(default_factory=dict)
 
 

@@ -121,7 +121,8 @@ class KanalProcess:
         if cfg.metrics.enabled:
             from kanal.metrics import KanalMetrics
 
-            self.metrics = KanalMetrics(self.spool, [(r.name, r.type) for r in self.runners])
+            self.metrics = KanalMetrics(self.spool, [(r.name, r.type, cfg.channel(r.name).quiet_alert_seconds)
+                                                      for r in self.runners])
             app.observer = self.metrics
             for runner in self.runners:
                 runner.observer = self.metrics

@@ -68,13 +68,13 @@ class KanalMetrics(Observer):
 
     Parameters:
         spool: the process's :class:`kanal.spool.Spool`.
-        channels: ``(name, type)`` of the channels this process runs (only these are
+        channels: ``(name, type, expected quiet seconds)`` of the channels this process runs (only these are
             exported: two processes may share a spool with different channels).
         forwarder: the forwarder's stats (``kanal.forwarder.ForwarderStats``), or None
             in the embedded mode.
     """
 
-    def __init__(self, spool: Any, channels: Sequence[tuple[str, str]], forwarder: Any = None) -> None:
+    def __init__(self, spool: Any, channels: Sequence[tuple[str, str, float]], forwarder: Any = None) -> None:
         self.registry = new_registry()
         self._newest: dict[str, float] = {}
         self.poll_seconds = Histogram("kanal_channel_poll_duration_seconds", "Time one poll of a pull channel took.",
@@ -142,7 +142,7 @@ class RouterMetrics:
 class _SpoolCollector:
     """Reads the spool's counts and figures for the channels of this process."""
 
-    def __init__(self, spool: Any, channels: Sequence[tuple[str, str]], newest: dict[str, float]) -> None:
+    def __init__(self, spool: Any, channels: Sequence[tuple[str, str, float]], newest: dict[str, float]) -> None:
         self.spool = spool
         self.channels = list(channels)
         self.newest = newest
@@ -164,8 +164,12 @@ class _SpoolCollector:
         newest = GaugeMetricFamily("kanal_channel_newest_item_timestamp_seconds",
                                    "Source time of the newest item taken since start (lag = time() - this).",
                                    labels=ch)
-        for name, channel_type in self.channels:
+        quiet = GaugeMetricFamily("kanal_channel_expected_quiet_seconds",
+                                  "How long the channel may go without success before an alert (config).",
+                                  labels=ch)
+        for name, channel_type, quiet_seconds in self.channels:
             info.add_metric([name, channel_type], 1)
+            quiet.add_metric([name], quiet_seconds)
             row = self.spool.channel_status(name) or {}
             current = row.get("state")
             for s in CHANNEL_STATES:
@@ -181,7 +185,7 @@ class _SpoolCollector:
             forbidden.add_metric([name], counters.get("webhook.forbidden", 0))
             for reason, count in drop_reasons(counters).items():
                 dropped.add_metric([name, reason], count)
-        yield from (info, state, taken, dups, dropped, quarantined, forbidden, success, newest)
+        yield from (info, quiet, state, taken, dups, dropped, quarantined, forbidden, success, newest)
         yield from self._spool_figures()
 
     def _spool_figures(self) -> Iterable[Metric]:
