@@ -196,6 +196,30 @@ class WebhookServerConfig(_Strict):
         return value
 
 
+class MetricsConfig(_Strict):
+    """The operations listener of every process: ``/metrics``, ``/healthz``, ``/readyz`` (and ``/ops/``).
+
+    On by default, on the loopback address: Prometheus scrapes it from the same host or
+    through a reverse proxy ops choose. The defaults sit next to the webhook port 8080
+    and outside 9100-9999, the range Prometheus hands out to exporters (all taken).
+    """
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(8091, ge=0, le=65535, description="`kanal run`'s listener; 0 picks a free port (tests). "
+                      "Give each config run on one host its own port.")
+    router_port: int = Field(8092, ge=0, le=65535, description="`kanal router`'s listener.")
+    broker_outage_budget_seconds: float = Field(
+        300, ge=0,
+        description="/readyz answers 503 once the broker has been unreachable this long (the spool keeps "
+        "taking complaints meanwhile; this says the backlog no longer drains).",
+    )
+    ops_token: Secret | None = Field(
+        None, description="Bearer token (or ?token= login) for the status page /ops/; without it and without "
+        "desks the page is off.",
+    )
+
+
 class RouterConfig(_Strict):
     """The router: rules file and the shared dedup store."""
 
@@ -251,6 +275,12 @@ class ChannelConfig(_Strict):
         description="Raw bytes per spool transaction: a batch is committed once its payloads reach this "
         "(a single larger message goes alone).",
     )
+    quiet_alert_seconds: float = Field(
+        3600, gt=0,
+        description="How long this channel may go without a successful poll or commit before the alert "
+        "KanalChannelQuiet fires (exported as kanal_channel_expected_quiet_seconds): minutes for a busy "
+        "account, hours for an SMS number that is silent at night.",
+    )
     options: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -261,6 +291,7 @@ class KanalConfig(_Strict):
     attachments: AttachmentStoreConfig = AttachmentStoreConfig()
     broker: BrokerConfig = BrokerConfig()
     webhooks: WebhookServerConfig = WebhookServerConfig()
+    metrics: MetricsConfig = MetricsConfig()
     router: RouterConfig = RouterConfig()
     log: LogConfig = LogConfig()
     channels: list[ChannelConfig] = Field(default_factory=list)

@@ -18,6 +18,7 @@ import contextlib
 import dataclasses
 import functools
 import threading
+import time
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -50,6 +51,7 @@ from connectors.errors import (
     RateLimited,
     error_text,
 )
+from connectors.observe import NO_OBSERVER, Observer
 from normalizer.complaint import Complaint
 from normalizer.errors import describe_validation_error
 from normalizer.fields import InvalidField
@@ -88,6 +90,9 @@ class ChannelRunner:
         fetch_attachments: queue the links the connector allows (:meth:`Connector.fetch_auth`)
             for the fetcher, in the commit (:mod:`kanal.fetch_queue`).
     """
+
+    #: Where poll times and the newest item's source time are reported (``kanal run`` sets it).
+    observer: Observer = NO_OBSERVER
 
     def __init__(
         self,
@@ -252,6 +257,8 @@ class ChannelRunner:
         ]
         results = self.spool.commit(self.name, self.type, outcomes, checkpoint, wait=wait)
         accepted = sum(1 for r in results if r.status == "accepted")
+        if accepted and self.observer is not NO_OBSERVER:
+            self._observe_newest(results)
         if results:
             self.log.debug("batch committed", messages=len(results), accepted=accepted)
         try:
@@ -261,6 +268,12 @@ class ChannelRunner:
         if releases is None and any(r.status == "held" for r in results):
             results = results + self._join_held_safely(answerable)
         return results
+
+    def _observe_newest(self, results: Sequence[IngestResult]) -> None:
+        times = [r.complaint.requested_datetime.timestamp() for r in results
+                 if r.status == "accepted" and r.complaint is not None]
+        if times:
+            self.observer.newest_item(self.name, max(times))
 
     # -- held parts ---------------------------------------------------------------
 
@@ -347,6 +360,15 @@ class ChannelRunner:
             handled += len(batch)
         return handled
 
+    def _timed_poll(self) -> int:
+        started, ok = time.perf_counter(), False
+        try:
+            handled = self.poll_once()
+            ok = True
+            return handled
+        finally:
+            self.observer.poll_finished(self.name, time.perf_counter() - started, ok)
+
     def _keep_before_failure(self, batch: list[RawMessage], checkpoint: Any) -> None:
         try:
             self.ingest(batch, checkpoint)
@@ -376,7 +398,7 @@ class ChannelRunner:
                     self._set_state("running", "push only")
                     self._wait_push_only()
                     break
-                handled = self.poll_once()
+                handled = self._timed_poll()
                 if failures or held or not handled or not shown_running:
                     self.spool.mark_success(self.name, self.type)
                     shown_running = True

@@ -40,6 +40,7 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound, RequestEntityTooLarg
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
+from connectors.observe import NO_OBSERVER, Observer
 from connectors.proxies import TrustedProxies
 from connectors.push import UnreadableBody, WebhookOutcome, WebhookRequest, WebhookRoute, text_response
 from connectors.runner import ChannelRunner
@@ -75,7 +76,9 @@ class WebhookApp:
         prefix: path prefix of every channel route (``/webhooks``).
         max_body_bytes: larger bodies get 413 and store nothing; a route may declare
             a smaller limit of its own.
-        health: optional callable returning a JSON-able dict for ``GET /healthz``.
+        health: optional callable returning a JSON-able dict for ``GET /healthz``
+            (503 unless its ``status`` is ``ok``).
+        ready: optional callable, the same for ``GET /readyz`` (load balancers).
         trusted_proxies: addresses or networks (``10.0.0.5``, ``10.0.0.0/8``) of the
             reverse proxies in front; only a request from one of them may set the
             URL it was addressed to with ``X-Forwarded-Proto`` / ``X-Forwarded-Host``.
@@ -88,10 +91,14 @@ class WebhookApp:
         self, prefix: str = "/webhooks", max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         health: Callable[[], dict[str, Any]] | None = None,
         trusted_proxies: Iterable[str] = (), commit_wait: float = COMMIT_WAIT,
+        ready: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         self.prefix = "/" + prefix.strip("/") if prefix.strip("/") else ""
         self.max_body_bytes = max_body_bytes
         self.health = health
+        self.ready = ready
+        #: Told about every answer (route, status, time); ``kanal run`` sets it.
+        self.observer: Observer = NO_OBSERVER
         self.trusted_proxies = TrustedProxies(trusted_proxies)
         self.commit_wait = commit_wait
         self._routes: dict[tuple[str, str], _Bound] = {}
@@ -117,15 +124,27 @@ class WebhookApp:
         return sorted(f"{m} {p}" for m, p in self._routes)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
-        return self.handle(environ)(environ, start_response)
+        started = time.perf_counter()
+        response = self.handle(environ)
+        if self.observer is not NO_OBSERVER:
+            bound = environ.get("kanal.webhook_route")
+            channel, route = (bound.runner.name, bound.route.path or "/") if bound else ("", "unmatched")
+            if bound or not environ.get("kanal.probe"):
+                self.observer.webhook_answered(channel, route, environ.get("REQUEST_METHOD", ""),
+                                               response.status_code, time.perf_counter() - started)
+        return response(environ, start_response)
 
     def handle(self, environ: dict[str, Any]) -> Response:
         """Answer one request."""
         request = Request(environ)
         method = request.method.upper()
         path = (request.script_root + request.path).rstrip("/") or "/"
-        if path == "/healthz" and method == "GET" and self.health is not None:
-            return Response(json.dumps(self.health()), 200, content_type="application/json")
+        probe = {"/healthz": self.health, "/readyz": self.ready}.get(path) if method == "GET" else None
+        if probe is not None:
+            environ["kanal.probe"] = True
+            report = probe()
+            return Response(json.dumps(report), 200 if report.get("status") == "ok" else 503,
+                            content_type="application/json")
         try:
             key, _ = self._map.bind("localhost", path_info=path).match(method=method)
         except MethodNotAllowed:
@@ -133,6 +152,7 @@ class WebhookApp:
         except NotFound:
             return text_response(404, "no such route\n")
         bound = self._routes[key]
+        environ["kanal.webhook_route"] = bound
         if key[0] != method:  # werkzeug lets HEAD reach a GET rule; a route answers its own method only
             return text_response(405, "method not allowed\n")
         declared = environ.get("CONTENT_LENGTH") or "0"
@@ -242,10 +262,13 @@ class WebhookServer:
         app: the application; its ``max_body_bytes`` is waitress's request body limit.
         host, port: where to listen (port 0 picks a free one; see ``port``).
         threads: worker threads.
+        label: what the log line at start calls this server.
     """
 
-    def __init__(self, app: WebhookApp, host: str = "127.0.0.1", port: int = 8080, threads: int = 8) -> None:
+    def __init__(self, app: WebhookApp, host: str = "127.0.0.1", port: int = 8080, threads: int = 8,
+                 label: str = "webhook server") -> None:
         self.app = app
+        self.label = label
         self._map: dict = {}
         self._server: BaseWSGIServer = waitress.create_server(
             app, map=self._map, host=host, port=port, threads=threads, ident="kanal",
@@ -274,7 +297,7 @@ class WebhookServer:
         """Serve in the calling thread until :meth:`stop`."""
         if self._thread is None:
             self._thread = threading.current_thread()
-        log.info("webhook server listening", url=self.url, routes=self.app.routes)
+        log.info(f"{self.label} listening", url=self.url, routes=self.app.routes)
         while not self._stopping.is_set():
             self._server.asyncore.loop(timeout=0.2, map=self._map, use_poll=True, count=1)
 

@@ -621,6 +621,17 @@ class Spool:
         """Number of complaints waiting in the outbox."""
         return self._reader().execute("SELECT count(*) FROM outbox").fetchone()[0]
 
+    def oldest_waiting(self) -> float | None:
+        """When (Unix time) the oldest complaint still in the outbox was taken in, or None."""
+        # By seq (the primary key), not min(created_at): no scan of a long backlog.
+        row = self._reader().execute("SELECT created_at FROM outbox ORDER BY seq LIMIT 1").fetchone()
+        return row[0] if row else None
+
+    def open_quarantine(self) -> dict[str, int]:
+        """Unresolved quarantine entries per channel."""
+        return dict(self._reader().execute(
+            "SELECT channel, count(*) FROM quarantine WHERE resolved_at IS NULL GROUP BY channel").fetchall())
+
     def mark_forwarded(self, seqs: Sequence[int]) -> None:
         """Remove confirmed complaints from the outbox; the ledger remembers them."""
         if not seqs:
