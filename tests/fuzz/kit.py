@@ -168,7 +168,7 @@ def running_harness(tmp: Path) -> Iterator[Harness]:
         for key, value in SECRET_ENV.items():
             patch.setenv(key, value)
         spool = Spool(tmp / "spool.db")
-        app = WebhookApp(health=lambda: {"ok": True})
+        app = WebhookApp(health=lambda: {"status": "ok"})
         for connector in push_connectors():
             runner = ChannelRunner(connector, spool, LocalAttachmentStore(tmp / "attachments"), batch_size=50)
             app.add_channel(runner, connector.webhook_routes())
