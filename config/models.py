@@ -175,6 +175,15 @@ class RouterConfig(_Strict):
     dedup_retention_days: float = Field(30, gt=0)
     prefetch: int = Field(200, ge=1, le=2000)
     options: dict[str, Any] = Field(default_factory=dict, description="Router tuning (SLA hours, thresholds).")
+    model: str | None = Field(
+        "default",
+        description="The learned model: 'default' (the shipped one), a model file written by `kanal router train`, "
+        "or 'none' to route by the rules alone.",
+    )
+    model_threshold: float = Field(0.5, ge=0, le=1, description="Below this model confidence: triage.")
+    labels: dict[str, str] = Field(
+        default_factory=dict, description="CRM agency label -> Kanal agency code, for labels the router does not know."
+    )
 
 
     @field_validator("dedup_dsn", mode="before")

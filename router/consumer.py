@@ -24,6 +24,7 @@ over; unacked messages are redelivered and the dedup store sorts them out.
 
 from __future__ import annotations
 
+import signal
 import sqlite3
 import threading
 import time
@@ -91,6 +92,8 @@ class RouterConsumer:
         self.batch_max = batch_max
         self.stats = RouterStats()
         self._channel: Any = None
+        #: Set (by SIGHUP) to load the model file again between two batches.
+        self.reload_requested = threading.Event()
         #: Set while consuming: the routed side is declared and the consumer registered.
         self.ready = threading.Event()
         self._producer: Producer | None = None
@@ -156,6 +159,7 @@ class RouterConsumer:
                 while inbox and not stop.is_set():
                     batch = [inbox.popleft() for _ in range(min(len(inbox), self.batch_max))]
                     self._handle_batch(batch)
+                self._reload_if_asked()
                 now = time.monotonic()
                 if now >= next_prune:
                     self.router.prune()
@@ -168,9 +172,16 @@ class RouterConsumer:
         """Route the deliveries at hand: one dedup transaction, one AMQP transaction."""
         decided: list[tuple[Message, Routed]] = []
         poison: list[tuple[Message, str]] = []
+        decoded: list[tuple[Message, Complaint]] = []
         for message in messages:
             try:
-                decided.append((message, self._route(decode_intake(message.body))))
+                decoded.append((message, decode_intake(message.body)))
+            except PoisonMessage as exc:
+                poison.append((message, str(exc)))
+        predictions = self._predict([c for _, c in decoded])
+        for (message, complaint), prediction in zip(decoded, predictions):
+            try:
+                decided.append((message, self._route(complaint, prediction)))
             except PoisonMessage as exc:
                 poison.append((message, str(exc)))
         routed_now: list[Routed] = []
@@ -191,9 +202,29 @@ class RouterConsumer:
             # that gap is the one a crash plus a later resend of the same id could exploit.
         self._account(routed_now, duplicates, poison)
 
-    def _route(self, complaint: Complaint) -> Routed:
+    def _predict(self, complaints: list[Complaint]) -> list[Any]:
+        """The model's answers for the batch at once; on a failure each complaint is tried alone."""
         try:
-            return self.router.route(complaint)
+            return self.router.predict(complaints)
+        except Exception:  # noqa: BLE001 - one bad complaint must not poison the batch: retried one by one
+            log.warning("batch prediction failed; predicting one by one")
+            return [None] * len(complaints)
+
+    def _reload_if_asked(self) -> None:
+        """Load the model file again after SIGHUP, between batches (nothing in hand is dropped)."""
+        if not self.reload_requested.is_set():
+            return
+        self.reload_requested.clear()
+        try:
+            version = self.router.reload_model()
+        except Exception as exc:  # noqa: BLE001 - a bad file must not stop routing: the old model stays
+            log.error("model reload failed; keeping the loaded model", error=str(exc)[:300])
+            return
+        log.info("model reloaded", version=version)
+
+    def _route(self, complaint: Complaint, prediction: Any = None) -> Routed:
+        try:
+            return self.router.route(complaint, prediction)
         except SharedIndexUnavailable:
             raise  # the database, not the message: reconnect and retry
         except Exception as exc:
@@ -232,6 +263,14 @@ class RouterConsumer:
             content_encoding="utf-8", delivery_mode=2, headers=headers, timestamp=int(time.time()),
             retry=False, declare=[],
         )
+        for copy in routed.copies:  # the integrity copy to the Inspektorat, in the same transaction
+            self._producer.publish(
+                copy.body, exchange=self.topology.routed_exchange, routing_key=copy.routing_key,
+                priority=routed.priority,
+                message_id=routed.complaint_id, type=ROUTED_TYPE, content_type="application/json",
+                content_encoding="utf-8", delivery_mode=2, headers={**headers, "kanal_integrity_copy": True},
+                timestamp=int(time.time()), retry=False, declare=[],
+            )
 
     def _commit(self) -> None:
         """Commit the AMQP transaction (publish + ack); returns once the broker confirmed."""
@@ -291,4 +330,8 @@ def run_router(loaded: Any, stop: threading.Event) -> None:
     consumer = RouterConsumer(broker_url(cfg.broker), cfg.broker.topology, router,
                               prefetch=cfg.router.prefetch, heartbeat=cfg.broker.heartbeat,
                               batch_max=router.options.batch_max)
+    if threading.current_thread() is threading.main_thread() and hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, lambda *_: consumer.reload_requested.set())
+    log.info("router decides with", model=router.model.version if router.model else None,
+             unmapped_labels=router.unmapped_labels())
     consumer.run(stop)

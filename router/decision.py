@@ -23,6 +23,15 @@ _IDENTITY_FIELDS = ("name", "handle", "provider_user_id", "phone", "email")
 
 
 @dataclass(frozen=True, slots=True)
+class Copy:
+    """One more message published with a routed one (the integrity copy to the Inspektorat)."""
+
+    queue: str
+    routing_key: str
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class Routed:
     """A routing decision ready to publish (or to store, in the embedded default)."""
 
@@ -38,6 +47,7 @@ class Routed:
     confidential: bool
     triage: bool
     routing: dict[str, Any]
+    copies: tuple[Copy, ...] = ()
 
     def log_fields(self) -> dict[str, Any]:
         """What may be logged about this decision: no reporter, no text."""

@@ -10,13 +10,21 @@ embedded default (no broker) and the RabbitMQ consumer share it. Routing keys:
 * ``agency.triage.<priority>.<kota>`` when no rule is trusted enough;
 * ``confidential.<agency>.<priority>`` for the Inspektorat path, which only the
   confidential queue receives.
+
+Who decides the agency: a complaint from an Inspektorat channel, or whose reporter asked
+for confidentiality, goes only to the confidential queue (rules, always). Otherwise the
+learned model (router/learn/) when one is configured, with triage below
+``model_threshold``; else the rules. An integrity matter (pungli mentioned, by the rules
+or the model) goes to its agency as usual, flagged ``integrity``, and a copy without the
+reporter's identity goes to the confidential queue. Life-safety words of the rules raise
+the priority whoever decided.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ConfigDict, Field
 
@@ -24,13 +32,16 @@ from config.models import RouterConfig, TopologyConfig
 from config.secrets import SecretValue, resolve_secret
 from normalizer.complaint import Complaint
 from router.classify import Classification, Classifier
-from router.decision import Routed, build_body
+from router.decision import Copy, Routed, build_body, redact_identity
 from router.dedup import DEFAULT_TABLE, DedupStore, open_dedup_store
 from router.duplicates import DuplicateIndex
 from router.location import LocationResolver, ResolvedLocation
 from router.priority import SlaPolicy, decide_priority
 from router.rules import Rules, load_rules
 from router.shared_duplicates import PostgresDuplicateIndex
+
+if TYPE_CHECKING:
+    from router.learn.model import Prediction, RouterModel
 
 TRIAGE = "triage"
 
@@ -54,8 +65,16 @@ class Router:
     """Routes complaints with compiled rules (see the module docstring)."""
 
     def __init__(self, rules: Rules, topology: TopologyConfig, options: RouterOptions | None = None,
-                 dedup_factory: Any = None, duplicates_factory: Any = None) -> None:
+                 dedup_factory: Any = None, duplicates_factory: Any = None, model: RouterModel | None = None,
+                 labels: dict[str, str] | None = None, model_threshold: float = 0.5,
+                 model_path: Path | None = None) -> None:
+        from router.learn.rows import LabelMap
+
         self.rules = rules
+        self.model = model
+        self.model_path = model_path
+        self.model_threshold = model_threshold
+        self.labels = LabelMap(rules.agencies, labels)
         self.topology = topology
         self.options = options or RouterOptions()
         self.classifier = Classifier(rules)
@@ -89,7 +108,25 @@ class Router:
             window = timedelta(hours=options.duplicate_window_hours)
             return PostgresDuplicateIndex(dsn, f"{DEFAULT_TABLE}_recent", window, options.duplicate_similarity)
 
-        return cls(load_rules(router_cfg.rules), topology, options, factory, shared_duplicates if dsn else None)
+        path = model_path(router_cfg.model)
+        model = load_router_model(path) if path else None
+        return cls(load_rules(router_cfg.rules), topology, options, factory, shared_duplicates if dsn else None,
+                   model=model, labels=router_cfg.labels, model_threshold=router_cfg.model_threshold, model_path=path)
+
+    def reload_model(self) -> str | None:
+        """Load the configured model file again (after SIGHUP); returns the new version.
+
+        Raises:
+            router.learn.model.ModelError: the file cannot be loaded; the old model stays.
+        """
+        if self.model_path is None:
+            return None
+        self.model = load_router_model(self.model_path)
+        return self.model.version
+
+    def unmapped_labels(self) -> list[str]:
+        """Labels of the model that map to no agency (they route to triage)."""
+        return self.labels.unmapped(self.model.labels) if self.model else []
 
     @property
     def dedup(self) -> DedupStore:
@@ -134,13 +171,20 @@ class Router:
         """Queue name of an agency (the triage queue for ``triage``)."""
         return self.topology.triage_queue if agency == TRIAGE else f"{self._agency_prefix}{agency}"
 
-    def route(self, complaint: Complaint) -> Routed:
-        """Decide where ``complaint`` goes. Pure apart from the duplicate index."""
+    def route(self, complaint: Complaint, prediction: Prediction | None = None) -> Routed:
+        """Decide where ``complaint`` goes. Pure apart from the duplicate index.
+
+        ``prediction``: the model's answer when the caller predicted a batch at once.
+        """
         text = "\n".join(t for t in (complaint.title, complaint.description) if t)
         cls = self.classifier.classify(text, complaint.service_code)
         loc = self.locator.resolve(complaint)
-        confidential = self._confidential(complaint, cls)
-        agency = "inspektorat" if self._from_inspektorat_channel(complaint) else (cls.agency or TRIAGE)
+        channel_says = self._from_inspektorat_channel(complaint)
+        confidential = channel_says or complaint.reporter.confidential
+        decision = self._decide(complaint, text, cls, channel_says, prediction)
+        agency, integrity = decision["agency"], decision["integrity"]
+        if self.model and loc.level != "kelurahan" and loc.method in ("text", "none"):
+            loc = self._landmark(text, loc)
         duplicate_of = None
         if not confidential:
             words = frozenset(self.rules.normaliser.tokens(text))
@@ -154,22 +198,87 @@ class Router:
             kota = (loc.kota_code or "x").replace(".", "")
             queue, key = self.agency_queue(agency), f"agency.{agency}.{prio.name}.{kota}"
         routing = self._routing(cls, loc, agency, prio, duplicate_of, confidential, queue, key, complaint)
+        routing.update(decision["routing"])
+        routing["integrity"] = integrity
         redact = not confidential and (complaint.reporter.anonymous or complaint.reporter.confidential)
-        body = build_body(complaint.model_dump(mode="json"), routing, redact)
+        doc = complaint.model_dump(mode="json")
+        body = build_body(doc, routing, redact)
+        copies: tuple[Copy, ...] = ()
+        if integrity and not confidential:
+            copy_key = f"confidential.inspektorat.{prio.name}"
+            copy_routing = routing | {"confidential": True, "queue": self.topology.confidential_queue,
+                                      "routing_key": copy_key, "copy_of": queue}
+            copies = (Copy(self.topology.confidential_queue, copy_key, build_body(redact_identity(doc), copy_routing,
+                                                                                   redact=False)),)
         agency_name = self.rules.agencies[agency].name if agency in self.rules.agencies else "Triage"
-        return Routed(str(complaint.id), agency, agency_name, cls.category, queue, key, prio.amqp, body,
-                      duplicate_of, confidential, agency == TRIAGE, routing)
+        return Routed(str(complaint.id), agency, agency_name, routing["service_code"], queue, key, prio.amqp, body,
+                      duplicate_of, confidential, agency == TRIAGE, routing, copies)
+
+    def predict(self, complaints: list[Complaint]) -> list[Prediction | None]:
+        """The model's answers for a batch (one call is much cheaper than one per complaint)."""
+        if self.model is None or not complaints:
+            return [None] * len(complaints)
+        texts = ["\n".join(t for t in (c.title, c.description) if t) for c in complaints]
+        return list(self.model.predict(texts, [c.service_code for c in complaints]))
+
+    def _decide(self, complaint: Complaint, text: str, cls: Classification, channel_says: bool,
+                prediction: Prediction | None) -> dict[str, Any]:
+        """Agency, integrity flag and the routing fields that say who decided and why."""
+        integrity = cls.integrity or cls.agency == "inspektorat"
+        rules_agency = cls.agency or TRIAGE
+        if channel_says:
+            return {"agency": "inspektorat", "integrity": False, "routing": {
+                "decided_by": "rules", "reasons": ["channel:inspektorat"], "model": self._model_info(None)}}
+        if self.model is None:
+            if rules_agency == "inspektorat" and not complaint.reporter.confidential:
+                integrity, rules_agency = True, TRIAGE  # nobody else named: a person picks the unit concerned
+            return {"agency": rules_agency, "integrity": integrity, "routing": {
+                "decided_by": "rules", "reasons": list(cls.matched), "model": None}}
+        pred = prediction or self.model.predict([text], [complaint.service_code])[0]
+        ranked = [(self.labels.agency(lb), p) for lb, p in pred.ranked]
+        if ranked and ranked[0][0] == "inspektorat":
+            integrity = True
+            ranked = ranked[1:]
+        agency, prob = ranked[0] if ranked else (None, 0.0)
+        if cls.agency == "inspektorat" and (agency is None or prob < self.model_threshold):
+            agency = TRIAGE  # pungli alone: the copy informs the Inspektorat, a person picks the unit
+        if complaint.reporter.confidential and integrity:
+            agency = "inspektorat"
+        elif agency is None or prob < self.model_threshold:
+            agency = TRIAGE
+        service_code = cls.category if cls.agency == agency else None
+        return {"agency": agency, "integrity": integrity, "routing": {
+            "decided_by": "model", "reasons": list(pred.reasons), "confidence": round(prob, 3),
+            "service_code": service_code,
+            "service_name": self.rules.categories[service_code].name if service_code else None,
+            "model": self._model_info(pred)}}
+
+    def _model_info(self, pred: Prediction | None) -> dict[str, Any] | None:
+        if self.model is None:
+            return None
+        return {"version": self.model.version, "trained_at": self.model.trained_at,
+                "label": pred.label if pred else None,
+                "probability": round(pred.probability, 3) if pred else None}
+
+    def _landmark(self, text: str, loc: ResolvedLocation) -> ResolvedLocation:
+        """A street or landmark learned from history, when the text names no kelurahan."""
+        from dataclasses import replace
+
+        from router.learn.landmarks import find_landmark
+
+        assert self.model is not None
+        hit = find_landmark(text, self.model.landmarks)
+        if hit is None:
+            return loc
+        found = self.locator.from_text(f"Kelurahan {hit[1]}", loc.address)
+        if found.level != "kelurahan" or (loc.kecamatan_code and found.kecamatan_code != loc.kecamatan_code):
+            return loc
+        return replace(found, method="landmark", note=f"landmark {hit[0]}")
 
     def _from_inspektorat_channel(self, complaint: Complaint) -> bool:
         ch = complaint.channel
         listed = set(self.options.confidential_channels)
         return ch.name in listed or ch.type in listed or "inspektorat" in f"{ch.name} {ch.type}".lower()
-
-    def _confidential(self, complaint: Complaint, cls: Classification) -> bool:
-        spec = self.rules.agencies.get(cls.agency or "")
-        return bool(
-            self._from_inspektorat_channel(complaint) or complaint.reporter.confidential or (spec and spec.confidential)
-        )
 
     def _routing(self, cls: Classification, loc: ResolvedLocation, agency: str, prio: Any,
                  duplicate_of: str | None, confidential: bool, queue: str, key: str,
@@ -200,6 +309,24 @@ class Router:
             "routing_key": key,
             "routed_at": _iso(datetime.now(UTC)),
         }
+
+
+def model_path(configured: str | None) -> Path | None:
+    """The model file of ``router.model``: the shipped one for ``default``, None for ``none``."""
+    if configured is None or configured.strip().lower() in ("", "none", "off", "rules"):
+        return None
+    if configured.strip().lower() == "default":
+        from router.learn.default import DEFAULT_MODEL_PATH
+
+        return DEFAULT_MODEL_PATH
+    return Path(configured)
+
+
+def load_router_model(path: Path) -> RouterModel:
+    """Load a model file (see router/learn/model.py)."""
+    from router.learn.model import load_model
+
+    return load_model(path)
 
 
 def dedup_dsn(configured: str | SecretValue | None) -> str | None:

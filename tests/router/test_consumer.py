@@ -36,10 +36,14 @@ class TestRoutingOnRabbitMQ:
         start_router()
         for complaint in complaints.values():
             broker.publish(complaint)
-        assert wait_for(lambda: _total(broker, queues) == len(complaints))
+        assert wait_for(lambda: _total(broker, queues) == len(complaints) + 1)  # + the integrity copy
         routed = _all_routed(broker, queues)
+        pungli = complaints.pop("inspektorat")
+        (copy,) = routed["confidential"]
+        assert (copy["id"], copy["routing"]["integrity"], copy["reporter"]["phone"]) == (str(pungli.id), True, None)
+        routed["dukcapil"] = [m for m in routed["dukcapil"] if m["id"] != str(pungli.id)]  # "surat pindah"
         for agency, complaint in complaints.items():
-            where = "confidential" if agency == "inspektorat" else agency
+            where = agency
             ids = [m["id"] for m in routed[where]]
             assert ids == [str(complaint.id)], f"{agency}: {ids}"
             message = routed[where][0]
@@ -82,10 +86,14 @@ class TestRoutingOnRabbitMQ:
         assert "500rb" not in logged  # nor the text
         routed = _all_routed(broker, queues)
         assert {m["id"] for m in routed["confidential"]} == {str(pungli.id), str(via_inspektorat.id), str(flagged.id)}
-        assert all(m["reporter"]["phone"] == secret_phone for m in routed["confidential"])
+        copies = [m for m in routed["confidential"] if m["routing"].get("copy_of")]
+        assert [m["id"] for m in copies] == [str(pungli.id)]  # issue 12 item 6: a copy without the reporter
+        assert copies[0]["reporter"]["phone"] is None and copies[0]["reporter"]["name"] is None
+        assert all(m["reporter"]["phone"] == secret_phone for m in routed["confidential"] if m not in copies)
         others = [m for code, ms in routed.items() if code != "confidential" for m in ms]
-        assert others == []
-        assert {m["routing"]["agency_code"] for m in routed["confidential"]} == {"inspektorat", "kelurahan"}
+        assert [(m["id"], m["routing"]["integrity"]) for m in others] == [(str(pungli.id), True)]
+        assert {m["routing"]["agency_code"] for m in routed["confidential"] if m not in copies} == {
+            "inspektorat", "kelurahan"}
 
     def test_same_complaint_twice_is_routed_once(self, broker, start_router, rules):
         queues = agency_queue_names(broker.topology, rules)
@@ -129,7 +137,7 @@ class TestRoutingOnRabbitMQ:
         assert wait_for(lambda: a.stats.routed + b.stats.routed + a.stats.duplicates + b.stats.duplicates == 160,
                         timeout=60)
         routed = _all_routed(broker, queues)
-        ids = [m["id"] for ms in routed.values() for m in ms]
+        ids = [m["id"] for ms in routed.values() for m in ms if not m["routing"].get("copy_of")]
         assert sorted(ids) == sorted(str(c.id) for c in complaints)
         assert a.stats.routed > 0 and b.stats.routed > 0
         assert a.stats.duplicates + b.stats.duplicates == 40
