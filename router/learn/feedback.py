@@ -57,7 +57,8 @@ class FeedbackStore:
         if self._conn is None or self._conn.closed:
             self._conn = psycopg.connect(self.dsn, autocommit=True)
             self._conn.execute(f"CREATE TABLE IF NOT EXISTS {self.texts} (complaint_id text PRIMARY KEY, "
-                               "text text NOT NULL, category text, kelurahan text, routed_at timestamptz DEFAULT now())")
+                               "text text NOT NULL, category text, kelurahan text, "
+                               "routed_at timestamptz DEFAULT now())")
             self._conn.execute(f"CREATE TABLE IF NOT EXISTS {self.feedback} (complaint_id text NOT NULL, "
                                "agency text NOT NULL, received_at timestamptz DEFAULT now(), "
                                "PRIMARY KEY (complaint_id, agency))")

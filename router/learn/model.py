@@ -119,7 +119,8 @@ class RouterModel:
     def features(self, texts: Sequence[str], categories: Sequence[str | None]) -> sparse.csr_matrix:
         """The feature matrix of complaints."""
         p = self.parts
-        blocks = [p["word"].transform([word_text(t) for t in texts]), p["char"].transform([char_text(t) for t in texts])]
+        blocks = [p["word"].transform([word_text(t) for t in texts]),
+                  p["char"].transform([char_text(t) for t in texts])]
         cats = p["cat"].transform([category_token(c) or "cat__none" for c in categories])
         blocks.append(cats * float(self.meta.get("params", {}).get("category_weight", 1.0)))
         return sparse.hstack(blocks, format="csr")
@@ -150,7 +151,8 @@ class RouterModel:
             self._names = np.concatenate([
                 ["w:" + n for n in p["word"].get_feature_names_out()],
                 ["c:" + n for n in p["char"].get_feature_names_out()],
-                ["category:" + n.removeprefix("cat_") if n != "cat__none" else "" for n in p["cat"].get_feature_names_out()],
+                ["category:" + n.removeprefix("cat_") if n != "cat__none" else ""
+                 for n in p["cat"].get_feature_names_out()],
             ])
         start, end = x.indptr[i], x.indptr[i + 1]
         idx, vals = x.indices[start:end], x.data[start:end]

@@ -160,7 +160,8 @@ PLACES: list[tuple[str, str]] = [
     ("stasiun manggarai", "Manggarai"), ("jl kramat raya", "Kramat"), ("pasar baru", "Pasar Baru"),
     ("jl hayam wuruk", "Maphar"), ("stasiun duren kalibata", "Rawajati"), ("jl raya bogor", "Kramat Jati"),
     ("pasar senen", "Senen"), ("jl pramuka", "Utan Kayu Utara"), ("jl dewi sartika", "Cawang"),
-    ("jl kyai tapa", "Tomang"), ("terminal pulogadung", "Jatinegara Kaum"), ("jl cempaka putih raya", "Cempaka Putih Timur"),
+    ("jl kyai tapa", "Tomang"), ("terminal pulogadung", "Jatinegara Kaum"),
+    ("jl cempaka putih raya", "Cempaka Putih Timur"),
     ("jl sunter permai", "Sunter Agung"), ("jl pluit karang", "Pluit"), ("jl bekasi raya", "Cakung Barat"),
     ("sdn 01 pagi cipete", "Cipete Utara"), ("rsud tarakan", "Cideng"), ("stasiun kebayoran", "Kebayoran Lama Utara"),
     ("jl raya kalimalang", "Pondok Kelapa"), ("jl tanjung duren raya", "Tanjung Duren Utara"),
@@ -191,7 +192,8 @@ _HOLD_TEMPLATES = [
     "{open}{problem}{where2} {dur}",
 ]
 _FOLLOW_UPS = [
-    "min laporan saya kemarin kok belum ditindak", "udah lapor 3x ga ada respon", "mohon tindak lanjut laporan sebelumnya",
+    "min laporan saya kemarin kok belum ditindak", "udah lapor 3x ga ada respon",
+    "mohon tindak lanjut laporan sebelumnya",
     "ini gimana kelanjutannya min", "tolong cek foto terlampir", "liat aja fotonya min parah kan",
     "lokasi sesuai titik di peta", "status laporan selesai padahal belum dikerjain",
 ]
@@ -211,7 +213,8 @@ def _where(rng: random.Random, places: list[tuple[str, str]], kelurahan: str) ->
         return rng.choice(["di kel ", "kel. ", "kelurahan ", "di "]) + kelurahan.lower() + rng.choice(
             ["", f" rt 0{rng.randint(1, 9)} rw 0{rng.randint(1, 9)}", " kec sebelah"]), kelurahan
     if roll < 0.75:
-        return rng.choice(["di gang sebelah", "di komplek kami", "depan rumah", "di ujung jalan", "dkt masjid"]), kelurahan
+        near = ["di gang sebelah", "di komplek kami", "depan rumah", "di ujung jalan", "dkt masjid"]
+        return rng.choice(near), kelurahan
     return "", kelurahan
 
 
@@ -299,13 +302,15 @@ HAND_WRITTEN: list[tuple[str, str, str]] = [
     ("dishub", "Arus Lalu Lintas", "lampu ijo cuma 10 detik merahnya 3 menit, antrian kendaraan sampe flyover"),
     ("sda", "Penanganan Banjir", ("Rumah kami kebanjiran lagi untuk ketiga kalinya bulan ini. Air dari kali meluap "
      "karena pintu airnya katanya rusak. Barang-barang sudah habis terendam, anak-anak mengungsi ke musholla.")),
-    ("sda", "Saluran Air, Kali/Sungai", "kalinya udah kaya daratan, endapan lumpur tinggi bgt, ujan dikit langsung luber"),
+    ("sda", "Saluran Air, Kali/Sungai",
+     "kalinya udah kaya daratan, endapan lumpur tinggi bgt, ujan dikit langsung luber"),
     ("distamhut", "Pohon", ("ntu pohon gede di pinggir jalan udah doyong aje, kalo angin kenceng goyang2, ngeri "
      "nimpa orang")),
     ("distamhut", "Taman", "the playground in the park is broken, kids got hurt on the rusty swing"),
     ("dlh", "Pencemaran Lingkungan", ("tiap malem ada yang bakar kabel, asapnya item masuk rumah, anak saya "
      "batuk batuk terus")),
-    ("dlh", "Pencemaran Lingkungan", "TPS di pinggir kali udah overload, lalat dimana mana, air lindinya ngalir ke jalan"),
+    ("dlh", "Pencemaran Lingkungan",
+     "TPS di pinggir kali udah overload, lalat dimana mana, air lindinya ngalir ke jalan"),
     ("satpolpp", "Reklame/Spanduk", "bendera dan spanduk partai dipaku di pohon pohon sepanjang jalan, jelek banget"),
     ("satpolpp", "Gangguan Ketenteraman dan Ketertiban", ("tiap malem ada yg nyetel sound system kenceng bgt sampe "
      "jam 3 pagi, udah ditegur malah nantangin")),

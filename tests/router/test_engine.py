@@ -75,7 +75,8 @@ class TestDecision:
 class TestConfidential:
     def test_pungli_goes_to_its_agency_and_an_anonymous_copy_to_the_inspektorat(self, router):
         reporter = Reporter(name="Budi Contoh", phone="+6281200001234")
-        r = router.route(make_complaint("sampah numpuk di gang, petugasnya minta uang rokok, pungli", reporter=reporter))
+        text = "sampah numpuk di gang, petugasnya minta uang rokok, pungli"
+        r = router.route(make_complaint(text, reporter=reporter))
         assert (r.agency_code, r.confidential, r.routing["integrity"]) == ("kelurahan", False, True)
         assert body(r)["reporter"]["phone"] == "+6281200001234"
         (copy,) = r.copies
