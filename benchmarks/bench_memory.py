@@ -36,7 +36,9 @@ def rss_mb(pid: int) -> float:
 
 def config_text(folder: Path, broker: bool) -> str:
     closed = "http://127.0.0.1:9"
-    broker_block = "broker:\n  url: amqp://guest@127.0.0.1:5672/%2F\n  password: ${BENCH_SECRET_AMQP}\n" if broker else ""
+    broker_block = (
+        "broker:\n  url: amqp://guest@127.0.0.1:5672/%2F\n  password: ${BENCH_SECRET_AMQP}\n" if broker else ""
+    )
     return textwrap.dedent(f"""\
         spool: {{path: {folder}/spool.db}}
         attachments: {{path: {folder}/att}}

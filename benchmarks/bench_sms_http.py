@@ -159,7 +159,8 @@ def main() -> None:
             server.stop()
             spool.close()
     print(f"stored {stored} of {total} complaints; committed rate is {rate / baseline:.2f}x the HTTP-only baseline")
-    print(f"load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (other work skews the figures)")
+    print(f"load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores "
+          "(other work skews the figures)")
     if stored != total:
         raise SystemExit("not every answered message is in the spool")
 

@@ -3,6 +3,7 @@ which the channel type's own model validates)."""
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
@@ -161,6 +162,27 @@ class WebhookServerConfig(_Strict):
     threads: int = Field(8, ge=1, le=256)
     path_prefix: str = Field("/webhooks", description="Routes are <prefix>/<channel name>/...")
     max_body_bytes: int = Field(5 * 1024 * 1024, gt=0)
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses or networks (10.0.0.5, 10.0.0.0/8) of the reverse proxies in front; only their "
+        "X-Forwarded-Proto / X-Forwarded-Host name the URL a request was sent to (Twilio signs that URL).",
+    )
+    commit_wait_seconds: float = Field(
+        3, gt=0, le=10,
+        description="How long a webhook's spool commit waits for a lock before answering 503 with Retry-After "
+        "(well inside the senders' timeouts; Twilio gives up after 15 s).",
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                msg = f"{item!r} is not an IP address or network (host names are not accepted)"
+                raise ValueError(msg) from None
+        return value
 
 
 class RouterConfig(_Strict):
@@ -222,6 +244,11 @@ class ChannelConfig(_Strict):
     enabled: bool = True
     poll_interval: float = Field(60, gt=0, description="Seconds between polls for pull channels.")
     batch_size: int = Field(200, ge=1, le=10_000, description="Messages per spool transaction.")
+    batch_max_bytes: int = Field(
+        32 * 1024 * 1024, ge=1024,
+        description="Raw bytes per spool transaction: a batch is committed once its payloads reach this "
+        "(a single larger message goes alone).",
+    )
     options: dict[str, Any] = Field(default_factory=dict)
 
 

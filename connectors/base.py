@@ -13,7 +13,7 @@ import functools
 import hashlib
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple, Protocol
@@ -94,13 +94,46 @@ class Accept(NamedTuple):
 
     ``blobs`` maps sha256 hex to bytes; the runner stores them before the spool
     commit, so a complaint never points at a file that is not there.
+
+    ``archive``, when set, is what the raw archive keeps instead of the payload: a
+    bounded stand-in for a large message whose big parts were not kept anyway (mail
+    with its omitted attachments replaced by markers). ``raw_ref`` still names the
+    original payload.
+
+    ``replies_to`` is the provider message id of the message this one answers, for a
+    channel whose complaint ids cannot be derived from it (e-mail: the id also rests
+    on the mail's content); the runner sets ``in_reply_to`` to the complaint taken in
+    under that provider id, if any.
     """
 
     complaint: Complaint
     blobs: Mapping[str, bytes] = {}
+    archive: bytes | None = None
+    replies_to: str | None = None
 
 
-NormaliseResult = Complaint | Accept | Drop
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """``normalise`` returns this for one part of a message whose other parts come
+    separately (a concatenated SMS part in its own request).
+
+    The spool keeps the part (the raw bytes) in the same transaction that would have
+    stored a complaint, so the source may be acknowledged; the runner joins the
+    parts with :meth:`Connector.assemble` once ``total`` are there, or takes each
+    alone after :attr:`Connector.hold_timeout` (see :mod:`kanal.held_parts`).
+
+    Attributes:
+        key: what the parts of one message share (sender, reference, total...).
+        sequence: 1-based position of this part.
+        total: number of parts of the message.
+    """
+
+    key: str
+    sequence: int
+    total: int
+
+
+NormaliseResult = Complaint | Accept | Drop | Hold
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +165,7 @@ class IngestResult:
     """What became of one raw message after the spool commit."""
 
     raw: RawMessage
-    status: Literal["accepted", "duplicate", "dropped", "quarantined"]
+    status: Literal["accepted", "duplicate", "dropped", "quarantined", "held"]
     complaint: Complaint | None = None
     reason: str | None = None
     #: The acknowledgement the spool granted with this commit (accepted only), else None.
@@ -152,6 +185,10 @@ class Outcome:
     ``dropped`` (with ``reason``) or ``quarantined`` (with ``reason`` = the error).
     ``reply`` is the acknowledgement the connector wants for an accepted complaint;
     the spool grants it or not (window) in the same transaction.
+    ``replies_to``: see :class:`Accept`.
+    ``held`` (kind ``held``): a part the spool keeps until its message is whole.
+    ``releases``: ids of held parts this outcome was built from; the spool marks
+    them taken in the same transaction (any kind).
     """
 
     raw: RawMessage
@@ -160,15 +197,20 @@ class Outcome:
     body: bytes | None = None
     reason: str | None = None
     reply: Reply | None = None
+    replies_to: str | None = None
+    held: Hold | None = None
+    releases: tuple[int, ...] = ()
 
 
 class SpoolWriter(Protocol):
     """What the runner needs from the spool (implemented by :class:`kanal.spool.Spool`)."""
 
     def commit(
-        self, channel: str, channel_type: str, outcomes: Sequence[Outcome], checkpoint: Any = UNCHANGED
+        self, channel: str, channel_type: str, outcomes: Sequence[Outcome], checkpoint: Any = UNCHANGED,
+        wait: float | None = None,
     ) -> list[IngestResult]:
-        """Store outcomes and the checkpoint in one transaction."""
+        """Store outcomes and the checkpoint in one transaction, waiting at most ``wait``
+        seconds for a lock (None: the spool's own timeout)."""
         ...
 
     def load_checkpoint(self, channel: str) -> Any:
@@ -177,6 +219,10 @@ class SpoolWriter(Protocol):
 
     def known_ids(self, ids: Iterable[uuid.UUID | str]) -> set[str]:
         """Which complaint ids were already taken in."""
+        ...
+
+    def ids_by_provider_id(self, channel: str, provider_ids: Iterable[str]) -> dict[str, str]:
+        """The complaint id first taken in under each provider message id of a channel."""
         ...
 
     def set_state(
@@ -192,6 +238,27 @@ class SpoolWriter(Protocol):
     def count(self, channel: str, name: str, by: int = 1) -> None:
         """Add to a named counter."""
         ...
+
+    def save_state(self, channel: str, key: str, value: Any) -> None:
+        """Store a channel's state value durably, at once."""
+        ...
+
+    def load_state(self, channel: str, key: str) -> Any:
+        """A channel's state value, or None."""
+        ...
+
+    def held_ready(self, channel: str, timeout: float) -> Sequence[Any]:
+        """Held parts to take now: groups with ``key``, ``parts`` (each with ``pid``
+        and ``raw``) and ``complete`` (see :mod:`kanal.held_parts`)."""
+        ...
+
+
+@dataclass(frozen=True)
+class ChannelState:
+    """A channel's durable key/value state (JSON values), written at once."""
+
+    load: Callable[[str], Any]
+    save: Callable[[str, Any], None]
 
 
 @dataclass(frozen=True)
@@ -216,6 +283,8 @@ class Connector(ABC):
 
     type_name: ClassVar[str]
     config_model: ClassVar[type[BaseModel]]
+    #: Adds to a named counter of the channel; the runner wires it to the spool.
+    counter: Callable[[str, int], None] | None = None
 
     def __init__(self, context: ChannelContext, options: BaseModel) -> None:
         self.context = context
@@ -241,6 +310,11 @@ class Connector(ABC):
     def pulls(self) -> bool:
         """True when this channel is polled (it overrides ``fetch``)."""
         return type(self).fetch is not Connector.fetch
+
+    def count(self, name: str, by: int = 1) -> None:
+        """Add ``by`` to the channel's counter ``name`` (shown by ``kanal status``)."""
+        if self.counter is not None:
+            self.counter(name, by)
 
     def open(self) -> None:
         """Prepare resources (connect, create folders). Called once before use."""
@@ -292,6 +366,21 @@ class Connector(ABC):
         ``in_answer`` False need to implement it.
         """
         msg = f"{type(self).__name__} cannot send replies"
+        raise NotImplementedError(msg)
+
+    #: The channel's durable state outside the checkpoint (set by the runner), for
+    #: values that must be kept the moment they change (a rotating refresh token).
+    state: ChannelState | None = None
+
+    #: Seconds a held part (:class:`Hold`) waits for the rest of its message; None
+    #: for a connector that never holds parts.
+    hold_timeout: float | None = None
+
+    def assemble(self, parts: Sequence[RawMessage], complete: bool) -> RawMessage:
+        """One raw message for held ``parts`` (in order): the whole message when
+        ``complete``, else a single part taken alone after the timeout. ``normalise``
+        must not hold what this returns. Pure."""
+        msg = f"{type(self).__name__} holds no parts"
         raise NotImplementedError(msg)
 
     def wait(self, stop: threading.Event, timeout: float) -> None:

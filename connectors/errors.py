@@ -6,7 +6,30 @@ here stops the process or another channel.
 
 from __future__ import annotations
 
+import ast
+import re
 import time
+
+# A Python bytes literal inside a message, as str() of a library's error shows a server reply.
+_BYTES_REPR = re.compile(r"""\bb('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")""")
+
+
+def error_text(error: BaseException | str) -> str:
+    """An error as plain text for logs and ``kanal status``.
+
+    Libraries put a server's raw reply into their exceptions, so ``str()`` shows
+    ``b'[AUTHENTICATIONFAILED] Authentication failed.'``; each such bytes literal
+    becomes its text.
+    """
+    return _BYTES_REPR.sub(_bytes_literal_text, str(error))
+
+
+def _bytes_literal_text(match: re.Match[str]) -> str:
+    try:
+        value = ast.literal_eval(match.group(0))
+    except (ValueError, SyntaxError):
+        return match.group(0)
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else match.group(0)
 
 
 class ChannelError(Exception):
@@ -44,6 +67,11 @@ class ReplyFailed(ChannelError):
     The message is logged and stored: it must name the gateway without secrets
     (host and path, never a URL with a password in its query).
     """
+
+
+class Misconfigured(ChannelError):
+    """The source is reachable but not as the config says (a table or folder missing):
+    a person must fix the config or the source. Retried slowly."""
 
 
 class NormaliseError(Exception):

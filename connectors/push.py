@@ -11,11 +11,64 @@ retries.
 from __future__ import annotations
 
 import hmac
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import parse_qs
 
 from connectors.base import IngestResult, RawMessage
+
+#: Deepest JSON nesting a push body may have (a Meta delivery is about 8 levels deep).
+MAX_JSON_DEPTH = 64
+
+
+class UnreadableBody(ValueError):
+    """A request body that cannot be read at all (not JSON, nested too deep).
+
+    A handler may let it propagate: the server answers 400 with the reason, so the
+    sender does not retry a body that will never be readable.
+    """
+
+
+def load_json(data: bytes | str, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """Parse a push body as JSON, refusing nesting deeper than ``max_depth``.
+
+    Every push route reads JSON through this, so a body nested 100,000 deep is a
+    clear 4xx (or a quarantined raw body) instead of a ``RecursionError`` and a
+    5xx the sender would retry for hours.
+
+    Raises:
+        UnreadableBody: not JSON (or not UTF-8), or nested too deep.
+    """
+    too_deep = f"JSON nested too deep (more than {max_depth} levels)"
+    try:
+        document = json.loads(data)
+    except RecursionError:
+        raise UnreadableBody(too_deep) from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise UnreadableBody(f"body is not JSON ({type(exc).__name__}: {exc})") from None
+    stack = [(document, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, (dict, list)):
+            if depth > max_depth:
+                raise UnreadableBody(too_deep)
+            stack.extend((child, depth + 1) for child in (value.values() if isinstance(value, dict) else value))
+    return document
+
+
+def json_bytes(value: Any, **dumps_options: Any) -> bytes:
+    """``value`` as UTF-8 JSON (non-ASCII kept as is).
+
+    JSON may carry a lone UTF-16 surrogate (``"\\ud83d"``) that no UTF-8 text can
+    hold; then the whole value is written with ``\\u`` escapes instead, so the bytes
+    still say exactly what was received and the item can be quarantined on its own.
+    """
+    try:
+        return json.dumps(value, ensure_ascii=False, **dumps_options).encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(value, ensure_ascii=True, **dumps_options).encode("ascii")
 
 
 class Headers(Mapping[str, str]):
@@ -119,12 +172,19 @@ class WebhookRoute:
         method: HTTP method it answers.
         path: sub-path, ``""`` for the channel root or e.g. ``"/twilio"``.
         handler: called with the request. A 403 it returns is counted and logged
-            (without the request's content) by the server.
+            (without the request's content) by the server. It does no I/O, so an
+            exception it raises is caused by the request itself: the server answers
+            400 (never 5xx, which the sender would retry for hours), counts it as
+            ``webhook.unreadable`` and logs it.
+        max_body_bytes: a smaller body limit for this route (an SMS gateway posts a
+            few hundred bytes); None = the server's ``webhooks.max_body_bytes``. A
+            route cannot raise the server's limit, only lower it.
     """
 
     method: str
     path: str
     handler: Handler
+    max_body_bytes: int | None = None
 
 
 def constant_time_equals(a: str | bytes, b: str | bytes) -> bool:

@@ -30,6 +30,7 @@ BUILTIN: dict[str, str] = {
     "twitter": "connectors.twitter.connector:TwitterConnector",
     "facebook": "connectors.facebook.connector:FacebookConnector",
     "walkin": "connectors.walkin.connector:WalkInConnector",
+    "http_json": "connectors.http_json.connector:HttpJsonConnector",
 }
 
 

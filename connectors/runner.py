@@ -15,19 +15,25 @@ Channel states written for ``kanal status``: ``starting``, ``running``,
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 import threading
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
-import tenacity
+from pydantic import ValidationError
 
 from connectors.attachments import LocalAttachmentStore
+from connectors.backoff import Backoff
 from connectors.base import (
     UNCHANGED,
     Accept,
+    ChannelState,
     CheckpointAdvance,
     Connector,
     Drop,
+    Hold,
     IngestResult,
     Outcome,
     RawMessage,
@@ -37,30 +43,24 @@ from connectors.base import (
 from connectors.errors import (
     AuthFailed,
     ChannelError,
+    Misconfigured,
     NeedsReauthorisation,
     NormaliseError,
     RateLimited,
+    error_text,
 )
 from normalizer.complaint import Complaint
+from normalizer.errors import describe_validation_error
+from normalizer.fields import InvalidField
 from normalizer.wire import encode_complaint
 
-#: Longest wait between retries of a failing channel, seconds.
-MAX_BACKOFF = 300.0
-#: How often a channel whose credentials were refused is tried again, seconds.
-AUTH_RETRY = 300.0
-#: How often a channel that needs re-authorisation checks its token again, seconds.
-REAUTH_RETRY = 900.0
-#: Upper bound on one rate-limit wait (a reset time far in the future is suspicious).
-MAX_RATE_LIMIT_WAIT = 3600.0
-
-_backoff = tenacity.wait_random_exponential(multiplier=1, max=MAX_BACKOFF)
+#: Default cap on the raw bytes of one batch (``batch_max_bytes`` of a channel).
+DEFAULT_BATCH_MAX_BYTES = 32 * 1024 * 1024
 
 
-def backoff_delay(failures: int) -> float:
-    """Exponential backoff with full jitter for the n-th consecutive failure."""
-    state = tenacity.RetryCallState(retry_object=None, fn=None, args=(), kwargs={})
-    state.attempt_number = max(1, failures)
-    return _backoff(state)
+def _printable(reason: str) -> str:
+    """``reason`` as text SQLite and UTF-8 logs can store (lone surrogates escaped)."""
+    return reason.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 class ChannelRunner:
@@ -71,7 +71,12 @@ class ChannelRunner:
         spool: where complaints become durable.
         attachments: the attachment store blobs are written to before a commit.
         batch_size: messages per spool transaction.
+        batch_max_bytes: raw bytes per spool transaction: a batch is committed as soon
+            as its payloads reach this, so memory and one transaction stay bounded
+            when messages are large (mail with attachments); one message larger than
+            this is committed alone.
         stop: set to stop the channel; every wait watches it.
+        backoff: how long to wait after a failure (see :mod:`connectors.backoff`).
     """
 
     def __init__(
@@ -81,40 +86,87 @@ class ChannelRunner:
         attachments: LocalAttachmentStore,
         batch_size: int = 200,
         stop: threading.Event | None = None,
+        backoff: Backoff | None = None,
+        batch_max_bytes: int = DEFAULT_BATCH_MAX_BYTES,
     ) -> None:
         self.connector = connector
         self.spool = spool
         self.attachments = attachments
         self.batch_size = batch_size
+        self.batch_max_bytes = batch_max_bytes
         self.stop = stop or threading.Event()
+        self.backoff = backoff or Backoff()
         self.log = connector.log
         self.name = connector.name
         self.type = connector.context.type
+        connector.counter = functools.partial(spool.count, self.name)
+        connector.state = ChannelState(functools.partial(spool.load_state, self.name),
+                                       functools.partial(spool.save_state, self.name))
 
     # -- one batch ------------------------------------------------------------
 
     def decide(self, raw: RawMessage) -> tuple[Outcome, dict[str, bytes]]:
-        """Normalise one raw message into an outcome (never raises)."""
+        """Normalise one raw message into an outcome (never raises).
+
+        Everything that depends on the message's content happens here, encoding
+        included, so one bad message of a batch is quarantined on its own and the
+        others are still committed.
+        """
         try:
             result = self.connector.normalise(raw)
-        except NormaliseError as exc:
-            self.log.warning("message quarantined", source_id=raw.source_id, error=str(exc))
-            return Outcome(raw, "quarantined", reason=str(exc)), {}
-        except Exception as exc:  # a bug in a normaliser must not stop the channel
+            if isinstance(result, Hold):
+                return Outcome(raw, "held", held=result), {}
+            if result is None:
+                result = Drop("unspecified")
+            if isinstance(result, Drop):
+                return Outcome(raw, "dropped", reason=result.reason), {}
+            blobs: dict[str, bytes] = {}
+            archive = None
+            replies_to = None
+            if isinstance(result, Accept):
+                complaint, blobs = result.complaint, dict(result.blobs)
+                archive, replies_to = result.archive, result.replies_to
+            else:
+                complaint = result
+            if complaint.raw_ref != raw.raw_ref:
+                complaint = complaint.model_copy(update={"raw_ref": raw.raw_ref})
+            body = encode_complaint(complaint)  # fails here, for this message alone, not in the batch commit
+        except (NormaliseError, InvalidField) as exc:
+            reason = _printable(str(exc))
+            self.log.warning("message quarantined", source_id=raw.source_id, error=reason)
+            return Outcome(raw, "quarantined", reason=reason), {}
+        except ValidationError as exc:  # pydantic quotes the refused values: name the fields only
+            reason = describe_validation_error(exc)
+            self.log.warning("message quarantined", source_id=raw.source_id, error=reason)
+            return Outcome(raw, "quarantined", reason=reason), {}
+        except Exception as exc:
             self.log.exception("normaliser failed; message quarantined", source_id=raw.source_id)
-            return Outcome(raw, "quarantined", reason=f"{type(exc).__name__}: {exc}"), {}
-        if result is None:
-            result = Drop("unspecified")
-        if isinstance(result, Drop):
-            return Outcome(raw, "dropped", reason=result.reason), {}
-        blobs: dict[str, bytes] = {}
-        if isinstance(result, Accept):
-            complaint, blobs = result.complaint, dict(result.blobs)
-        else:
-            complaint = result
-        if complaint.raw_ref != raw.raw_ref:
-            complaint = complaint.model_copy(update={"raw_ref": raw.raw_ref})
-        return Outcome(raw, "accepted", complaint=complaint), blobs
+            return Outcome(raw, "quarantined", reason=_printable(f"{type(exc).__name__}: {exc}")), {}
+        if archive is not None and len(archive) < len(raw.payload):
+            # The archive keeps the bounded stand-in under the original's raw_ref.
+            metadata = {**raw.metadata, "archived": "reduced", "original_bytes": len(raw.payload)}
+            raw = dataclasses.replace(raw, payload=archive, metadata=metadata)
+        return Outcome(raw, "accepted", complaint=complaint, body=body, replies_to=replies_to), blobs
+
+    def _resolve_replies(self, outcomes: list[Outcome]) -> list[Outcome]:
+        """Set ``in_reply_to`` from ``replies_to``: the complaint first taken in under that
+        provider id, in the spool or earlier in this batch."""
+        wanted = {o.replies_to for o in outcomes if o.replies_to and o.complaint}
+        if not wanted:
+            return outcomes
+        found = self.spool.ids_by_provider_id(self.name, wanted)
+        resolved = []
+        for outcome in outcomes:
+            complaint = outcome.complaint
+            if complaint is not None and outcome.replies_to:
+                parent = found.get(outcome.replies_to)
+                if parent is not None and parent != str(complaint.id):
+                    complaint = complaint.model_copy(update={"in_reply_to": uuid.UUID(parent)})
+                    outcome = dataclasses.replace(outcome, complaint=complaint, body=None, replies_to=None)
+            if complaint is not None and complaint.provider_message_id in wanted:
+                found.setdefault(complaint.provider_message_id, str(complaint.id))
+            resolved.append(outcome)
+        return resolved
 
     def _link_replies(self, outcomes: list[Outcome]) -> list[Outcome]:
         """Keep ``in_reply_to`` only when it names a complaint Kanal took in."""
@@ -127,37 +179,51 @@ class ChannelRunner:
             complaint = outcome.complaint
             if complaint and complaint.in_reply_to and str(complaint.in_reply_to) not in known:
                 complaint = complaint.model_copy(update={"in_reply_to": None})
-                outcome = Outcome(outcome.raw, outcome.kind, complaint=complaint)
+                outcome = dataclasses.replace(outcome, complaint=complaint, body=None, replies_to=None)
             linked.append(outcome)
         return linked
 
-    def _reply_for(self, complaint: Complaint) -> Reply | None:
+    def _reply_for(self, complaint: Complaint, answerable: bool = True) -> Reply | None:
         """The acknowledgement the connector wants for ``complaint`` (never raises)."""
         try:
-            return self.connector.reply_for(complaint)
+            reply = self.connector.reply_for(complaint)
+            return None if reply is not None and reply.in_answer and not answerable else reply
         except Exception:  # a bug in a reply rule must not stop intake
             self.log.exception("could not build the acknowledgement; none is sent", complaint_id=str(complaint.id))
             return None
 
-    def ingest(self, raws: Sequence[RawMessage], checkpoint: Any = UNCHANGED) -> list[IngestResult]:
+    def ingest(
+        self, raws: Sequence[RawMessage], checkpoint: Any = UNCHANGED, wait: float | None = None,
+        releases: Sequence[tuple[int, ...]] | None = None, answerable: bool = True,
+    ) -> list[IngestResult]:
         """Normalise ``raws`` and commit them with ``checkpoint`` in one transaction,
         then let the connector acknowledge the source.
+
+        ``releases`` (one tuple per raw) names the held parts each raw was built
+        from; the spool marks them taken in the same transaction. ``answerable`` False:
+        no webhook answer will carry these results, so no reply may travel in one.
+        When parts were held, the messages they completed are joined and committed
+        right after, and their results are added to the ones returned (so the
+        webhook answer can carry their acknowledgement).
 
         Raises:
             Exception: when the commit fails; nothing was acknowledged.
         """
         outcomes: list[Outcome] = []
-        for raw in raws:
+        for index, raw in enumerate(raws):
             outcome, blobs = self.decide(raw)
             for digest, data in blobs.items():
                 self.attachments.put(digest, data)
+            if releases:
+                outcome = dataclasses.replace(outcome, releases=releases[index])
             outcomes.append(outcome)
         outcomes = [
-            Outcome(o.raw, o.kind, o.complaint, encode_complaint(o.complaint), o.reason, self._reply_for(o.complaint))
+            dataclasses.replace(o, body=o.body or encode_complaint(o.complaint),
+                                reply=self._reply_for(o.complaint, answerable))
             if o.complaint else o
-            for o in self._link_replies(outcomes)
+            for o in self._link_replies(self._resolve_replies(outcomes))
         ]
-        results = self.spool.commit(self.name, self.type, outcomes, checkpoint)
+        results = self.spool.commit(self.name, self.type, outcomes, checkpoint, wait=wait)
         accepted = sum(1 for r in results if r.status == "accepted")
         if results:
             self.log.debug("batch committed", messages=len(results), accepted=accepted)
@@ -165,7 +231,49 @@ class ChannelRunner:
             self.connector.acknowledge(results)
         except Exception:  # safe: the next fetch re-offers and acknowledges again
             self.log.exception("acknowledging the source failed; it will be retried on the next poll")
+        if releases is None and any(r.status == "held" for r in results):
+            results = results + self._join_held_safely(answerable)
         return results
+
+    # -- held parts ---------------------------------------------------------------
+
+    def join_held(self, answerable: bool = False) -> list[IngestResult]:
+        """Take the held parts that are ready: each whole message joined by the
+        connector, and after ``hold_timeout`` each part of an unfinished one alone.
+        Every raw is committed with the release of its parts."""
+        timeout = self.connector.hold_timeout
+        if timeout is None:
+            return []
+        raws: list[RawMessage] = []
+        releases: list[tuple[int, ...]] = []
+        for group in self.spool.held_ready(self.name, timeout):
+            if group.complete:
+                raws.append(self.connector.assemble([p.raw for p in group.parts], True))
+                releases.append(tuple(p.pid for p in group.parts))
+            else:
+                for part in group.parts:
+                    raws.append(self.connector.assemble([part.raw], False))
+                    releases.append((part.pid,))
+        return self.ingest(raws, releases=releases, answerable=answerable) if raws else []
+
+    def _join_held_safely(self, answerable: bool = False) -> list[IngestResult]:
+        try:
+            return self.join_held(answerable)
+        except Exception:  # the parts stay held; the channel's sweep joins them later
+            self.log.exception("could not join held parts; they stay held and are tried again")
+            return []
+
+    def _wait_push_only(self) -> None:
+        """Wait for stop; meanwhile sweep held parts when the connector holds any."""
+        timeout = self.connector.hold_timeout
+        if timeout is None:
+            self.stop.wait()
+            return
+        interval = min(max(timeout / 4, 0.05), 5.0)
+        while True:
+            self._join_held_safely()
+            if self.stop.wait(interval):
+                return
 
     # -- pull loop --------------------------------------------------------------
 
@@ -177,6 +285,7 @@ class ChannelRunner:
         """
         since = self.spool.load_checkpoint(self.name)
         batch: list[RawMessage] = []
+        batch_bytes = 0
         checkpoint: Any = UNCHANGED
         handled = 0
         fetched = self.connector.fetch(since)
@@ -188,14 +297,15 @@ class ChannelRunner:
                         checkpoint = item.value
                     else:
                         batch.append(item)
+                        batch_bytes += len(item.payload)
                         if item.checkpoint is not UNCHANGED:
                             checkpoint = item.checkpoint
-                    if len(batch) >= self.batch_size:
+                    if len(batch) >= self.batch_size or batch_bytes >= self.batch_max_bytes:
                         committing = True
                         self.ingest(batch, checkpoint)
                         committing = False
                         handled += len(batch)
-                        batch, checkpoint = [], UNCHANGED
+                        batch, batch_bytes, checkpoint = [], 0, UNCHANGED
                     if self.stop.is_set():
                         break
         except Exception:
@@ -218,7 +328,7 @@ class ChannelRunner:
 
     def _set_state(self, state: str, detail: str | None = None, error: str | None = None) -> None:
         try:
-            self.spool.set_state(self.name, self.type, state, detail, error)
+            self.spool.set_state(self.name, self.type, state, detail, error_text(error) if error else None)
         except Exception:  # status is best effort; intake is what matters
             self.log.exception("could not record channel state", state=state)
 
@@ -237,7 +347,7 @@ class ChannelRunner:
                     opened = True
                 if not connector.pulls:
                     self._set_state("running", "push only")
-                    self.stop.wait()
+                    self._wait_push_only()
                     break
                 handled = self.poll_once()
                 if failures or held or not handled or not shown_running:
@@ -249,24 +359,34 @@ class ChannelRunner:
                 held = False
                 connector.wait(self.stop, connector.next_poll_delay() or connector.context.poll_interval)
             except RateLimited as exc:
-                delay = min(exc.delay, MAX_RATE_LIMIT_WAIT)
+                delay = self.backoff.delay(exc)
                 self.log.warning("rate limited; waiting", seconds=round(delay, 1), reason=str(exc))
                 self._set_state("backing_off", f"rate limited for {delay:.0f}s", str(exc))
                 held = True
                 self.stop.wait(delay)
             except AuthFailed as exc:
-                self.log.error("credentials refused; retrying slowly", error=str(exc), retry_in=AUTH_RETRY)
-                self._set_state("auth_failed", f"retrying every {AUTH_RETRY:.0f}s", str(exc))
+                delay = self.backoff.delay(exc)
+                self.log.error("credentials refused; retrying slowly", error=str(exc), retry_in=delay)
+                self._set_state("auth_failed", f"retrying every {delay:.0f}s", str(exc))
                 held = True
-                self.stop.wait(AUTH_RETRY)
+                self.stop.wait(delay)
             except NeedsReauthorisation as exc:
                 self.log.error("token revoked or expired; a person must re-authorise", error=str(exc))
                 self._set_state("needs_reauthorisation", "re-authorise the token in the config", str(exc))
                 held = True
-                self.stop.wait(REAUTH_RETRY)
+                self.stop.wait(self.backoff.delay(exc))
+            except Misconfigured as exc:
+                delay = self.backoff.delay(exc)
+                self.log.error("channel misconfigured; fix the config or the source", error=str(exc), retry_in=delay)
+                self._set_state("misconfigured", f"checked again every {delay:.0f}s", str(exc))
+                held = True
+                opened = False
+                with contextlib.suppress(Exception):
+                    connector.close()
+                self.stop.wait(delay)
             except Exception as exc:
                 failures += 1
-                delay = backoff_delay(failures)
+                delay = self.backoff.delay(exc, failures)
                 if isinstance(exc, ChannelError):
                     self.log.warning("channel failing; backing off", error=str(exc), seconds=round(delay, 1))
                 else:
@@ -274,7 +394,8 @@ class ChannelRunner:
                     opened = False
                     with contextlib.suppress(Exception):
                         connector.close()
-                self._set_state("backing_off", f"attempt {failures}, next in {delay:.0f}s", f"{type(exc).__name__}: {exc}")
+                detail = f"attempt {failures}, next in {delay:.0f}s"
+                self._set_state("backing_off", detail, f"{type(exc).__name__}: {exc}")
                 self.stop.wait(delay)
         with contextlib.suppress(Exception):
             connector.close()

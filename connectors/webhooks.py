@@ -8,28 +8,44 @@ If the commit fails the answer is 503, so the sender retries. A refused request
 
 waitress is used rather than the stdlib server: it is a maintained, pure-Python
 production WSGI server with a thread pool, request size limits and clean shutdown.
+Routing, request parsing and responses are werkzeug's, the toolkit the desk app and
+the Inspektorat form (kanal/web) are built on too.
+
+Body limits: waitress buffers a whole request before it calls the application, and
+allows 1 GiB by default. The server's limit (``webhooks.max_body_bytes``, 5 MiB by
+default) is therefore given to waitress itself, which answers 413 as soon as the
+declared length (or the chunked body received so far) passes it, without reading
+the rest. A route may declare a smaller limit (``WebhookRoute.max_body_bytes``);
+the application checks it against ``Content-Length`` before reading the body.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs
 
 import structlog
 import waitress
 from waitress.server import BaseWSGIServer
+from werkzeug.exceptions import MethodNotAllowed, NotFound
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Request, Response
 
-from connectors.push import Headers, HttpResponse, WebhookOutcome, WebhookRequest, WebhookRoute
+from connectors.push import Headers, HttpResponse, UnreadableBody, WebhookOutcome, WebhookRequest, WebhookRoute
 from connectors.runner import ChannelRunner
 
-_REASONS = {200: "OK", 202: "Accepted", 204: "No Content", 400: "Bad Request", 403: "Forbidden",
-            404: "Not Found", 405: "Method Not Allowed", 413: "Payload Too Large", 500: "Internal Server Error",
-            503: "Service Unavailable"}
+#: Default wait of a webhook's spool commit for a lock, seconds (see ``WebhookApp``).
+COMMIT_WAIT = 3.0
+#: Retry-After of a 503 when the spool could not commit in time, seconds.
+RETRY_AFTER = 5
+# host, host:port, [v6]:port; nothing that could carry a path, query or user info.
+_HOST = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})|\[[0-9A-Fa-f:.]{2,45}\])(?::\d{1,5})?$")
 
 log = structlog.get_logger("kanal.webhooks")
 
@@ -40,23 +56,42 @@ class _Bound:
     route: WebhookRoute
 
 
+#: Default body limit of the server (``webhooks.max_body_bytes``): Meta batches many events per POST.
+DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024
+
+
 class WebhookApp:
     """The WSGI application: routing, body limits, commit-then-answer.
 
+    Routing, request parsing and responses are werkzeug's (a ``Map`` of ``Rule``
+    objects, ``Request``, ``Response``); this class adds what is ours: the body
+    limits, the commit before the answer, and the counters.
+
     Parameters:
         prefix: path prefix of every channel route (``/webhooks``).
-        max_body_bytes: larger bodies get 413 and store nothing.
+        max_body_bytes: larger bodies get 413 and store nothing; a route may declare
+            a smaller limit of its own.
         health: optional callable returning a JSON-able dict for ``GET /healthz``.
+        trusted_proxies: addresses or networks (``10.0.0.5``, ``10.0.0.0/8``) of the
+            reverse proxies in front; only a request from one of them may set the
+            URL it was addressed to with ``X-Forwarded-Proto`` / ``X-Forwarded-Host``.
+        commit_wait: seconds a webhook's spool commit waits for a lock before the
+            answer is 503 with ``Retry-After``: well inside the senders' timeouts
+            (Twilio gives up after 15 s), so they retry instead of timing out.
     """
 
     def __init__(
-        self, prefix: str = "/webhooks", max_body_bytes: int = 5 * 1024 * 1024,
+        self, prefix: str = "/webhooks", max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         health: Callable[[], dict[str, Any]] | None = None,
+        trusted_proxies: Iterable[str] = (), commit_wait: float = COMMIT_WAIT,
     ) -> None:
         self.prefix = "/" + prefix.strip("/") if prefix.strip("/") else ""
         self.max_body_bytes = max_body_bytes
         self.health = health
+        self.trusted_proxies = tuple(ipaddress.ip_network(p, strict=False) for p in trusted_proxies)
+        self.commit_wait = commit_wait
         self._routes: dict[tuple[str, str], _Bound] = {}
+        self._map = Map(strict_slashes=False, merge_slashes=False)
 
     def add_channel(self, runner: ChannelRunner, routes: Iterable[WebhookRoute]) -> list[str]:
         """Mount a channel's routes; returns the full paths."""
@@ -68,6 +103,7 @@ class WebhookApp:
                 msg = f"two handlers for {key[0]} {key[1]}"
                 raise ValueError(msg)
             self._routes[key] = _Bound(runner, route)
+            self._map.add(Rule(_literal(key[1]), methods=[key[0]], endpoint=key))
             paths.append(f"{key[0]} {key[1]}")
         return paths
 
@@ -76,83 +112,118 @@ class WebhookApp:
         """Every mounted route as ``METHOD /path``."""
         return sorted(f"{m} {p}" for m, p in self._routes)
 
-    def __call__(self, environ: dict[str, Any], start_response: Callable) -> list[bytes]:
-        response = self.handle(environ)
-        headers = [("Content-Type", response.content_type), ("Content-Length", str(len(response.body)))]
-        headers.extend(response.headers.items())
-        start_response(f"{response.status} {_REASONS.get(response.status, 'Status')}", headers)
-        return [response.body]
+    def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
+        answer = self.handle(environ)
+        response = Response(answer.body, status=answer.status, content_type=answer.content_type)
+        for name, value in answer.headers.items():
+            response.headers[name] = value
+        return response(environ, start_response)
 
     def handle(self, environ: dict[str, Any]) -> HttpResponse:
-        """Answer one request (the WSGI wrapper only adds headers)."""
-        method = environ.get("REQUEST_METHOD", "GET").upper()
-        path = (environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")).rstrip("/") or "/"
+        """Answer one request (the WSGI wrapper only turns the answer into a ``Response``)."""
+        request = Request(environ)
+        method = request.method.upper()
+        path = (request.script_root + request.path).rstrip("/") or "/"
         if path == "/healthz" and method == "GET" and self.health is not None:
             return HttpResponse(200, json.dumps(self.health()).encode(), "application/json")
-        bound = self._routes.get((method, path))
-        if bound is None:
-            allowed = any(p == path for _, p in self._routes)
-            return HttpResponse.text(405 if allowed else 404, "method not allowed\n" if allowed else "no such route\n")
         try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
+            key, _ = self._map.bind("localhost", path_info=path).match(method=method)
+        except MethodNotAllowed:
+            return HttpResponse.text(405, "method not allowed\n")
+        except NotFound:
+            return HttpResponse.text(404, "no such route\n")
+        bound = self._routes[key]
+        if key[0] != method:  # werkzeug lets HEAD reach a GET rule; a route answers its own method only
+            return HttpResponse.text(405, "method not allowed\n")
+        declared = environ.get("CONTENT_LENGTH") or "0"
+        if not declared.isdigit():
             return HttpResponse.text(400, "bad Content-Length\n")
-        if length > self.max_body_bytes:
+        length = request.content_length or 0
+        limit = min(bound.route.max_body_bytes or self.max_body_bytes, self.max_body_bytes)
+        if length > limit:
+            bound.runner.log.warning("webhook body too large", path=path, bytes=length, limit=limit)
             return HttpResponse.text(413, "body too large\n")
-        body = environ["wsgi.input"].read(length) if length else b""
-        request = WebhookRequest(
+        request.max_content_length = limit
+        body = request.get_data(cache=False) if length else b""
+        remote = request.remote_addr or ""
+        webhook_request = WebhookRequest(
             method=method,
             path=path[len(f"{self.prefix}/{bound.runner.name}"):],
-            query=parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True),
-            headers=Headers(_headers(environ)),
+            query=request.args.to_dict(flat=False),
+            headers=Headers(list(request.headers.items())),
             body=body,
-            url=_public_url(environ),
-            remote_addr=environ.get("REMOTE_ADDR", ""),
+            url=_public_url(request, self._from_proxy(remote)),
+            remote_addr=remote,
         )
-        return self._dispatch(bound, request)
+        return self._dispatch(bound, webhook_request)
 
     def _dispatch(self, bound: _Bound, request: WebhookRequest) -> HttpResponse:
         runner = bound.runner
         try:
             answer = bound.route.handler(request)
-        except Exception:
-            runner.log.exception("webhook handler failed", path=request.path)
-            return HttpResponse.text(500, "internal error\n")
+        except Exception as exc:
+            # Handlers do no I/O: whatever made this one fail is in the request, and
+            # would make it fail again on every retry. A 4xx stops the retries.
+            if isinstance(exc, UnreadableBody):
+                runner.log.warning("webhook body unreadable", path=request.path, reason=str(exc),
+                                   bytes=len(request.body))
+                reason = str(exc)
+            else:
+                runner.log.exception("webhook handler failed on this request", path=request.path,
+                                     bytes=len(request.body))
+                reason = "request could not be read"
+            self._count(runner, "webhook.unreadable")
+            return HttpResponse.text(400, reason + "\n")
         if isinstance(answer, HttpResponse):
             if answer.status in (401, 403):
                 runner.log.warning("webhook refused", status=answer.status, path=request.path,
                                    remote=request.remote_addr, bytes=len(request.body))
-                try:
-                    runner.spool.count(runner.name, "webhook.forbidden")
-                except Exception:
-                    runner.log.exception("could not count refused webhook")
+                self._count(runner, "webhook.forbidden")
             return answer
         if not isinstance(answer, WebhookOutcome):
             runner.log.error("webhook handler returned neither a response nor an outcome")
             return HttpResponse.text(500, "internal error\n")
         started = time.perf_counter()
         try:
-            results = runner.ingest(list(answer.messages))
+            results = runner.ingest(list(answer.messages), wait=self.commit_wait)
         except Exception:
             runner.log.exception("spool commit failed; answering 503 so the sender retries")
-            return HttpResponse(503, b"try again later\n", headers={"Retry-After": "5"})
+            return HttpResponse(503, b"try again later\n", headers={"Retry-After": str(RETRY_AFTER)})
         runner.log.debug("webhook committed", messages=len(results),
                          ms=round((time.perf_counter() - started) * 1000, 2))
         return answer.reply(results)
 
+    def _from_proxy(self, remote_addr: str) -> bool:
+        try:
+            address = ipaddress.ip_address(remote_addr)
+        except ValueError:
+            return False
+        return any(address in network for network in self.trusted_proxies)
 
-def _headers(environ: dict[str, Any]) -> list[tuple[str, str]]:
-    out = [(k[5:].replace("_", "-"), v) for k, v in environ.items() if k.startswith("HTTP_")]
-    for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-        if environ.get(key):
-            out.append((key.replace("_", "-"), environ[key]))
-    return out
+    @staticmethod
+    def _count(runner: ChannelRunner, name: str) -> None:
+        try:
+            runner.spool.count(runner.name, name)
+        except Exception:  # a counter must not change the answer
+            runner.log.exception("could not count a webhook answer", counter=name)
 
 
-def _public_url(environ: dict[str, Any]) -> str:
-    scheme = environ.get("HTTP_X_FORWARDED_PROTO") or environ.get("wsgi.url_scheme", "http")
-    host = environ.get("HTTP_X_FORWARDED_HOST") or environ.get("HTTP_HOST")
-    if not host:
+def _literal(path: str) -> str:
+    """A path as a werkzeug rule that matches only itself (no converters)."""
+    return path.replace("<", "%3C").replace(">", "%3E")
+
+
+def _public_url(request: Request, from_proxy: bool) -> str:
+    """The URL the sender addressed: ``X-Forwarded-*`` counts only from a trusted
+    proxy (anyone else could name another endpoint's URL and replay its signature);
+    a ``Host`` that is not a host name (``evil/path?``) is ignored."""
+    environ = request.environ
+    scheme, host = request.scheme, request.headers.get("Host", "")
+    if from_proxy:
+        forwarded_proto = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
+        scheme = forwarded_proto if forwarded_proto in ("http", "https") else scheme
+        host = request.headers.get("X-Forwarded-Host", "").split(",")[0].strip() or host
+    if not _HOST.match(host):
         host = f"{environ.get('SERVER_NAME', 'localhost')}:{environ.get('SERVER_PORT', '80')}"
     url = f"{scheme}://{host}{environ.get('SCRIPT_NAME', '')}{environ.get('PATH_INFO', '')}"
     if environ.get("QUERY_STRING"):
@@ -164,7 +235,7 @@ class WebhookServer:
     """Runs a :class:`WebhookApp` on waitress in a background thread.
 
     Parameters:
-        app: the application.
+        app: the application; its ``max_body_bytes`` is waitress's request body limit.
         host, port: where to listen (port 0 picks a free one; see ``port``).
         threads: worker threads.
     """
@@ -175,6 +246,7 @@ class WebhookServer:
         self._server: BaseWSGIServer = waitress.create_server(
             app, map=self._map, host=host, port=port, threads=threads, ident="kanal",
             clear_untrusted_proxy_headers=False, channel_timeout=30,
+            max_request_body_size=app.max_body_bytes,
         )
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -212,5 +284,5 @@ class WebhookServer:
         for channel in list(self._map.values()):
             try:
                 channel.close()
-            except Exception:  # noqa: S110 - closing idle sockets at shutdown
+            except Exception:  # noqa: S110, BLE001 - closing idle sockets at shutdown
                 pass

@@ -28,6 +28,7 @@ from kanal.ack_sender import AckSender
 from kanal.logs import channel_logger
 from kanal.spool import Spool
 from kanal.supervisor import Supervisor
+from kanal.web.mount import build_site
 
 log = structlog.get_logger("kanal.app")
 
@@ -94,19 +95,21 @@ class KanalProcess:
         self.supervisor = Supervisor(lambda _reason: self.stop_requested.set())
         self.spool = open_spool(self.loaded)
         attachments = LocalAttachmentStore(cfg.attachments.path)
-        app = WebhookApp(cfg.webhooks.path_prefix, cfg.webhooks.max_body_bytes, health=self.health)
+        app = WebhookApp(cfg.webhooks.path_prefix, cfg.webhooks.max_body_bytes, health=self.health,
+                         trusted_proxies=cfg.webhooks.trusted_proxies, commit_wait=cfg.webhooks.commit_wait_seconds)
         for name in selected:
             connector = build_connector(self.loaded, name)
-            runner = ChannelRunner(
-                connector, self.spool, attachments, cfg.channel(name).batch_size, stop=self._input_stop
-            )
+            channel = cfg.channel(name)
+            runner = ChannelRunner(connector, self.spool, attachments, channel.batch_size, stop=self._input_stop,
+                                   batch_max_bytes=channel.batch_max_bytes)
             self.runners.append(runner)
             routes = connector.webhook_routes()
             if routes:
                 app.add_channel(runner, routes)
-        if app.routes:
+        site = build_site(self.loaded, self.runners, app)  # adds the desk app and Inspektorat form, if configured
+        if site.routes:
             hooks = cfg.webhooks
-            self.webhook_server = WebhookServer(app, hooks.host, hooks.port, hooks.threads)
+            self.webhook_server = WebhookServer(site, hooks.host, hooks.port, hooks.threads)
 
     @property
     def failure(self) -> str | None:

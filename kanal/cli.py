@@ -177,6 +177,11 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     for channel in loaded.kanal.channels:
         state = "enabled" if channel.enabled else "disabled"
         print(f"  - {channel.name} ({channel.type}, {state})")
+    # A channel's options model may point out valid but risky settings.
+    for channel in loaded.kanal.channels:
+        hook = getattr(loaded.options.get(channel.name), "config_warnings", None)
+        for warning in hook() if callable(hook) else ():
+            print(f"warning: channel {channel.name!r}: {warning}")
     return EXIT_OK
 
 
@@ -196,6 +201,8 @@ def cmd_channels(args: argparse.Namespace) -> int:
     """List channel types, or print one type's options."""
     from connectors.registry import connector_class, known_types
 
+    if args.type == "test":
+        return cmd_channels_test(args)
     types = known_types()
     if not args.type:
         print("Channel types (use `kanal channels TYPE` for its options):")
@@ -218,6 +225,47 @@ def cmd_channels(args: argparse.Namespace) -> int:
     print(f"Options of channel type {args.type!r} (write them under `options:` of a channel block):\n")
     _print_properties(schema, schema.get("properties", {}), set(schema.get("required", [])))
     return EXIT_OK
+
+
+def cmd_channels_test(args: argparse.Namespace) -> int:
+    """``kanal channels test NAME --sample FILE``: what a sample payload maps to; starts nothing."""
+    from kanal.app import build_connector
+
+    if not args.name or not args.sample:
+        print("kanal channels test: usage: kanal channels test NAME --sample FILE [--config PATH] [--push]",
+              file=sys.stderr)
+        return EXIT_CONFIG
+    loaded = _load(args, secrets=False)
+    try:
+        connector = build_connector(loaded, args.name)
+    except KeyError:
+        print(f"kanal channels test: no channel named {args.name!r} in {loaded.path}", file=sys.stderr)
+        return EXIT_CONFIG
+    if not hasattr(connector, "preview"):
+        print(f"kanal channels test: channel type {connector.context.type!r} has no mapping to test", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        results = connector.preview(Path(args.sample).read_bytes(), push=args.push)
+    except (OSError, ValueError) as exc:
+        print(f"kanal channels test: cannot read {args.sample} as JSON: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    if not results:
+        print(f"no records in {args.sample} under the channel's record_selector", file=sys.stderr)
+        return EXIT_FAILURE
+    from normalizer.complaint import Complaint
+
+    failed = 0
+    for item in results:
+        if isinstance(item.result, Complaint):
+            print(f"# record {item.index}: complaint")
+            print(item.result.model_dump_json(indent=2, exclude={"raw_ref", "received_at"}))
+        elif item.result is not None:
+            print(f"# record {item.index}: dropped ({item.result.reason})")
+        else:
+            failed += 1
+            print(f"# record {item.index}: DOES NOT MAP - {item.error}")
+    print(f"{len(results)} record(s): {len(results) - failed} mapped, {failed} would be quarantined")
+    return EXIT_FAILURE if failed else EXIT_OK
 
 
 def _print_properties(root: dict, props: dict, required: set[str], indent: str = "  ") -> None:
@@ -282,7 +330,8 @@ def cmd_status(args: argparse.Namespace) -> int:
               + (f" - {ch['detail']}" if ch.get("detail") else ""))
         print(f"  last success   {_fmt_time(ch.get('last_success'))}")
         if ch.get("last_error"):
-            print(f"  last error     {_fmt_time(ch.get('last_error_at'))}  {ch['last_error']}")
+            past = "  (recovered)" if ch.get("last_error_past") else ""
+            print(f"  last error     {_fmt_time(ch.get('last_error_at'))}{past}  {ch['last_error']}")
         print(f"  taken in {ch['accepted']}, duplicates {ch['duplicates']}, dropped {ch['dropped']}, "
               f"quarantined {ch['quarantined']} (open {ch['quarantine_open']})")
         print(f"  checkpoint     {json.dumps(ch.get('checkpoint'))}")
@@ -338,6 +387,26 @@ def cmd_topology(args: argparse.Namespace) -> int:
     vhost = loaded.kanal.broker.vhost if loaded.kanal.broker.url is not None else "/"
     document = full_definitions(loaded.kanal.broker.topology, loaded.kanal.router.rules, vhost)
     print(json.dumps(document, indent=2))
+    return EXIT_OK
+
+
+def cmd_desk(args: argparse.Namespace) -> int:
+    """``kanal desk passwd``: read a desk password (twice, not echoed) and print its hash."""
+    import getpass
+
+    from kanal.web.security import hash_password
+
+    if sys.stdin.isatty():
+        password = getpass.getpass("Kata sandi loket: ")
+        if getpass.getpass("Ulangi: ") != password:
+            print("kanal: the two passwords differ", file=sys.stderr)
+            return EXIT_CONFIG
+    else:
+        password = sys.stdin.readline().rstrip("\n")
+    if len(password) < 10:
+        print("kanal: use at least 10 characters", file=sys.stderr)
+        return EXIT_CONFIG
+    print(hash_password(password))
     return EXIT_OK
 
 
@@ -403,9 +472,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("channels", cmd_channels, "list channel types and their options", textwrap.dedent("""\
         Without TYPE: every channel type Kanal knows (built in or installed as a
-        plugin). With TYPE: the options a channel block of that type takes."""), config=False)
+        plugin). With TYPE: the options a channel block of that type takes.
+
+        kanal channels test NAME --sample FILE [--config PATH] [--push]
+          print the complaint(s) a sample payload yields under channel NAME's mapping,
+          or every mapping error; nothing is fetched, stored or started (http_json)."""), config=False)
     p.add_argument("type", nargs="?", metavar="TYPE")
     p.add_argument("--json", action="store_true", help="print the options' JSON Schema")
+    p.add_argument("name", nargs="?", metavar="NAME", help="test: the channel whose mapping is tried")
+    p.add_argument("--sample", metavar="FILE", help="test: a JSON payload as the source sends it")
+    p.add_argument("--push", action="store_true", help="test: the sample is a push body, not a polled page")
+    p.add_argument("-c", "--config", metavar="PATH", help="test: config file (default: $KANAL_CONFIG or ./kanal.yaml)")
 
     p = add("status", cmd_status, "show each channel's state", textwrap.dedent("""\
         Whether `kanal run` is alive (its pid and heartbeat), each channel's state
@@ -435,6 +512,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("ids", nargs="*", type=int, metavar="ID")
     p.add_argument("--channel", metavar="NAME")
     p.add_argument("--all", action="store_true", help="list: include resolved entries")
+
+    p = add("desk", cmd_desk, "desk app helpers (kanal desk passwd)", textwrap.dedent("""\
+        passwd: read a desk's password (from the terminal, or one line of standard
+        input) and print its argon2id hash for the desk's password_hash in the config."""),
+            config=False)
+    p.add_argument("action", choices=["passwd"])
 
     add("topology", cmd_topology, "print RabbitMQ definitions for ops to import", textwrap.dedent("""\
         Print the exchanges, queues and bindings Kanal declares, as a RabbitMQ

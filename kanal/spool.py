@@ -16,6 +16,8 @@ Tables:
     counters       named counts per channel (drops by reason, refused webhooks)
     routed         the embedded default's routed complaints
     ack_outbox     replies to reporters, granted with their complaint (kanal/ack_outbox.py)
+    held_parts     parts of a message that arrive separately, until it is whole (kanal/held_parts.py)
+    channel_state  values a connector keeps at once, e.g. rotating tokens (kanal/channel_state.py)
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import sqlite3
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +39,7 @@ from typing import Any
 
 from config.redact import redact_credentials
 from connectors.base import UNCHANGED, IngestResult, Outcome, RawMessage
-from kanal import ack_outbox
+from kanal import ack_outbox, channel_state, held_parts
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS ledger (
@@ -122,6 +125,7 @@ CREATE TABLE IF NOT EXISTS processes (
     exit_reason TEXT,
     PRIMARY KEY (host, pid)
 );
+CREATE INDEX IF NOT EXISTS ledger_provider_id ON ledger (channel, provider_message_id);
 """
 
 
@@ -133,9 +137,15 @@ class _CommitRequest:
     channel_type: str
     outcomes: Sequence[Outcome]
     checkpoint: Any
+    wait: float | None = None
     results: list[IngestResult] = field(default_factory=list)
     error: Exception | None = None
     done: bool = False
+    finished: threading.Event = field(default_factory=threading.Event)
+
+
+class SpoolBusy(sqlite3.OperationalError):
+    """The spool stayed locked longer than the caller would wait; nothing was stored."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +177,32 @@ class QuarantineEntry:
     resolution: str | None
 
 
+#: The spool holds personal data: its file and SQLite's -wal / -shm files are owner-only.
+FILE_MODE = 0o600
+
+
+def _private_files(path: Path) -> None:
+    """Create the spool file owner-only (whatever the umask), and tighten existing ones.
+
+    SQLite gives the -wal and -shm files the permissions of the database file.
+    """
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+    os.close(fd)
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        with contextlib.suppress(FileNotFoundError):
+            if file.stat().st_mode & 0o777 != FILE_MODE:
+                os.chmod(file, FILE_MODE)
+
+
+class _ReaderSlot:
+    """A thread's reader connection; closed when the thread ends (its slot is dropped)."""
+
+    __slots__ = ("__weakref__", "conn")
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+
 def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
     conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
@@ -189,31 +225,49 @@ class Spool:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.retention_seconds = retention_days * 86400
         self.busy_timeout = busy_timeout
+        _private_files(self.path)
         self._conn = _connect(self.path, busy_timeout)
         self._lock = threading.RLock()
         self._conn.executescript(SCHEMA)
         ack_outbox.create_schema(self._conn)
+        held_parts.create_schema(self._conn)
+        channel_state.create_schema(self._conn)
         self._local = threading.local()
+        self._readers: set[weakref.finalize] = set()
+        self._readers_lock = threading.Lock()
         self._queue_lock = threading.Lock()
         self._queue: list[_CommitRequest] = []
 
     # -- connections -------------------------------------------------------
 
     def close(self) -> None:
-        """Close the write connection."""
+        """Close the write connection and every thread's reader connection."""
+        with self._readers_lock:
+            readers, self._readers = self._readers, set()
+        for finalizer in readers:
+            finalizer()
         with self._lock:
             self._conn.close()
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
+            conn.execute("BEGIN IMMEDIATE")
             try:
-                yield self._conn
+                yield conn
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
                 raise
-            self._conn.execute("COMMIT")
+            try:
+                conn.execute("COMMIT")
+            except BaseException:
+                # A COMMIT that failed (SQLITE_BUSY) leaves the transaction open; every
+                # later write on this shared connection would then fail too.
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
 
     def transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
         """One write transaction (BEGIN IMMEDIATE ... COMMIT), for modules that keep
@@ -221,11 +275,19 @@ class Spool:
         return self._write()
 
     def _reader(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
+        """This thread's reader connection (WAL readers do not block the writer)."""
+        slot = getattr(self._local, "slot", None)
+        if slot is None:
             conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False)
-            self._local.conn = conn
-        return conn
+            slot = _ReaderSlot(conn)
+            # The thread-local holds the only reference to the slot: when the thread
+            # ends, the slot goes and the finalizer closes the connection.
+            finalizer = weakref.finalize(slot, conn.close)
+            with self._readers_lock:
+                self._readers = {f for f in self._readers if f.alive}
+                self._readers.add(finalizer)
+            self._local.slot = slot
+        return slot.conn
 
     # -- intake -------------------------------------------------------------
 
@@ -235,8 +297,13 @@ class Spool:
         channel_type: str,
         outcomes: Sequence[Outcome],
         checkpoint: Any = UNCHANGED,
+        wait: float | None = None,
     ) -> list[IngestResult]:
         """Store a batch and (optionally) the channel's new checkpoint in ONE transaction.
+
+        ``wait`` bounds how long this caller waits for the write lock, of this
+        process or of another (None: ``busy_timeout``): a webhook must answer 503
+        well before its sender times out rather than wait 30 s.
 
         Returns one :class:`IngestResult` per outcome, in order; an accepted
         complaint whose id is already in the ledger comes back as ``duplicate``.
@@ -247,16 +314,30 @@ class Spool:
         batch is committed, and gets its own error if its batch failed.
 
         Raises:
+            SpoolBusy: the lock was not had within ``wait``; nothing was stored.
             sqlite3.Error: the transaction could not be committed; nothing was stored.
         """
-        request = _CommitRequest(channel, channel_type, outcomes, checkpoint)
+        request = _CommitRequest(channel, channel_type, outcomes, checkpoint, wait)
         with self._queue_lock:
             self._queue.append(request)
-        with self._lock:
-            if not request.done:
-                with self._queue_lock:
-                    group, self._queue = self._queue, []
-                self._commit_group(group)
+        if self._lock.acquire(timeout=-1 if wait is None else wait):
+            try:
+                if not request.done:
+                    with self._queue_lock:
+                        group, self._queue = self._queue, []
+                    self._commit_group(group)
+            finally:
+                self._lock.release()
+        else:
+            with self._queue_lock:
+                queued = any(r is request for r in self._queue)
+                if queued:  # withdrawn before any transaction took it
+                    self._queue = [r for r in self._queue if r is not request]
+            if queued:
+                msg = f"spool busy: no write lock within {wait:g}s"
+                raise SpoolBusy(msg)
+            # A transaction holding it is under way; it waits no longer than ``wait`` for SQLite.
+            request.finished.wait()
         if request.error is not None:
             raise request.error
         return request.results
@@ -264,7 +345,11 @@ class Spool:
     def _commit_group(self, group: list[_CommitRequest]) -> None:
         conn = self._conn
         now = time.time()
+        waits = [r.wait for r in group if r.wait is not None]
+        busy = min(waits) if waits else None
         try:
+            if busy is not None:
+                conn.execute(f"PRAGMA busy_timeout = {int(busy * 1000)}")
             conn.execute("BEGIN IMMEDIATE")
             try:
                 for request in group:
@@ -289,8 +374,11 @@ class Spool:
             if not isinstance(exc, Exception):
                 raise
         finally:
+            if busy is not None:
+                conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
             for request in group:
                 request.done = True
+                request.finished.set()
 
     def _apply(self, conn: sqlite3.Connection, request: _CommitRequest, now: float) -> list[IngestResult]:
         channel, channel_type = request.channel, request.channel_type
@@ -302,7 +390,12 @@ class Spool:
         taken = self._taken(conn, [str(o.complaint.id) for o in request.outcomes if o.kind == "accepted"])
         for outcome in request.outcomes:
             raw = outcome.raw
-            if outcome.kind == "accepted":
+            if outcome.releases:
+                held_parts.release(conn, channel, outcome.releases, now)
+            if outcome.kind == "held" and outcome.held is not None:
+                held_parts.hold(conn, channel, outcome.held, raw, now)
+                results.append(IngestResult(raw, "held"))
+            elif outcome.kind == "accepted":
                 complaint = outcome.complaint
                 cid = str(complaint.id)
                 if cid in taken:
@@ -409,6 +502,19 @@ class Spool:
         """The channel's last committed checkpoint, or None."""
         row = self._reader().execute("SELECT value FROM checkpoints WHERE channel = ?", (channel,)).fetchone()
         return json.loads(row[0]) if row else None
+
+    def ids_by_provider_id(self, channel: str, provider_ids: Iterable[str]) -> dict[str, str]:
+        """The complaint id first taken in under each of ``provider_ids`` on ``channel``."""
+        wanted = list(set(provider_ids))
+        if not wanted:
+            return {}
+        marks = ",".join("?" * len(wanted))
+        rows = self._reader().execute(
+            f"SELECT provider_message_id, id FROM ledger WHERE channel = ? AND provider_message_id IN ({marks}) "
+            "ORDER BY taken_at DESC",
+            [channel, *wanted],
+        ).fetchall()
+        return dict(rows)  # the earliest row is written last
 
     def known_ids(self, ids: Iterable[uuid.UUID | str]) -> set[str]:
         """Which of ``ids`` are in the ledger (taken in, forwarded or not)."""
@@ -527,6 +633,18 @@ class Spool:
         args.append(limit)
         return self._reader().execute(sql, args).fetchall()
 
+    def taken_since(self, channel: str, provider_prefix: str, since: float, limit: int = 500) -> list[tuple]:
+        """Complaints of a channel taken in since ``since`` whose provider id starts with
+        ``provider_prefix``, newest first: (id, provider id, taken_at, forwarded_at,
+        routed agency code or None). For the desk app's list of the day."""
+        escaped = provider_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        return self._reader().execute(
+            "SELECT l.id, l.provider_message_id, l.taken_at, l.forwarded_at, r.agency_code FROM ledger l"
+            " LEFT JOIN routed r ON r.id = l.id WHERE l.channel = ? AND l.taken_at >= ?"
+            " AND l.provider_message_id LIKE ? ESCAPE '\\' ORDER BY l.taken_at DESC LIMIT ?",
+            (channel, since, escaped + "%", limit),
+        ).fetchall()
+
     # -- raw archive and quarantine -------------------------------------------
 
     def raw(self, ref: str) -> tuple[bytes, dict[str, Any]] | None:
@@ -559,15 +677,36 @@ class Spool:
                 "UPDATE quarantine SET resolved_at = ?, resolution = ? WHERE qid = ?", (time.time(), resolution, qid)
             )
 
+    def held_ready(self, channel: str, timeout: float, now: float | None = None) -> list[held_parts.ReadyGroup]:
+        """Held parts of ``channel`` to take now (see :mod:`kanal.held_parts`)."""
+        return held_parts.ready(self._reader(), channel, timeout, now or time.time())
+
+    def save_state(self, channel: str, key: str, value: Any) -> None:
+        """Store a channel's state value at once (see :mod:`kanal.channel_state`)."""
+        with self._write() as conn:
+            channel_state.save(conn, channel, key, value, time.time())
+
+    def load_state(self, channel: str, key: str) -> Any:
+        """A channel's state value, or None."""
+        return channel_state.load(self._reader(), channel, key)
+
     # -- housekeeping -----------------------------------------------------------
 
     def prune(self, now: float | None = None) -> int:
-        """Forget forwarded ids and raw payloads older than the retention window."""
+        """Forget what is older than the retention window: forwarded ids, raw payloads,
+        the embedded default's routed complaints and resolved quarantine entries.
+
+        Never pruned, however old: the raw payload of a complaint still waiting for
+        the broker, and an open quarantine entry. Returns how many ids were forgotten.
+        """
         cutoff = (now or time.time()) - self.retention_seconds
         with self._write() as conn:
             gone = conn.execute(
                 "DELETE FROM ledger WHERE forwarded_at IS NOT NULL AND taken_at < ?", (cutoff,)
             ).rowcount
+            conn.execute("DELETE FROM routed WHERE routed_at < ?", (cutoff,))
+            conn.execute("DELETE FROM quarantine WHERE resolved_at IS NOT NULL AND resolved_at < ?", (cutoff,))
+            held_parts.prune(conn, now or time.time())
             # A complaint still waiting for the broker keeps its raw payload, however old.
             conn.execute(
                 "DELETE FROM raw_archive WHERE stored_at < ? "

@@ -20,6 +20,7 @@ import time
 from typing import Any
 
 from config.loader import LoadedConfig
+from connectors.errors import error_text
 
 #: A heartbeat older than this means the process is hung or gone (it beats every 5 s).
 STALE_AFTER = 30.0
@@ -136,8 +137,9 @@ def read_status(loaded: LoadedConfig) -> dict[str, Any]:
             "detail": detail,
             "recorded_state": row.get("state", "never_run"),
             "last_success": row.get("last_success"),
-            "last_error": row.get("last_error"),
+            "last_error": error_text(row["last_error"]) if row.get("last_error") else None,
             "last_error_at": row.get("last_error_at"),
+            "last_error_past": _recovered_since_error(row),
             "accepted": row.get("accepted", 0),
             "duplicates": row.get("duplicates", 0),
             "dropped": row.get("dropped", 0),
@@ -148,3 +150,9 @@ def read_status(loaded: LoadedConfig) -> dict[str, Any]:
             "pid": row.get("pid"),
         })
     return report
+
+
+def _recovered_since_error(row: dict[str, Any]) -> bool:
+    """True when the channel's last error is history: a poll succeeded after it."""
+    error_at, success_at = row.get("last_error_at"), row.get("last_success")
+    return bool(error_at and success_at and success_at > error_at)

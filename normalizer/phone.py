@@ -20,6 +20,8 @@ _SEPARATORS = re.compile(r"[\s\-().]")
 # phonenumbers.parse costs ~0.1 ms each, so these skip it; the result is identical
 # (tests compare the two).
 _ID_MOBILE = re.compile(r"^(?:\+62|62|0)(8[1-35-9]\d{7,10})$")
+_ALPHANUMERIC_SENDER = re.compile(r"^(?=[^A-Za-z]*[A-Za-z])[A-Za-z0-9 .&_-]{1,11}$")
+_NUMBER_TEXT = re.compile(r"^\+?[\d\s\-().]{1,32}$")
 
 
 def is_short_code(value: str) -> bool:
@@ -29,9 +31,19 @@ def is_short_code(value: str) -> bool:
 
 
 def is_alphanumeric_sender(value: str) -> bool:
-    """True for a masked sender name (``TELKOMSEL``, ``INFO-BANK``) rather than a number."""
-    stripped = _SEPARATORS.sub("", value).lstrip("+")
-    return bool(stripped) and not stripped.isdigit()
+    """True for a masked sender name (``TELKOMSEL``, ``INFO-BANK``, ``BY.U``) rather than a number.
+
+    GSM 03.40 carries such a name as at most 11 characters of the GSM alphabet;
+    operators use letters, digits, spaces and ``. - _ &``. Anything longer or with
+    other characters (quotes, ``;``, ``/``) is not a sender name but garbage.
+    """
+    return _ALPHANUMERIC_SENDER.match(value.strip()) is not None
+
+
+def is_phone_number_text(value: str) -> bool:
+    """True when ``value`` is written only with digits, separators and a leading ``+``
+    (it may still be an invalid number; see :func:`to_e164`)."""
+    return _NUMBER_TEXT.match(value.strip()) is not None
 
 
 @lru_cache(maxsize=65536)

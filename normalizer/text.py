@@ -18,7 +18,9 @@ MAX_DESCRIPTION_CHARS = 10_000
 MAX_TITLE_CHARS = 300
 
 _BLOCK_TAGS = frozenset(
-    ["address", "article", "aside", "blockquote", "div", "dl", "dt", "dd", "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "main", "nav", "ol", "p", "pre", "section", "table", "tr", "ul"]
+    ["address", "article", "aside", "blockquote", "div", "dl", "dt", "dd", "fieldset", "figcaption", "figure",
+     "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "main", "nav", "ol", "p", "pre",
+     "section", "table", "tr", "ul"]
 )
 _SKIP_TAGS = frozenset({"script", "style", "head", "title", "template", "noscript"})
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
@@ -70,8 +72,8 @@ def clean_text(value: str, max_chars: int | None = MAX_DESCRIPTION_CHARS) -> tup
     """Normalise ``value`` and cap its length.
 
     Unicode is NFC-normalised, HTML entities left in plain text (``&amp;``) are
-    decoded, control and invisible direction characters are removed, runs of
-    spaces are squeezed and more than one blank line is folded.
+    decoded, NUL becomes a space, other control and invisible direction characters
+    are removed, runs of spaces are squeezed and more than one blank line is folded.
 
     Returns:
         The cleaned text and whether it was truncated.
@@ -80,6 +82,9 @@ def clean_text(value: str, max_chars: int | None = MAX_DESCRIPTION_CHARS) -> tup
     if "&" in text:
         text = html.unescape(text)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
+    # A NUL stands where a gateway or form lost a character, often between words:
+    # "jalan\0rusak" must read "jalan rusak", not "jalanrusak".
+    text = text.replace("\x00", " ")
     text = _CONTROL.sub("", text)
     lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
     text = _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()

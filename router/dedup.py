@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
@@ -88,11 +89,16 @@ class DedupStore(ABC):
 
 
 class SqliteDedupStore(DedupStore):
-    """SQLite backend (WAL); safe for several processes on one host."""
+    """SQLite backend (WAL); safe for several processes on one host and several threads.
+
+    One connection serves every thread of the process, so a lock (held for the whole
+    ``with`` block of a claim) keeps each transaction to one thread at a time.
+    """
 
     def __init__(self, path: Path, retention_days: float = 30, table: str = DEFAULT_TABLE) -> None:
         super().__init__(retention_days, table)
         path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
         self._conn = sqlite3.connect(path, isolation_level=None, timeout=60, check_same_thread=False)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute(
@@ -105,32 +111,43 @@ class SqliteDedupStore(DedupStore):
             yield set()
             return
         conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            fresh = set()
-            now = time.time()
-            for cid, queue in sorted(claims, key=lambda c: c[0]):
-                cur = conn.execute(
-                    f"INSERT OR IGNORE INTO {self.table} (id, routed_at, queue) VALUES (?, ?, ?)", (cid, now, queue)
-                )
-                if cur.rowcount == 1:
-                    fresh.add(cid)
-            yield fresh
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        with self._lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                fresh = set()
+                now = time.time()
+                for cid, queue in sorted(claims, key=lambda c: c[0]):
+                    cur = conn.execute(
+                        f"INSERT OR IGNORE INTO {self.table} (id, routed_at, queue) VALUES (?, ?, ?)",
+                        (cid, now, queue),
+                    )
+                    if cur.rowcount == 1:
+                        fresh.add(cid)
+                yield fresh
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            try:
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:  # never leave the shared connection inside a transaction
+                    conn.execute("ROLLBACK")
+                raise
 
     def was_routed(self, complaint_id: str) -> bool:
-        row = self._conn.execute(f"SELECT 1 FROM {self.table} WHERE id = ?", (complaint_id,)).fetchone()
+        with self._lock:
+            row = self._conn.execute(f"SELECT 1 FROM {self.table} WHERE id = ?", (complaint_id,)).fetchone()
         return row is not None
 
     def prune(self, now: float | None = None) -> int:
         horizon = (now or time.time()) - self.retention_seconds
-        return self._conn.execute(f"DELETE FROM {self.table} WHERE routed_at < ?", (horizon,)).rowcount
+        with self._lock:
+            return self._conn.execute(f"DELETE FROM {self.table} WHERE routed_at < ?", (horizon,)).rowcount
 
     def close(self) -> None:
-        self._conn.close()
+        with self._lock:
+            self._conn.close()
 
 
 class PostgresDedupStore(DedupStore):

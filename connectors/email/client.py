@@ -24,7 +24,7 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
 
 from connectors.email.config import EmailOptions
-from connectors.errors import AuthFailed, TransientError
+from connectors.errors import AuthFailed, TransientError, error_text
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -52,10 +52,10 @@ def _wire_errors(func: Callable[P, R]) -> Callable[P, R]:
         except (AuthFailed, TransientError):
             raise
         except LoginError as exc:
-            raise AuthFailed(f"IMAP login refused: {exc}") from exc
+            raise AuthFailed(f"IMAP login refused: {error_text(exc)}") from exc
         except (*WIRE_ERRORS, IMAPClientError, imaplib.IMAP4.error) as exc:
             raise TransientError(
-                f"IMAP {func.__name__} failed: {type(exc).__name__}: {exc}"
+                f"IMAP {func.__name__} failed: {type(exc).__name__}: {error_text(exc)}"
             ) from exc
 
     return wrapper

@@ -5,9 +5,9 @@ What it handles, because citizens' mail clients do all of it:
 * ``multipart/alternative``: text/plain is preferred; HTML (scripts and styles
   removed) is used when the plain part is missing or empty. Files hidden in the
   alternatives not chosen (Apple Mail puts inline photos there) are still kept.
-* Charsets: each text part is decoded on its own, trying the declared charset,
-  UTF-8, windows-1252 and finally latin-1, so a wrong or unknown label never
-  loses the text and one bad part never loses the others.
+* Charsets: each text part is decoded on its own, believing its bytes over a
+  wrong or unknown label (see :mod:`connectors.email.charset`), so one bad byte
+  never garbles a part and one bad part never loses the others.
 * RFC 2047 headers and RFC 2231 / RFC 2047 file names (decoded by the policy).
 * Forwarded mail (``message/rfc822``): its text is returned separately, its
   files are kept like the outer message's.
@@ -17,9 +17,10 @@ What it handles, because citizens' mail clients do all of it:
 
 from __future__ import annotations
 
-import codecs
+import base64
 import email
 import email.policy
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.header import decode_header, make_header
@@ -27,12 +28,11 @@ from email.message import EmailMessage, Message
 from email.utils import parsedate_to_datetime
 
 from connectors.attachments import AttachmentBudget
+from connectors.email.charset import decode_text
 from normalizer.complaint import Attachment
 from normalizer.text import html_to_text
 
-#: Declared charsets that are often a lie for UTF-8 text (old clients, webmail).
-_LATIN_LABELS = frozenset({"ascii", "iso8859-1", "cp1252", "iso8859-15"})  # codecs.lookup() names
-_FALLBACKS = ("utf-8", "cp1252", "latin-1")
+_BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 
 
 class NotAnEmail(ValueError):
@@ -84,30 +84,33 @@ def header_date(message: Message) -> datetime | None:
     return value
 
 
-def decode_text(data: bytes, declared: str | None) -> str:
-    """Decode a text part's bytes, falling back when the label is wrong or unknown."""
-    label = _charset_name(declared)
-    candidates: list[str] = []
-    if (label is None or label in _LATIN_LABELS) and not data.isascii():
-        candidates.append("utf-8")  # valid UTF-8 that is not ASCII is almost never latin-1 text
-    if label:
-        candidates.append(label)
-    candidates.extend(_FALLBACKS)
-    for codec in candidates:
-        try:
-            return data.decode(codec)
-        except (UnicodeDecodeError, LookupError):
-            continue
-    return data.decode("latin-1")  # unreachable in practice: latin-1 maps every byte
+class UnreadablePart(ValueError):
+    """A part's transfer encoding cannot be undone; the message says why."""
 
 
-def _charset_name(declared: str | None) -> str | None:
-    if not declared:
-        return None
-    try:
-        return codecs.lookup(declared.strip().strip('"')).name
-    except (LookupError, ValueError):
-        return None
+def payload_bytes(part: Message) -> bytes:
+    """The decoded bytes of a leaf part.
+
+    The stdlib decodes base64 leniently: it skips characters outside the
+    alphabet and, when even that fails, returns the *encoded* text. Both put
+    garbage into a complaint, so base64 is checked here first. Whitespace is
+    ignored, missing ``=`` padding is added, and a body cut off inside its last
+    4-character group (a truncated message) gives the bytes of the complete
+    groups.
+
+    Raises:
+        UnreadablePart: the body is declared base64 but is not base64.
+    """
+    if str(part.get("Content-Transfer-Encoding", "")).strip().lower() != "base64":
+        return part.get_payload(decode=True) or b""
+    payload = part.get_payload()
+    encoded = "".join(payload.split()) if isinstance(payload, str) else ""
+    if not _BASE64.fullmatch(encoded):
+        msg = "invalid base64"
+        raise UnreadablePart(msg)
+    data = encoded.rstrip("=")
+    data = data[: len(data) - len(data) % 4] if len(data) % 4 == 1 else data
+    return base64.b64decode(data + "=" * (-len(data) % 4))
 
 
 @dataclass
@@ -119,12 +122,15 @@ class MailContent:
         forwarded: texts of forwarded messages, each with a short header line.
         attachments: every file, kept or listed with an ``omitted_reason``.
         problems: parts that could not be read, for the complaint's flags.
+        omitted: the parts whose file was not kept for its size, with their listing
+            (the raw archive replaces them by a marker).
     """
 
     text: str = ""
     forwarded: list[str] = field(default_factory=list)
     attachments: list[Attachment] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    omitted: list[tuple[Message, Attachment]] = field(default_factory=list)
 
 
 class _Extractor:
@@ -151,6 +157,9 @@ class _Extractor:
                     return self._alternative(part, want_text)
                 return [text for child in _children(part) for text in self._walk(child, want_text)]
             return self._leaf(part, ctype, want_text)
+        except UnreadablePart as exc:
+            self.content.problems.append(f"{part.get_content_type()}: {exc}")
+            return []
         except Exception as exc:  # noqa: BLE001 - one broken part must not cost the rest of the message
             self.content.problems.append(
                 f"unreadable part {part.get_content_type()}: {type(exc).__name__}"
@@ -173,13 +182,16 @@ class _Extractor:
         if ctype in ("text/plain", "text/html") and disposition != "attachment" and not filename:
             if not want_text:
                 return []
-            text = decode_text(part.get_payload(decode=True) or b"", part.get_content_charset())
+            text = decode_text(payload_bytes(part), part.get_content_charset())
             return [html_to_text(text) if ctype == "text/html" else text]
         if id(part) in self._seen:
             return []
         self._seen.add(id(part))
-        data = part.get_payload(decode=True) or b""
-        self.content.attachments.append(self.budget.take(data, filename, ctype))
+        data = payload_bytes(part)
+        attachment = self.budget.take(data, filename, ctype)
+        self.content.attachments.append(attachment)
+        if attachment.omitted_reason in ("too_large", "message_cap"):
+            self.content.omitted.append((part, attachment))
         return []
 
     def _forwarded(self, part: Message) -> None:
@@ -192,6 +204,7 @@ class _Extractor:
         nested._seen = self._seen
         found = nested.run(inner)
         self.content.attachments.extend(found.attachments)
+        self.content.omitted.extend(found.omitted)
         self.content.problems.extend(found.problems)
         intro = ", ".join(
             f"{label}: {value}"
@@ -224,6 +237,23 @@ def _filename(part: Message) -> str | None:
     except Exception:  # noqa: BLE001 - a filename parameter the policy cannot decode
         raw = part.get_param("filename", header="content-disposition") or part.get_param("name")
         return str(raw) if raw else None
+
+
+def without_omitted(message: Message, content: MailContent) -> bytes:
+    """The message as bytes with each omitted part's body replaced by a short marker.
+
+    Headers and text parts stay (re-serialised by the ``email`` package), so the
+    archive still shows what came in and which files were left out. Changes
+    ``message`` in place.
+
+    Raises:
+        Exception: whatever the ``email`` generator raises on a message it cannot write.
+    """
+    for part, attachment in content.omitted:
+        del part["Content-Transfer-Encoding"]
+        part["X-Kanal-Omitted"] = f"{attachment.omitted_reason}; size={attachment.size}; sha256={attachment.sha256}"
+        part.set_payload(f"[omitted by Kanal: {attachment.omitted_reason}, {attachment.size} bytes]\r\n")
+    return message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
 
 
 def extract(message: Message, budget: AttachmentBudget) -> MailContent:

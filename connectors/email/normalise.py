@@ -1,9 +1,13 @@
 """One raw .eml to one complaint (or a drop), with no I/O.
 
 The provider message id is the ``Message-ID``; mail without one gets a content
-hash (``sha256:<hex>`` over the message with line endings normalised), so the
-same mail found again (a rescan after a UIDVALIDITY change, a re-fetch after a
-crash before the move) gets the same complaint id and the spool drops it.
+hash (``sha256:<hex>`` over the message with line endings normalised). The
+complaint id rests on that id *and* on :func:`content_digest` of the mail itself,
+so the same mail found again (a rescan after a UIDVALIDITY change, a re-fetch after
+a crash before the move, a copy in another folder or relayed once more) gets the
+same complaint id and the spool drops it, while two different mails that share a
+Message-ID (broken mailers, forwarding scripts, gateways) are two complaints.
+Threading stays on the Message-ID.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from connectors.email.mime import (
     header_date,
     header_text,
     parse_message,
+    without_omitted,
 )
 from connectors.email.quoting import strip_quotes
 from connectors.errors import NormaliseError
@@ -34,6 +39,8 @@ from normalizer.text import clean_line, clean_text
 
 _MSGID = re.compile(r"<([^<>\s]+)>")
 _FORWARD_CONTEXT_CHARS = 4000
+#: A mail with omitted files that cannot be written back is archived up to here.
+ARCHIVE_FALLBACK_BYTES = 1024 * 1024
 
 
 def message_ids(value: str | None) -> list[str]:
@@ -53,6 +60,25 @@ def provider_message_id(message: Message, raw: bytes) -> str:
         return ids[0]
     normalised = raw.replace(b"\r\n", b"\n").rstrip(b"\n")
     return "sha256:" + hashlib.sha256(normalised).hexdigest()
+
+
+def _lines(text: str) -> str:
+    return "\n".join(line.rstrip() for line in text.replace("\r\n", "\n").split("\n")).strip()
+
+
+def content_digest(message: Message, content: MailContent) -> str:
+    """sha256 hex over what makes the mail itself: the Subject, the decoded text, the
+    forwarded texts and each file's sha256 (or name and size).
+
+    Headers a relay or a re-fetch adds or changes (Received, Return-Path, X-...), the
+    transfer encoding and the line endings are left out.
+    """
+    digest = hashlib.sha256()
+    files = [a.sha256 or f"{a.filename}:{a.size}" for a in content.attachments]
+    for value in (clean_line(header_text(message, "Subject") or ""), _lines(content.text),
+                  *map(_lines, content.forwarded), *files):
+        digest.update(value.encode("utf-8", "surrogatepass") + b"\x1f")
+    return digest.hexdigest()
 
 
 def thread_of(message: Message, own_id: str) -> tuple[str, str | None]:
@@ -119,9 +145,23 @@ class EmailNormaliser:
             return Drop(reason)
         budget = AttachmentBudget(self.max_file_bytes, self.max_message_bytes)
         content = extract(message, budget)
-        return Accept(self._complaint(message, raw, content), budget.blobs)
+        complaint, parent = self._complaint(message, raw, content)
+        return Accept(complaint, budget.blobs, self._archive(message, raw, content), replies_to=parent)
 
-    def _complaint(self, message: Message, raw: RawMessage, content: MailContent) -> Complaint:
+    @staticmethod
+    def _archive(message: Message, raw: RawMessage, content: MailContent) -> bytes | None:
+        """What the raw archive keeps: None (the mail as is) unless files were omitted
+        for their size; then the mail with those parts replaced by markers."""
+        if not content.omitted:
+            return None
+        try:
+            return without_omitted(message, content)
+        except Exception:  # noqa: BLE001 - the generator failed on a strange message: keep a bounded prefix
+            cut = raw.payload[:ARCHIVE_FALLBACK_BYTES]
+            return cut + b"\r\n[archive truncated by Kanal at %d of %d bytes]\r\n" % (len(cut), len(raw.payload))
+
+    def _complaint(self, message: Message, raw: RawMessage, content: MailContent) -> tuple[Complaint, str | None]:
+        """The complaint and the Message-ID it answers (resolved by the runner)."""
         pmid = provider_message_id(message, raw.payload)
         conversation, parent = thread_of(message, pmid)
         title = clean_line(header_text(message, "Subject") or "") or None
@@ -138,14 +178,11 @@ class EmailNormaliser:
         flags = [f"part_unreadable:{p}" for p in content.problems]
         if reporter.email is None:
             flags.append("no_sender")
-        return Complaint(
-            id=complaint_id(self.channel.type, self.channel.account, pmid),
+        complaint = Complaint(
+            id=complaint_id(self.channel.type, self.channel.account, pmid, content_digest(message, content)),
             channel=self.channel,
             provider_message_id=pmid,
             conversation_key=conversation,
-            in_reply_to=complaint_id(self.channel.type, self.channel.account, parent)
-            if parent
-            else None,
             received_at=raw.received_at,
             requested_datetime=self._sent_at(message, raw),
             reporter=reporter,
@@ -157,6 +194,7 @@ class EmailNormaliser:
             flags=tuple(flags),
             raw_ref=raw.raw_ref,
         )
+        return complaint, parent
 
     @staticmethod
     def _sent_at(message: Message, raw: RawMessage) -> datetime:

@@ -137,6 +137,18 @@ class GraphClient:
             if isinstance(item, dict):
                 yield item
 
+    def node(self, object_id: str, **params: Any) -> dict[str, Any]:
+        """One node, ``GET /{object_id}?fields=...``. Raises as :meth:`edge`."""
+        self.usage.check()
+        try:
+            result = self.graph.get_object(object_id, **params)
+        except facebook.GraphAPIError as exc:
+            raise self.translate(exc) from None
+        except requests.RequestException as exc:
+            msg = f"Graph API unreachable: {type(exc).__name__}: {redact(str(exc))}"
+            raise TransientError(msg) from None
+        return result if isinstance(result, dict) else {}
+
     def translate(self, exc: facebook.GraphAPIError) -> Exception:
         """The channel error for a Graph API error (see the error-handling guide)."""
         result = exc.result if isinstance(exc.result, dict) else {}

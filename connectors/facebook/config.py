@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from config.secrets import Secret
+from connectors.facebook.usage import DEFAULT_THROTTLE_WAIT
 
 #: Graph API version used when the config names none. Meta keeps a version for at
 #: least two years; bump it here and in the docs when it nears its end of life.
@@ -50,6 +51,12 @@ class FacebookOptions(BaseModel):
     poll_feed: bool = Field(True, description="Poll visitor posts on the Page's feed.")
     poll_comments: bool = Field(True, description="Poll comments under the Page's recent posts.")
     poll_conversations: bool = Field(True, description="Poll Messenger conversations.")
+    poll_instagram: bool = Field(
+        True, description="Poll comments under the Instagram account's recent posts (with instagram_account_id)."
+    )
+    fetch_mentions: bool = Field(
+        True, description="Read the text of an Instagram @mention from the Graph API when its webhook arrives."
+    )
     comment_lookback_days: float = Field(
         14, gt=0, le=365,
         description="Posts younger than this are checked for new comments on each poll.",
@@ -62,8 +69,9 @@ class FacebookOptions(BaseModel):
         description="Usage (X-App-Usage / X-Business-Use-Case-Usage) above which polls are spaced out.",
     )
     throttle_wait_seconds: float = Field(
-        600, gt=0, le=86_400,
-        description="Pause after a throttling error when Meta gives no time to regain access.",
+        DEFAULT_THROTTLE_WAIT, gt=0, le=86_400,
+        description="Pause after a throttling error when Meta gives no time to regain access "
+        "(estimated_time_to_regain_access is used when it does).",
     )
 
     @model_validator(mode="after")

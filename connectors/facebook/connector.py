@@ -26,6 +26,7 @@ from connectors.base import (
 )
 from connectors.facebook.client import GraphClient
 from connectors.facebook.config import FacebookOptions
+from connectors.facebook.instagram import MentionReader
 from connectors.facebook.normalise import PageIdentity, normalise_item
 from connectors.facebook.poller import PagePoller
 from connectors.facebook.usage import UsageTracker
@@ -43,13 +44,14 @@ class FacebookConnector(Connector):
 
     def __init__(self, context: ChannelContext, options: FacebookOptions) -> None:
         super().__init__(context, options)
-        self.usage = UsageTracker(options.slow_down_at_percent, options.throttle_wait_seconds)
+        self.usage = UsageTracker(options.slow_down_at_percent, options.throttle_wait_seconds, log=self.log)
         self.page = PageIdentity(
             ChannelRef(type=context.type, name=context.name, account=options.page_id),
             options.page_id,
             options.instagram_account_id,
         )
         self._client: GraphClient | None = None
+        self._mentions: MentionReader | None = None
         self._warned_version: str | None = None
 
     @property
@@ -61,28 +63,32 @@ class FacebookConnector(Connector):
     def pulls(self) -> bool:
         """Polled unless every edge is switched off (webhooks only)."""
         o = self.options
-        return o.poll_feed or o.poll_comments or o.poll_conversations
+        return o.poll_feed or o.poll_comments or o.poll_conversations or (
+            o.poll_instagram and o.instagram_account_id is not None)
 
     def open(self) -> None:
         """Build the Graph client (no request is made)."""
         if self._client is None:
-            o = self.options
-            self._client = GraphClient(
-                o.page_access_token.get(), o.graph_api_version, o.graph_api_base_url,
-                o.request_timeout, self.usage,
-            )
+            self._client = self._new_client()
+
+    def _new_client(self) -> GraphClient:
+        o = self.options
+        return GraphClient(o.page_access_token.get(), o.graph_api_version, o.graph_api_base_url,
+                           o.request_timeout, self.usage)
 
     def close(self) -> None:
-        """Close the HTTP session."""
+        """Close the HTTP sessions."""
         if self._client is not None:
             self._client.close()
             self._client = None
+        if self._mentions is not None:
+            self._mentions.close()
 
     def fetch(self, since: Any) -> Iterator[RawMessage | CheckpointAdvance]:
         """Poll the feed, comments and conversations since the checkpoint."""
         self.open()
         assert self._client is not None
-        yield from PagePoller(self._client, self.options).fetch(since)
+        yield from PagePoller(self._client, self.options, log=self.log, count=self.count).fetch(since)
         self._check_served_version()
 
     def _check_served_version(self) -> None:
@@ -111,5 +117,7 @@ class FacebookConnector(Connector):
         def handshake(request: WebhookRequest):
             return answer_handshake(request, verify_token.get())
 
-        receive = make_receiver(o.page_id, app_secret.get, lambda: datetime.now(UTC))
+        if o.fetch_mentions and o.instagram_account_id and self._mentions is None:
+            self._mentions = MentionReader(self._new_client, o.instagram_account_id, self.log, self.count)
+        receive = make_receiver(o.page_id, app_secret.get, lambda: datetime.now(UTC), self._mentions)
         return (WebhookRoute("GET", "", handshake), WebhookRoute("POST", "", receive))

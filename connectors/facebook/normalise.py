@@ -7,7 +7,8 @@ and the poll that finds the same item later give one complaint id:
 * a wall post: the post id (``PAGEID_POSTID``), ``value.post_id`` in a feed change;
 * a comment: the comment id (``POSTID_COMMENTID``), ``value.comment_id`` in a feed change;
 * a Messenger message: the message id (``m_...``), which the webhook calls ``mid``;
-* an Instagram comment: its id; a mention: the comment (or media) id it names.
+* an Instagram comment: its id (webhook ``value.id``, poll ``id``); a mention: the
+  comment (or media) id it names, its text read when the webhook came.
 
 What is dropped on purpose (counted per reason): the Page's own posts, comments and
 messages, Messenger echoes, read/delivery receipts and other non-message events,
@@ -25,6 +26,7 @@ from connectors.base import Drop, RawMessage
 from connectors.errors import NormaliseError
 from connectors.facebook.payloads import open_envelope
 from normalizer.complaint import Attachment, ChannelRef, Complaint, Location, Reporter
+from normalizer.fields import MAX_SENDER_CHARS, attachment_url, identifier, text_field
 from normalizer.identity import complaint_id
 from normalizer.text import clean_line, clean_text
 from normalizer.timeutil import WIB
@@ -85,10 +87,10 @@ def parse_time(value: Any, fallback: datetime | None = None) -> datetime:
 def _reference(
     url: Any, content_type: str | None = None, filename: Any = None, size: Any = None
 ) -> Attachment | None:
-    if not isinstance(url, str) or not url:
+    if url is None or url == "":
         return None
     return Attachment(
-        url=url,
+        url=attachment_url(url),  # Meta's CDN is https; javascript:, file:, data: are refused
         content_type=content_type,
         filename=clean_line(filename, 150) if isinstance(filename, str) and filename else None,
         size=size if isinstance(size, int) and size >= 0 else None,
@@ -148,8 +150,8 @@ def _person(author: Any, *, handle_key: str | None = None) -> Reporter:
     handle = author.get(handle_key) if handle_key else None
     return Reporter(
         name=clean_line(name) if isinstance(name, str) and name.strip() else None,
-        handle=str(handle) if handle else None,
-        provider_user_id=str(author["id"]) if author.get("id") else None,
+        handle=identifier(handle, "username", MAX_SENDER_CHARS) if handle else None,
+        provider_user_id=identifier(author["id"], "from.id", MAX_SENDER_CHARS) if author.get("id") else None,
     )
 
 
@@ -171,14 +173,15 @@ def _build(
     url: str | None = None,
     location: Location | None = None,
     flags: tuple[str, ...] = (),
+    id_field: str = "id",
 ) -> Complaint | Drop:
-    if not provider_id:
+    if provider_id is None or provider_id == "":
         msg = "the item has no id"
         raise NormaliseError(msg)
-    description, truncated = clean_text(text if isinstance(text, str) else "")
+    pmid = identifier(provider_id, id_field)
+    description, truncated = clean_text(text_field(text, "text"))
     if not description and not attachments and "incomplete" not in flags:
         return Drop("no_content")
-    pmid = str(provider_id)
     return Complaint(
         id=complaint_id(page.channel.type, page.channel.account, pmid),
         channel=page.channel,
@@ -270,7 +273,10 @@ def _messaging_event(
     page: PageIdentity, raw: RawMessage, doc: dict[str, Any], event: dict[str, Any]
 ) -> Complaint | Drop:
     message = event.get("message")
-    if not isinstance(message, dict):
+    if message is not None and not isinstance(message, dict):
+        msg = f"message must be an object, not {type(message).__name__}"
+        raise NormaliseError(msg)
+    if message is None:
         for name in NON_MESSAGE_EVENTS:
             if name in event:
                 return Drop(f"messenger_{name}")
@@ -278,6 +284,8 @@ def _messaging_event(
     if message.get("is_echo"):
         return Drop("echo")
     sender = _dict(event.get("sender")).get("id")
+    if sender is not None:
+        sender = identifier(sender, "sender.id", MAX_SENDER_CHARS)
     if page.own(sender):
         return Drop("own_message")
     if message.get("sticker_id") and not message.get("text"):
@@ -296,7 +304,7 @@ def _messaging_event(
             attachments.append(ref)
     platform = "instagram" if doc.get("object") == "instagram" else "messenger"
     return _build(
-        page, raw, message.get("mid"),
+        page, raw, message.get("mid"), id_field="mid",
         when=parse_time(event.get("timestamp"), raw.received_at),
         text=message.get("text"),
         reporter=Reporter(provider_user_id=str(sender) if sender else None),
@@ -348,34 +356,64 @@ def _feed_change(
     return Drop("feed_unsupported_item")
 
 
-def _instagram_change(
-    page: PageIdentity, raw: RawMessage, doc: dict[str, Any], field: str, value: dict[str, Any]
+def _ig_comment(
+    page: PageIdentity, raw: RawMessage, item: dict[str, Any], media_id: Any, when: datetime
 ) -> Complaint | Drop:
-    when = parse_time(value.get("timestamp") or doc.get("entry_time"), raw.received_at)
-    if field in {"comments", "live_comments"}:
-        author = _dict(value.get("from"))
-        if page.own(author.get("id")):
-            return Drop("own_reply")
-        media_id = _dict(value.get("media")).get("id")
-        return _build(
-            page, raw, value.get("id"),
-            when=when, text=value.get("text"),
-            reporter=_person(author, handle_key="username"),
-            attachments=[],
-            conversation_key=f"instagram-media:{media_id}" if media_id else None,
-            in_reply_to=_reply_id(page, value.get("parent_id")),
-        )
-    if field == "mentions":
-        # The notification names the comment or media only; the text must be read with
-        # GET /{ig-user-id}?fields=mentioned_comment... . Kept so nothing is lost, flagged.
-        target = value.get("comment_id") or value.get("media_id")
-        media_id = value.get("media_id")
+    """An Instagram comment, from the ``comments`` webhook or the poll: same id, same complaint."""
+    author = _dict(item.get("from"))
+    if page.own(author.get("id")):
+        return Drop("own_reply")
+    if not author and item.get("username"):
+        author = {"username": item.get("username")}
+    return _build(
+        page, raw, item.get("id"),
+        when=when, text=item.get("text"),
+        reporter=_person(author, handle_key="username"),
+        attachments=[],
+        conversation_key=f"instagram-media:{media_id}" if media_id else None,
+        in_reply_to=_reply_id(page, item.get("parent_id")),
+    )
+
+
+def _ig_mention(
+    page: PageIdentity, raw: RawMessage, value: dict[str, Any], mentioned: dict[str, Any], when: datetime
+) -> Complaint | Drop:
+    """A ``mentions`` event: the id is the comment (or, for a caption, the post) it names,
+    so a mention in a comment on our own post is the same complaint as that comment."""
+    target = value.get("comment_id") or value.get("media_id")
+    media_id = value.get("media_id")
+    if not mentioned:
+        # The text could not be read when the event came: kept so nothing is lost, flagged.
         return _build(
             page, raw, target,
             when=when, text="", reporter=Reporter(), attachments=[],
             conversation_key=f"instagram-media:{media_id}" if media_id else None,
             flags=("instagram_mention", "incomplete"),
         )
+    media = _dict(mentioned.get("media")) if mentioned.get("kind") == "comment" else mentioned
+    handle = media.get("username") if mentioned.get("kind") == "media" else None
+    text = mentioned.get("text") if mentioned.get("kind") == "comment" else mentioned.get("caption")
+    picture = _reference(mentioned.get("media_url"), _content_type_hint(str(mentioned.get("media_type") or "")))
+    return _build(
+        page, raw, target,
+        when=parse_time(mentioned.get("timestamp"), when),
+        text=text,
+        reporter=_person({"username": handle}, handle_key="username") if handle else Reporter(),
+        attachments=[picture] if picture else [],
+        conversation_key=f"instagram-media:{media_id}" if media_id else None,
+        url=media.get("permalink") if isinstance(media.get("permalink"), str) else None,
+        flags=("instagram_mention",),
+    )
+
+
+def _instagram_change(
+    page: PageIdentity, raw: RawMessage, doc: dict[str, Any], field: str, value: dict[str, Any]
+) -> Complaint | Drop:
+    when = parse_time(value.get("timestamp") or doc.get("entry_time"), raw.received_at)
+    if field in {"comments", "live_comments"}:
+        return _ig_comment(page, raw, value, _dict(value.get("media")).get("id"), when)
+    if field == "mentions":
+        return _ig_mention(page, raw, value, _dict(doc.get("mentioned")), when)
     return Drop("instagram_unsupported_field")
 
 
@@ -423,6 +461,11 @@ def normalise_item(raw: RawMessage, page: PageIdentity) -> Complaint | Drop:
         return _poll_comment(page, raw, data, doc.get("post_id"))
     if kind == "message":
         return _poll_message(page, raw, data)
+    if kind == "ig_comment":
+        if page.instagram_account_id is None:
+            msg = "polled Instagram comment, but this channel has no instagram_account_id"
+            raise NormaliseError(msg)
+        return _ig_comment(page, raw, data, doc.get("media_id"), parse_time(data.get("timestamp")))
     _check_owner(page, doc)
     if kind == "messaging":
         return _messaging_event(page, raw, doc, data)

@@ -7,6 +7,11 @@ Meta reports how much of a quota is used in response headers, as percentages:
 "estimated_time_to_regain_access": 12}]}``, the last value in minutes). A
 throttling error (codes 4, 17, 32, 613, 80001) means the quota is already spent.
 
+A pause lasts what Meta says, counted from the response that said it: the
+``estimated_time_to_regain_access`` of the newest usage headers. When Meta names
+no time (``X-App-Usage`` has none, or the figure is 0) the pause is a short default
+(``throttle_wait_seconds``, 60 s), so a burst of throttles costs minutes, not hours.
+
 :class:`UsageTracker` reads both and answers two questions for the connector:
 may it call the API now (:meth:`UsageTracker.check`), and how long should it
 wait before the next poll (:meth:`UsageTracker.poll_delay`).
@@ -19,6 +24,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import structlog
+
 from connectors.errors import RateLimited
 
 #: Graph error codes that mean "you are throttled, back off" (80002 and 80006 are the
@@ -30,6 +37,30 @@ USAGE_HEADERS = ("X-App-Usage", "X-Page-Usage", "X-Business-Use-Case-Usage")
 MAX_STRETCH = 10.0
 #: A usage figure older than this no longer says anything (Meta's window is one hour).
 USAGE_TTL = 3600.0
+#: Pause after a throttling signal that names no time, seconds (the config's default).
+DEFAULT_THROTTLE_WAIT = 60.0
+
+
+class UnreadableHeader(ValueError):
+    """A usage header that is not the JSON object Meta documents."""
+
+
+def read_usage_header(raw: str) -> tuple[list[float], float]:
+    """The usage percentages and the regain time (minutes) in one header value.
+
+    Raises:
+        UnreadableHeader: not JSON, not an object, or a number out of float range.
+    """
+    try:
+        value = json.loads(raw)
+        if not isinstance(value, Mapping):
+            msg = f"a JSON {type(value).__name__}, not an object"
+            raise UnreadableHeader(msg)
+        return _percentages(value), _regain_minutes(value)
+    except UnreadableHeader:
+        raise
+    except (ValueError, OverflowError) as exc:  # JSONDecodeError is a ValueError
+        raise UnreadableHeader(type(exc).__name__) from None
 
 
 def _percentages(value: Any) -> list[float]:
@@ -72,17 +103,21 @@ class UsageTracker:
         slow_down_at: usage percentage above which polls are spaced out.
         throttle_wait: seconds to pause after a throttling signal that names no time.
         clock: Unix time source (tests pass their own).
+        log: where an unreadable usage header is reported (once per header name).
     """
 
     def __init__(
         self,
         slow_down_at: float = 75,
-        throttle_wait: float = 600,
+        throttle_wait: float = DEFAULT_THROTTLE_WAIT,
         clock: Callable[[], float] = time.time,
+        log: Any = None,
     ) -> None:
         self.slow_down_at = slow_down_at
         self.throttle_wait = throttle_wait
         self.clock = clock
+        self.log = log if log is not None else structlog.get_logger("kanal.facebook")
+        self._unreadable: set[str] = set()
         self.percent = 0.0
         self.regain_minutes = 0.0
         self.observed_at = 0.0
@@ -105,12 +140,15 @@ class UsageTracker:
             if not raw:
                 continue
             try:
-                value = json.loads(raw)
-            except ValueError:
+                percentages, minutes = read_usage_header(raw)
+            except UnreadableHeader as exc:
+                if name not in self._unreadable:  # the value may name business ids: not logged
+                    self._unreadable.add(name)
+                    self.log.warning("unreadable Graph API usage header ignored", header=name, error=str(exc))
                 continue
             seen = True
-            figures.extend(_percentages(value))
-            regain = max(regain, _regain_minutes(value))
+            figures.extend(percentages)
+            regain = max(regain, minutes)
         if not seen:
             return
         self.percent = max(figures, default=0.0)
@@ -121,10 +159,7 @@ class UsageTracker:
 
     def response_hook(self, response: Any, *_args: Any, **_kwargs: Any) -> Any:
         """``requests`` response hook: facebook-sdk hides headers, the session does not."""
-        try:
-            self.observe_headers(response.headers)
-        except Exception:  # noqa: S110 - a malformed header must never fail the request
-            pass
+        self.observe_headers(response.headers)
         return response
 
     def block(self, reason: str, seconds: float | None = None) -> float:
@@ -139,8 +174,8 @@ class UsageTracker:
 
     def throttled_error(self, code: int, message: str) -> RateLimited:
         """Record a throttling error from the API and return the error to raise."""
-        regain = self.regain_minutes * 60 if self._fresh() else 0
-        retry_at = self.block(f"Graph error {code}: {message}", regain or None)
+        regain = self.observed_at + self.regain_minutes * 60 - self.clock() if self.regain_minutes else 0
+        retry_at = self.block(f"Graph error {code}: {message}", regain if regain > 0 else None)
         return RateLimited(f"Graph API throttling (code {code}): {message}", retry_at)
 
     # -- questions ------------------------------------------------------------

@@ -25,7 +25,7 @@ from typing import Any
 
 from connectors.base import IngestResult, RawMessage
 from connectors.facebook.payloads import envelope
-from connectors.push import HttpResponse, WebhookOutcome, WebhookRequest, constant_time_equals
+from connectors.push import HttpResponse, WebhookOutcome, WebhookRequest, constant_time_equals, load_json
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 
@@ -63,15 +63,23 @@ def _event_id(kind: str, data: dict[str, Any]) -> str:
     return "?"
 
 
-def split_events(body: bytes, page_id: str, received_at: datetime) -> list[RawMessage]:
+#: Reads the comment or caption an Instagram ``mentions`` event names (None: unread).
+MentionLookup = Callable[[dict[str, Any]], "dict[str, Any] | None"]
+
+
+def split_events(body: bytes, page_id: str, received_at: datetime,
+                 read_mention: MentionLookup | None = None) -> list[RawMessage]:
     """One raw message per event of a (verified) webhook body.
 
-    A body that is not the JSON Meta documents becomes one raw message of kind
-    ``body`` holding the bytes, which ``normalise`` rejects: it lands in quarantine
-    with a reason instead of vanishing.
+    With ``read_mention``, an Instagram mention is stored with the comment or caption
+    it names (``mentioned`` in the envelope), read before the answer.
+
+    A body that is not the JSON Meta documents (or is nested deeper than any Meta
+    delivery) becomes one raw message of kind ``body`` holding the bytes, which
+    ``normalise`` rejects: it lands in quarantine with a reason instead of vanishing.
     """
     try:
-        doc = json.loads(body)
+        doc = load_json(body)
         entries = doc["entry"]
         if not isinstance(entries, list):
             msg = "entry is not a list"
@@ -90,11 +98,19 @@ def split_events(body: bytes, page_id: str, received_at: datetime) -> list[RawMe
             continue
         context = {"object": obj, "entry_id": str(entry.get("id", "")), "entry_time": entry.get("time")}
         for kind, event in events:
-            payload = envelope("webhook", kind, page_id, event, **context)
+            mentioned = None
+            if read_mention is not None and obj == "instagram" and _is_mention(kind, event):
+                mentioned = read_mention(event["value"])
+            payload = envelope("webhook", kind, page_id, event, mentioned=mentioned, **context)
             event_id = _event_id(kind, event) if isinstance(event, dict) else "?"
             source_id = f"webhook:{obj}:{kind}:{event_id}"
             raws.append(RawMessage(source_id, payload, received_at, metadata))
     return raws
+
+
+def _is_mention(kind: str, event: Any) -> bool:
+    return (kind == "change" and isinstance(event, dict) and event.get("field") == "mentions"
+            and isinstance(event.get("value"), dict))
 
 
 def _events(entry: Any) -> list[tuple[str, Any]]:
@@ -124,13 +140,14 @@ def received_reply(results: Sequence[IngestResult]) -> HttpResponse:
 
 
 def make_receiver(
-    page_id: str, app_secret: Callable[[], str], clock: Callable[[], datetime]
+    page_id: str, app_secret: Callable[[], str], clock: Callable[[], datetime],
+    read_mention: MentionLookup | None = None,
 ) -> Callable[[WebhookRequest], HttpResponse | WebhookOutcome]:
     """The POST handler: verify the signature, then hand the events to the server."""
 
     def receive(request: WebhookRequest) -> HttpResponse | WebhookOutcome:
         if not signature_valid(request.body, request.headers.get(SIGNATURE_HEADER), app_secret()):
             return HttpResponse.forbidden()
-        return WebhookOutcome(split_events(request.body, page_id, clock()), received_reply)
+        return WebhookOutcome(split_events(request.body, page_id, clock(), read_mention), received_reply)
 
     return receive

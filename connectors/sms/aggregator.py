@@ -18,7 +18,7 @@ import structlog
 from connectors.base import RawMessage
 from connectors.errors import NormaliseError
 from connectors.push import HttpResponse, WebhookOutcome, WebhookRequest, WebhookRoute
-from connectors.sms.backend import SmsBackend
+from connectors.sms.backend import ONE_SMS_MAX_BODY_BYTES, SmsBackend
 from connectors.sms.config import AggregatorOptions
 from connectors.sms.http_inbound import (
     http_raw,
@@ -44,7 +44,7 @@ class AggregatorBackend(SmsBackend):
 
     def routes(self) -> Sequence[WebhookRoute]:
         """POST on ``/aggregator``."""
-        return (WebhookRoute("POST", "/aggregator", self.handle),)
+        return (WebhookRoute("POST", "/aggregator", self.handle, ONE_SMS_MAX_BODY_BYTES),)
 
     def _time(self, value: str) -> datetime | None:
         value = value.strip()

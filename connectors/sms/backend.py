@@ -19,6 +19,10 @@ from connectors.push import WebhookRoute
 from connectors.sms.message import InboundSms
 from connectors.sms.outbound import AckPolicy
 
+#: Body limit of a route that carries one SMS (a few hundred bytes of form or query
+#: fields, a long concatenated SMS is under 2 KiB): far below the server's limit.
+ONE_SMS_MAX_BODY_BYTES = 64 * 1024
+
 
 class SmsBackend(ABC):
     """Base class of the gateway backends.
@@ -57,6 +61,15 @@ class SmsBackend(ABC):
         Raises:
             connectors.errors.NormaliseError: the raw form is malformed or undecodable.
         """
+
+    #: Seconds a part that arrived alone waits for the rest (:class:`connectors.base.Hold`);
+    #: None for a backend that never holds parts.
+    hold_timeout: float | None = None
+
+    def assemble(self, parts: Sequence[RawMessage], complete: bool) -> RawMessage:
+        """One raw message for held parts (see :meth:`connectors.base.Connector.assemble`)."""
+        msg = f"the {type(self).__name__} holds no parts"
+        raise NotImplementedError(msg)
 
     def reply_route(self) -> Literal["answer", "outbox"] | None:
         """How this backend delivers acknowledgements: in its webhook ``answer``,

@@ -41,10 +41,19 @@ class GammuFilesOptions(_Options):
         "unicode", description="SMSD OutboxFormat used for acknowledgement files."
     )
     settle_seconds: float = Field(
-        2.0, ge=0, description="A file is read only when the newest file of its message is this old (SMSD may still be writing parts)."
+        2.0,
+        ge=0,
+        description=(
+            "A file is read only when the newest file of its message is this old (SMSD may still be writing parts)."
+        ),
     )
     multipart_timeout: float = Field(
-        600, gt=0, description="Seconds to wait for a missing part (SMSD MultipartTimeout); then the parts are taken separately, flagged incomplete."
+        600,
+        gt=0,
+        description=(
+            "Seconds to wait for a missing part (SMSD MultipartTimeout); then the parts are taken separately, "
+            "flagged incomplete."
+        ),
     )
 
 
@@ -88,12 +97,33 @@ class KannelOptions(_Options):
     """Kannel smsbox ``sms-service`` with ``get-url`` or ``post-url`` pointing at Kanal."""
 
     token: Secret = Field(description="Shared secret Kannel puts in the URL as ?token=...; compared in constant time.")
+    time_utc_offset_hours: float = Field(
+        0,
+        ge=-12,
+        le=14,
+        description=(
+            "UTC offset of X-Kannel-Time and time=%t. smsbox writes both in UTC (gw_gmtime), so 0; set 7 only for a "
+            "gateway patched or proxied to send WIB. time=%T is a Unix time and needs no offset. The channel's "
+            "gateway_utc_offset_hours does not apply to Kannel."
+        ),
+    )
     max_age_seconds: float = Field(
-        172_800, ge=0, description="Refuse messages whose Kannel time is older than this (replay window); 0 = no window."
+        172_800,
+        ge=0,
+        description="Refuse messages whose Kannel time is older than this (replay window); 0 = no window.",
     )
     max_future_seconds: float = Field(300, ge=0, description="Refuse messages timed further than this in the future.")
     reply_with_ack: bool = Field(
         True, description="Send the acknowledgement as the HTTP reply body (Kannel turns it into the reply SMS)."
+    )
+    multipart_timeout: float = Field(
+        600,
+        gt=0,
+        description=(
+            "Parts of a concatenated SMS that Kannel posts one by one (its `concatenation` off) are held in the "
+            "spool and joined by their UDH reference; after this many seconds without the missing parts, each "
+            "part is taken alone, flagged incomplete."
+        ),
     )
 
 
@@ -102,7 +132,8 @@ class TwilioOptions(_Options):
 
     auth_token: Secret = Field(description="Auth token that signs requests (HMAC-SHA1 over URL and parameters).")
     public_url: str | None = Field(
-        None, description="The exact webhook URL configured at the provider, when Kanal sits behind a proxy that rewrites it."
+        None, description="The exact webhook URL configured at the provider; the signature is checked against it. "
+        "Unset: the URL the request names (Host, or X-Forwarded-* from webhooks.trusted_proxies); check-config warns."
     )
 
 
@@ -127,7 +158,9 @@ class JsonOptions(_Options):
     secret: Secret = Field(
         description="HMAC-SHA256 key: X-Kanal-Signature = sha256=hex(HMAC(secret, X-Kanal-Timestamp + '.' + body))."
     )
-    max_skew_seconds: float = Field(300, gt=0, description="Refuse requests whose X-Kanal-Timestamp is further off than this.")
+    max_skew_seconds: float = Field(
+        300, gt=0, description="Refuse requests whose X-Kanal-Timestamp is further off than this (or not finite)."
+    )
 
 
 class AckOptions(_Options):
@@ -140,10 +173,15 @@ class AckOptions(_Options):
         description="Indonesian text; {ref} is the complaint's reference number.",
     )
     window_seconds: float = Field(
-        86_400, ge=0, description="At most one acknowledgement per sender in this window, so a flood cannot make us spam."
+        86_400,
+        ge=0,
+        description="At most one acknowledgement per sender in this window, so a flood cannot make us spam.",
     )
     kannel_sendsms_url: str | None = Field(
-        None, description="Kannel sendsms URL (http://host:13013/cgi-bin/sendsms) to send acks with instead of the reply body."
+        None,
+        description=(
+            "Kannel sendsms URL (http://host:13013/cgi-bin/sendsms) to send acks with instead of the reply body."
+        ),
     )
     kannel_username: str | None = Field(None, description="sendsms username.")
     kannel_password: Secret | None = Field(None, description="sendsms password.")
@@ -163,7 +201,14 @@ class SmsOptions(_Options):
     account: str = Field(description="The receiving number (+628111272206, 0811 1272 206) or short code (1708).")
     backend: Backend = Field(description="Which gateway delivers this number's messages.")
     gateway_utc_offset_hours: float = Field(
-        7, ge=-12, le=14, description="UTC offset of times the gateway writes without one (WIB = 7)."
+        7,
+        ge=-12,
+        le=14,
+        description=(
+            "UTC offset of times the gateway writes without one (WIB = 7): the SMSD host's zone for gammu_sql, "
+            "the SMSC's for gammu_files names, the aggregator's receive_date. Kannel has its own "
+            "(kannel.time_utc_offset_hours)."
+        ),
     )
     drop_alphanumeric_senders: bool = Field(
         True, description="Drop messages from masked senders (TELKOMSEL, INFO-BANK): operator and promotional noise."
@@ -221,6 +266,17 @@ class SmsOptions(_Options):
     def gateway_tz(self) -> timezone:
         """Timezone of the gateway's local times."""
         return timezone(timedelta(hours=self.gateway_utc_offset_hours))
+
+    def config_warnings(self) -> list[str]:
+        """Valid but risky settings, for ``kanal check-config``."""
+        if self.backend == "twilio" and self.twilio is not None and not self.twilio.public_url:
+            return [(
+                "twilio.public_url is unset: the signature is checked against the URL the request names "
+                "(its Host header, or X-Forwarded-* from webhooks.trusted_proxies), so a request signed for "
+                "another endpoint can be replayed here with that endpoint's Host. Set public_url to the URL "
+                "configured at the provider."
+            )]
+        return []
 
     def sender_pattern(self) -> re.Pattern[str] | None:
         """One compiled regex of every drop pattern, or None."""

@@ -36,7 +36,7 @@ def build_backend(options: SmsOptions, ack: AckPolicy, log: Any) -> SmsBackend:
     if options.backend == "gammu_sql":
         return GammuSqlBackend(account, ack, log, options.gammu_sql, tz)  # type: ignore[arg-type]
     if options.backend == "kannel":
-        return KannelBackend(account, ack, log, options.kannel, options.ack, tz)  # type: ignore[arg-type]
+        return KannelBackend(account, ack, log, options.kannel, options.ack)  # type: ignore[arg-type]
     if options.backend == "twilio":
         return TwilioBackend(account, ack, log, options.twilio)  # type: ignore[arg-type]
     if options.backend == "aggregator":
@@ -91,8 +91,21 @@ class SmsConnector(Connector):
         return self.backend.fetch()
 
     def normalise(self, raw: RawMessage) -> NormaliseResult:
-        """Decode with the backend, then apply the shared SMS rules. Pure."""
-        return to_complaint(self.backend.decode(raw), raw, self.channel, self.rules)
+        """Decode with the backend, then apply the shared SMS rules. Pure. A part
+        of a concatenated SMS that arrived alone is held until its message is whole."""
+        sms = self.backend.decode(raw)
+        if sms.part is not None:
+            return sms.part
+        return to_complaint(sms, raw, self.channel, self.rules)
+
+    @property
+    def hold_timeout(self) -> float | None:  # type: ignore[override]
+        """The backend's ``multipart_timeout`` when it holds parts (Kannel), else None."""
+        return self.backend.hold_timeout
+
+    def assemble(self, parts: Sequence[RawMessage], complete: bool) -> RawMessage:
+        """The backend's raw message for held parts."""
+        return self.backend.assemble(parts, complete)
 
     def acknowledge(self, results: Sequence[IngestResult]) -> None:
         """Let the backend mark its source (acknowledgement SMS go through the spool)."""

@@ -7,6 +7,10 @@ SMSD names inbox files ``IN<YYYYMMDD>_<HHMMSS>_<serial>_<sender>_<part>.<ext>``:
 Content is UTF-8 text (``standard``), UTF-16BE behind a FE FF byte order mark
 (``unicode``) or raw bytes (``.bin``).
 
+A file that cannot be read (an I/O error, no permission) or decoded is taken apart
+from the other parts of its message and quarantined alone; the rest of the message
+is taken, flagged incomplete, and the rest of the inbox goes on.
+
 A file is handled exactly once from Kanal's point of view: its name is the
 provider id, the spool drops a second complaint with the same id, and the file
 is moved to ``done_path`` only after the spool commit. A crash between the two
@@ -34,7 +38,7 @@ from connectors.sms.config import GammuFilesOptions
 from connectors.sms.message import InboundSms
 from connectors.sms.multipart import MultipartWaiter, Part
 from connectors.sms.outbound import AckPolicy, write_gammu_outbox_file
-from connectors.sms.udh import EncodingError, decode_8bit, decode_utf16be
+from connectors.sms.udh import EncodingError, decode_8bit, join_parts
 from normalizer.timeutil import utc_now
 
 _NAME = re.compile(r"^IN(\d{8})_(\d{6})_(\d{2,})_(.+)_(\d{2,})\.(txt|bin|smsbackup)$")
@@ -73,7 +77,8 @@ def parse_inbox_name(name: str) -> InboxName | None:
 
 
 def decode_content(data: bytes, extension: str, inbox_format: str) -> str:
-    """Decode one inbox file's bytes.
+    """Decode one inbox file's bytes; a UTF-16 surrogate cut at the part's edge is kept
+    alone (``surrogatepass``) for :func:`connectors.sms.udh.join_parts` to pair up.
 
     Raises:
         EncodingError: the bytes are not what the format says.
@@ -84,9 +89,13 @@ def decode_content(data: bytes, extension: str, inbox_format: str) -> str:
         msg = f"SMSD {extension} files (InboxFormat=detail) are not supported; use standard or unicode"
         raise EncodingError(msg)
     if inbox_format == "unicode" or (inbox_format == "auto" and data.startswith(b"\xfe\xff")):
-        return decode_utf16be(data)
+        data = data.removeprefix(b"\xfe\xff")
+        if len(data) % 2:
+            msg = "not valid UTF-16BE: odd number of bytes"
+            raise EncodingError(msg)
+        return data.decode("utf-16-be", "surrogatepass")
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8", "surrogatepass")
     except UnicodeDecodeError:
         msg = "file is not UTF-8 text (is SMSD's InboxFormat unicode?)"
         raise EncodingError(msg) from None
@@ -160,37 +169,52 @@ class GammuFilesBackend(SmsBackend):
         ready = [a for a in self.waiter.ready(parts) if newest[a.parts[0].group] <= settled_before]
         ready.sort(key=lambda a: (a.parts[0].date, a.parts[0].time, a.parts[0].serial, a.parts[0].part))
         for name in sorted(strays):
-            raw = self._read([name], complete=True)
-            if raw is not None:
-                yield raw
+            yield from self._read([name], complete=True)
         for assembled in ready:
-            raw = self._read([p.name for p in assembled.parts], assembled.complete)
-            if raw is not None:
-                yield raw
+            yield from self._read([p.name for p in assembled.parts], assembled.complete)
 
-    def _read(self, names: list[str], complete: bool) -> RawMessage | None:
-        blobs: list[bytes] = []
+    def _read(self, names: list[str], complete: bool) -> Iterator[RawMessage]:
+        """The message made of ``names``; a file that cannot be read or decoded comes
+        out as a message of its own (quarantined by :meth:`decode`), the rest incomplete."""
+        blobs: dict[str, bytes] = {}
         for name in names:
             try:
-                blobs.append((self.options.inbox_path / name).read_bytes())
+                data = (self.options.inbox_path / name).read_bytes()
             except FileNotFoundError:
-                return None  # moved away meanwhile; the next scan decides again
+                return  # moved away meanwhile; the next scan decides again
             except OSError as exc:
-                msg = f"cannot read {name}: {exc.strerror}"
-                raise TransientError(msg) from exc
+                reason = exc.strerror or type(exc).__name__
+                # No bytes to keep: the payload names the file, so each one is its own quarantine entry.
+                note = json.dumps({"file": name, "unreadable": reason}, sort_keys=True).encode()
+                yield self._raw([name], [note], True, unreadable=reason)
+                continue
+            blobs[name] = data
+        if len(names) > 1:
+            for name in [n for n in blobs if self._undecodable(n, blobs[n])]:
+                yield self._raw([name], [blobs.pop(name)], True)
+        if blobs:
+            kept = [n for n in names if n in blobs]
+            yield self._raw(kept, [blobs[n] for n in kept], complete and len(kept) == len(names))
+
+    def _undecodable(self, name: str, data: bytes) -> bool:
+        info = parse_inbox_name(name)
+        try:
+            decode_content(data, info.extension, self.options.inbox_format)  # type: ignore[union-attr]
+        except EncodingError:
+            return True
+        return False
+
+    @staticmethod
+    def _raw(names: list[str], blobs: list[bytes], complete: bool, unreadable: str | None = None) -> RawMessage:
         if len(names) == 1:
             payload = blobs[0]
         else:
-            payload = json.dumps(
-                {"parts": [{"file": n, "data": base64.b64encode(b).decode()} for n, b in zip(names, blobs, strict=True)]},
-                sort_keys=True,
-            ).encode()
-        return RawMessage(
-            source_id=names[0],
-            payload=payload,
-            received_at=utc_now(),
-            metadata={"backend": _BACKEND, "files": names, "complete": complete},
-        )
+            parts = [{"file": n, "data": base64.b64encode(b).decode()} for n, b in zip(names, blobs, strict=True)]
+            payload = json.dumps({"parts": parts}, sort_keys=True).encode()
+        metadata = {"backend": _BACKEND, "files": names, "complete": complete}
+        if unreadable is not None:
+            metadata["unreadable"] = unreadable
+        return RawMessage(source_id=names[0], payload=payload, received_at=utc_now(), metadata=metadata)
 
     # -- decode -------------------------------------------------------------------
 
@@ -198,6 +222,9 @@ class GammuFilesBackend(SmsBackend):
         """Decode the file(s) of one message (pure)."""
         names: list[str] = list(raw.metadata.get("files") or [raw.source_id])
         complete = bool(raw.metadata.get("complete", True))
+        if raw.metadata.get("unreadable"):
+            msg = f"cannot read {names[0]}: {raw.metadata['unreadable']}"
+            raise NormaliseError(msg)
         if len(names) == 1:
             blobs = [raw.payload]
         else:
@@ -219,10 +246,15 @@ class GammuFilesBackend(SmsBackend):
             except EncodingError as exc:
                 msg = f"{info.name}: {exc}"  # type: ignore[union-attr]
                 raise NormaliseError(msg) from None
+        try:
+            text = join_parts(texts, complete)
+        except EncodingError as exc:
+            msg = f"{names[0]}: {exc}"
+            raise NormaliseError(msg) from None
         provider_id = first.name if len(names) == 1 else f"{first.name}#{len(names)}"
         return InboundSms(
             sender=first.sender,
-            text="".join(texts),
+            text=text,
             provider_id=provider_id,
             sent_at=first.received_at(self.tz),
             incomplete=not complete,

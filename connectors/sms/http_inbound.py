@@ -35,12 +35,17 @@ class RequestDump:
     headers: Headers
     body: bytes
 
-    def params(self) -> dict[str, str]:
-        """The query parameters, first value of each, as text."""
-        out: dict[str, str] = {}
-        for key, value in parse_qsl(self.query, keep_blank_values=True):
-            out.setdefault(key, value)
-        return out
+    def params(self, binary: Iterable[str] = ()) -> dict[str, str]:
+        """The query parameters, first value of each, as text.
+
+        Parameters:
+            binary: parameters the caller reads as bytes (:meth:`param_bytes`); they
+                are not checked and their text here is not meaningful.
+
+        Raises:
+            NormaliseError: another parameter is not UTF-8 once percent-decoded.
+        """
+        return _first_values(self.query, "query parameter", binary)
 
     def param_bytes(self, name: str) -> bytes | None:
         """A query parameter's value as the raw bytes it percent-encodes."""
@@ -51,11 +56,34 @@ class RequestDump:
         return None
 
     def form(self) -> dict[str, str]:
-        """The body as a form, first value of each field."""
-        out: dict[str, str] = {}
-        for key, value in parse_qsl(self.body.decode("utf-8", "replace"), keep_blank_values=True):
-            out.setdefault(key, value)
-        return out
+        """The body as a form, first value of each field.
+
+        Raises:
+            NormaliseError: the body or a field is not UTF-8 (once percent-decoded).
+        """
+        try:
+            body = self.body.decode("utf-8")
+        except UnicodeDecodeError:
+            msg = "form body is not UTF-8"
+            raise NormaliseError(msg) from None
+        return _first_values(body, "form field")
+
+
+def _first_values(encoded: str, where: str, binary: Iterable[str] = ()) -> dict[str, str]:
+    """First value of each ``name=value`` pair, strictly UTF-8: a field that is not
+    would otherwise be stored with U+FFFD in place of what the citizen wrote."""
+    out: dict[str, str] = {}
+    skip = set(binary)
+    for key, value in parse_qsl(encoded, keep_blank_values=True, encoding="utf-8", errors="surrogateescape"):
+        if key not in skip:
+            try:
+                key.encode("utf-8")
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                msg = f"{where} {key.encode('utf-8', 'replace')[:40]!r} is not UTF-8 once percent-decoded"
+                raise NormaliseError(msg) from None
+        out.setdefault(key, value)
+    return out
 
 
 def raw_query(request: WebhookRequest) -> str:
@@ -70,7 +98,9 @@ def without_params(query: str, names: Iterable[str]) -> str:
     return "&".join(kept)
 
 
-def dump_request(request: WebhookRequest, keep_headers: Iterable[str], secret_params: Iterable[str] = (TOKEN_PARAM,)) -> bytes:
+def dump_request(
+    request: WebhookRequest, keep_headers: Iterable[str], secret_params: Iterable[str] = (TOKEN_PARAM,)
+) -> bytes:
     """The raw form of ``request``: secrets removed, only meaningful headers kept."""
     query = without_params(raw_query(request), secret_params)
     target = request.path or "/"

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
 import time
 from collections.abc import Sequence
 from datetime import datetime
@@ -34,17 +35,22 @@ from connectors.push import (
     WebhookRequest,
     WebhookRoute,
     constant_time_equals,
+    json_bytes,
+    load_json,
 )
 from connectors.sms.backend import SmsBackend
 from connectors.sms.config import JsonOptions
 from connectors.sms.message import InboundSms, reference_number
 from connectors.sms.outbound import AckPolicy
+from normalizer.fields import identifier, text_field
 from normalizer.timeutil import utc_now
 
 _BACKEND = "json"
 TIMESTAMP_HEADER = "X-Kanal-Timestamp"
 SIGNATURE_HEADER = "X-Kanal-Signature"
 MAX_MESSAGES = 500
+#: Body limit of ``/json``: up to MAX_MESSAGES messages of a few hundred bytes each.
+JSON_MAX_BODY_BYTES = 1024 * 1024
 
 
 def json_signature(secret: str, timestamp: str, body: bytes) -> str:
@@ -64,7 +70,7 @@ class JsonBackend(SmsBackend):
 
     def routes(self) -> Sequence[WebhookRoute]:
         """POST on ``/json``."""
-        return (WebhookRoute("POST", "/json", self.handle),)
+        return (WebhookRoute("POST", "/json", self.handle, JSON_MAX_BODY_BYTES),)
 
     def handle(self, request: WebhookRequest) -> HttpResponse | WebhookOutcome:
         """Verify signature and timestamp, split the body into messages."""
@@ -77,22 +83,19 @@ class JsonBackend(SmsBackend):
         try:
             skew = abs(self.clock() - float(stamp))
         except ValueError:
-            skew = float("inf")
-        if skew > self.options.max_skew_seconds:
-            self.log.warning("json request refused: timestamp outside the window", skew=round(skew))
+            skew = math.inf
+        if not math.isfinite(skew) or skew > self.options.max_skew_seconds:  # "nan" compares False to anything
+            self.log.warning("json request refused: timestamp missing or outside the window", stamp=stamp[:20])
             return HttpResponse.forbidden()
-        try:
-            document = json.loads(request.body)
-        except ValueError:
-            return HttpResponse.text(400, "body is not JSON\n")
+        document = load_json(request.body)  # unreadable: 400 with the reason, from the server
         items = document.get("messages") if isinstance(document, dict) and "messages" in document else [document]
         if not isinstance(items, list) or not items or len(items) > MAX_MESSAGES:
             return HttpResponse.text(400, f"expected one message or 1..{MAX_MESSAGES} in \"messages\"\n")
         now = utc_now()
         raws = [
             RawMessage(
-                source_id=f"json:{item.get('id', '?') if isinstance(item, dict) else '?'}",
-                payload=json.dumps(item, ensure_ascii=False, sort_keys=True).encode(),
+                source_id=f"json:{str(item.get('id', '?'))[:64] if isinstance(item, dict) else '?'}",
+                payload=json_bytes(item, sort_keys=True),
                 received_at=now,
                 metadata={"backend": _BACKEND},
             )
@@ -119,7 +122,7 @@ class JsonBackend(SmsBackend):
                 for r in results
             ],
         }
-        return HttpResponse(200, json.dumps(body, ensure_ascii=False).encode(), "application/json")
+        return HttpResponse(200, json_bytes(body), "application/json")
 
     def decode(self, raw: RawMessage) -> InboundSms:
         """Read one JSON message (pure)."""
@@ -131,14 +134,13 @@ class JsonBackend(SmsBackend):
         if not isinstance(item, dict):
             msg = "message must be a JSON object"
             raise NormaliseError(msg)
-        message_id = str(item.get("id") or "").strip()
-        if not message_id:
+        if item.get("id") in (None, ""):
             msg = "message has no id"
             raise NormaliseError(msg)
-        text = item.get("text")
-        if text is not None and not isinstance(text, str):
-            msg = "text must be a string"
-            raise NormaliseError(msg)
+        message_id = identifier(item["id"], "id")
+        text = text_field(item.get("text"), "text")
+        sender = text_field(item.get("from"), "from")
+        recipient = text_field(item.get("to"), "to") or None
         sent_at = None
         if item.get("received_at"):
             try:
@@ -150,11 +152,11 @@ class JsonBackend(SmsBackend):
                 msg = "received_at must carry its UTC offset (e.g. +07:00)"
                 raise NormaliseError(msg)
         return InboundSms(
-            sender=str(item.get("from") or ""),
-            text=text or "",
+            sender=sender,
+            text=text,
             provider_id=f"json:{message_id}",
             sent_at=sent_at,
-            recipient=item.get("to"),
+            recipient=recipient,
             incomplete=bool(item.get("incomplete", False)),
             delivery_report=item.get("type") == "delivery_report",
         )

@@ -10,11 +10,12 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from connectors.base import Drop, RawMessage
+from connectors.base import Drop, Hold, RawMessage
 from connectors.errors import NormaliseError
 from normalizer.complaint import Attachment, ChannelRef, Complaint, Reporter
+from normalizer.fields import MAX_ID_CHARS, MAX_SENDER_CHARS, attachment_url, bounded, text_field
 from normalizer.identity import complaint_id
-from normalizer.phone import is_alphanumeric_sender, is_short_code, to_e164
+from normalizer.phone import is_alphanumeric_sender, is_phone_number_text, is_short_code, to_e164
 from normalizer.text import clean_text
 from normalizer.timeutil import WIB
 
@@ -35,6 +36,8 @@ class InboundSms:
         incomplete: parts are missing.
         delivery_report: a delivery / status report rather than a message.
         media: (url, content type) of MMS media the gateway keeps by reference.
+        part: set when this is one part of a concatenated SMS whose other parts
+            arrive separately: the connector holds it until the message is whole.
     """
 
     sender: str
@@ -45,6 +48,7 @@ class InboundSms:
     incomplete: bool = False
     delivery_report: bool = False
     media: tuple[tuple[str, str | None], ...] = ()
+    part: Hold | None = None
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,7 @@ def to_complaint(sms: InboundSms, raw: RawMessage, channel: ChannelRef, rules: N
 
     Raises:
         NormaliseError: no usable sender, or no text (quarantined with the raw bytes).
+        normalizer.fields.InvalidField: a field out of bounds (sender, id, media URL, text).
     """
     if sms.delivery_report:
         return Drop("delivery_report")
@@ -80,20 +85,29 @@ def to_complaint(sms: InboundSms, raw: RawMessage, channel: ChannelRef, rules: N
     if not sender:
         msg = "message has no sender"
         raise NormaliseError(msg)
-    e164 = None if is_alphanumeric_sender(sender) else to_e164(sender)
+    bounded(sender, "sender", MAX_SENDER_CHARS)
+    if is_alphanumeric_sender(sender):
+        e164 = None
+    elif is_phone_number_text(sender):
+        e164 = to_e164(sender)
+    else:  # not a number and not a sender name a network can carry: garbage, not noise
+        msg = f"sender {sender[:32]!r} is neither a phone number nor an alphanumeric sender name"
+        raise NormaliseError(msg)
     reason = rules.drop_reason(sender, e164)
     if reason is not None:
         return Drop(reason)
     if e164 is None:
         msg = f"sender {sender[:32]!r} is not a phone number"
         raise NormaliseError(msg)
-    text, truncated = clean_text(sms.text)
+    text, truncated = clean_text(text_field(sms.text, "text"))
     if not text and not sms.media:
         msg = "message is empty"
         raise NormaliseError(msg)
     if not sms.provider_id:
         msg = "gateway gave no message id"
         raise NormaliseError(msg)
+    bounded(sms.provider_id, "message id", MAX_ID_CHARS)
+    media = [(attachment_url(url, "media url"), ctype) for url, ctype in sms.media]
     received_at = raw.received_at
     requested = (sms.sent_at or received_at).astimezone(WIB)
     return Complaint(
@@ -107,7 +121,7 @@ def to_complaint(sms: InboundSms, raw: RawMessage, channel: ChannelRef, rules: N
         description=text,
         description_truncated=truncated,
         attachments=tuple(
-            Attachment(url=url, content_type=ctype, omitted_reason="kept_by_reference") for url, ctype in sms.media
+            Attachment(url=url, content_type=ctype, omitted_reason="kept_by_reference") for url, ctype in media
         ),
         flags=(INCOMPLETE,) if sms.incomplete else (),
         raw_ref=raw.raw_ref,

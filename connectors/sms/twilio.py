@@ -31,7 +31,7 @@ from connectors.push import (
     WebhookRoute,
     constant_time_equals,
 )
-from connectors.sms.backend import SmsBackend
+from connectors.sms.backend import ONE_SMS_MAX_BODY_BYTES, SmsBackend
 from connectors.sms.config import TwilioOptions
 from connectors.sms.http_inbound import http_raw, parse_dump
 from connectors.sms.message import InboundSms
@@ -90,7 +90,8 @@ class TwilioBackend(SmsBackend):
 
     def routes(self) -> Sequence[WebhookRoute]:
         """POST (the default) and GET on ``/twilio``."""
-        return (WebhookRoute("POST", "/twilio", self.handle), WebhookRoute("GET", "/twilio", self.handle))
+        return (WebhookRoute("POST", "/twilio", self.handle, ONE_SMS_MAX_BODY_BYTES),
+                WebhookRoute("GET", "/twilio", self.handle, ONE_SMS_MAX_BODY_BYTES))
 
     def signed_url(self, request: WebhookRequest) -> str:
         """The URL the provider signed: ``public_url`` (plus the query) or the request's."""
@@ -102,7 +103,9 @@ class TwilioBackend(SmsBackend):
     def handle(self, request: WebhookRequest) -> HttpResponse | WebhookOutcome:
         """Verify the signature, then hand the message over."""
         # A GET carries its parameters in the signed URL; only POST parameters are appended.
-        params = parse_qs(request.body.decode("utf-8", "replace"), keep_blank_values=True) if request.method == "POST" else {}
+        params = {}
+        if request.method == "POST":
+            params = parse_qs(request.body.decode("utf-8", "replace"), keep_blank_values=True)
         signature = request.headers.get(SIGNATURE_HEADER, "")
         if not signature_valid(self.options.auth_token.get(), self.signed_url(request), params, signature):
             self.log.warning("twilio request refused: signature missing or wrong")

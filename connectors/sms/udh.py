@@ -7,6 +7,7 @@ GSM 03.40 concatenation information elements:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 
@@ -52,6 +53,24 @@ def parse_concat(udh_hex: str | None) -> Concat | None:
             return _concat((value[0] << 8) | value[1], value[2], value[3])
         i += 2 + length
     return None
+
+
+def udh_hex(value: bytes) -> str:
+    """A UDH as a gateway sent it, as hex: hex digits are taken as they are; anything
+    else is the UDH's raw bytes, as Kannel's ``%u`` sends them URL-encoded
+    (``%05%00%03%2A%02%01``, see Kannel's ``gw/urltrans.c``).
+
+    A raw UDH cannot be mistaken for hex: its first byte is its length, and a
+    length of 0x30 or more (48 bytes, a third of an SMS) does not occur in practice.
+    """
+    text = value.strip()
+    if not text:
+        return ""
+    try:
+        bytes.fromhex(text.decode("ascii"))
+    except (UnicodeDecodeError, ValueError):
+        return value.hex()
+    return text.decode("ascii")
 
 
 def _concat(reference: int, total: int, sequence: int) -> Concat | None:
@@ -111,3 +130,24 @@ def decode_8bit(data: bytes) -> str:
         msg = "8-bit message holds control bytes, not text"
         raise EncodingError(msg)
     return text
+
+
+def join_parts(units: Sequence[str], complete: bool) -> str:
+    """Join the parts' text, pairing surrogates cut at a part boundary.
+
+    Gammu SMSD encodes each part's UTF-16 on its own, so an emoji cut at a part boundary
+    arrives as two lone surrogates; ``units`` keep them (decoded with ``surrogatepass``).
+    A surrogate still alone is an error in a complete message; in a part taken alone
+    after the timeout, its partner is in the missing part and it becomes U+FFFD.
+
+    Raises:
+        EncodingError: a lone surrogate in a complete message.
+    """
+    data = "".join(units).encode("utf-16-be", "surrogatepass")
+    try:
+        return data.decode("utf-16-be")
+    except UnicodeDecodeError as exc:
+        if not complete:
+            return data.decode("utf-16-be", "replace")
+        msg = f"not valid UTF-16BE: {exc.reason}"
+        raise EncodingError(msg) from None

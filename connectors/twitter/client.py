@@ -3,8 +3,13 @@
 tweepy builds every URL as ``https://api.twitter.com`` + route and has no host
 option, but it sends through a public ``requests.Session``. :class:`BaseUrlAdapter`
 is mounted on that session and rewrites scheme and host to the configured API base
-URL (an egress proxy, a staging mock, a test server), and gives every request a
-timeout, which tweepy never sets. A response hook records the ``x-rate-limit-*``
+URL (an egress proxy, a staging mock, a test server), keeping a path prefix it
+has (``https://proxy.internal/x`` sends ``/2/users/...`` to ``/x/2/users/...``),
+and gives every request a timeout, which tweepy never sets.
+
+Authentication is the app's bearer token, or an OAuth 2.0 user-context access token
+(:mod:`connectors.twitter.oauth2`) that is refreshed before it expires and once more
+when X answers 401. A response hook records the ``x-rate-limit-*``
 headers of the mentions endpoint for the pacing budget. tweepy's exceptions are
 mapped to the channel errors the runner understands; nothing else happens here.
 """
@@ -13,9 +18,10 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
@@ -23,6 +29,9 @@ import tweepy
 from requests.adapters import HTTPAdapter
 
 from connectors.errors import AuthFailed, ChannelError, RateLimited, TransientError
+
+if TYPE_CHECKING:
+    from connectors.twitter.oauth2 import UserTokens
 
 #: Hosts tweepy (or a future tweepy) addresses; both are redirected.
 TWEEPY_HOSTS = ("https://api.twitter.com", "https://api.x.com")
@@ -47,6 +56,9 @@ PLACE_FIELDS = ("full_name", "name", "country_code", "geo", "place_type")
 DEFAULT_RATE_LIMIT_WAIT = 60.0
 #: Shortest wait after a 429, seconds.
 MIN_RATE_LIMIT_WAIT = 1.0
+#: Margin added to X's reset time: it is whole seconds on X's clock, not ours, so a
+#: request sent at the reset itself may still fall in the spent window.
+RESET_MARGIN = 1.0
 
 _MENTIONS_PATH = re.compile(r"/2/users/[^/]+/mentions$")
 
@@ -55,11 +67,19 @@ class AccountUnavailable(ChannelError):
     """One configured account cannot be read (no such user, suspended, deleted)."""
 
 
+class CredentialsRefused(AuthFailed):
+    """The API answered 401 or 403 (``status``)."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 class BaseUrlAdapter(HTTPAdapter):
     """Sends tweepy's requests to ``base_url`` instead of the hard-coded host.
 
     Parameters:
-        base_url: ``scheme://host[:port]`` that answers the API.
+        base_url: ``scheme://host[:port][/prefix]`` that answers the API.
         timeout: seconds applied to every request that has none.
     """
 
@@ -67,11 +87,13 @@ class BaseUrlAdapter(HTTPAdapter):
         super().__init__()
         parts = urlsplit(base_url)
         self._scheme, self._netloc = parts.scheme, parts.netloc
+        self._prefix = parts.path.rstrip("/")
         self._timeout = timeout
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
         parts = urlsplit(request.url)
-        request.url = urlunsplit((self._scheme, self._netloc, parts.path, parts.query, parts.fragment))
+        path = self._prefix + parts.path
+        request.url = urlunsplit((self._scheme, self._netloc, path, parts.query, parts.fragment))
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self._timeout
         return super().send(request, **kwargs)
@@ -111,17 +133,21 @@ class XApiClient:
     """The X API as the connector uses it: user lookup and the mentions timeline.
 
     Parameters:
-        bearer_token: the app-only bearer token.
+        bearer_token: the app-only bearer token (None with ``user_tokens``).
         base_url: where the API answers (default the real host).
         timeout: seconds per request.
+        user_tokens: builds the OAuth 2.0 user-context token source from this
+            client's session (:class:`connectors.twitter.oauth2.UserTokens`).
     """
 
-    def __init__(self, bearer_token: str, base_url: str, timeout: float = 30) -> None:
+    def __init__(self, bearer_token: str | None, base_url: str, timeout: float = 30,
+                 user_tokens: Callable[[requests.Session], UserTokens] | None = None) -> None:
         self.tweepy = tweepy.Client(bearer_token=bearer_token, return_type=dict, wait_on_rate_limit=False)
         session = self.tweepy.session
         for host in TWEEPY_HOSTS:
             session.mount(host, BaseUrlAdapter(base_url, timeout))
         session.hooks["response"].append(self._observe)
+        self.user_tokens = user_tokens(session) if user_tokens is not None else None
         self.rate_limit: RateLimitStatus | None = None
         self.requests_made = 0
 
@@ -163,7 +189,7 @@ class XApiClient:
         """Return one page of ``GET /2/users/:id/mentions`` as the API's JSON.
 
         Raises:
-            RateLimited: 429 (``retry_at`` from ``x-rate-limit-reset``).
+            RateLimited: 429 (``retry_at`` one second after ``x-rate-limit-reset``).
             AuthFailed: 401 or 403.
             TransientError: 5xx, a network error, a timeout, a body that is not JSON.
             AccountUnavailable: 404, the user id no longer exists.
@@ -189,6 +215,19 @@ class XApiClient:
         return body
 
     def _call(self, method: Any, *args: Any, **kwargs: Any) -> Any:
+        if self.user_tokens is None:
+            return self._call_once(method, *args, **kwargs)
+        self.tweepy.bearer_token = self.user_tokens.access_token()
+        try:
+            return self._call_once(method, *args, **kwargs)
+        except CredentialsRefused as exc:
+            if exc.status != 401:
+                raise
+        # X revoked or expired the access token before its time: refresh once and retry.
+        self.tweepy.bearer_token = self.user_tokens.refused(self.tweepy.bearer_token)
+        return self._call_once(method, *args, **kwargs)
+
+    def _call_once(self, method: Any, *args: Any, **kwargs: Any) -> Any:
         try:
             return method(*args, **kwargs)
         except tweepy.TooManyRequests as exc:
@@ -196,13 +235,14 @@ class XApiClient:
             now = time.time()
             if not reset and self.rate_limit is not None:
                 reset = self.rate_limit.reset
+            retry_at = float(reset) + RESET_MARGIN if reset else now + DEFAULT_RATE_LIMIT_WAIT
             # A reset time already past (clock skew, a confused proxy) must not turn
             # the retry into a busy loop.
-            retry_at = max(float(reset or now + DEFAULT_RATE_LIMIT_WAIT), now + MIN_RATE_LIMIT_WAIT)
+            retry_at = max(retry_at, now + MIN_RATE_LIMIT_WAIT)
             raise RateLimited(f"X API rate limit reached (429): {_messages(exc)}", retry_at) from None
         except (tweepy.Unauthorized, tweepy.Forbidden) as exc:
             status = exc.response.status_code
-            raise AuthFailed(f"X API refused the credentials ({status}): {_messages(exc)}") from None
+            raise CredentialsRefused(f"X API refused the credentials ({status}): {_messages(exc)}", status) from None
         except tweepy.NotFound as exc:
             raise AccountUnavailable(f"X API: not found (404): {_messages(exc)}") from None
         except tweepy.TwitterServerError as exc:

@@ -49,6 +49,20 @@ class AccountActivityWebhook(_Options):
         return self
 
 
+class OAuth2UserContext(_Options):
+    """OAuth 2.0 user-context credentials (Authorization Code with PKCE, scope
+    ``offline.access``), refreshed by Kanal; an alternative to the app bearer token."""
+
+    client_id: str = Field(min_length=1, description="The app's OAuth 2.0 client id.")
+    client_secret: Secret | None = Field(
+        None, description="The client secret of a confidential client (HTTP Basic); unset for a public client."
+    )
+    refresh_token: Secret = Field(
+        description="The refresh token from the authorisation. X rotates it on every refresh; Kanal keeps the "
+        "current one in the spool and uses this one again only after it is changed here (re-authorisation)."
+    )
+
+
 class TwitterOptions(_Options):
     """Mentions of the Pemprov's X accounts, polled with tweepy."""
 
@@ -56,10 +70,16 @@ class TwitterOptions(_Options):
         min_length=1,
         description="Usernames whose mentions are taken in, without '@' (e.g. dkijakarta). They share one budget.",
     )
-    bearer_token: Secret = Field(description="App-only bearer token of the X app (a secret reference).")
+    bearer_token: Secret | None = Field(
+        None, description="App-only bearer token of the X app (a secret reference); or use oauth2."
+    )
+    oauth2: OAuth2UserContext | None = Field(
+        None, description="OAuth 2.0 user-context tokens with refresh, instead of the bearer token."
+    )
     api_base_url: str = Field(
         DEFAULT_API_BASE_URL,
-        description="X API host; point it at an egress proxy or a staging mock (tweepy is used either way).",
+        description="X API base URL, optionally with a path prefix (https://proxy.internal/x/ for an egress "
+        "proxy); tweepy is used either way.",
     )
     rate_limit: RateLimitTier = Field(
         RateLimitTier(), description="The tier's mentions budget, spent evenly across polls."
@@ -98,7 +118,15 @@ class TwitterOptions(_Options):
     @field_validator("api_base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^/\s]+$", value.rstrip("/")):
-            msg = "api_base_url must be scheme and host only, e.g. https://api.x.com or http://127.0.0.1:8099"
+        if not re.match(r"^https?://[^/\s?#]+(/[^\s?#]*)?$", value):
+            msg = ("api_base_url must be scheme, host and an optional path, e.g. https://api.x.com or "
+                   "https://proxy.internal/x/ (no query)")
             raise ValueError(msg)
         return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> TwitterOptions:
+        if (self.bearer_token is None) == (self.oauth2 is None):
+            msg = "set exactly one of bearer_token (app-only) and oauth2 (user context)"
+            raise ValueError(msg)
+        return self

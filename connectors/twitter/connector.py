@@ -15,10 +15,12 @@ errors raise ``TransientError`` (backoff with jitter).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any, ClassVar
+
+import requests
 
 from connectors.attachments import AttachmentBudget
 from connectors.base import (
@@ -31,11 +33,12 @@ from connectors.base import (
 )
 from connectors.errors import RateLimited
 from connectors.push import WebhookRoute
-from connectors.twitter.client import AccountUnavailable, XApiClient
+from connectors.twitter.client import TWEEPY_HOSTS, AccountUnavailable, XApiClient
 from connectors.twitter.config import TwitterOptions
 from connectors.twitter.cursor import AccountCursor, TwitterCheckpoint, snowflake_at, snowflake_time
 from connectors.twitter.media import Download, MediaDownloader
 from connectors.twitter.normalise import TYPE_NAME, normalise_mention
+from connectors.twitter.oauth2 import TOKEN_PATH, UserTokens
 from connectors.twitter.pacing import RequestBudget
 from connectors.twitter.payload import (
     context_errors,
@@ -74,11 +77,24 @@ class TwitterConnector(Connector):
     def open(self) -> None:
         """Create the tweepy client (no request is made yet)."""
         if self.client is None:
-            self.client = XApiClient(
-                self.options.bearer_token.get(), self.options.api_base_url, self.options.request_timeout
-            )
+            o = self.options
+            bearer = o.bearer_token.get() if o.bearer_token is not None else None
+            self.client = XApiClient(bearer, o.api_base_url, o.request_timeout, self._user_tokens())
         if self.options.download_media and self.downloader is None:
             self.downloader = MediaDownloader(self.context.max_file_bytes, self.options.request_timeout)
+
+    def _user_tokens(self) -> Callable[[requests.Session], UserTokens] | None:
+        oauth2, o = self.options.oauth2, self.options
+        if oauth2 is None:
+            return None
+
+        def build(session: requests.Session) -> UserTokens:
+            secret = oauth2.client_secret.get() if oauth2.client_secret is not None else None
+            # Addressed like tweepy's own requests, so the session's adapter adds the prefix.
+            return UserTokens(TWEEPY_HOSTS[1] + TOKEN_PATH, session, oauth2.client_id, secret,
+                              oauth2.refresh_token.get(), self.state, o.request_timeout)
+
+        return build
 
     def close(self) -> None:
         """Close the HTTP session."""

@@ -11,10 +11,7 @@ the reset instead of asking for a 429.
 
 from __future__ import annotations
 
-from connectors.twitter.client import RateLimitStatus
-
-#: Margin added to X's reset time: it is whole seconds on X's clock, not ours.
-RESET_MARGIN = 1.0
+from connectors.twitter.client import RESET_MARGIN, RateLimitStatus
 
 
 class RequestBudget:

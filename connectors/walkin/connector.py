@@ -7,12 +7,26 @@ to ``/webhooks/<channel>`` with ``Authorization: Bearer <token>``. The JSON::
     {"id": "BK-2026-000123",                 # the desk's own reference (required)
      "description": "Jalan berlubang ...",    # required
      "title": "...", "address": "...",
-     "reporter": {"name": "...", "phone": "0812...", "email": "..."},
-     "submitted_at": "2026-11-27T09:15:00+07:00"}
+     "reporter": {"name": "...", "phone": "0812...", "email": "...",
+                  "anonymous": false, "confidential": false},
+     "submitted_at": "2026-11-27T09:15:00+07:00",
+     # optional, written by the desk app (kanal/desk) and open to any desk software:
+     "desk": "kel-gambir",                     # one of the channel's desks: its name is the account
+     "category": "jalan_rusak",                # the router's category, as service_code
+     "location": {"kelurahan_code": "31.71.01.1001", "kelurahan": "Gambir", "kecamatan_code": "...",
+                  "kecamatan": "...", "kota_code": "...", "kota": "...", "lat": -6.17, "long": 106.82},
+     "attachments": [{"filename": "foto.jpg", "content_type": "image/jpeg", "data": "<base64>"}]}
+
+A location with a ``kelurahan_code`` was chosen from the gazetteer (method ``place``).
+Attachments are kept within the attachment caps; the raw archive keeps the JSON
+with each file's bytes replaced by its digest. A channel with ``confidential: true``
+marks every reporter confidential, so the router sends it only to the confidential queue.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import os
 from collections.abc import Iterator, Sequence
@@ -20,7 +34,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from connectors.base import Connector, Drop, IngestResult, NormaliseResult, RawMessage
+from connectors.attachments import AttachmentBudget
+from connectors.base import Accept, Connector, Drop, IngestResult, NormaliseResult, RawMessage
 from connectors.errors import NormaliseError, TransientError
 from connectors.push import (
     HttpResponse,
@@ -30,7 +45,7 @@ from connectors.push import (
     constant_time_equals,
 )
 from connectors.walkin.config import WalkInOptions
-from normalizer.complaint import Complaint, Location, Reporter
+from normalizer.complaint import ChannelRef, Complaint, Location, Reporter
 from normalizer.identity import complaint_id
 from normalizer.phone import to_e164
 from normalizer.text import clean_line, clean_text
@@ -119,9 +134,13 @@ class WalkInConnector(Connector):
         submitted = _parse_time(data.get("submitted_at"), self.options.time_format)
         submitted = submitted or raw.received_at.astimezone(WIB)
         address = clean_line(str(data["address"])) if data.get("address") else None
-        return Complaint(
-            id=complaint_id(self.type_name, self.account, ref),
-            channel=self.channel_ref,
+        channel, account = self._channel_of(data.get("desk"))
+        budget = AttachmentBudget(self.context.max_file_bytes, self.context.max_message_bytes)
+        attachments, archive = _attachments(data, budget)
+        category = data.get("category")
+        complaint = Complaint(
+            id=complaint_id(self.type_name, account, ref),
+            channel=channel,
             provider_message_id=ref,
             received_at=raw.received_at,
             requested_datetime=submitted,
@@ -130,14 +149,30 @@ class WalkInConnector(Connector):
                 phone=to_e164(str(reporter["phone"])) if reporter.get("phone") else None,
                 email=str(reporter["email"]).strip().lower() if reporter.get("email") else None,
                 anonymous=bool(reporter.get("anonymous", False)),
+                confidential=self.options.confidential or bool(reporter.get("confidential", False)),
             ),
             title=clean_line(str(data["title"])) if data.get("title") else None,
             description=description,
             description_truncated=truncated,
+            conversation_key=str(data["conversation_key"]) if data.get("conversation_key") else None,
             language="id",
-            location=Location(address_string=address, method="text") if address else _NO_LOCATION,
+            attachments=attachments,
+            location=_location(data.get("location"), address),
+            service_code=str(category) if category else None,
             raw_ref=raw.raw_ref,
         )
+        if not budget.blobs and archive is None:
+            return complaint
+        return Accept(complaint, budget.blobs, archive=archive)
+
+    def _channel_of(self, desk_id: Any) -> tuple[ChannelRef, str]:
+        """The channel reference and account: the named desk's, or the channel's own."""
+        if not desk_id:
+            return self.channel_ref, self.account
+        desk = self.options.desk_login(str(desk_id))
+        if desk is None:
+            raise NormaliseError(f"unknown desk {str(desk_id)[:60]!r}")
+        return self.channel_ref.model_copy(update={"account": desk.name}), desk.name
 
     def webhook_routes(self) -> Sequence[WebhookRoute]:
         """``POST /webhooks/<channel>`` when a token is configured."""
@@ -155,6 +190,45 @@ class WalkInConnector(Connector):
 
 
 _NO_LOCATION = Location()
+_PLACE_FIELDS = ("kelurahan", "kelurahan_code", "kecamatan", "kecamatan_code", "kota", "kota_code", "postal_code")
+
+
+def _location(value: Any, address: str | None) -> Location:
+    """The desk's location: a kelurahan chosen from the gazetteer (``place``), an address, coordinates."""
+    if value is None:
+        return Location(address_string=address, method="text") if address else _NO_LOCATION
+    if not isinstance(value, dict):
+        raise NormaliseError("'location' must be an object")
+    fields: dict[str, Any] = {k: clean_line(str(value[k])) for k in _PLACE_FIELDS if value.get(k)}
+    for key in ("lat", "long"):
+        if value.get(key) is not None:
+            try:
+                fields[key] = float(value[key])
+            except (TypeError, ValueError):
+                raise NormaliseError(f"'location.{key}' is not a number") from None
+    method = "place" if fields.get("kelurahan_code") else "gps" if "lat" in fields else "text" if address else "none"
+    return Location(address_string=address, method=method, **fields)
+
+
+def _attachments(data: dict[str, Any], budget: AttachmentBudget) -> tuple[tuple, bytes | None]:
+    """Decode the files of the JSON within the caps; the archive keeps digests instead of bytes."""
+    files = data.get("attachments") or []
+    if not files:
+        return (), None
+    if not isinstance(files, list) or not all(isinstance(f, dict) for f in files):
+        raise NormaliseError("'attachments' must be a list of objects")
+    taken = []
+    archived = []
+    for item in files:
+        try:
+            blob = base64.b64decode(str(item.get("data") or ""), validate=True)
+        except (binascii.Error, ValueError):
+            raise NormaliseError("an attachment's 'data' is not base64") from None
+        attachment = budget.take(blob, item.get("filename"), item.get("content_type"))
+        taken.append(attachment)
+        archived.append({k: v for k, v in item.items() if k != "data"} | {"sha256": attachment.sha256})
+    archive = json.dumps(data | {"attachments": archived}, ensure_ascii=False).encode()
+    return tuple(taken), archive
 
 
 def _json_reply(results: Sequence[IngestResult]) -> HttpResponse:

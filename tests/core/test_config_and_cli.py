@@ -82,6 +82,30 @@ def test_check_config_accepts_the_shipped_local_config_and_names_an_unset_secret
     assert "environment variable KANAL_TEST_NOT_SET is not set" in bad.stderr
 
 
+def test_check_config_warns_when_a_twilio_channel_has_no_public_url(tmp_path):
+    cfg = write(tmp_path / "twilio.yaml", """\
+        webhooks: {trusted_proxies: ["10.0.0.0/8", "127.0.0.1"]}
+        channels:
+          - name: sms-open
+            type: sms
+            options: {account: "1708", backend: twilio, twilio: {auth_token: "${KANAL_TEST_TWILIO}"}}
+          - name: sms-pinned
+            type: sms
+            options:
+              account: "1708"
+              backend: twilio
+              twilio: {auth_token: "${KANAL_TEST_TWILIO}", public_url: "https://kanal.example.org/webhooks/sms-pinned/twilio"}
+        """)
+    checked = kanal("check-config", str(cfg), cwd=tmp_path, env={"KANAL_TEST_TWILIO": "not-a-real-token"})
+    assert checked.returncode == 0, checked.stderr
+    warnings = [line for line in checked.stdout.splitlines() if "warning" in line]
+    assert len(warnings) == 1, checked.stdout
+    assert "sms-open" in warnings[0] and "public_url" in warnings[0]
+    bad = write(tmp_path / "bad.yaml", "webhooks: {trusted_proxies: [\"proxy.example.org\"]}\n")
+    refused = kanal("check-config", str(bad), cwd=tmp_path)
+    assert refused.returncode == 2 and "trusted_proxies" in refused.stderr
+
+
 def test_channels_lists_types_and_prints_a_types_options(tmp_path):
     listing = kanal("channels", cwd=tmp_path)
     assert listing.returncode == 0 and "walkin" in listing.stdout

@@ -164,3 +164,35 @@ def test_prune_forgets_old_forwarded_ids_but_keeps_what_still_waits(spool, runne
     assert spool.raw(forwarded.complaint.raw_ref) is None
     assert spool.raw(waiting.complaint.raw_ref) is not None, "a waiting complaint keeps its raw payload"
     assert [r.status for r in runner.ingest([raw("OLD-1"), raw("OLD-2")])] == ["accepted", "duplicate"]
+
+
+def test_a_batch_is_cut_by_bytes_as_well_as_by_count(spool, tmp_path):
+    from connectors.walkin.connector import WalkInConnector
+    from tests.core.conftest import make_walkin
+
+    batches: list[int] = []
+
+    class CountingWalkIn(WalkInConnector):
+        """Records how many messages each acknowledged (= committed) batch held."""
+
+        def acknowledge(self, results):
+            batches.append(len(results))
+            super().acknowledge(results)
+
+    plain = make_walkin(tmp_path)
+    walkin = CountingWalkIn(plain.context, plain.options)
+    for i in range(6):  # about 100 KB each
+        drop_json(walkin.options.inbox, f"BIG-{i}", description=f"Keluhan {i}", photo="x" * 100_000)
+    runner = ChannelRunner(walkin, spool, LocalAttachmentStore(tmp_path / "att"), batch_size=50,
+                           batch_max_bytes=250_000)
+    assert runner.poll_once() == 6
+    assert batches == [3, 3], "a batch is committed once its raw payloads reach batch_max_bytes"
+    assert spool.depth() == 6
+
+
+def test_a_channel_declares_batch_max_bytes_with_a_bounded_default():
+    from config.models import ChannelConfig
+
+    default = ChannelConfig(name="x", type="walkin").batch_max_bytes
+    assert 1024 * 1024 <= default <= 64 * 1024 * 1024
+    assert ChannelConfig(name="x", type="walkin", batch_max_bytes=4096).batch_max_bytes == 4096

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import select
+import socket
 import sqlite3
 import threading
+import time
 
 import pytest
 import requests
 
 from connectors.attachments import LocalAttachmentStore
+from connectors.push import WebhookRoute
 from connectors.runner import ChannelRunner
 from connectors.webhooks import WebhookApp, WebhookServer
 from kanal.spool import Spool
@@ -70,16 +76,21 @@ def test_forged_or_unsigned_requests_get_403_store_nothing_and_are_counted(serve
     assert count == 1
 
 
+@pytest.mark.parametrize("served", [30.0], indirect=True)  # the spool's production busy timeout
 def test_a_failed_commit_answers_503_so_the_sender_retries(served):
     server, spool, _ = served
     blocker = sqlite3.connect(spool.path, isolation_level=None)
     blocker.execute("BEGIN EXCLUSIVE")
     body = {"id": "WEB-2", "description": "Pohon tumbang menutup jalan"}
+    started = time.monotonic()
     try:
-        answer = requests.post(f"{server.url}/webhooks/walkin-test", json=body, headers=AUTH, timeout=10)
+        answer = requests.post(f"{server.url}/webhooks/walkin-test", json=body, headers=AUTH, timeout=60)
     finally:
         blocker.execute("ROLLBACK")
+    waited = time.monotonic() - started
     assert answer.status_code == 503
+    assert waited < 10, f"answered after {waited:.1f}s; Twilio gives up after 15s"
+    assert 1 <= int(answer.headers["Retry-After"]) <= 10
     assert spool.depth() == 0
     retry = requests.post(f"{server.url}/webhooks/walkin-test", json=body, headers=AUTH, timeout=5)
     assert retry.status_code == 202 and spool.depth() == 1
@@ -107,3 +118,80 @@ def test_concurrent_posts_are_each_committed_once(served):
         t.join()
     assert statuses.count(202) == 60
     assert spool.depth() == 20
+
+
+def _status_line(sock: socket.socket) -> bytes:
+    """The first line the server answers on ``sock`` (waits at most the socket's timeout)."""
+    answer = b""
+    while b"\r\n" not in answer:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        answer += chunk
+    return answer.split(b"\r\n", 1)[0]
+
+
+def test_a_declared_oversize_body_gets_413_before_it_is_sent(served):
+    server, spool, _ = served
+    host, port = server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(
+            b"POST /webhooks/walkin-test HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer s3cret-desk-token\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 67108864\r\n\r\n" + b"{" * 1024
+        )
+        # The server must answer without waiting for the 64 MiB it was promised.
+        assert _status_line(sock).startswith(b"HTTP/1.1 413")
+    assert spool.depth() == 0
+
+
+def test_a_chunked_body_is_cut_off_at_the_limit_not_read_whole(tmp_path, monkeypatch):
+    monkeypatch.setenv("KANAL_TEST_DESK_TOKEN", "s3cret-desk-token")
+    connector = make_walkin(tmp_path, token="${KANAL_TEST_DESK_TOKEN}")
+    spool = Spool(tmp_path / "spool.db")
+    app = WebhookApp("/webhooks", max_body_bytes=256 * 1024)
+    app.add_channel(ChannelRunner(connector, spool, LocalAttachmentStore(tmp_path / "att")), connector.webhook_routes())
+    server = WebhookServer(app, port=0, threads=2)
+    server.start()
+    sent = 0
+    host, port = server.url.removeprefix("http://").split(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=5) as sock:
+            sock.sendall(b"POST /webhooks/walkin-test HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+            chunk = b"%x\r\n" % 65536 + b"x" * 65536 + b"\r\n"
+            with contextlib.suppress(OSError):  # the server closes the connection once it has answered
+                for _ in range(1024):  # 64 MiB if nobody stops us
+                    sock.sendall(chunk)
+                    sent += 65536
+                    readable, _, _ = select.select([sock], [], [], 0)
+                    if readable:
+                        break
+            status = _status_line(sock)
+        assert status.startswith(b"HTTP/1.1 413")
+        assert sent < 8 * 1024 * 1024, f"the server read {sent} bytes before answering"
+        assert spool.depth() == 0
+    finally:
+        server.stop()
+        spool.close()
+
+
+def test_a_route_can_declare_a_smaller_limit_than_the_server(tmp_path, monkeypatch):
+    monkeypatch.setenv("KANAL_TEST_DESK_TOKEN", "s3cret-desk-token")
+    connector = make_walkin(tmp_path, token="${KANAL_TEST_DESK_TOKEN}")
+    spool = Spool(tmp_path / "spool.db")
+    runner = ChannelRunner(connector, spool, LocalAttachmentStore(tmp_path / "att"))
+    [route] = connector.webhook_routes()
+    app = WebhookApp("/webhooks", max_body_bytes=1024 * 1024)
+    app.add_channel(runner, [WebhookRoute(route.method, route.path, route.handler, max_body_bytes=4096)])
+    body = {"id": "WEB-9", "description": "Lampu jalan mati " + "x" * 5000}
+    answer = app.handle(_environ("/webhooks/walkin-test", json.dumps(body).encode()))
+    assert answer.status == 413
+    assert spool.depth() == 0
+    body["description"] = "Lampu jalan mati di Jl. Sudirman"
+    assert app.handle(_environ("/webhooks/walkin-test", json.dumps(body).encode())).status == 202
+    spool.close()
+
+
+def _environ(path: str, body: bytes) -> dict:
+    return {"REQUEST_METHOD": "POST", "PATH_INFO": path, "CONTENT_LENGTH": str(len(body)),
+            "CONTENT_TYPE": "application/json", "HTTP_AUTHORIZATION": "Bearer s3cret-desk-token",
+            "wsgi.input": io.BytesIO(body), "wsgi.url_scheme": "http", "HTTP_HOST": "localhost"}

@@ -3,18 +3,25 @@ Dovecot restarts and UIDVALIDITY changes, all against a real Dovecot."""
 
 from __future__ import annotations
 
+import json
+import random
+import re
 import subprocess
+import sys
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import pytest
 
+from connectors.backoff import Backoff
 from connectors.base import IngestResult
 from connectors.email.connector import EmailConnector
 from connectors.errors import AuthFailed, TransientError
-from tests.email.conftest import Harness
+from connectors.runner import ChannelRunner
+from tests.email.conftest import PASSWORD_ENV, Harness
 from tests.email.mail import complaint_mail
 from tests.email.proxy import CuttingProxy
 
@@ -263,3 +270,122 @@ class TestFetchBatches:
         body_fetches = bytes(proxy.client_bytes).count(b"BODY.PEEK[]")
         assert body_fetches == 3  # two ~28 kB messages per FETCH
         assert_each_once(mailbox, [f"t-{n}" for n in range(6)])
+
+
+class TestStatusAndBackoff:
+    def _run_until(self, runner_of: Callable[[threading.Event], ChannelRunner], state: str, mailbox: Harness) -> None:
+        stop = threading.Event()
+        thread = threading.Thread(target=runner_of(stop).run, daemon=True)
+        thread.start()
+        try:
+            assert wait_for(lambda: (mailbox.spool.channel_status("email-dki") or {}).get("state") == state, 20)
+        finally:
+            stop.set()
+            thread.join(10)
+        assert not thread.is_alive()
+
+    def _status(self, mailbox: Harness, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+        config = tmp_path / "kanal.yaml"
+        config.write_text(
+            f"spool: {{path: {mailbox.spool.path}}}\n"
+            "channels:\n"
+            "  - name: email-dki\n"
+            "    type: email\n"
+            f"    options: {{address: dki@jakarta.go.id, host: 127.0.0.1, port: {mailbox.server.port},"
+            f" tls: false, username: {mailbox.login}, password: '${{{PASSWORD_ENV}}}'}}\n",
+            encoding="utf-8",
+        )
+        return subprocess.run(
+            [sys.executable, "-m", "kanal", "status", "--config", str(config), *args],
+            cwd=tmp_path, capture_output=True, text=True, timeout=60, check=True,
+        )
+
+    def test_status_shows_the_login_error_as_text_and_as_past_once_recovered(
+        self, own_mailbox: Harness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        mailbox = own_mailbox
+        monkeypatch.setenv("KANAL_TEST_WRONG_PASSWORD", "bukan-ini")
+        wrong = mailbox.make(password="${KANAL_TEST_WRONG_PASSWORD}")
+        self._run_until(lambda stop: mailbox.runner(wrong, stop=stop), "auth_failed", mailbox)
+
+        failing = json.loads(self._status(mailbox, tmp_path, "--json").stdout)["channels"][0]
+        assert failing["last_error"] == "IMAP login refused: [AUTHENTICATIONFAILED] Authentication failed."
+        assert failing["last_error_past"] is False
+        assert failing["last_error_at"] > time.time() - 60
+
+        self._run_until(lambda stop: mailbox.runner(stop=stop), "running", mailbox)  # the password was fixed
+        recovered = json.loads(self._status(mailbox, tmp_path, "--json").stdout)["channels"][0]
+        assert recovered["last_error_past"] is True  # a poll succeeded after the error
+        text = self._status(mailbox, tmp_path).stdout
+        [line] = [line for line in text.splitlines() if "last error" in line]
+        assert "(recovered)" in line and "[AUTHENTICATIONFAILED] Authentication failed." in line
+        assert "b'" not in line
+        assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ", line)
+
+    def test_a_stopped_server_is_noticed_within_the_transient_cap_after_many_failures(
+        self, own_mailbox: Harness
+    ) -> None:
+        mailbox = own_mailbox
+        # The shipped policy scaled down 120 times: 60 s cap -> 0.5 s, 300 s auth wait -> 2.5 s.
+        policy = Backoff(base=1 / 120, transient_cap=0.5, auth_retry=2.5, rng=random.Random(1))
+        mailbox.server.stop()
+        stop = threading.Event()
+        runner = ChannelRunner(mailbox.make(), mailbox.spool, mailbox.store, stop=stop, backoff=policy)
+        thread = threading.Thread(target=runner.run, daemon=True)
+        thread.start()
+        try:
+            # about 7 s of outage (14 caps): the growing waits have long reached the cap
+            assert wait_for(lambda: _attempts(mailbox) >= 20, 30), mailbox.spool.channel_status("email-dki")
+            mailbox.server.start()
+            mailbox.append(complaint_mail(1))
+            started = time.monotonic()
+            assert wait_for(lambda: mailbox.spool.depth() == 1, 10)
+            assert time.monotonic() - started < 0.5 + 2.0  # the cap plus a connect, a fetch and a commit
+        finally:
+            stop.set()
+            thread.join(10)
+        assert not thread.is_alive()
+
+
+def _attempts(mailbox: Harness) -> int:
+    detail = (mailbox.spool.channel_status("email-dki") or {}).get("detail") or ""
+    found = re.match(r"attempt (\d+),", detail)
+    return int(found.group(1)) if found else 0
+
+
+class TestSharedMessageId:
+    """The complaint id rests on the Message-ID *and* a digest of the mail itself: the same
+    mail found twice is one complaint, two mails that share a Message-ID are two."""
+
+    def test_the_same_mail_in_two_folders_or_relayed_again_is_one_complaint(self, mailbox: Harness) -> None:
+        with mailbox.imap() as client:
+            client.create_folder("Pengaduan-Web")
+        mail = complaint_mail(1, photo_bytes=2_000)
+        relayed = b"Received: from relay.example.net by mx.jakarta.go.id; Tue, 24 Nov 2026 08:01:00 +0700\r\n" + mail
+        mailbox.append(mail)
+        mailbox.append(mail, relayed, folder="Pengaduan-Web")
+        connector = mailbox.make(folders=["INBOX", "Pengaduan-Web"])
+        runner = mailbox.runner(connector)
+        connector.open()
+        assert runner.poll_once() == 3
+
+        assert_each_once(mailbox, ["t-1"])
+        status = mailbox.spool.channel_status("email-dki")
+        assert (status["accepted"], status["duplicates"]) == (1, 2)
+
+    def test_two_different_mails_with_one_message_id_are_two_complaints(self, mailbox: Harness) -> None:
+        first = complaint_mail(1)
+        second = first.replace(b"tersumbat sejak kemarin", b"meluap ke jalan pagi ini")
+        assert second != first
+        mailbox.append(first)
+        runner = mailbox.runner()
+        runner.connector.open()
+        assert runner.poll_once() == 1
+        mailbox.append(second, first)  # the second mail, and the first one fetched again
+        assert runner.poll_once() == 2
+
+        assert mailbox.ledger_ids() == ["t-1@warga.example.org"] * 2
+        bodies = [json.loads(row.body) for row in mailbox.spool.pending(10)]
+        assert ["meluap" in b["description"] for b in bodies] == [False, True]
+        assert bodies[0]["id"] != bodies[1]["id"]
+        assert {b["conversation_key"] for b in bodies} == {"t-1@warga.example.org"}

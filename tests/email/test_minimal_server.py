@@ -9,8 +9,7 @@ from datetime import UTC, datetime
 
 from connectors.base import RawMessage
 from normalizer.complaint import Complaint
-from normalizer.identity import complaint_id
-from tests.email.conftest import ADDRESS, Harness
+from tests.email.conftest import Harness
 from tests.email.dovecot import free_port
 from tests.email.mail import complaint_mail
 from tests.email.proxy import CuttingProxy
@@ -59,7 +58,7 @@ class TestRepliesAcrossPolls:
         mailbox.append(reply, unknown)
         assert runner.poll_once() == 2
         bodies = {c.provider_message_id: c for c in map(_complaint, mailbox.spool.pending(10))}
-        first = complaint_id("email", ADDRESS, "t-1@warga.example.org")
+        first = bodies["t-1@warga.example.org"].id
         assert bodies["reply-1@warga.example.org"].in_reply_to == first
         assert bodies["reply-1@warga.example.org"].conversation_key == "t-1@warga.example.org"
         assert bodies["reply-2@warga.example.org"].in_reply_to is None

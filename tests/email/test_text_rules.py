@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 from typing import ClassVar
 
 import pytest
 from pydantic import ValidationError
 
+from connectors.attachments import AttachmentBudget
 from connectors.email.config import EmailOptions
 from connectors.email.filters import drop_reason
-from connectors.email.mime import decode_text, parse_message
+from connectors.email.mime import decode_text, extract, parse_message
 from connectors.email.normalise import message_ids, provider_message_id, thread_of
 from connectors.email.quoting import strip_quotes
 
@@ -69,6 +71,79 @@ class TestDecodeText:
 
     def test_bytes_no_codec_accepts_still_decode(self) -> None:
         assert decode_text(b"\x81\x8d", "utf-8") == "\x81\x8d"
+
+    def test_one_bad_byte_does_not_turn_utf8_into_latin1(self) -> None:
+        assert decode_text("café – 🙏".encode() + b"\xff ok", "utf-8") == "café – 🙏\ufffd ok"
+
+    def test_nul_bytes_dovecot_serves_as_0x80_are_dropped(self) -> None:
+        # Dovecot replaces a NUL in a message with 0x80 when it serves it.
+        assert decode_text("café –".encode() + b"\x80", "utf-8") == "café –"
+        assert decode_text(b"Pompa\x80\x80 mati", "utf-8") == "Pompa mati"
+        assert decode_text(b"Pompa\x80 mati", "us-ascii") == "Pompa mati"
+        assert decode_text(b"Pompa\x80 mati", None) == "Pompa mati"
+
+    @pytest.mark.parametrize(
+        ("declared", "text_chars", "expected"),
+        [
+            # as many well-formed non-ASCII characters as malformed sequences: UTF-8 still
+            ("utf-8", "é–", "é–\ufffd\ufffd"),
+            (None, "é–", "é–\ufffd\ufffd"),
+            # fewer: the bytes are another charset, read as windows-1252
+            ("utf-8", "é", "Ã©\u201c\u201d"),
+            (None, "é", "Ã©\u201c\u201d"),
+        ],
+    )
+    def test_mostly_utf8_is_the_line_between_utf8_and_cp1252(
+        self, declared: str | None, text_chars: str, expected: str
+    ) -> None:
+        assert decode_text(text_chars.encode() + b"\x93\x94", declared) == expected
+
+    def test_real_cp1252_declared_utf8_is_read_as_cp1252(self) -> None:
+        text = "Ada \u201cpungutan\u201d Rp 50.000 \u2013 caf\u00e9 \u20ac5 katanya."
+        assert decode_text(text.encode("cp1252"), "utf-8") == text
+
+    def test_real_latin1_declared_utf8_is_read_as_latin1(self) -> None:
+        text = "Pasar becek, café à côté, crème brûlée."
+        assert decode_text(text.encode("latin-1"), "utf-8") == text
+
+    def test_undeclared_charsets_follow_the_bytes(self) -> None:
+        assert decode_text("Désirée – 🙏".encode() + b"\xfe", None) == "Désirée – 🙏\ufffd"
+        assert decode_text("Désirée \u2013 ok".encode("cp1252"), None) == "Désirée \u2013 ok"
+
+    def test_mostly_utf8_wins_over_a_latin_label(self) -> None:
+        assert decode_text("café – ok".encode() + b"\xff", "iso-8859-1") == "café – ok\ufffd"
+
+    def test_a_latin_label_keeps_its_euro_sign(self) -> None:
+        assert decode_text(b"Harga \x805", "windows-1252") == "Harga €5"
+
+
+class TestBase64Parts:
+    def _mail(self, parts: bytes) -> bytes:
+        head = b'From: w@example.org\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n'
+        return head + parts  # and no closing boundary, as in a cut-off message
+
+    def _part(self, ctype: str, body: bytes) -> bytes:
+        return b"--b\r\nContent-Type: " + ctype.encode() + b"\r\nContent-Transfer-Encoding: base64\r\n\r\n" + body
+
+    def test_base64_cut_inside_its_last_group_keeps_the_complete_groups(self) -> None:
+        encoded = base64.b64encode("Got mampet – RT 02.".encode())[:-3]  # 4n + 1 characters left
+        content = extract(parse_message(self._mail(self._part("text/plain; charset=utf-8", encoded))), _budget())
+        assert content.text == "Got mampet – RT "  # 24 characters, 18 bytes
+        assert content.problems == []
+
+    def test_an_attachment_that_is_not_base64_is_flagged_not_stored(self) -> None:
+        raw = self._mail(
+            self._part("text/plain; charset=utf-8", base64.b64encode(b"Lihat foto.") + b"\r\n")
+            + self._part('image/jpeg; name="a.jpg"', b"bukan foto!!\r\n")
+        )
+        content = extract(parse_message(raw), _budget())
+        assert content.text == "Lihat foto."
+        assert content.attachments == []
+        assert content.problems == ["image/jpeg: invalid base64"]
+
+
+def _budget() -> AttachmentBudget:
+    return AttachmentBudget(1_000_000, 5_000_000)
 
 
 class TestFiltersAndThreads:

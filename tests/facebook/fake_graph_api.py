@@ -8,6 +8,14 @@ It serves what the Facebook channel reads: ``/{ver}/{page}/feed``,
 deletes that key when it follows ``next``, and crashes without it), newest first,
 ``since`` on the feed, ``filter=stream`` and ``order`` on comments.
 
+Instagram (the professional account linked to the Page): ``/{ver}/{ig-user}/media``
+(newest first, ``id``, ``timestamp``, ``permalink``...), ``/{ver}/{ig-media}/comments``
+(top-level comments with ``text``, ``timestamp``, ``username``, ``from{id,username}``,
+and their ``replies`` as a nested ``{"data": [...]}`` when asked for), and the IG
+user node with ``fields=mentioned_comment.comment_id(ID){...}`` or
+``mentioned_media.media_id(ID){...}``, answered as ``{"mentioned_comment": {...},
+"id": "<ig-user>"}``; an id that was not a mention gets error 100.
+
 Every answer has ``Content-Type: application/json; charset=UTF-8`` and the
 ``facebook-api-version`` header; usage headers (``X-App-Usage``,
 ``X-Business-Use-Case-Usage``) are sent when set. Errors come as HTTP 400 with the
@@ -22,6 +30,7 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -75,11 +84,18 @@ class FakeGraphAPI:
         self.posts: list[dict[str, Any]] = []
         self.comments: dict[str, list[dict[str, Any]]] = {}
         self.conversations: dict[str, _Conversation] = {}
+        self.ig_user_id = "17841400000000001"
+        self.ig_media: list[dict[str, Any]] = []
+        self.ig_comments: dict[str, list[dict[str, Any]]] = {}
+        #: Comments and media of other accounts that @mention ours, by id.
+        self.ig_mentioned_comments: dict[str, dict[str, Any]] = {}
+        self.ig_mentioned_media: dict[str, dict[str, Any]] = {}
         self.requests: list[tuple[str, dict[str, list[str]]]] = []
         self.usage_headers: dict[str, str] = {}
         #: Seconds every answer is held back (a slow API, so a test can kill a poll midway).
         self.delay = 0.0
         self._failures: list[_Failure] = []
+        self._triggers: list[tuple[str, Any]] = []
         self._html_failures = 0
         self._ids = itertools.count(1000)
         self._lock = threading.Lock()
@@ -112,8 +128,9 @@ class FakeGraphAPI:
         return str(next(self._ids))
 
     def add_post(self, message: str, at: float, author: tuple[str, str] | None = None,
-                 attachments: list[dict[str, Any]] | None = None) -> str:
-        """A post on the Page's feed (by ``author`` (id, name), else by the Page). Returns its id."""
+                 attachments: list[dict[str, Any]] | None = None, **fields: Any) -> str:
+        """A post on the Page's feed (by ``author`` (id, name), else by the Page), with extra
+        ``fields`` as Meta would send them (``place``...). Returns its id."""
         with self._lock:
             post_id = f"{self.page_id}_{self._next_id()}"
             who = author or (self.page_id, self.page_name)
@@ -124,6 +141,7 @@ class FakeGraphAPI:
             }
             if attachments:
                 post["attachments"] = {"data": attachments}
+            post.update(fields)
             self.posts.append(post)
             self.comments[post_id] = []
             return post_id
@@ -165,11 +183,61 @@ class FakeGraphAPI:
             conversation.updated = max(conversation.updated, at)
             return message_id
 
+    def add_ig_media(self, caption: str, at: float) -> str:
+        """A post of the Instagram account. Returns its id."""
+        with self._lock:
+            media_id = f"18{self._next_id():0>15}"
+            self.ig_media.append({"id": media_id, "caption": caption, "timestamp": graph_time(at),
+                                  "media_type": "IMAGE", "permalink": f"https://www.instagram.com/p/{media_id}/",
+                                  "comments_count": 0})
+            self.ig_comments[media_id] = []
+            return media_id
+
+    def add_ig_comment(self, media_id: str, text: str, at: float, author: tuple[str, str],
+                       parent: str | None = None) -> str:
+        """A comment under ``media_id`` by ``author`` (IG-scoped id, username); a reply
+        when ``parent`` is a top-level comment id. Returns its id."""
+        with self._lock:
+            comment_id = f"17{self._next_id():0>15}"
+            comment = {"id": comment_id, "text": text, "timestamp": graph_time(at), "username": author[1],
+                       "from": {"id": author[0], "username": author[1]}, "media": {"id": media_id},
+                       "like_count": 0, "hidden": False}
+            if parent:
+                comment["parent_id"] = parent
+            self.ig_comments[media_id].append(comment)
+            for media in self.ig_media:
+                if media["id"] == media_id:
+                    media["comments_count"] += 1
+            return comment_id
+
+    def add_ig_mention(self, text: str, at: float, username: str, in_caption: bool = False) -> tuple[str, str]:
+        """Another account's comment (or post caption) that @mentions ours.
+        Returns (media id, comment id or None) as the ``mentions`` webhook names them."""
+        with self._lock:
+            media_id = f"18{self._next_id():0>15}"
+            media = {"id": media_id, "caption": text if in_caption else "Foto jalan", "timestamp": graph_time(at),
+                     "username": username, "media_type": "IMAGE", "like_count": 3, "comments_count": 1,
+                     "permalink": f"https://www.instagram.com/p/{media_id}/",
+                     "media_url": f"https://scontent.cdninstagram.com/v/{media_id}.jpg"}
+            self.ig_mentioned_media[media_id] = media
+            if in_caption:
+                return media_id, ""
+            comment_id = f"17{self._next_id():0>15}"
+            self.ig_mentioned_comments[comment_id] = {"id": comment_id, "text": text, "timestamp": graph_time(at),
+                                                      "like_count": 0, "media": {"id": media_id}}
+            return media_id, comment_id
+
     def fail(self, code: int, subcode: int | None = None, message: str = "simulated error",
              path_contains: str | None = None, times: int = 1, http_status: int = 400) -> None:
         """Answer the next ``times`` matching requests with a Graph error."""
         with self._lock:
             self._failures.append(_Failure(code, subcode, message, path_contains, times, http_status))
+
+    def on_request(self, path_contains: str, action: Any) -> None:
+        """Run ``action()`` once, just before answering the first request whose path
+        contains ``path_contains`` (data that changes while a poll is under way)."""
+        with self._lock:
+            self._triggers.append((path_contains, action))
 
     def fail_with_html(self, times: int = 1) -> None:
         """Answer the next ``times`` requests with a 502 HTML page, as a proxy in front would."""
@@ -227,6 +295,11 @@ class FakeGraphAPI:
 
     def _answer(self, path: str, params: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
         with self._lock:
+            due = [t for t in self._triggers if t[0] in path]
+            self._triggers = [t for t in self._triggers if t not in due]
+        for _, action in due:
+            action()
+        with self._lock:
             self.requests.append((path, params))
             if self._html_failures > 0:
                 self._html_failures -= 1
@@ -244,6 +317,8 @@ class FakeGraphAPI:
             rest = segments[1:]
             if rest == ["me"]:
                 return 200, {"id": self.page_id, "name": self.page_name}
+            if rest == [self.ig_user_id]:
+                return self._ig_user(params)
             if len(rest) != 2:
                 return self._error(100, "Unsupported get request.", kind="GraphMethodException")
             object_id, edge = rest
@@ -252,6 +327,19 @@ class FakeGraphAPI:
                 return self._error(100, f"Unsupported get request. Object with ID '{object_id}' "
                                    "does not exist or does not support this operation.", kind="GraphMethodException")
             return 200, self._page(path, items, params)
+
+    def _ig_user(self, params: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
+        fields = (params.get("fields") or [""])[0]
+        match = re.fullmatch(r"mentioned_(comment|media)\.(?:comment_id|media_id)\((\d+)\)(?:\{(.*)\})?", fields)
+        if match is None:
+            return 200, {"id": self.ig_user_id}
+        kind, object_id, wanted = match.groups()
+        store = self.ig_mentioned_comments if kind == "comment" else self.ig_mentioned_media
+        if object_id not in store:
+            return self._error(100, "Invalid parameter", kind="OAuthException")
+        item = store[object_id]
+        names = _top_level_fields(wanted) if wanted else ["id", "text" if kind == "comment" else "caption"]
+        return 200, {f"mentioned_{kind}": {k: v for k, v in item.items() if k in names}, "id": self.ig_user_id}
 
     def _edge(self, object_id: str, edge: str, params: dict[str, list[str]]) -> list[dict[str, Any]] | None:
         if object_id == self.page_id and edge == "feed":
@@ -268,6 +356,21 @@ class FakeGraphAPI:
             ordered = sorted(self.conversations.values(), key=lambda c: c.updated, reverse=True)
             return [{"id": c.id, "updated_time": graph_time(c.updated),
                      "link": f"/{self.page_id}/inbox/{c.id}"} for c in ordered]
+        if object_id == self.ig_user_id and edge == "media":
+            return sorted(self.ig_media, key=lambda m: _epoch(m["timestamp"]), reverse=True)
+        if edge == "comments" and object_id in self.ig_comments:
+            fields = (params.get("fields") or [""])[0]
+            comments = self.ig_comments[object_id]
+            top = sorted((c for c in comments if "parent_id" not in c), key=lambda c: _epoch(c["timestamp"]),
+                         reverse=True)
+            out = []
+            for comment in top:
+                item = {k: v for k, v in comment.items() if k != "media"}
+                replies = [dict(r) for r in comments if r.get("parent_id") == comment["id"]]
+                if "replies" in fields and replies:
+                    item["replies"] = {"data": [{k: v for k, v in r.items() if k != "media"} for r in replies]}
+                out.append(item)
+            return out
         if edge == "messages" and object_id in self.conversations:
             messages = self.conversations[object_id].messages
             return sorted(messages, key=lambda m: _epoch(m["created_time"]), reverse=True)
@@ -286,6 +389,22 @@ class FakeGraphAPI:
                 query["after"] = _cursor(start + len(chunk) - 1)
                 body["paging"]["next"] = f"{GRAPH_HOST}{path}?{urlencode(query)}"
         return body
+
+
+def _top_level_fields(spec: str) -> list[str]:
+    """``id,text,media{id}`` -> ``["id", "text", "media"]``."""
+    names, depth, current = [], 0, ""
+    for char in spec:
+        if char == "{":
+            depth += 1
+        elif char == "}":
+            depth -= 1
+        elif char == "," and depth == 0:
+            names.append(current)
+            current = ""
+        elif depth == 0:
+            current += char
+    return [*names, current]
 
 
 def _cursor(index: int) -> str:

@@ -65,7 +65,8 @@ def test_messenger_location_and_image_attachments():
 def test_a_sticker_alone_is_dropped():
     event = {"sender": {"id": "7770001"}, "timestamp": 1795773600000,
              "message": {"mid": "m_9", "sticker_id": 369239263222822, "attachments": [
-                 {"type": "image", "payload": {"url": "https://lookaside.example.com/s", "sticker_id": 369239263222822}}]}}
+                 {"type": "image",
+                  "payload": {"url": "https://lookaside.example.com/s", "sticker_id": 369239263222822}}]}}
     data = raw("messaging", event, source="webhook", object="page", entry_id=PAGE.page_id)
     assert normalise_item(data, PAGE) == Drop("sticker")
 

@@ -129,7 +129,7 @@ def test_checkpoint_moves_only_in_the_spool_commit(graph, connector, spool):
     assert spool.load_checkpoint("facebook-pemprov-dki") is None
     advances = [i for i in items if type(i).__name__ == "CheckpointAdvance"]
     assert len(advances) == 2  # one after the feed (with comments), one after conversations
-    assert set(advances[-1].value) == {"v", "feed", "comments", "messages"}
+    assert set(advances[-1].value) == {"v", "feed", "comments", "messages", "retry"}
 
 
 def test_disabled_edges_are_not_requested(graph, spool, attachments, secrets_env):
@@ -141,3 +141,54 @@ def test_disabled_edges_are_not_requested(graph, spool, attachments, secrets_env
     assert {c.provider_message_id for c in by_message_id(spool).values()} == {
         p["id"] for p in graph.posts if p["from"]["id"] != graph.page_id}
     conn.close()
+
+
+def test_a_comment_added_mid_poll_to_a_post_already_read_is_taken_next_poll(graph, runner, spool):
+    now = time.time()
+    older = graph.add_post("Info pemadaman listrik", now - 4000)
+    newer = graph.add_post("Info banjir hari ini", now - 3000)  # listed first, so its comments are read first
+    graph.add_comment(newer, "Air masuk rumah di Kel. Kapuk", now - 300, CITIZEN)
+    graph.add_comment(older, "Listrik padam di Kel. Rawa Buaya", now - 200, OTHER)
+    late = {}
+
+    def while_the_older_post_is_read() -> None:
+        # X lands on the post already read; Y, a second later, on the post about to be read
+        late["x"] = graph.add_comment(newer, "Sekarang setinggi pinggang", time.time(), CITIZEN)
+        late["y"] = graph.add_comment(older, "Sudah tiga jam", time.time() + 1, OTHER)
+
+    graph.on_request(f"/{older}/comments", while_the_older_post_is_read)
+    runner.poll_once()
+    assert late["y"] in by_message_id(spool) and late["x"] not in by_message_id(spool)
+
+    runner.poll_once()
+    assert late["x"] in by_message_id(spool)
+    assert runner.poll_once() == 0, "the window read again takes nothing twice"
+    assert status(spool, runner.name)["duplicates"] == 0
+
+
+def test_a_failing_conversation_is_skipped_counted_and_read_again_later(graph, runner, spool):
+    from structlog.testing import capture_logs
+
+    now = time.time()
+    failing = graph.add_message("7770001", "Siti Warga", "Mau lapor parkir liar", now - 600)
+    graph.add_message("7770001", "Siti Warga", "Di depan pasar", now - 500)
+    other = graph.add_message("7770002", "Budi Contoh", "Pohon tumbang", now - 100)  # newer than the failing ones
+    failing_thread = next(c.id for c in graph.conversations.values() if c.psid == "7770001")
+    graph.fail(1, message="An unknown error occurred", path_contains=f"/{failing_thread}/messages", times=2)
+
+    with capture_logs() as logs:
+        runner.poll_once()  # no exception: the channel keeps running
+        taken = by_message_id(spool)
+        assert other in taken and failing not in taken
+        runner.poll_once()  # still failing: skipped again, the mark stays behind its messages
+
+    later = graph.add_message("7770002", "Budi Contoh", "Sudah ada petugas?", time.time())
+    runner.poll_once()  # it answers again
+
+    taken = by_message_id(spool)
+    assert failing in taken and later in taken
+    assert len([m for m in taken if m.startswith("m_")]) == 4
+    assert counters(spool, runner.name)["poll.conversation_failed"] == 2
+    skipped = [e for e in logs if e["event"].startswith("conversation skipped")]
+    assert len(skipped) == 2 and skipped[0]["conversation_id"] == failing_thread and "error" in skipped[0]
+    assert status(spool, runner.name)["duplicates"] == 0

@@ -85,9 +85,73 @@ def test_throttling_error_pauses_the_channel(graph, connector, spool, attachment
         runner.poll_once()  # still paused: the API is not asked again
 
     assert len(graph.requests) == calls
-    assert 590 < caught.value.delay <= 600  # throttle_wait_seconds, as Meta gave no time
-    assert connector.next_poll_delay() > 590
+    assert 55 < caught.value.delay <= 60  # throttle_wait_seconds, as Meta gave no time
+    assert connector.next_poll_delay() > 55
     assert spool.load_checkpoint(runner.name) is None
+
+
+class Clock:
+    """The usage tracker's clock, moved by the test instead of by sleeping."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.mark.parametrize("header", ["X-Business-Use-Case-Usage", "X-Page-Usage", "X-App-Usage"])
+def test_a_burst_of_throttles_waits_what_meta_says_and_no_longer(graph, connector, spool, attachments, header):
+    clock = connector.usage.clock = Clock()
+    graph.add_post("Jalan rusak", time.time() - 60, CITIZEN)
+    usage = {"call_count": 100, "total_cputime": 10, "total_time": 12}
+    if header != "X-App-Usage":  # X-App-Usage names no time: the short default applies
+        usage["estimated_time_to_regain_access"] = 2
+    graph.usage_headers = {header: json.dumps({graph.page_id: [usage]} if header.startswith("X-B") else usage)}
+    runner = ChannelRunner(connector, spool, attachments)
+
+    waits = []
+    for _ in range(5):
+        graph.fail(80001, message="There have been too many calls to this Page account.")
+        with pytest.raises(RateLimited) as caught:
+            runner.poll_once()
+        waits.append(caught.value.retry_at - clock.now)
+        clock.now = caught.value.retry_at  # the runner waits exactly that long
+
+    expected = 60 if header == "X-App-Usage" else 120
+    assert waits == [pytest.approx(expected, abs=1)] * 5
+    assert len(graph.requests) == 5, "one refused call per wait, none while blocked"
+
+
+def test_a_regain_time_counts_from_when_meta_gave_it(graph, connector, spool, attachments):
+    clock = connector.usage.clock = Clock()
+    graph.usage_headers = {"X-Business-Use-Case-Usage": json.dumps({graph.page_id: [
+        {"type": "pages", "call_count": 99, "total_cputime": 10, "total_time": 12,
+         "estimated_time_to_regain_access": 5}]})}
+    runner = ChannelRunner(connector, spool, attachments)
+    with pytest.raises(RateLimited):
+        runner.poll_once()  # Meta says five minutes: the poll stops at once
+    clock.now += 4 * 60
+    graph.usage_headers = {}
+    graph.fail(4, message="(#4) Application request limit reached")
+    clock.now += 60  # the block is over; the next answer is a throttle without headers
+    with pytest.raises(RateLimited) as caught:
+        runner.poll_once()
+    assert caught.value.retry_at - clock.now == pytest.approx(60, abs=1)  # not another five minutes
+
+
+def test_an_unreadable_usage_header_is_logged_once_by_name_and_the_poll_goes_on(graph, connector, spool, attachments):
+    graph.add_post("Jalan rusak", time.time() - 60, CITIZEN)
+    graph.usage_headers = {"X-Business-Use-Case-Usage": '{"' + graph.page_id + '": [{"call_count": 9'}
+    runner = ChannelRunner(connector, spool, attachments)
+    with capture_logs() as logs:
+        runner.poll_once()
+        runner.poll_once()
+    warnings = [e for e in logs if e["log_level"] == "warning"]
+    assert [(e["event"], e["header"]) for e in warnings] == [
+        ("unreadable Graph API usage header ignored", "X-Business-Use-Case-Usage")]
+    assert graph.page_id not in json.dumps(warnings)
+    assert len(by_message_id(spool)) == 1
 
 
 def test_throttling_error_uses_metas_estimated_time_to_regain_access(graph, connector, spool, attachments):

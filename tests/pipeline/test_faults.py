@@ -159,6 +159,14 @@ def _outbox_depth(spool: Path) -> int:
         conn.close()
 
 
+def _answers(run: KanalProcess) -> bool:
+    """True when the (restarted) ``kanal run`` answers /healthz."""
+    try:
+        return not run.exited() and requests.get(run.health_url, timeout=1).ok
+    except requests.RequestException:
+        return False
+
+
 def _intake_depth(url: str, queue: str) -> int:
     try:
         return queue_depth(url, queue)
@@ -225,7 +233,13 @@ def test_nothing_is_lost_or_doubled_through_every_fault(tmp_path: Path) -> None:
         at(50, "kill -9 both")
         run.kill9()
         router.kill9()
-        at(56, "end")
+        # Keep offering until both are back and have taken complaints again, so the
+        # recovery from the last fault is part of what is checked.
+        wait_for(lambda: _answers(run), timeout=60, interval=0.2, what="kanal run to come back")
+        at(56, "recovered")
+        time.sleep(3)
+        phase[0] = "end"
+        timeline.append(("end", time.monotonic() - began))
         sender.finish()
 
         def drained() -> bool:

@@ -92,3 +92,34 @@ class TestSharedBetweenReplicas:
         with b.claim("orphan") as claim:
             assert claim.fresh
         b.close()
+
+
+def test_the_sqlite_store_is_safe_to_share_between_threads(tmp_path):
+    store = SqliteDedupStore(tmp_path / "dedup.db", retention_days=1)
+    fresh_counts: dict[str, int] = {}
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+    start = threading.Barrier(8)
+
+    def worker(n: int) -> None:
+        start.wait()
+        try:
+            for i in range(60):
+                cid = f"t-{(n * 7 + i) % 100}"  # the threads' ids overlap
+                with store.claim(cid, "q") as claim:
+                    store.was_routed(cid)
+                    if claim.fresh:
+                        with lock:
+                            fresh_counts[cid] = fresh_counts.get(cid, 0) + 1
+        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    store.close()
+    assert errors == []
+    assert set(fresh_counts.values()) == {1}, "every id is fresh exactly once"
+    assert len(fresh_counts) == 100

@@ -30,11 +30,11 @@ def _spool(tmp_path: Path) -> Iterator[Spool]:
 
 @pytest.fixture(name="serve")
 def _serve(spool: Spool, tmp_path: Path) -> Iterator[Any]:
-    """serve(connector) -> base URL of a real webhook server hosting its routes."""
+    """serve(connector, **app_options) -> base URL of a real webhook server hosting its routes."""
     servers: list[WebhookServer] = []
 
-    def serve(connector: SmsConnector) -> str:
-        app = WebhookApp()
+    def serve(connector: SmsConnector, **app_options: Any) -> str:
+        app = WebhookApp(**app_options)
         app.add_channel(make_runner(connector, spool, tmp_path), connector.webhook_routes())
         server = WebhookServer(app, port=0, threads=4)
         server.start()

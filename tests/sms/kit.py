@@ -28,12 +28,14 @@ SECRET = "s3cret-for-tests-only"
 LONG_NUMBER = "+628111272206"
 
 
-def make_connector(name: str = "sms-08111272206", **options: Any) -> SmsConnector:
-    """An SMS connector with ``options`` (account defaults to the long number)."""
+def make_connector(name: str = "sms-08111272206", open_now: bool = True, **options: Any) -> SmsConnector:
+    """An SMS connector with ``options`` (account defaults to the long number), opened
+    unless ``open_now`` is False (then the runner opens it, as in ``kanal run``)."""
     options.setdefault("account", LONG_NUMBER)
     context = ChannelContext(name, "sms", 0.05, 1_000_000, 5_000_000, structlog.get_logger().bind(channel=name))
     connector = SmsConnector(context, SmsOptions.model_validate(options))
-    connector.open()
+    if open_now:
+        connector.open()
     return connector
 
 

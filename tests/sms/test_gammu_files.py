@@ -195,3 +195,37 @@ def test_a_missing_inbox_folder_is_a_transient_channel_error(tmp_path: Path) -> 
     with pytest.raises(TransientError, match="does not exist"):
         make_connector(backend="gammu_files", gammu_files={
             "inbox_path": str(tmp_path / "nowhere"), "done_path": str(tmp_path / "done")})
+
+
+def test_an_unreadable_file_is_quarantined_alone_and_the_rest_is_taken(tmp_path: Path, spool: Spool) -> None:
+    smsd = FakeSmsdFiles(tmp_path / "inbox")
+    first = smsd.write("6281200005555", "Trotoar ambles di depan sekolah, ", WHEN, part=0)
+    broken = f"IN{WHEN:%Y%m%d}_{WHEN:%H%M%S}_00_6281200005555_01.txt"
+    (tmp_path / "inbox" / broken).symlink_to("/proc/self/mem")  # a read fails with EIO, even as root
+    other = smsd.write("081200006666", "Lampu taman mati", WHEN, serial=1)
+    connector = files_connector(tmp_path)
+    make_runner(connector, spool, tmp_path).poll_once()
+
+    taken = {c["provider_message_id"]: c for c in complaints(spool)}
+    assert set(taken) == {first, other}
+    assert taken[first]["flags"] == [INCOMPLETE]
+    [entry] = spool.quarantined()
+    assert entry.source_id == broken
+    assert "Input/output error" in entry.error
+    assert broken.encode() in entry.payload
+    assert sorted(p.name for p in (tmp_path / "done").iterdir()) == sorted([first, broken, other])
+
+
+def test_an_emoji_cut_between_two_part_files_is_joined(tmp_path: Path, spool: Spool) -> None:
+    """SMSD writes each part's UCS-2 on its own: a surrogate pair can straddle two files."""
+    smsd = FakeSmsdFiles(tmp_path / "inbox")
+    text = "Jalan rusak parah 🚧 mohon segera"
+    units = text.encode("utf-16-be")
+    cut = len("Jalan rusak parah ".encode("utf-16-be")) + 2
+    smsd.write("6281200007777", b"\xfe\xff" + units[:cut], WHEN, part=0)
+    standard = units[cut:].decode("utf-16-be", "surrogatepass").encode("utf-8", "surrogatepass")
+    smsd.write("6281200007777", standard, WHEN, part=1)  # InboxFormat=auto: this part has no BOM
+    make_runner(files_connector(tmp_path), spool, tmp_path).poll_once()
+
+    assert [c["description"] for c in complaints(spool)] == [text]
+    assert spool.quarantined() == []

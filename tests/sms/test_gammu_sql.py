@@ -4,12 +4,14 @@ end to end into the spool; rows marked processed only after the commit."""
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest
@@ -36,7 +38,7 @@ class GammuDb:
         return f'"{self.schema}".{name}' if self.schema else name
 
     def sql(self, text: str, params: tuple = ()) -> list[tuple]:
-        if self.kind == "postgres":
+        if self.kind != "sqlite":
             text = text.replace("?", "%s")
         cur = self.conn.execute(text, params)
         return cur.fetchall() if cur.description else []
@@ -50,6 +52,23 @@ class GammuDb:
         )
         return rows[0][0]
 
+    def insert_raw(self, sender: str, text_hex: str, decoded: bytes, udh: str = "",
+                   received: str = "2026-11-27 10:20:30", coding: str = "Unicode_No_Compression") -> int:
+        """Insert a row whose ``TextDecoded`` holds ``decoded`` byte for byte, as gammu-smsd 1.42
+        does: SQLite and a SQL_ASCII PostgreSQL keep any bytes; a UTF-8 PostgreSQL refuses them,
+        and SMSD then retries the insert with an empty ``TextDecoded``."""
+        cols = (f'INSERT INTO {self.table("inbox")} ("ReceivingDateTime", "Text", "SenderNumber", "Coding", "UDH", '
+                '"TextDecoded", "RecipientID") VALUES (?, ?, ?, ?, ?, {}, ?) RETURNING "ID"')
+        params = (received, text_hex, sender, coding, udh)
+        if self.kind == "sqlite":
+            return self.sql(cols.format("CAST(? AS TEXT)"), (*params, decoded, "modem1"))[0][0]
+        if self.kind == "postgres_sql_ascii":
+            return self.sql(cols.format("convert_from(?::bytea, 'SQL_ASCII')"), (*params, decoded, "modem1"))[0][0]
+        try:
+            return self.sql(cols.format("convert_from(?::bytea, 'UTF8')"), (*params, decoded, "modem1"))[0][0]
+        except psycopg.errors.CharacterNotInRepertoire:
+            return self.sql(cols.format("?"), (*params, "", "modem1"))[0][0]
+
     def processed(self) -> dict[int, bool]:
         rows = self.sql(f'SELECT "ID", "Processed" FROM {self.table("inbox")} ORDER BY "ID"')
         return {i: p in (True, "true") for i, p in rows}
@@ -62,7 +81,7 @@ class GammuDb:
         return block
 
 
-@pytest.fixture(name="gammu_db", params=["sqlite", "postgres"])
+@pytest.fixture(name="gammu_db", params=["sqlite", "postgres", "postgres_sql_ascii"])
 def _gammu_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[GammuDb]:
     if request.param == "sqlite":
         path = tmp_path / "smsd.db"
@@ -72,6 +91,9 @@ def _gammu_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[GammuD
         conn.close()
         return
     dsn = require_postgres()
+    if request.param == "postgres_sql_ascii":
+        yield from _sql_ascii_db(dsn)
+        return
     schema = f"kanal_sms_{uuid.uuid4().hex[:10]}"
     conn = psycopg.connect(dsn, autocommit=True)
     conn.execute(f'CREATE SCHEMA "{schema}"')
@@ -83,6 +105,24 @@ def _gammu_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[GammuD
         conn.close()
 
 
+def _sql_ascii_db(dsn: str) -> Iterator[GammuDb]:
+    """A throwaway SQL_ASCII database, as old Gammu installs created: the server stores
+    whatever bytes it is given, and psycopg hands text columns back as bytes."""
+    name = f"kanal_sms_ascii_{uuid.uuid4().hex[:10]}"
+    admin = psycopg.connect(dsn, autocommit=True)
+    admin.execute(f"CREATE DATABASE {name} ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0")
+    db_dsn = urlsplit(dsn)._replace(path=f"/{name}").geturl()
+    conn = psycopg.connect(db_dsn, autocommit=True)
+    conn.execute("SET client_encoding TO 'UTF8'")  # SMSD writes UTF-8; the server passes it through
+    conn.execute(postgres_ddl())
+    try:
+        yield GammuDb("postgres_sql_ascii", db_dsn, conn)
+    finally:
+        conn.close()
+        admin.execute(f"DROP DATABASE {name} WITH (FORCE)")  # the connector under test may still hold a session
+        admin.close()
+
+
 def sql_connector(db: GammuDb, **extra: Any):
     block = db.options(**extra.pop("block", {}))
     return make_connector(backend="gammu_sql", gammu_sql=block, **extra)
@@ -92,7 +132,9 @@ def concat_udh(ref: int, total: int, seq: int) -> str:
     return f"050003{ref:02X}{total:02X}{seq:02X}"
 
 
-def test_unprocessed_rows_become_complaints_and_are_marked_processed(gammu_db: GammuDb, spool: Spool, tmp_path: Path) -> None:
+def test_unprocessed_rows_become_complaints_and_are_marked_processed(
+    gammu_db: GammuDb, spool: Spool, tmp_path: Path
+) -> None:
     a = gammu_db.insert("+6281200001111", "Trotoar rusak di Jl. Contoh")
     b = gammu_db.insert("081200002222", "Parkir liar 🚗 di bahu jalan", decoded=False)  # only hex Text
     gammu_db.sql(f"UPDATE {gammu_db.table('inbox')} SET \"Processed\" = 'true' WHERE \"ID\" = ?", (a,))
@@ -108,7 +150,9 @@ def test_unprocessed_rows_become_complaints_and_are_marked_processed(gammu_db: G
     assert gammu_db.processed() == {a: True, b: True, c: True}
 
 
-def test_three_concatenated_ucs2_parts_out_of_order_become_one_complaint(gammu_db: GammuDb, spool: Spool, tmp_path: Path) -> None:
+def test_three_concatenated_ucs2_parts_out_of_order_become_one_complaint(
+    gammu_db: GammuDb, spool: Spool, tmp_path: Path
+) -> None:
     parts = ["Mohon perbaikan jalan ", "di Kelurahan Kebon Kacang, ", "banyak motor jatuh 😢🛵"]
     ids = [gammu_db.insert("081200004444", parts[i], udh=concat_udh(0x4A, 3, i + 1), decoded=False) for i in (1, 2, 0)]
     connector = sql_connector(gammu_db)
@@ -135,15 +179,19 @@ def test_missing_part_is_taken_alone_after_the_timeout(gammu_db: GammuDb, spool:
     assert gammu_db.processed() == {first: True, third: True}
 
 
-def test_crash_between_commit_and_marking_gives_no_second_complaint(gammu_db: GammuDb, spool: Spool, tmp_path: Path) -> None:
+def test_crash_between_commit_and_marking_gives_no_second_complaint(
+    gammu_db: GammuDb, spool: Spool, tmp_path: Path
+) -> None:
     row = gammu_db.insert("081200006666", "Lampu merah mati di perempatan")
     inbox = gammu_db.table("inbox")
     if gammu_db.kind == "sqlite":
         gammu_db.sql(f"CREATE TRIGGER no_mark BEFORE UPDATE ON {inbox} BEGIN SELECT RAISE(ABORT, 'disk gone'); END")
         undo = "DROP TRIGGER no_mark"
     else:
-        fn = f'"{gammu_db.schema}".no_mark'
-        gammu_db.sql(f"CREATE FUNCTION {fn}() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'disk gone'; END $$ LANGUAGE plpgsql")
+        fn = f'"{gammu_db.schema}".no_mark' if gammu_db.schema else "no_mark"
+        gammu_db.sql(
+            f"CREATE FUNCTION {fn}() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'disk gone'; END $$ LANGUAGE plpgsql"
+        )
         gammu_db.sql(f"CREATE TRIGGER no_mark BEFORE UPDATE ON {inbox} FOR EACH ROW EXECUTE FUNCTION {fn}()")
         undo = f"DROP TRIGGER no_mark ON {inbox}"
     make_runner(sql_connector(gammu_db), spool, tmp_path).poll_once()
@@ -181,7 +229,8 @@ def test_acknowledgement_is_queued_as_an_outbox_row(gammu_db: GammuDb, spool: Sp
     make_runner(connector, spool, tmp_path).poll_once()
     assert send_acks(spool, connector) == 1
 
-    rows = gammu_db.sql(f'SELECT "DestinationNumber", "TextDecoded", "CreatorID", "SenderID" FROM {gammu_db.table("outbox")}')
+    outbox = gammu_db.table("outbox")
+    rows = gammu_db.sql(f'SELECT "DestinationNumber", "TextDecoded", "CreatorID", "SenderID" FROM {outbox}')
     assert len(complaints(spool)) == 2
     assert len(rows) == 1, "one acknowledgement per sender within the window"
     number, text, creator, sender_id = rows[0]
@@ -197,7 +246,7 @@ def test_an_acknowledgement_the_gammu_outbox_refuses_is_retried(
         gammu_db.sql(f"CREATE TRIGGER no_send BEFORE INSERT ON {outbox} BEGIN SELECT RAISE(ABORT, 'disk gone'); END")
         undo = "DROP TRIGGER no_send"
     else:
-        fn = f'"{gammu_db.schema}".no_send'
+        fn = f'"{gammu_db.schema}".no_send' if gammu_db.schema else "no_send"
         gammu_db.sql(f"CREATE FUNCTION {fn}() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'disk gone'; END $$ "
                      "LANGUAGE plpgsql")
         gammu_db.sql(f"CREATE TRIGGER no_send BEFORE INSERT ON {outbox} FOR EACH ROW EXECUTE FUNCTION {fn}()")
@@ -218,3 +267,90 @@ def test_an_acknowledgement_the_gammu_outbox_refuses_is_retried(
     rows = gammu_db.sql(f'SELECT "DestinationNumber" FROM {outbox}')
     assert rows == [("+6281200008989",)]
     assert [r["state"] for r in ack_rows(spool)] == ["sent"]
+
+
+def test_a_surrogate_pair_cut_between_two_parts_is_joined_and_the_batch_goes_on(
+    gammu_db: GammuDb, spool: Spool, tmp_path: Path
+) -> None:
+    """gammu-smsd 1.42 encodes the UTF-16 of each part on its own: an emoji cut at the part
+    boundary becomes two lone surrogates, i.e. TextDecoded bytes that are not UTF-8."""
+    before = gammu_db.insert("081200001010", "Got mampet di Jl. Kenari")
+    first, second = "Banjir lagi ", "🌊 tolong pompa"  # the wave's surrogate pair is split below
+    units = (first + second).encode("utf-16-be")
+    cut = len(first.encode("utf-16-be")) + 2
+    halves = [units[:cut], units[cut:]]
+    ids = [
+        gammu_db.insert_raw("081200002020", half.hex().upper(), half.decode("utf-16-be", "surrogatepass")
+                            .encode("utf-8", "surrogatepass"), udh=concat_udh(0x21, 2, seq + 1))
+        for seq, half in enumerate(halves)
+    ]
+    after = gammu_db.insert("081200003030", "Lampu PJU mati", received="2026-11-27 10:30:00")
+    connector = sql_connector(gammu_db)
+    assert make_runner(connector, spool, tmp_path).poll_once() == 3
+
+    assert [t["description"] for t in complaints(spool)] == [
+        "Got mampet di Jl. Kenari", "Banjir lagi 🌊 tolong pompa", "Lampu PJU mati"]
+    assert spool.quarantined() == []
+    assert gammu_db.processed() == {before: True, ids[0]: True, ids[1]: True, after: True}
+
+
+def test_a_row_that_cannot_be_read_is_quarantined_alone_with_its_bytes(
+    gammu_db: GammuDb, spool: Spool, tmp_path: Path
+) -> None:
+    good = gammu_db.insert("081200004040", "Pohon tumbang menutup jalan")
+    garbage = b"Parkir liar \xff\xfe di trotoar"
+    bad = gammu_db.insert_raw("081200005050", "", garbage, coding="Unicode_Compression")  # no hex Text to fall back on
+    later = gammu_db.insert("081200006060", "Air PAM keruh")
+    connector = sql_connector(gammu_db)
+    make_runner(connector, spool, tmp_path).poll_once()
+
+    assert [t["description"] for t in complaints(spool)] == ["Pohon tumbang menutup jalan", "Air PAM keruh"]
+    if gammu_db.kind == "postgres":  # a UTF-8 database refused the bytes; SMSD stored an empty text
+        [entry] = spool.quarantined()
+        assert "empty" in entry.error
+    else:
+        [entry] = spool.quarantined()
+        assert "TextDecoded" in entry.error
+        assert garbage.hex() in entry.payload.decode()
+    assert gammu_db.processed() == {good: True, bad: True, later: True}
+
+
+def test_parts_linked_by_smsd_are_not_doubled(gammu_db: GammuDb, spool: Spool, tmp_path: Path) -> None:
+    """When SMSD links the parts itself, 1.42 writes the whole text in the first row's
+    TextDecoded and leaves the others empty (smsd/services/sql.c, ``%T``); ``Text`` holds each part."""
+    parts = ["Saluran air di gang kami ", "tersumbat sampah plastik."]
+    whole = "".join(parts).encode()
+    ids = [
+        gammu_db.insert_raw("081200007070", encode_hex_ucs2(part), whole if seq == 0 else b"",
+                            udh=concat_udh(0x33, 2, seq + 1))
+        for seq, part in enumerate(parts)
+    ]
+    make_runner(sql_connector(gammu_db), spool, tmp_path).poll_once()
+
+    assert [t["description"] for t in complaints(spool)] == ["".join(parts)]
+    assert all(gammu_db.processed()[i] for i in ids)
+
+
+def test_acknowledgements_without_an_outbox_table_stop_the_channel_at_start(
+    gammu_db: GammuDb, spool: Spool, tmp_path: Path
+) -> None:
+    gammu_db.sql(f'DROP TABLE {gammu_db.table("outbox")}')
+    gammu_db.insert("081200009999", "Lampu jalan mati")
+    connector = make_connector(backend="gammu_sql", gammu_sql=gammu_db.options(), ack={"enabled": True},
+                               open_now=False)
+    runner = make_runner(connector, spool, tmp_path)
+    thread = threading.Thread(target=runner.run)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while (spool.channel_status(runner.name) or {}).get("state") in (None, "starting"):
+            assert time.monotonic() < deadline, "the channel never left 'starting'"
+            time.sleep(0.02)
+        state = spool.channel_status(runner.name)
+    finally:
+        runner.stop.set()
+        thread.join(10)
+    assert state["state"] == "misconfigured"
+    assert "outbox" in state["last_error"] and "ack" in state["last_error"]
+    assert complaints(spool) == [], "nothing is taken in while acknowledgements cannot be sent"
+    assert not any(gammu_db.processed().values())

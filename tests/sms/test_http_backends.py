@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import quote, quote_from_bytes, urlencode
 
 import requests
@@ -57,6 +57,16 @@ def test_kannel_get_url_message_is_committed(spool: Spool, serve) -> None:
     assert SECRET.encode() not in raw, "the shared secret is never archived"
 
 
+def test_a_kannel_post_far_larger_than_an_sms_gets_413_and_stores_nothing(spool: Spool, serve) -> None:
+    url = serve(kannel_connector())
+    query = urlencode({"token": SECRET, "from": "081200001111", "to": "08111272206", "time": str(int(time.time()))})
+    response = requests.post(f"{url}/kannel?{query}", data=b"x" * 200_000, timeout=10,
+                             headers={"Content-Type": "text/plain; charset=utf-8"})
+
+    assert response.status_code == 413, "an SMS gateway route takes far less than the server's 5 MiB"
+    assert stored_nothing(spool)
+
+
 def test_kannel_get_url_ucs2_text_is_decoded(spool: Spool, serve) -> None:
     url = serve(kannel_connector())
     text = "Banjir lagi 😭 di RW 03, tolong!"
@@ -74,7 +84,7 @@ def test_kannel_post_url_ucs2_body_with_headers_is_committed(spool: Spool, serve
         "Content-Type": "text/plain; charset=UTF-16BE",
         "X-Kannel-From": "6281200003333",
         "X-Kannel-To": "08111272206",
-        "X-Kannel-Time": sent.strftime("%Y-%m-%d %H:%M:%S"),
+        "X-Kannel-Time": sent.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),  # smsbox: gw_gmtime
         "X-Kannel-SMSC": "modem-0811",
         "X-Kannel-Coding": "3",
     }
@@ -86,6 +96,36 @@ def test_kannel_post_url_ucs2_body_with_headers_is_committed(spool: Spool, serve
     assert complaint["description"] == text
     assert complaint["requested_datetime"] == sent.isoformat()
     assert complaint["provider_message_id"].startswith("kannel:sha256:")
+
+
+def test_kannel_times_are_utc_as_smsbox_writes_them(spool: Spool, serve) -> None:
+    """smsbox formats X-Kannel-Time and %t with gw_gmtime (UTC); %T is a Unix time. A
+    message 47 hours old is inside the 48-hour window only when its time is read as UTC."""
+    url = serve(kannel_connector())
+    sent = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=47)
+    post = requests.post(f"{url}/kannel?token={SECRET}", data=b"Got mampet di Jl. Sawo", timeout=10, headers={
+        "X-Kannel-From": "6281200001212", "X-Kannel-To": "08111272206",
+        "X-Kannel-Time": sent.strftime("%Y-%m-%d %H:%M:%S")})
+    get_t = urlencode({"token": SECRET, "from": "6281200003434", "to": "08111272206", "text": "Pohon tumbang",
+                       "time": sent.strftime("%Y-%m-%d %H:%M:%S")})  # time=%t
+    get_epoch = urlencode({"token": SECRET, "from": "6281200005656", "to": "08111272206", "text": "Lampu mati",
+                           "time": str(int(sent.timestamp()))})  # time=%T
+
+    assert post.status_code == 200
+    assert requests.get(f"{url}/kannel?{get_t}", timeout=10).status_code == 200
+    assert requests.get(f"{url}/kannel?{get_epoch}", timeout=10).status_code == 200
+    assert [c["requested_datetime"] for c in complaints(spool)] == [sent.astimezone(WIB).isoformat()] * 3
+
+
+def test_kannel_sending_local_time_is_read_with_its_offset(spool: Spool, serve) -> None:
+    url = serve(make_connector(backend="kannel", kannel={"token": SECRET_REF, "time_utc_offset_hours": 7}))
+    sent = datetime.now(WIB).replace(microsecond=0) - timedelta(minutes=5)
+    response = requests.post(f"{url}/kannel?token={SECRET}", data=b"Parkir liar", timeout=10, headers={
+        "X-Kannel-From": "6281200007878", "X-Kannel-To": "08111272206",
+        "X-Kannel-Time": sent.strftime("%Y-%m-%d %H:%M:%S")})
+
+    assert response.status_code == 200
+    assert [c["requested_datetime"] for c in complaints(spool)] == [sent.isoformat()]
 
 
 def test_kannel_forged_unsigned_and_stale_requests_get_403_and_store_nothing(spool: Spool, serve) -> None:
@@ -148,7 +188,8 @@ def post_twilio(url: str, form: dict, token: str = SECRET, signed_url: str | Non
 
 
 def test_twilio_signed_post_is_committed_and_answered_with_twiml(spool: Spool, serve) -> None:
-    url = serve(make_connector("sms-1708", account="1708", backend="twilio", twilio={"auth_token": SECRET_REF})) + "/twilio"
+    connector = make_connector("sms-1708", account="1708", backend="twilio", twilio={"auth_token": SECRET_REF})
+    url = serve(connector) + "/twilio"
     response = post_twilio(url, twilio_form("SM0000000000000000000000000000000a"))
 
     assert response.status_code == 200
@@ -237,7 +278,8 @@ def post_json(url: str, document: object, stamp: float | None = None, secret: st
 def test_json_batch_is_committed_with_per_message_results(spool: Spool, serve) -> None:
     url = serve(make_connector(backend="json", json={"secret": SECRET_REF})) + "/json"
     document = {"messages": [
-        {"id": "gw-1", "from": "0812 0000 9999", "text": "Drainase tersumbat", "received_at": "2026-11-27T08:00:00+07:00"},
+        {"id": "gw-1", "from": "0812 0000 9999", "text": "Drainase tersumbat",
+         "received_at": "2026-11-27T08:00:00+07:00"},
         {"id": "gw-2", "from": "081200009999", "text": ""},
         {"id": "gw-3", "from": "081200009998", "type": "delivery_report"},
     ]}
@@ -316,8 +358,8 @@ def test_twilio_get_webhooks_are_verified_over_the_url(spool: Spool, serve) -> N
     url = serve(make_connector(backend="twilio", twilio={"auth_token": SECRET_REF})) + "/twilio"
     full = f"{url}?{urlencode(twilio_form('SM00000000000000000000000000000010', body='Lewat GET'))}"
     good = requests.get(full, headers={"X-Twilio-Signature": twilio_signature(SECRET, full, {})}, timeout=10)
-    bad = requests.get(full.replace("Lewat", "Palsu"), headers={"X-Twilio-Signature": twilio_signature(SECRET, full, {})},
-                       timeout=10)
+    signed = {"X-Twilio-Signature": twilio_signature(SECRET, full, {})}
+    bad = requests.get(full.replace("Lewat", "Palsu"), headers=signed, timeout=10)
     assert (good.status_code, bad.status_code) == (200, 403)
     [complaint] = complaints(spool)
     assert complaint["description"] == "Lewat GET"

@@ -37,7 +37,9 @@ channels:
 
 
 def test_kanal_run_takes_sms_from_gammu_and_kannel_and_routes_them(tmp_path: Path) -> None:
-    FakeSmsdFiles(tmp_path / "inbox").write("081200003131", "Jalan berlubang di Jl. Contoh, Gambir", datetime(2026, 11, 27, 8))
+    FakeSmsdFiles(tmp_path / "inbox").write(
+        "081200003131", "Jalan berlubang di Jl. Contoh, Gambir", datetime(2026, 11, 27, 8)
+    )
     config = tmp_path / "kanal.yaml"
     config.write_text(CONFIG.format(tmp=tmp_path), encoding="utf-8")
     process = KanalProcess(load_config(config, options_model))

@@ -50,8 +50,10 @@ def test_every_backend_delivers_into_the_intake_queue_once(
     db = tmp_path / "smsd.db"
     conn = sqlite3.connect(db, isolation_level=None)
     conn.executescript(SQLITE_DDL)
-    conn.execute('INSERT INTO inbox ("Text", "SenderNumber", "UDH", "TextDecoded", "RecipientID") VALUES (?, ?, ?, ?, ?)',
-                 (encode_hex_ucs2("Via Gammu SQL"), "081200002002", "", "Via Gammu SQL", "modem1"))
+    conn.execute(
+        'INSERT INTO inbox ("Text", "SenderNumber", "UDH", "TextDecoded", "RecipientID") VALUES (?, ?, ?, ?, ?)',
+        (encode_hex_ucs2("Via Gammu SQL"), "081200002002", "", "Via Gammu SQL", "modem1"),
+    )
     conn.close()
     gammu_sql = make_connector("sms-sql", backend="gammu_sql", gammu_sql={"dsn": f"sqlite:///{db}"})
     for connector in (gammu_files, gammu_sql):
@@ -94,5 +96,7 @@ def test_every_backend_delivers_into_the_intake_queue_once(
     assert report.lost == set()
     assert report.duplicated == 0
     texts = sorted(m.json["description"] for m in messages)
-    assert texts == sorted(["Via Gammu files", "Via Gammu SQL", "Via Kannel", "Via Twilio", "Via aggregator", "Via JSON"])
+    assert texts == sorted(
+        ["Via Gammu files", "Via Gammu SQL", "Via Kannel", "Via Twilio", "Via aggregator", "Via JSON"]
+    )
     assert {m.json["channel"]["type"] for m in messages} == {"sms"}

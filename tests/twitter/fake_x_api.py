@@ -7,6 +7,20 @@ asked for, newest first, ``since_id`` / ``until_id`` / ``max_results`` /
 ``pagination_token``, the 800-mention reach-back, a bearer-token check, and the
 ``x-rate-limit-*`` headers on every answer from a budget it counts itself.
 
+The reset is enforced strictly, as X does: ``x-rate-limit-reset`` is a whole second
+on X's clock (the window's true end truncated), so a mentions request that arrives
+at that second may still fall in the spent window and get another 429. A scripted
+429 that names a reset closes the window until half a second after it.
+
+OAuth 2.0 user context: :meth:`FakeXApi.oauth2_client` registers a client and its
+first refresh token; ``POST /2/oauth2/token`` with ``grant_type=refresh_token``
+answers ``token_type``, ``expires_in``, ``access_token``, ``scope`` and a NEW
+``refresh_token`` (the old one stops working, as X rotates it), authenticating a
+confidential client by HTTP Basic and a public one by ``client_id``; a bad refresh
+token gets 400 ``invalid_request``. An expired access token gets 401 like a wrong
+one. With ``prefix`` (``/x``) every path is served only under it, as behind an
+egress proxy that forwards ``https://proxy.internal/x/...``.
+
 Tests script its moods with :meth:`FakeXApi.fail_next` (429 with a reset time,
 401, 503, a connection cut in the middle of a body, a stall) and read what was
 asked in :attr:`FakeXApi.requests`. All data is made up.
@@ -26,7 +40,10 @@ from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 SNOWFLAKE_EPOCH_MS = 1288834974657
+#: How far into the named reset second a window scripted by a 429 really ends.
+RESET_LAG = 0.5
 ALWAYS_TWEET_FIELDS = ("id", "text", "edit_history_tweet_ids")
+_CLIENT_REFUSED = {"error": "unauthorized_client", "error_description": "Missing valid authorization header"}
 
 
 def snowflake(at: float, sequence: int = 0) -> str:
@@ -82,9 +99,17 @@ class FakeXApi:
         reach_back: how many of the newest mentions paging can reach.
     """
 
-    def __init__(self, bearer_token: str = "test-bearer", limit: int = 450, window: float = 900,
-                 reach_back: int = 800) -> None:
+    def __init__(self, bearer_token: str | None = "test-bearer", limit: int = 450, window: float = 900,
+                 reach_back: int = 800, prefix: str = "") -> None:
         self.bearer_token = bearer_token
+        self.prefix = prefix.rstrip("/")
+        #: OAuth 2.0: client id -> secret (None: public), valid refresh tokens -> client id,
+        #: access tokens -> expiry (Unix time).
+        self.clients: dict[str, str | None] = {}
+        self.refresh_tokens: dict[str, str] = {}
+        self.access_tokens: dict[str, float] = {}
+        self.token_lifetime = 7200.0
+        self.token_requests: list[dict[str, str]] = []
         self.limit, self.window, self.reach_back = limit, window, reach_back
         self.lock = threading.Lock()
         self.accounts: dict[str, dict[str, Any]] = {}
@@ -109,9 +134,9 @@ class FakeXApi:
 
     @property
     def url(self) -> str:
-        """Base URL to give the connector as ``api_base_url``."""
+        """Base URL to give the connector as ``api_base_url`` (with the prefix, if any)."""
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host}:{port}{self.prefix}"
 
     def start(self) -> Self:
         """Serve in a daemon thread."""
@@ -182,6 +207,47 @@ class FakeXApi:
         self.timelines[self.accounts[account.lower()]["id"]].append(marker)
         return tweet_id
 
+    def oauth2_client(self, client_id: str, refresh_token: str, client_secret: str | None = None) -> None:
+        """Register an OAuth 2.0 client and the refresh token its user authorised."""
+        with self.lock:
+            self.clients[client_id] = client_secret
+            self.refresh_tokens[refresh_token] = client_id
+
+    def expire_access_tokens(self) -> None:
+        """Every access token issued so far expires now (X then answers 401)."""
+        with self.lock:
+            self.access_tokens = dict.fromkeys(self.access_tokens, 0.0)
+
+    def token(self, form: dict[str, str], authorization: str | None) -> tuple[int, dict[str, Any]]:
+        """Answer ``POST /2/oauth2/token``."""
+        with self.lock:
+            self.token_requests.append(dict(form))
+            client_id = form.get("client_id")
+            if authorization and authorization.startswith("Basic "):
+                client_id, _, secret = base64.b64decode(authorization[6:]).decode().partition(":")
+                if client_id not in self.clients or self.clients[client_id] != secret:
+                    return 401, _CLIENT_REFUSED
+            elif client_id in self.clients and self.clients[client_id] is not None:
+                return 401, _CLIENT_REFUSED
+            refresh = form.get("refresh_token", "")
+            if form.get("grant_type") != "refresh_token" or self.refresh_tokens.get(refresh) != client_id:
+                return 400, {"error": "invalid_request", "error_description": "Value passed for the token was invalid."}
+            del self.refresh_tokens[refresh]
+            self._seq += 1
+            access, new_refresh = f"access-{self._seq:04d}", f"refresh-{self._seq:04d}"
+            self.access_tokens[access] = time.time() + self.token_lifetime
+            self.refresh_tokens[new_refresh] = client_id
+            return 200, {"token_type": "bearer", "expires_in": int(self.token_lifetime), "access_token": access,
+                         "scope": "tweet.read users.read offline.access", "refresh_token": new_refresh}
+
+    def _authorised(self, header: str | None) -> bool:
+        if not header or not header.startswith("Bearer "):
+            return False
+        token = header[7:]
+        if self.bearer_token is not None and token == self.bearer_token:
+            return True
+        return self.access_tokens.get(token, 0.0) > time.time()
+
     def fail_next(self, failure: Failure) -> Failure:
         """Script an answer (first matching failure wins)."""
         with self.lock:
@@ -204,6 +270,10 @@ class FakeXApi:
         return {"x-rate-limit-limit": str(self.limit), "x-rate-limit-remaining": str(remaining),
                 "x-rate-limit-reset": str(int(self.window_start + self.window))}
 
+    def _spend_window_until(self, end: float) -> None:
+        """The budget is spent and the window ends at ``end``: mentions requests before it get 429."""
+        self.window_start, self.used = end - self.window, self.limit
+
     def answer(self, path: str, query: dict[str, str], headers: Any) -> tuple[int, dict[str, str], Any, Failure | None]:
         """Compute (status, headers, JSON body, failure) for a request."""
         with self.lock:
@@ -212,6 +282,8 @@ class FakeXApi:
                 if failure.times > 0 and failure.match(path, query):
                     failure.times -= 1
                     if not failure.cut:
+                        if failure.status == 429 and "x-rate-limit-reset" in failure.headers:
+                            self._spend_window_until(float(failure.headers["x-rate-limit-reset"]) + RESET_LAG)
                         rate = self._rate_headers(count=path.endswith("/mentions"))
                         status = failure.status
                         self.requests[-1].status = status
@@ -220,7 +292,7 @@ class FakeXApi:
                     break
             else:
                 cut = None
-            if headers.get("Authorization") != f"Bearer {self.bearer_token}":
+            if not self._authorised(headers.get("Authorization")):
                 self.requests[-1].status = 401
                 return 401, {}, _problem(401), None
             parts = path.strip("/").split("/")
@@ -323,13 +395,42 @@ class FakeXApi:
                 # algorithm and delayed ACKs add ~40 ms to every keep-alive request.
                 self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
+            def _path(self) -> str | None:
+                path = urlsplit(self.path).path
+                if not path.startswith(fake.prefix + "/"):
+                    self._json(404, _problem(404))
+                    return None
+                return path[len(fake.prefix):]
+
+            def _json(self, status: int, body: Any) -> None:
+                raw = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def do_POST(self) -> None:
+                path = self._path()
+                if path is None:
+                    return
+                data = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+                if path != "/2/oauth2/token":
+                    self._json(404, _problem(404))
+                    return
+                form = {k: v[-1] for k, v in parse_qs(data).items()}
+                self._json(*fake.token(form, self.headers.get("Authorization")))
+
             def do_GET(self) -> None:
                 split = urlsplit(self.path)
-                if split.path.startswith("/media/"):
-                    self._file(split.path)
+                path = self._path()
+                if path is None:
+                    return
+                if path.startswith("/media/"):
+                    self._file(path)
                     return
                 query = {k: v[-1] for k, v in parse_qs(split.query).items()}
-                status, headers, body, cut = fake.answer(split.path, query, self.headers)
+                status, headers, body, cut = fake.answer(path, query, self.headers)
                 raw = json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json; charset=utf-8")

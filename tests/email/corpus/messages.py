@@ -224,7 +224,8 @@ def _gmail() -> list[CorpusMail]:
                         ),
                         part(
                             'text/html; charset="UTF-8"',
-                            b'<div>Lampu PJU mati sepanjang Jl. Pramuka.<br><img src="cid:ii_lampu01" alt="lampu.jpg"></div>',
+                            b'<div>Lampu PJU mati sepanjang Jl. Pramuka.<br>'
+                            b'<img src="cid:ii_lampu01" alt="lampu.jpg"></div>',
                         ),
                     ],
                 ),
@@ -259,7 +260,8 @@ def _gmail() -> list[CorpusMail]:
             "Lurah Contoh <lurah.contoh@example.org>",
             "Fwd: Sampah menumpuk",
             b"Mohon ditindaklanjuti.\n\n---------- Forwarded message ---------\nFrom: Warga <warga.rt07@example.com>\n"
-            b"Date: Sun, Nov 22, 2026 at 7:10 PM\nSubject: Sampah menumpuk\n\nSampah di TPS Jl. Melati belum diangkut 5 hari.\n",
+            b"Date: Sun, Nov 22, 2026 at 7:10 PM\nSubject: Sampah menumpuk\n\n"
+            b"Sampah di TPS Jl. Melati belum diangkut 5 hari.\n",
         ),
         Expect(contains=("Mohon ditindaklanjuti", "belum diangkut 5 hari")),
     )
@@ -346,8 +348,10 @@ def _outlook() -> list[CorpusMail]:
             13,
             "Dewi <dewi.k@example.org>",
             "RE: Pengaduan PJU",
-            b"Lampu sudah menyala lagi, terima kasih.\n\n________________________________\nDari: Pengaduan DKI <dki@jakarta.go.id>\n"
-            b"Dikirim: Senin, 23 November 2026 10.00\nKepada: Dewi\nPerihal: Pengaduan PJU\n\nLaporan diteruskan ke Dinas Bina Marga.\n",
+            b"Lampu sudah menyala lagi, terima kasih.\n\n________________________________\n"
+            b"Dari: Pengaduan DKI <dki@jakarta.go.id>\n"
+            b"Dikirim: Senin, 23 November 2026 10.00\nKepada: Dewi\n"
+            b"Perihal: Pengaduan PJU\n\nLaporan diteruskan ke Dinas Bina Marga.\n",
         ),
         Expect(contains=("menyala lagi",), absent=("Dinas Bina Marga", "________")),
     )
@@ -390,7 +394,8 @@ def _mobile() -> list[CorpusMail]:
                             [
                                 part(
                                     "text/html; charset=utf-8",
-                                    b'<html><body>Jalan berlubang besar di Jl. Salemba.<img src="cid:F1A2"></body></html>',
+                                    b'<html><body>Jalan berlubang besar di Jl. Salemba.'
+                                    b'<img src="cid:F1A2"></body></html>',
                                 ),
                                 part(
                                     'image/jpeg; name="IMG_0421.jpeg"',
@@ -522,6 +527,71 @@ def _charsets() -> list[CorpusMail]:
                 cte="8bit",
             ),
             Expect(contains=("Hayam Wuruk – sudah",)),
+        ),
+        CorpusMail(
+            "utf8_one_bad_byte",
+            _simple(
+                38,
+                "Tono <tono@example.org>",
+                "Satu byte rusak",
+                "Trotoar Jl. Cikini rusak \u2013 bahaya untuk lansia \U0001f475.".encode()
+                + b"\xff"
+                + " Mohon segera, caf\u00e9 sebelah juga mengeluh.".encode(),
+                ctype="text/plain; charset=utf-8",
+                cte="8bit",
+            ),
+            Expect(
+                contains=("rusak \u2013 bahaya", "\U0001f475", "caf\u00e9 sebelah"),
+                absent=("\u00c3", "\u00e2"),
+            ),
+        ),
+        CorpusMail(
+            "utf8_with_nul_bytes",  # Dovecot serves each NUL as 0x80
+            _simple(
+                39,
+                "Tono <tono@example.org>",
+                "NUL",
+                "Pompa air \u2013 rusak\x00\x00 sejak Senin.".encode(),
+                ctype="text/plain; charset=utf-8",
+                cte="8bit",
+            ),
+            Expect(contains=("Pompa air \u2013 rusak sejak Senin.",), absent=("\u20ac",)),
+        ),
+        CorpusMail(
+            "declared_utf8_is_cp1252_quotes",
+            _simple(
+                80,
+                "Rene <rene@example.com>",
+                "Salah charset 3",
+                "Petugas minta \u201cuang rokok\u201d \u2013 caf\u00e9 di pojok.".encode("cp1252"),
+                ctype="text/plain; charset=utf-8",
+                cte="8bit",
+            ),
+            Expect(contains=("\u201cuang rokok\u201d \u2013 caf\u00e9",)),
+        ),
+        CorpusMail(
+            "undeclared_charset_utf8",
+            _simple(
+                81,
+                "Tono <tono@example.org>",
+                "Tanpa charset",
+                "Bu D\u00e9sir\u00e9e \u2013 RT 03.".encode() + b"\xfe",
+                ctype="text/plain",
+                cte="8bit",
+            ),
+            Expect(contains=("Bu D\u00e9sir\u00e9e \u2013 RT 03.",)),
+        ),
+        CorpusMail(
+            "undeclared_charset_cp1252",
+            _simple(
+                82,
+                "Rene <rene@example.com>",
+                "Tanpa charset 2",
+                "Bu D\u00e9sir\u00e9e \u2013 RT 04.".encode("cp1252"),
+                ctype="text/plain",
+                cte="8bit",
+            ),
+            Expect(contains=("Bu D\u00e9sir\u00e9e \u2013 RT 04.",)),
         ),
         CorpusMail(
             "rfc2047_subject_filename",
@@ -940,7 +1010,8 @@ def _odd() -> list[CorpusMail]:
                 75,
                 "Budi Santoso <budi.s@example.org>",
                 "Fogging",
-                b"Mohon fogging, sudah ada 3 warga kena DBD di RT 05.\n\n-- \nBudi Santoso\nKetua RT 05/RW 02\n+62812000 1234\n",
+                b"Mohon fogging, sudah ada 3 warga kena DBD di RT 05."
+                b"\n\n-- \nBudi Santoso\nKetua RT 05/RW 02\n+62812000 1234\n",
             ),
             Expect(contains=("kena DBD",), absent=("Ketua RT", "+62812000")),
         ),
@@ -1001,7 +1072,32 @@ def _odd() -> list[CorpusMail]:
                     ],
                 ),
             ),
-            Expect(contains=("saluran air meluap",)),
+            Expect(
+                contains=("saluran air meluap",),
+                flags=("part_unreadable:text/plain: invalid base64",),
+            ),
+        ),
+        CorpusMail(
+            "broken_base64_no_closing_boundary",
+            message(
+                [
+                    *_std(83, "Rudi <rudi@example.org>", "Base64 rusak, terpotong"),
+                    ("Content-Type", 'multipart/mixed; boundary="b83"'),
+                ],
+                b"--b83\r\n"
+                + part("text/plain; charset=utf-8", b"Teks utuh: lampu PJU mati.")
+                + b"\r\n--b83\r\n"
+                + part(
+                    "text/plain; charset=utf-8",
+                    b"Isi ini RUSAK sekali!!\r\n",
+                    extra=[("Content-Transfer-Encoding", "base64")],
+                ),
+            ),
+            Expect(
+                contains=("lampu PJU mati",),
+                absent=("RUSAK",),
+                flags=("part_unreadable:text/plain: invalid base64",),
+            ),
         ),
         CorpusMail(
             "not_an_email",

@@ -1,0 +1,1 @@
+"""The declarative ``http_json`` channel type: JSON sources (LAPOR!, Qlue...) by config alone."""
