@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy import sparse
@@ -44,6 +44,9 @@ TRUSTED_TYPES = [
     "numpy.float64", "numpy.int64", "numpy.dtype", "numpy.ndarray", "builtins.slice",
     "scipy.sparse._csr.csr_matrix", "sklearn.utils._bunch.Bunch",
 ]
+if TYPE_CHECKING:
+    from router.learn.scorer import SparseScorer
+
 _SPACE = re.compile(r"\s+")
 
 
@@ -98,8 +101,7 @@ class RouterModel:
         self.parts = parts
         self.meta = meta
         self.version = version
-        self._names: np.ndarray | None = None
-        self._coef: np.ndarray | None = None
+        self._scorer: SparseScorer | None = None
 
     @property
     def labels(self) -> list[str]:
@@ -126,40 +128,35 @@ class RouterModel:
         return sparse.hstack(blocks, format="csr")
 
     def predict_proba(self, texts: Sequence[str], categories: Sequence[str | None]) -> np.ndarray:
-        """Calibrated probabilities, one row per complaint, columns in :attr:`labels` order."""
+        """Calibrated probabilities by the scikit-learn pipeline itself, one row per complaint, columns
+        in :attr:`labels` order (the reference :attr:`scorer` is checked against)."""
         return self.parts["clf"].predict_proba(self.features(texts, categories))
 
-    def predict(self, texts: Sequence[str], categories: Sequence[str | None], reasons: int = 3) -> list[Prediction]:
-        """Predict the label of each complaint, with the top contributing features as reasons."""
-        x = self.features(texts, categories)
-        proba = self.parts["clf"].predict_proba(x)
-        labels = self.labels
-        out = []
-        for i, row in enumerate(proba):
-            order = np.argsort(row)[::-1][:3]
-            best = int(order[0])
-            out.append(Prediction(labels[best], float(row[best]), [(labels[j], float(row[j])) for j in order],
-                                  self._reasons(x, i, best, reasons) if reasons else []))
-        return out
+    @property
+    def scorer(self) -> SparseScorer:
+        """The fast scorer of this model (built on first use)."""
+        if self._scorer is None:
+            from router.learn.scorer import SparseScorer
 
-    def _reasons(self, x: sparse.csr_matrix, i: int, cls: int, k: int) -> list[str]:
-        if self._coef is None:
-            svm = self.parts["clf"].calibrated_classifiers_[0].estimator
-            coef = np.asarray(svm.coef_)
-            self._coef = np.vstack([-coef[0], coef[0]]) if coef.shape[0] == 1 else coef
-            p = self.parts
-            self._names = np.concatenate([
-                ["w:" + n for n in p["word"].get_feature_names_out()],
-                ["c:" + n for n in p["char"].get_feature_names_out()],
-                ["category:" + n.removeprefix("cat_") if n != "cat__none" else ""
-                 for n in p["cat"].get_feature_names_out()],
-            ])
-        start, end = x.indptr[i], x.indptr[i + 1]
-        idx, vals = x.indices[start:end], x.data[start:end]
-        contrib = vals * self._coef[cls, idx]
-        top = np.argsort(contrib)[::-1][:k]
-        assert self._names is not None
-        return [str(self._names[idx[j]]) for j in top if contrib[j] > 0 and self._names[idx[j]]]
+            self._scorer = SparseScorer(self.parts, float(self.meta.get("params", {}).get("category_weight", 1.0)))
+        return self._scorer
+
+    def predict(self, texts: Sequence[str], categories: Sequence[str | None], reasons: int = 3) -> list[Prediction]:
+        """Predict the label of each complaint, with the top contributing features as reasons.
+
+        Uses :attr:`scorer` (same probabilities as :meth:`predict_proba`, several times faster).
+        """
+        scorer = self.scorer
+        xw, xc, cats = scorer.features([word_text(t) for t in texts], [char_text(t) for t in texts],
+                                       [category_token(c) or "cat__none" for c in categories])
+        proba = scorer.scores(xw, xc, cats)
+        labels = scorer.classes
+        order = np.argsort(-proba, axis=1, kind="stable")[:, :3]
+        why = scorer.reasons(xw, xc, cats, order[:, 0], reasons) if reasons else [[] for _ in texts]
+        out = []
+        for row, top, because in zip(proba.tolist(), order.tolist(), why):
+            out.append(Prediction(labels[top[0]], row[top[0]], [(labels[j], row[j]) for j in top], because))
+        return out
 
     def save(self, path: Path) -> str:
         """Write the model file; returns (and sets) its version."""
