@@ -78,9 +78,10 @@ class Classifier:
                     found.add(phrase)
         return found
 
-    def classify(self, text: str, hint: str | None = None) -> Classification:
-        """Classify ``text``; ``hint`` is the channel's own category string, if any."""
-        found = self.found_phrases(self.rules.normaliser.tokens(text))
+    def classify(self, text: str, hint: str | None = None, tokens: tuple[str, ...] | None = None) -> Classification:
+        """Classify ``text``; ``hint`` is the channel's own category string, if any; ``tokens``: the
+        text's normalised tokens when the caller has them already."""
+        found = self.found_phrases(self.rules.normaliser.tokens(text) if tokens is None else tokens)
         scores: dict[str, float] = defaultdict(float)
         matched: dict[str, list[str]] = defaultdict(list)
         seen: set[int] = set()

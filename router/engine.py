@@ -87,6 +87,7 @@ class Router:
         self._dedup_factory = dedup_factory
         self._dedup: DedupStore | None = None
         self._agency_prefix = topology.triage_queue.rsplit(".", 1)[0] + "."
+        self._landmark_places: dict[str, ResolvedLocation] = {}
 
     @classmethod
     def from_config(cls, router_cfg: RouterConfig, topology: TopologyConfig,
@@ -177,7 +178,8 @@ class Router:
         ``prediction``: the model's answer when the caller predicted a batch at once.
         """
         text = "\n".join(t for t in (complaint.title, complaint.description) if t)
-        cls = self.classifier.classify(text, complaint.service_code)
+        tokens = self.rules.normaliser.tokens(text)
+        cls = self.classifier.classify(text, complaint.service_code, tokens)
         loc = self.locator.resolve(complaint)
         channel_says = self._from_inspektorat_channel(complaint)
         confidential = channel_says or complaint.reporter.confidential
@@ -187,7 +189,7 @@ class Router:
             loc = self._landmark(text, loc)
         duplicate_of = None
         if not confidential:
-            words = frozenset(self.rules.normaliser.tokens(text))
+            words = frozenset(tokens)
             duplicate_of = self.duplicates.check_and_add(
                 complaint, words, cls.category, loc.kelurahan_code or loc.kecamatan_code
             )
@@ -270,10 +272,12 @@ class Router:
         hit = find_landmark(text, self.model.landmarks)
         if hit is None:
             return loc
-        found = self.locator.from_text(f"Kelurahan {hit[1]}", loc.address)
+        found = self._landmark_places.get(hit[1])
+        if found is None:  # a learned kelurahan name resolves the same way every time
+            found = self._landmark_places[hit[1]] = self.locator.from_text(f"Kelurahan {hit[1]}")
         if found.level != "kelurahan" or (loc.kecamatan_code and found.kecamatan_code != loc.kecamatan_code):
             return loc
-        return replace(found, method="landmark", note=f"landmark {hit[0]}")
+        return replace(found, method="landmark", note=f"landmark {hit[0]}", address=loc.address)
 
     def _from_inspektorat_channel(self, complaint: Complaint) -> bool:
         ch = complaint.channel

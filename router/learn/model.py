@@ -5,7 +5,7 @@ router/textnorm.py, so "gak"/"ga"/"tidak" are one word), character n-grams of th
 lower-cased raw text within word boundaries (3–5) (robust to typos and abbreviations:
 "jln"/"jalan", "bgt", "lobang"/"lubang" share most of their n-grams), both TF-IDF with
 sublinear term frequency, and the citizen's category as one binary feature. Classifier:
-a linear SVM (LinearSVC) whose scores are turned into probabilities by sigmoid
+a linear SVM (LinearSVC, dual solver) whose scores are turned into probabilities by sigmoid
 calibration on 3 internal folds (CalibratedClassifierCV, ensemble=False: one SVM on all
 rows, so the file holds one weight matrix). Why these: see docs/router.md.
 
@@ -115,8 +115,8 @@ class RouterModel:
 
     @property
     def landmarks(self) -> dict[str, str]:
-        """Learned street/landmark phrase -> kelurahan name."""
-        return dict(self.meta.get("landmarks") or {})
+        """Learned street/landmark phrase -> kelurahan name (do not modify: shared, read on every decision)."""
+        return self.meta.setdefault("landmarks", {})
 
     def features(self, texts: Sequence[str], categories: Sequence[str | None]) -> sparse.csr_matrix:
         """The feature matrix of complaints."""
@@ -226,7 +226,9 @@ def fit(rows: Sequence[Row], params: TrainParams | None = None) -> RouterModel:
     xk = cat.fit_transform([category_token(r.category) or "cat__none" for r in rows]) * params.category_weight
     x = sparse.hstack([xw, xc, xk], format="csr")
     folds = int(min(3, counts.min()))
-    svm = LinearSVC(C=params.c, dual="auto", max_iter=5000, random_state=0)
+    # The dual solver: with more rows than features dual="auto" picks the primal one, which took
+    # ten times longer on 50,000 rows for the same weights (docs/router.md, model choice).
+    svm = LinearSVC(C=params.c, dual=True, max_iter=5000, random_state=0)
     if folds >= 2:
         clf = CalibratedClassifierCV(svm, method="sigmoid", cv=folds, ensemble=False)
     else:  # a label seen once cannot be calibrated by cross-validation

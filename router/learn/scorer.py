@@ -132,9 +132,14 @@ class SparseScorer:
         k_cols = np.array([c for c in cats if c is not None], dtype=np.int64)
         rows = np.concatenate([w_rows, c_rows, k_rows])
         cols = np.concatenate([xw.indices, xc.indices + self.n_word, k_cols + self.n_word + self.n_char])
+        if m.w_word.shape[1] == 1:  # binary: one weight column, for the second class
+            column, sign = np.zeros_like(classes), np.where(classes == 1, 1.0, -1.0)
+        else:
+            column, sign = classes, np.ones(len(classes))
         contrib = np.concatenate([
-            xw.data * m.w_word[xw.indices, classes[w_rows]], xc.data * m.w_char[xc.indices, classes[c_rows]],
-            self.category_weight * m.w_cat[k_cols, classes[k_rows]]])
+            xw.data * m.w_word[xw.indices, column[w_rows]] * sign[w_rows],
+            xc.data * m.w_char[xc.indices, column[c_rows]] * sign[c_rows],
+            self.category_weight * m.w_cat[k_cols, column[k_rows]] * sign[k_rows]])
         keep = contrib > 0  # only what pushed towards the class is a reason
         rows, cols, contrib = rows[keep], cols[keep], contrib[keep]
         order = np.lexsort((-contrib, rows))  # by document, then the largest contribution first

@@ -60,3 +60,14 @@ def test_reasons_are_features_of_the_text_pushing_towards_the_label():
     assert all(r.startswith(("w:", "c:", "category:")) for r in pred.reasons)
     words = [r[2:] for r in pred.reasons if r.startswith("w:")]
     assert all(w.split()[0] in "lampu jalan mati total depan sekolah gelap banget kalo malam" for w in words)
+
+
+def test_reasons_of_a_two_agency_model_point_to_each_side():
+    rows = [{"text": f"jalan rusak parah nomor {i}", "agency": "binamarga", "category": "", "kelurahan": ""}
+            for i in range(12)]
+    rows += [{"text": f"anjing liar galak nomor {i}", "agency": "dkpkp", "category": "", "kelurahan": ""}
+             for i in range(12)]
+    model = fit(rows_from_records(rows))
+    road, dog = model.predict(["jalan rusak parah di gang", "anjing liar galak di gang"], [None, None])
+    assert (road.label, dog.label) == ("binamarga", "dkpkp")
+    assert "w:jalan" in road.reasons and "w:anjing" in dog.reasons
