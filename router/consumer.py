@@ -267,8 +267,10 @@ class RouterConsumer:
             self._producer.publish(
                 copy.body, exchange=self.topology.routed_exchange, routing_key=copy.routing_key,
                 priority=routed.priority,
-                message_id=routed.complaint_id, type=ROUTED_TYPE, content_type="application/json",
-                content_encoding="utf-8", delivery_mode=2, headers={**headers, "kanal_integrity_copy": True},
+                message_id=copy.message_id, type=ROUTED_TYPE, content_type="application/json",
+                content_encoding="utf-8", delivery_mode=2,
+                headers={**headers, "cloudEvents_id": copy.message_id, "kanal_integrity_copy": True,
+                         "kanal_copy_of": routed.complaint_id},
                 timestamp=int(time.time()), retry=False, declare=[],
             )
 

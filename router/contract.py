@@ -81,7 +81,8 @@ class Routing(BaseModel):
     model: ModelInfo | None
     integrity: bool = Field(description="Pungli or another integrity matter is mentioned; a copy went to the "
                             "Inspektorat without the reporter's identity.")
-    copy_of: str | None = Field(None, description="On the integrity copy only: the queue the complaint went to.")
+    copy_of: str | None = Field(None, description="On the integrity copy only: the id of the complaint it copies "
+                                "(the copy's AMQP message_id is its own, see router.decision.integrity_copy_id).")
 
 
 class RoutedComplaint(Complaint):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,14 @@ class Copy:
     queue: str
     routing_key: str
     body: bytes
+    message_id: str
+
+
+def integrity_copy_id(complaint_id: str) -> str:
+    """The AMQP ``message_id`` of a complaint's integrity copy: its own, deterministic (a
+    redelivered complaint's copy has the same id), never the complaint's (no message id
+    appears twice across the routed queues)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"kanal:{complaint_id}:integrity"))
 
 
 @dataclass(frozen=True, slots=True)

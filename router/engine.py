@@ -32,7 +32,7 @@ from config.models import RouterConfig, TopologyConfig
 from config.secrets import SecretValue, resolve_secret
 from normalizer.complaint import Complaint
 from router.classify import Classification, Classifier
-from router.decision import Copy, Routed, build_body, redact_identity
+from router.decision import Copy, Routed, build_body, integrity_copy_id, redact_identity
 from router.dedup import DEFAULT_TABLE, DedupStore, open_dedup_store
 from router.duplicates import DuplicateIndex
 from router.location import LocationResolver, ResolvedLocation
@@ -209,9 +209,10 @@ class Router:
         if integrity and not confidential:
             copy_key = f"confidential.inspektorat.{prio.name}"
             copy_routing = routing | {"confidential": True, "queue": self.topology.confidential_queue,
-                                      "routing_key": copy_key, "copy_of": queue}
-            copies = (Copy(self.topology.confidential_queue, copy_key, build_body(redact_identity(doc), copy_routing,
-                                                                                   redact=False)),)
+                                      "routing_key": copy_key, "copy_of": str(complaint.id)}
+            copy_body = build_body(redact_identity(doc), copy_routing, redact=False)
+            copy_id = integrity_copy_id(str(complaint.id))
+            copies = (Copy(self.topology.confidential_queue, copy_key, copy_body, copy_id),)
         agency_name = self.rules.agencies[agency].name if agency in self.rules.agencies else "Triage"
         return Routed(str(complaint.id), agency, agency_name, routing["service_code"], queue, key, prio.amqp, body,
                       duplicate_of, confidential, agency == TRIAGE, routing, copies)

@@ -88,12 +88,39 @@ class TestRoutingOnRabbitMQ:
         assert {m["id"] for m in routed["confidential"]} == {str(pungli.id), str(via_inspektorat.id), str(flagged.id)}
         copies = [m for m in routed["confidential"] if m["routing"].get("copy_of")]
         assert [m["id"] for m in copies] == [str(pungli.id)]  # issue 12 item 6: a copy without the reporter
+        assert copies[0]["routing"]["copy_of"] == str(pungli.id)
         assert copies[0]["reporter"]["phone"] is None and copies[0]["reporter"]["name"] is None
         assert all(m["reporter"]["phone"] == secret_phone for m in routed["confidential"] if m not in copies)
         others = [m for code, ms in routed.items() if code != "confidential" for m in ms]
         assert [(m["id"], m["routing"]["integrity"]) for m in others] == [(str(pungli.id), True)]
         assert {m["routing"]["agency_code"] for m in routed["confidential"] if m not in copies} == {
             "inspektorat", "kelurahan"}
+
+    def test_integrity_copy_reaches_the_inspektorat_without_the_reporter(self, broker, start_router, rules):
+        queues = agency_queue_names(broker.topology, rules)
+        reporter = Reporter(name="Siti Contoh", phone="+6281200007777", email="siti@example.org",
+                            handle="@siticontoh")
+        text = ("sampah numpuk di gang 3 minggu, petugasnya minta uang rokok dulu baru mau angkut, pungli. "
+                "hubungi sy 081200007777 atau siti@example.org")
+        complaint = make_complaint(text, reporter=reporter)
+        start_router()
+        broker.publish(complaint)
+        assert wait_for(lambda: _total(broker, queues) == 2)
+        messages = {q: broker.drain(q) for q in [*queues.values(), broker.topology.confidential_queue]}
+        (props, body), = messages.pop(broker.topology.confidential_queue)
+        (agency_props, agency_body), = [m for ms in messages.values() for m in ms]
+        assert agency_props.message_id == str(complaint.id)
+        assert json.loads(agency_body)["routing"]["integrity"] is True
+        assert props.message_id not in (None, str(complaint.id))  # one message id per message
+        assert props.headers["cloudEvents_id"] == props.message_id
+        assert props.headers["kanal_copy_of"] == str(complaint.id)
+        copy = json.loads(body)
+        assert copy["routing"]["copy_of"] == copy["id"] == str(complaint.id)
+        assert copy["routing"]["confidential"] is True and copy["routing"]["integrity"] is True
+        raw = body.decode()
+        for secret in ("Siti", "7777", "siti@", "@siticontoh"):
+            assert secret not in raw, secret
+        assert "pungli" in copy["description"]  # what the Inspektorat must read stays
 
     def test_same_complaint_twice_is_routed_once(self, broker, start_router, rules):
         queues = agency_queue_names(broker.topology, rules)

@@ -83,7 +83,13 @@ class TestConfidential:
         assert (copy.queue, copy.routing_key) == ("kanal.confidential", "confidential.inspektorat.normal")
         doc = json.loads(copy.body)
         assert doc["reporter"]["phone"] is None and doc["reporter"]["name"] is None
-        assert doc["routing"]["copy_of"] == "kanal.agency.kelurahan"
+        assert doc["routing"]["copy_of"] == doc["id"] == r.complaint_id
+        # Its own message id (one id per message across the routed queues), the same on a redelivery.
+        assert copy.message_id != r.complaint_id
+        again = make_complaint(text, reporter=reporter, message_id="pungli-1")
+        other = make_complaint(text, reporter=reporter, message_id="pungli-2")
+        assert router.route(again).copies[0].message_id == router.route(again).copies[0].message_id
+        assert router.route(again).copies[0].message_id != router.route(other).copies[0].message_id
 
     def test_pungli_with_confidentiality_asked_goes_only_to_the_confidential_queue(self, router):
         reporter = Reporter(name="Budi Contoh", phone="+6281200001234", confidential=True)
