@@ -80,16 +80,19 @@ class RouterConsumer:
         heartbeat: AMQP heartbeat seconds.
         batch_max: most deliveries handled in one transaction (those already received;
             the router never waits to fill a batch).
+        after_routed: called with ``[(complaint, routed)]`` after each committed batch
+            (router/feedback_consumer.py keeps the texts for corrections); must not raise.
     """
 
     def __init__(self, url: str, topology: TopologyConfig, router: Router, prefetch: int = 200,
-                 heartbeat: int = 15, batch_max: int = 100) -> None:
+                 heartbeat: int = 15, batch_max: int = 100, after_routed: Any = None) -> None:
         self.url = url
         self.topology = topology
         self.router = router
         self.prefetch = prefetch
         self.heartbeat = heartbeat
         self.batch_max = batch_max
+        self.after_routed = after_routed
         self.stats = RouterStats()
         self._channel: Any = None
         #: Set (by SIGHUP) to load the model file again between two batches.
@@ -201,6 +204,9 @@ class RouterConsumer:
             # Nothing between the AMQP commit and the database commit (leaving this block):
             # that gap is the one a crash plus a later resend of the same id could exploit.
         self._account(routed_now, duplicates, poison)
+        if self.after_routed is not None and routed_now:
+            by_id = {str(c.id): c for _, c in decoded}
+            self.after_routed([(by_id[r.complaint_id], r) for r in routed_now])
 
     def _predict(self, complaints: list[Complaint]) -> list[Any]:
         """The model's answers for the batch at once; on a failure each complaint is tried alone."""
@@ -329,9 +335,13 @@ def run_router(loaded: Any, stop: threading.Event) -> None:
     cfg = loaded.kanal
     dedup_path = Path(cfg.spool.path).with_name("router-dedup.db")
     router = Router.from_config(cfg.router, cfg.broker.topology, dedup_path)
+    from router.engine import dedup_dsn
+    from router.feedback_consumer import start_feedback
+
+    _, remember = start_feedback(cfg, broker_url(cfg.broker), stop, dedup_dsn(cfg.router.dedup_dsn))
     consumer = RouterConsumer(broker_url(cfg.broker), cfg.broker.topology, router,
                               prefetch=cfg.router.prefetch, heartbeat=cfg.broker.heartbeat,
-                              batch_max=router.options.batch_max)
+                              batch_max=router.options.batch_max, after_routed=remember)
     if threading.current_thread() is threading.main_thread() and hasattr(signal, "SIGHUP"):
         signal.signal(signal.SIGHUP, lambda *_: consumer.reload_requested.set())
     log.info("router decides with", model=router.model.version if router.model else None,

@@ -5,7 +5,9 @@
   triage queue's name without its last part, ``kanal.agency`` by default), bound
   with ``agency.<agency>.#``;
 * ``triage_queue`` bound with ``agency.triage.#``;
-* ``confidential_queue`` bound with ``confidential.#`` and nothing else.
+* ``confidential_queue`` bound with ``confidential.#`` and nothing else;
+* ``feedback_exchange`` (durable topic) and ``feedback_queue`` bound with ``#``: the
+  CRM's corrections ``{complaint_id, agency}`` (docs/router.md, corrections).
 
 Every queue has the same arguments style as the intake side: quorum, an explicit
 ``x-delivery-limit`` and the dead-letter exchange. Declaring is idempotent; the
@@ -62,6 +64,29 @@ def declare_routed_side(channel: Any, topology: TopologyConfig, agency_queues: d
         ).declare()
 
 
+def feedback_exchange(topology: TopologyConfig) -> Exchange:
+    """The exchange the CRM publishes corrections to."""
+    return Exchange(topology.feedback_exchange, type="topic", durable=True)
+
+
+def feedback_queue(topology: TopologyConfig) -> Queue:
+    """The router's queue of corrections, bound to the feedback exchange with ``#``."""
+    return Queue(topology.feedback_queue, feedback_exchange(topology), routing_key="#", durable=True,
+                 queue_arguments=queue_arguments(topology))
+
+
+def declare_feedback_side(channel: Any, topology: TopologyConfig) -> None:
+    """Declare the feedback exchange and queue on a kombu channel (idempotent)."""
+    feedback_exchange(topology)(channel).declare()
+    feedback_queue(topology)(channel).declare()
+
+
+def delete_feedback_side(channel: Any, topology: TopologyConfig) -> None:
+    """Delete what :func:`declare_feedback_side` declared (tests and teardown)."""
+    Queue(topology.feedback_queue)(channel).delete()
+    feedback_exchange(topology)(channel).delete()
+
+
 def delete_routed_side(channel: Any, topology: TopologyConfig, agency_queues: dict[str, str]) -> None:
     """Delete what :func:`declare_routed_side` declared (tests and teardown)."""
     for spec in routed_queues(topology, agency_queues):
@@ -72,14 +97,16 @@ def delete_routed_side(channel: Any, topology: TopologyConfig, agency_queues: di
 def definitions(topology: TopologyConfig, agency_queues: dict[str, str], vhost: str = "/") -> dict[str, Any]:
     """The routed side as a RabbitMQ definitions document (for ``rabbitmqctl import_definitions``)."""
     args = queue_arguments(topology)
-    specs = routed_queues(topology, agency_queues)
+    specs = [(topology.routed_exchange, s) for s in routed_queues(topology, agency_queues)]
+    specs.append((topology.feedback_exchange, RoutedQueue(topology.feedback_queue, "#")))
     return {
-        "exchanges": [{"name": topology.routed_exchange, "vhost": vhost, "type": "topic", "durable": True,
-                       "auto_delete": False, "internal": False, "arguments": {}}],
+        "exchanges": [{"name": name, "vhost": vhost, "type": "topic", "durable": True,
+                       "auto_delete": False, "internal": False, "arguments": {}}
+                      for name in (topology.routed_exchange, topology.feedback_exchange)],
         "queues": [{"name": s.name, "vhost": vhost, "durable": True, "auto_delete": False, "arguments": args}
-                   for s in specs],
-        "bindings": [{"source": topology.routed_exchange, "vhost": vhost, "destination": s.name,
-                      "destination_type": "queue", "routing_key": s.binding_key, "arguments": {}} for s in specs],
+                   for _, s in specs],
+        "bindings": [{"source": source, "vhost": vhost, "destination": s.name, "destination_type": "queue",
+                      "routing_key": s.binding_key, "arguments": {}} for source, s in specs],
     }
 
 
