@@ -182,7 +182,14 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         hook = getattr(loaded.options.get(channel.name), "config_warnings", None)
         for warning in hook() if callable(hook) else ():
             print(f"warning: channel {channel.name!r}: {warning}")
-    return EXIT_OK
+    from router.learn.commands import config_problems
+
+    errors, warnings = config_problems(loaded.kanal.router)
+    for line in warnings:
+        print(f"warning: {line}")
+    for line in errors:
+        print(f"error: {line}", file=sys.stderr)
+    return EXIT_CONFIG if errors else EXIT_OK
 
 
 def cmd_schema(args: argparse.Namespace) -> int:

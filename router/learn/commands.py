@@ -69,6 +69,29 @@ def evaluate(data: Path, model_path: Path | None, folds: int, labels: LabelMap |
     return 0
 
 
+def config_problems(router_cfg: object) -> tuple[list[str], list[str]]:
+    """``(errors, warnings)`` of a config's ``router`` section about its model, for
+    ``kanal check-config``: a model file that cannot be loaded is an error; labels of the
+    model that map to no agency (their complaints go to triage) are a warning."""
+    from router.engine import model_path
+    from router.rules import RulesError, load_rules
+
+    path = model_path(getattr(router_cfg, "model", None))
+    if path is None:
+        return [], []
+    try:
+        model = load_model(path)
+        rules = load_rules(getattr(router_cfg, "rules", None))
+    except (ModelError, RulesError) as exc:
+        return [f"router.model: {exc}"], []
+    unmapped = LabelMap(rules.agencies, getattr(router_cfg, "labels", None)).unmapped(model.labels)
+    if not unmapped:
+        return [], []
+    warning = ("router.model: labels that map to no agency (complaints predicted as these go to triage; "
+               f"map them in router.labels): {', '.join(unmapped)}")
+    return [], [warning]
+
+
 def _report_labels(model_labels: list[str], labels: LabelMap | None, out: Out) -> None:
     if labels is None:
         return

@@ -109,6 +109,30 @@ def test_unmapped_labels_are_reported_and_route_to_triage(tmp_path, rules, capsy
     assert router.route(make_complaint("jalan rusak parah di gang")).agency_code == "binamarga"
 
 
+def test_check_config_reports_the_model_labels_that_map_to_no_agency(tmp_path, capsys):
+    rows = [{"text": f"jalan rusak parah nomor {i}", "agency": "DINAS BINA MARGA", "category": "", "kelurahan": ""}
+            for i in range(12)]
+    rows += [{"text": f"anjing liar galak nomor {i}", "agency": "DKPKP", "category": "", "kelurahan": ""}
+             for i in range(12)]
+    model_path = tmp_path / "m.skops"
+    assert main(["router", "train", "--data", str(write_rows(tmp_path / "h.csv", rows)),
+                 "--out", str(model_path)]) == 0
+    config = tmp_path / "kanal.yaml"
+    config.write_text(f"spool: {{path: {tmp_path / 'spool.db'}}}\nrouter: {{model: {model_path}}}\n")
+    capsys.readouterr()
+    assert main(["check-config", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "warning: router.model: labels that map to no agency" in out and "DKPKP" in out
+    assert "DINAS BINA MARGA" not in out.split("no agency")[1]
+    config.write_text(f"spool: {{path: {tmp_path / 'spool.db'}}}\nrouter: {{model: {model_path}, "
+                      "labels: {DKPKP: satpolpp}}\n")
+    main(["check-config", str(config)])
+    assert "no agency" not in capsys.readouterr().out
+    config.write_text(f"spool: {{path: {tmp_path / 'spool.db'}}}\nrouter: {{model: {tmp_path / 'none.skops'}}}\n")
+    assert main(["check-config", str(config)]) == 2
+    assert "error: router.model" in capsys.readouterr().err
+
+
 @pytest.mark.postgres
 def test_feedback_is_stored_and_used_by_from_feedback(postgres_dsn, tmp_path, capsys):
     store = FeedbackStore(postgres_dsn)  # the tables `kanal router train --from-feedback` reads
