@@ -202,7 +202,8 @@ class TestRunRouter:
         thread = threading.Thread(target=run_router, args=(loaded, stop), daemon=True)
         thread.start()
         broker.publish(complaint)
-        assert wait_for(lambda: _total(broker, queues) == 1 if _declared(broker, queues) else False)
+        # Up to a minute: the process loads the default model and starts its feedback thread first.
+        assert wait_for(lambda: _total(broker, queues) == 1 if _declared(broker, queues) else False, timeout=60)
         message = json.loads(broker.drain(queues["gulkarmat"])[0][1])
         assert message["routing"]["coordinate_by"] == "2026-03-02T03:00:00Z"
         stop.set()
