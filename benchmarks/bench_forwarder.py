@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import tempfile
 import threading
 import time
@@ -79,7 +80,11 @@ def cleanup(topology: TopologyConfig) -> None:
 
 
 class RawPublisher:
-    """Baseline: pika SelectConnection, streaming confirms, a window of ``window``."""
+    """Baseline: the best bare pika publisher we could write for the same exchange, queue,
+    persistence and ``mandatory``: one SelectConnection, streaming confirms, ``window``
+    (256+) in flight, pre-built bodies and properties, confirms settled in O(1) (the
+    broker confirms in order here), and refills in bursts once half the window is free
+    rather than one publish per confirm frame."""
 
     def __init__(self, messages: list[tuple[bytes, pika.BasicProperties]], topology: TopologyConfig, window: int):
         self.messages = messages
@@ -87,7 +92,8 @@ class RawPublisher:
         self.window = window
         self.next = 0
         self.tag = 0
-        self.in_flight: dict[int, int] = {}
+        self.low = 0  # every tag <= low is confirmed
+        self.singles: set[int] = set()  # confirmed one by one above low
         self.confirmed = 0
         self.channel = None
 
@@ -102,31 +108,39 @@ class RawPublisher:
 
     def _on_channel(self, channel) -> None:
         self.channel = channel
+        channel.add_on_return_callback(lambda *_a: sys.exit("baseline: a message was returned"))
         channel.confirm_delivery(ack_nack_callback=self._on_confirm, callback=lambda _f: self._publish())
 
     def _publish(self) -> None:
         exchange, key = self.topology.intake_exchange, self.topology.intake_routing_key
-        while len(self.in_flight) < self.window and self.next < len(self.messages):
-            body, props = self.messages[self.next]
-            self.channel.basic_publish(exchange, key, body, props, mandatory=True)
-            self.tag += 1
-            self.in_flight[self.tag] = self.next
-            self.next += 1
+        publish = self.channel.basic_publish
+        room = min(self.window - (self.tag - self.confirmed), len(self.messages) - self.next)
+        messages, start = self.messages, self.next
+        for body, props in messages[start : start + room]:
+            publish(exchange, key, body, props, mandatory=True)
+        self.next += room
+        self.tag += room
 
     def _on_confirm(self, frame) -> None:
         method = frame.method
+        if not isinstance(method, pika.spec.Basic.Ack):
+            sys.exit("baseline: the broker nacked")
+        tag = method.delivery_tag
         if method.multiple:
-            for tag in [t for t in self.in_flight if t <= method.delivery_tag]:
-                del self.in_flight[tag]
-                self.confirmed += 1
-        elif self.in_flight.pop(method.delivery_tag, None) is not None:
+            done = {s for s in self.singles if s <= tag}
+            self.confirmed += tag - self.low - len(done)
+            self.singles -= done
+            self.low = tag
+        else:
+            self.singles.add(tag)
             self.confirmed += 1
         if self.confirmed == len(self.messages):
             self.elapsed = time.perf_counter() - self.started
             self.connection.close()
             self.connection.ioloop.stop()
             return
-        self._publish()
+        if self.tag - self.confirmed <= self.window // 2:
+            self._publish()
 
 
 def fill_spool(spool: Spool, complaints: list[Complaint]) -> None:
@@ -135,7 +149,8 @@ def fill_spool(spool: Spool, complaints: list[Complaint]) -> None:
         outcomes = []
         for c in complaints[start : start + 1000]:
             raw = RawMessage(c.provider_message_id, c.provider_message_id.encode(), now)
-            outcomes.append(Outcome(raw, "accepted", c.model_copy(update={"raw_ref": raw.raw_ref}), encode_complaint(c)))
+            kept = c.model_copy(update={"raw_ref": raw.raw_ref})
+            outcomes.append(Outcome(raw, "accepted", kept, encode_complaint(c)))
         spool.commit("sms-1708", "sms", outcomes)
 
 
@@ -192,7 +207,8 @@ def main() -> None:
     configure_logging("warning", "console")
     complaints = make_complaints(args.messages)
     size = len(encode_complaint(complaints[0]))
-    print(f"{args.messages} persistent messages of {size} B per run, window {args.window}, quorum queue, {URL.split('@')[-1]}")
+    print(f"{args.messages} persistent messages of {size} B per run, window {args.window}, quorum queue, "
+          f"{URL.split('@')[-1]}")
     raw_rates, fwd_rates = [], []
     for round_no in range(1, args.rounds + 1):
         # Alternate the order so a burst of load from elsewhere hits both alike.
@@ -207,7 +223,8 @@ def main() -> None:
     raw_median, fwd_median = statistics.median(raw_rates), statistics.median(fwd_rates)
     print(f"raw pika publisher (streaming confirms): best {raw_best:8.0f} msg/s   median {raw_median:8.0f} msg/s")
     print(f"kanal forwarder (spool -> broker):       best {fwd_best:8.0f} msg/s   median {fwd_median:8.0f} msg/s")
-    print(f"ratio forwarder / raw: best {fwd_best / raw_best:.2f}   median {fwd_median / raw_median:.2f}   (target >= 0.6)")
+    print(f"ratio forwarder / raw: best {fwd_best / raw_best:.2f}   median {fwd_median / raw_median:.2f}"
+          "   (target >= 0.6)")
 
 if __name__ == "__main__":
     main()

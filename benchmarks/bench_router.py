@@ -7,7 +7,8 @@ Run: ``.venv/bin/python benchmarks/bench_router.py [--n 20000] [--amqp-n 2000] [
    the baseline of just decoding the complaint JSON (pydantic), which every consumer
    pays. Target: >= 5,000 classifications/s.
 2. On the shared RabbitMQ (unique queue names, deleted afterwards): the router
-   (AMQP transaction per message + PostgreSQL or SQLite dedup claim) next to a bare
+   (AMQP transaction per batch, PostgreSQL dedup claim and shared duplicate index as
+   ``kanal router`` runs them, or SQLite and the in-memory index) next to a bare
    kombu consumer that only acks, on the same number of messages in the same run.
 """
 
@@ -77,6 +78,7 @@ def bench_amqp(n: int, dsn: str | None) -> None:
     from kanal import topology as intake
     from router.consumer import RouterConsumer
     from router.dedup import open_dedup_store
+    from router.shared_duplicates import PostgresDuplicateIndex
     from router.topology import delete_routed_side
     from tests.router.helpers import publish_intake
 
@@ -123,7 +125,11 @@ def bench_amqp(n: int, dsn: str | None) -> None:
     fill()
     with tempfile.TemporaryDirectory() as tmp:
         table = f"bench_dedup_{tag}"
-        router = Router(load_rules(), topo, dedup_factory=lambda: open_dedup_store(dsn, Path(tmp) / "d.db", table=table))
+        # As ``kanal router`` runs with a dedup DSN: the duplicate index shared in PostgreSQL too.
+        shared = (lambda: PostgresDuplicateIndex(dsn, f"{table}_recent")) if dsn else None
+        router = Router(load_rules(), topo,
+                        dedup_factory=lambda: open_dedup_store(dsn, Path(tmp) / "d.db", table=table),
+                        duplicates_factory=shared)
         consumer = RouterConsumer(url, topo, router, prefetch=200)
         stop = threading.Event()
         thread = threading.Thread(target=consumer.run, args=(stop,), daemon=True)
@@ -142,6 +148,7 @@ def bench_amqp(n: int, dsn: str | None) -> None:
 
             with psycopg.connect(dsn, autocommit=True) as pg:
                 pg.execute(f"DROP TABLE IF EXISTS {table}")
+                pg.execute(f"DROP TABLE IF EXISTS {table}_recent")
     with Connection(url) as kc:
         delete_routed_side(kc.channel(), topo, {c: router.agency_queue(c) for c in router.agency_codes()})
     intake.delete(ch, intake.intake_topology(topo))

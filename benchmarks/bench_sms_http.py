@@ -33,10 +33,11 @@ from urllib.parse import urlencode
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import structlog
+from werkzeug.wrappers import Response
 
 from connectors.attachments import LocalAttachmentStore
 from connectors.base import ChannelContext
-from connectors.push import HttpResponse, WebhookRoute
+from connectors.push import WebhookRoute
 from connectors.runner import ChannelRunner
 from connectors.sms.config import SmsOptions
 from connectors.sms.connector import SmsConnector
@@ -58,7 +59,7 @@ def build(tmp: Path, threads: int) -> tuple[WebhookServer, Spool]:
     spool = Spool(tmp / "spool.db")
     runner = ChannelRunner(connector, spool, LocalAttachmentStore(tmp / "att"))
     app = WebhookApp()
-    routes = [*connector.webhook_routes(), WebhookRoute("GET", "/noop", lambda _r: HttpResponse(200, b""))]
+    routes = [*connector.webhook_routes(), WebhookRoute("GET", "/noop", lambda _r: Response(b"", 200))]
     app.add_channel(runner, routes)
     server = WebhookServer(app, port=0, threads=threads)
     server.start()

@@ -32,6 +32,16 @@ class AttachmentStoreConfig(_Strict):
     path: Path = Path("var/attachments")
     max_file_bytes: int = Field(10 * 1024 * 1024, gt=0, description="Larger files are listed as omitted.")
     max_message_bytes: int = Field(25 * 1024 * 1024, gt=0, description="Cap on all files of one message.")
+    fetch: bool = Field(True, description="Download the links channels allow (photos of Facebook, X, Twilio MMS) "
+                        "into the store after the commit; off: they stay links.")
+    fetch_hold_seconds: float = Field(
+        120, gt=0, description="Longest a complaint waits for its files before it is forwarded without them."
+    )
+    fetch_timeout_seconds: float = Field(30, gt=0, description="Deadline of one download, retries included.")
+    fetch_attempts: int = Field(3, ge=1, le=10, description="Tries per download (backoff between them).")
+    fetch_ca_bundle: Path | None = Field(
+        None, description="CA bundle for the downloads (an egress proxy's CA); unset: the system's."
+    )
 
 
 class TopologyConfig(_Strict):
@@ -167,7 +177,8 @@ class WebhookServerConfig(_Strict):
     trusted_proxies: list[str] = Field(
         default_factory=list,
         description="Addresses or networks (10.0.0.5, 10.0.0.0/8) of the reverse proxies in front; only their "
-        "X-Forwarded-Proto / X-Forwarded-Host name the URL a request was sent to (Twilio signs that URL).",
+        "X-Forwarded-Proto / X-Forwarded-Host name the URL a request was sent to (Twilio signs that URL), and "
+        "their X-Forwarded-For the client the Inspektorat form's rate limit counts.",
     )
     commit_wait_seconds: float = Field(
         3, gt=0, le=10,
@@ -185,6 +196,30 @@ class WebhookServerConfig(_Strict):
                 msg = f"{item!r} is not an IP address or network (host names are not accepted)"
                 raise ValueError(msg) from None
         return value
+
+
+class MetricsConfig(_Strict):
+    """The operations listener of every process: ``/metrics``, ``/healthz``, ``/readyz`` (and ``/ops/``).
+
+    On by default, on the loopback address: Prometheus scrapes it from the same host or
+    through a reverse proxy ops choose. The defaults sit next to the webhook port 8080
+    and outside 9100-9999, the range Prometheus hands out to exporters (all taken).
+    """
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(8091, ge=0, le=65535, description="`kanal run`'s listener; 0 picks a free port (tests). "
+                      "Give each config run on one host its own port.")
+    router_port: int = Field(8092, ge=0, le=65535, description="`kanal router`'s listener.")
+    broker_outage_budget_seconds: float = Field(
+        300, ge=0,
+        description="/readyz answers 503 once the broker has been unreachable this long (the spool keeps "
+        "taking complaints meanwhile; this says the backlog no longer drains).",
+    )
+    ops_token: Secret | None = Field(
+        None, description="Bearer token (or ?token= login) for the status page /ops/; without it and without "
+        "desks the page is off.",
+    )
 
 
 class RouterConfig(_Strict):
@@ -254,6 +289,12 @@ class ChannelConfig(_Strict):
         description="Raw bytes per spool transaction: a batch is committed once its payloads reach this "
         "(a single larger message goes alone).",
     )
+    quiet_alert_seconds: float = Field(
+        3600, gt=0,
+        description="How long this channel may go without a successful poll or commit before the alert "
+        "KanalChannelQuiet fires (exported as kanal_channel_expected_quiet_seconds): minutes for a busy "
+        "account, hours for an SMS number that is silent at night.",
+    )
     options: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -264,6 +305,7 @@ class KanalConfig(_Strict):
     attachments: AttachmentStoreConfig = AttachmentStoreConfig()
     broker: BrokerConfig = BrokerConfig()
     webhooks: WebhookServerConfig = WebhookServerConfig()
+    metrics: MetricsConfig = MetricsConfig()
     router: RouterConfig = RouterConfig()
     log: LogConfig = LogConfig()
     channels: list[ChannelConfig] = Field(default_factory=list)

@@ -15,6 +15,7 @@ import re
 import tempfile
 import unicodedata
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from normalizer.complaint import Attachment
 
@@ -24,6 +25,24 @@ _UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]+")
 def stored_ref(sha256: str) -> str:
     """Reference of a stored file, as written in ``Attachment.stored_ref``."""
     return f"attachment:sha256:{sha256}"
+
+
+#: Why a listed attachment is only a link (the channel keeps it by reference); the
+#: fetcher downloads such links when the channel's connector allows it.
+REFERENCE_REASONS = frozenset({"reference_only", "kept_by_reference"})
+
+
+def same_origin(url: str, base: str) -> bool:
+    """True when ``url`` is https on the scheme, host and port of ``base`` (and under its path)."""
+    u, b = urlsplit(url), urlsplit(base)
+    return (u.scheme == "https" and (u.scheme, u.netloc.lower()) == (b.scheme, b.netloc.lower())
+            and u.path.startswith(b.path.rstrip("/")))
+
+
+def fetchable(attachment: Attachment) -> bool:
+    """True for a listed link the fetcher may download (a reference, not yet kept)."""
+    return (attachment.url is not None and attachment.stored_ref is None
+            and attachment.omitted_reason in REFERENCE_REASONS)
 
 
 def safe_filename(name: str | None, max_chars: int = 150) -> str | None:

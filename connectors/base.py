@@ -200,6 +200,21 @@ class Outcome:
     replies_to: str | None = None
     held: Hold | None = None
     releases: tuple[int, ...] = ()
+    #: Attachments to download after the commit: (index in ``complaint.attachments``, URL).
+    fetch: tuple[tuple[int, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class FetchAuth:
+    """How the attachment fetcher may download one reference of a channel.
+
+    ``headers`` are sent with the request (``Authorization: Bearer ...``);
+    ``basic`` is HTTP basic (user, password), e.g. Twilio's account SID and token.
+    Both are dropped if the provider redirects to another host.
+    """
+
+    headers: Mapping[str, str] = field(default_factory=dict)
+    basic: tuple[str, str] | None = None
 
 
 class SpoolWriter(Protocol):
@@ -391,6 +406,13 @@ class Connector(ABC):
     def next_poll_delay(self) -> float | None:
         """Seconds until the next poll, when the connector paces itself (rate-limit
         budgets); None means the channel's ``poll_interval``."""
+        return None
+
+    def fetch_auth(self, url: str) -> FetchAuth | None:
+        """How to download the attachment reference ``url`` after the commit, or None
+        (the default) to keep it as a link. Pure and cheap: the runner asks for every
+        reference before the commit, the fetcher again when it downloads. Return
+        credentials only for the provider's own hosts."""
         return None
 
     def webhook_routes(self) -> Sequence[WebhookRoute]:

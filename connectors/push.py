@@ -1,7 +1,7 @@
 """Types for push channels: what a webhook handler receives and answers.
 
 A handler either answers at once (a verification challenge, a 403 for a bad
-signature) with an :class:`HttpResponse`, or returns a :class:`WebhookOutcome`
+signature) with a werkzeug ``Response``, or returns a :class:`WebhookOutcome`
 listing the raw messages in the request. The server commits those to the spool
 and only then calls ``reply`` for the 2xx, so the sender never gets a success for
 something that is not durable; if the commit fails it answers 503 and the sender
@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import hmac
 import json
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs
+
+from werkzeug.datastructures import Headers, MultiDict
+from werkzeug.wrappers import Response
 
 from connectors.base import IngestResult, RawMessage
 
@@ -71,26 +73,6 @@ def json_bytes(value: Any, **dumps_options: Any) -> bytes:
         return json.dumps(value, ensure_ascii=True, **dumps_options).encode("ascii")
 
 
-class Headers(Mapping[str, str]):
-    """Case-insensitive, read-only HTTP headers."""
-
-    def __init__(self, items: Mapping[str, str] | Sequence[tuple[str, str]] = ()) -> None:
-        pairs = items.items() if isinstance(items, Mapping) else items
-        self._items = {k.lower(): v for k, v in pairs}
-
-    def __getitem__(self, key: str) -> str:
-        return self._items[key.lower()]
-
-    def __iter__(self):
-        return iter(self._items)
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and key.lower() in self._items
-
-
 @dataclass(frozen=True)
 class WebhookRequest:
     """One HTTP request to a channel's route.
@@ -98,8 +80,9 @@ class WebhookRequest:
     Attributes:
         method: ``GET``, ``POST``...
         path: the part after ``<prefix>/<channel name>``, e.g. ``""`` or ``/kannel``.
-        query: parsed query string (every value a list).
-        headers: case-insensitive headers.
+        query: the parsed query string (werkzeug's ``MultiDict``: ``get`` gives the
+            first value, ``getlist`` every one).
+        headers: the request's headers (werkzeug's case-insensitive ``Headers``).
         body: the raw request body; verify signatures over these exact bytes.
         url: the full URL as the sender addressed it (scheme, host, path, query),
             rebuilt from Host / X-Forwarded-* headers, for signature schemes that
@@ -109,48 +92,33 @@ class WebhookRequest:
 
     method: str
     path: str
-    query: Mapping[str, list[str]]
+    query: MultiDict[str, str]
     headers: Headers
     body: bytes
     url: str
     remote_addr: str = ""
 
-    def form(self) -> dict[str, list[str]]:
-        """The body parsed as ``application/x-www-form-urlencoded``."""
-        return parse_qs(self.body.decode("utf-8", "replace"), keep_blank_values=True)
-
     def param(self, name: str, default: str | None = None) -> str | None:
         """First value of ``name`` from the query string."""
-        values = self.query.get(name)
-        return values[0] if values else default
+        return self.query.get(name, default)
 
 
-@dataclass(frozen=True)
-class HttpResponse:
-    """An HTTP answer."""
-
-    status: int
-    body: bytes = b""
-    content_type: str = "text/plain; charset=utf-8"
-    headers: Mapping[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def text(cls, status: int, text: str) -> HttpResponse:
-        """A plain-text response."""
-        return cls(status, text.encode())
-
-    @classmethod
-    def forbidden(cls) -> HttpResponse:
-        """403 with no detail: a forged request learns nothing."""
-        return cls(403, b"forbidden\n")
+def text_response(status: int, text: str) -> Response:
+    """A plain-text (UTF-8) response."""
+    return Response(text, status, content_type="text/plain; charset=utf-8")
 
 
-Reply = Callable[[Sequence[IngestResult]], HttpResponse]
+def forbidden() -> Response:
+    """403 with no detail: a forged request learns nothing."""
+    return text_response(403, "forbidden\n")
 
 
-def ok_reply(results: Sequence[IngestResult]) -> HttpResponse:
+Reply = Callable[[Sequence[IngestResult]], Response]
+
+
+def ok_reply(results: Sequence[IngestResult]) -> Response:
     """Default reply once messages are committed: 200 ``ok``."""
-    return HttpResponse(200, b"ok\n")
+    return text_response(200, "ok\n")
 
 
 @dataclass(frozen=True)
@@ -161,7 +129,7 @@ class WebhookOutcome:
     reply: Reply = ok_reply
 
 
-Handler = Callable[[WebhookRequest], "HttpResponse | WebhookOutcome"]
+Handler = Callable[[WebhookRequest], "Response | WebhookOutcome"]
 
 
 @dataclass(frozen=True)

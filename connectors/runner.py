@@ -18,13 +18,15 @@ import contextlib
 import dataclasses
 import functools
 import threading
+import time
 import uuid
 from collections.abc import Sequence
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic_core import PydanticSerializationError
 
-from connectors.attachments import LocalAttachmentStore
+from connectors.attachments import LocalAttachmentStore, fetchable
 from connectors.backoff import Backoff
 from connectors.base import (
     UNCHANGED,
@@ -49,6 +51,7 @@ from connectors.errors import (
     RateLimited,
     error_text,
 )
+from connectors.observe import NO_OBSERVER, Observer
 from normalizer.complaint import Complaint
 from normalizer.errors import describe_validation_error
 from normalizer.fields import InvalidField
@@ -61,6 +64,13 @@ DEFAULT_BATCH_MAX_BYTES = 32 * 1024 * 1024
 def _printable(reason: str) -> str:
     """``reason`` as text SQLite and UTF-8 logs can store (lone surrogates escaped)."""
     return reason.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _lone_surrogate(exc: Exception) -> bool:
+    """True when encoding the complaint failed on a lone surrogate in its text."""
+    if isinstance(exc, UnicodeEncodeError):
+        return "surrogate" in str(exc)
+    return isinstance(exc, PydanticSerializationError) and "surrogates not allowed" in str(exc)
 
 
 class ChannelRunner:
@@ -77,7 +87,12 @@ class ChannelRunner:
             this is committed alone.
         stop: set to stop the channel; every wait watches it.
         backoff: how long to wait after a failure (see :mod:`connectors.backoff`).
+        fetch_attachments: queue the links the connector allows (:meth:`Connector.fetch_auth`)
+            for the fetcher, in the commit (:mod:`kanal.fetch_queue`).
     """
+
+    #: Where poll times and the newest item's source time are reported (``kanal run`` sets it).
+    observer: Observer = NO_OBSERVER
 
     def __init__(
         self,
@@ -88,12 +103,14 @@ class ChannelRunner:
         stop: threading.Event | None = None,
         backoff: Backoff | None = None,
         batch_max_bytes: int = DEFAULT_BATCH_MAX_BYTES,
+        fetch_attachments: bool = False,
     ) -> None:
         self.connector = connector
         self.spool = spool
         self.attachments = attachments
         self.batch_size = batch_size
         self.batch_max_bytes = batch_max_bytes
+        self.fetch_attachments = fetch_attachments
         self.stop = stop or threading.Event()
         self.backoff = backoff or Backoff()
         self.log = connector.log
@@ -133,14 +150,18 @@ class ChannelRunner:
             body = encode_complaint(complaint)  # fails here, for this message alone, not in the batch commit
         except (NormaliseError, InvalidField) as exc:
             reason = _printable(str(exc))
-            self.log.warning("message quarantined", source_id=raw.source_id, error=reason)
+            self.log.warning("message quarantined", source_id=_printable(raw.source_id), error=reason)
             return Outcome(raw, "quarantined", reason=reason), {}
         except ValidationError as exc:  # pydantic quotes the refused values: name the fields only
             reason = describe_validation_error(exc)
-            self.log.warning("message quarantined", source_id=raw.source_id, error=reason)
+            self.log.warning("message quarantined", source_id=_printable(raw.source_id), error=reason)
             return Outcome(raw, "quarantined", reason=reason), {}
         except Exception as exc:
-            self.log.exception("normaliser failed; message quarantined", source_id=raw.source_id)
+            if _lone_surrogate(exc):  # JSON may carry "\ud83d" alone; no UTF-8 complaint can hold it
+                reason = "a text field holds a lone UTF-16 surrogate (not valid Unicode text)"
+                self.log.warning("message quarantined", source_id=_printable(raw.source_id), error=reason)
+                return Outcome(raw, "quarantined", reason=reason), {}
+            self.log.exception("normaliser failed; message quarantined", source_id=_printable(raw.source_id))
             return Outcome(raw, "quarantined", reason=_printable(f"{type(exc).__name__}: {exc}")), {}
         if archive is not None and len(archive) < len(raw.payload):
             # The archive keeps the bounded stand-in under the original's raw_ref.
@@ -183,6 +204,17 @@ class ChannelRunner:
             linked.append(outcome)
         return linked
 
+    def _links(self, complaint: Complaint) -> tuple[tuple[int, str], ...]:
+        """The attachment links of ``complaint`` the fetcher should download (never raises)."""
+        if not self.fetch_attachments or not complaint.attachments:
+            return ()
+        try:
+            return tuple((i, a.url) for i, a in enumerate(complaint.attachments)
+                         if fetchable(a) and self.connector.fetch_auth(a.url) is not None)
+        except Exception:  # a bug in fetch_auth must not stop intake: the links stay links
+            self.log.exception("could not decide which attachments to fetch", complaint_id=str(complaint.id))
+            return ()
+
     def _reply_for(self, complaint: Complaint, answerable: bool = True) -> Reply | None:
         """The acknowledgement the connector wants for ``complaint`` (never raises)."""
         try:
@@ -219,12 +251,14 @@ class ChannelRunner:
             outcomes.append(outcome)
         outcomes = [
             dataclasses.replace(o, body=o.body or encode_complaint(o.complaint),
-                                reply=self._reply_for(o.complaint, answerable))
+                                reply=self._reply_for(o.complaint, answerable), fetch=self._links(o.complaint))
             if o.complaint else o
             for o in self._link_replies(self._resolve_replies(outcomes))
         ]
         results = self.spool.commit(self.name, self.type, outcomes, checkpoint, wait=wait)
         accepted = sum(1 for r in results if r.status == "accepted")
+        if accepted and self.observer is not NO_OBSERVER:
+            self._observe_newest(results)
         if results:
             self.log.debug("batch committed", messages=len(results), accepted=accepted)
         try:
@@ -234,6 +268,12 @@ class ChannelRunner:
         if releases is None and any(r.status == "held" for r in results):
             results = results + self._join_held_safely(answerable)
         return results
+
+    def _observe_newest(self, results: Sequence[IngestResult]) -> None:
+        times = [r.complaint.requested_datetime.timestamp() for r in results
+                 if r.status == "accepted" and r.complaint is not None]
+        if times:
+            self.observer.newest_item(self.name, max(times))
 
     # -- held parts ---------------------------------------------------------------
 
@@ -320,6 +360,15 @@ class ChannelRunner:
             handled += len(batch)
         return handled
 
+    def _timed_poll(self) -> int:
+        started, ok = time.perf_counter(), False
+        try:
+            handled = self.poll_once()
+            ok = True
+            return handled
+        finally:
+            self.observer.poll_finished(self.name, time.perf_counter() - started, ok)
+
     def _keep_before_failure(self, batch: list[RawMessage], checkpoint: Any) -> None:
         try:
             self.ingest(batch, checkpoint)
@@ -349,7 +398,7 @@ class ChannelRunner:
                     self._set_state("running", "push only")
                     self._wait_push_only()
                     break
-                handled = self.poll_once()
+                handled = self._timed_poll()
                 if failures or held or not handled or not shown_running:
                     self.spool.mark_success(self.name, self.type)
                     shown_running = True

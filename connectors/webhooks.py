@@ -12,16 +12,19 @@ Routing, request parsing and responses are werkzeug's, the toolkit the desk app 
 the Inspektorat form (kanal/web) are built on too.
 
 Body limits: waitress buffers a whole request before it calls the application, and
-allows 1 GiB by default. The server's limit (``webhooks.max_body_bytes``, 5 MiB by
-default) is therefore given to waitress itself, which answers 413 as soon as the
-declared length (or the chunked body received so far) passes it, without reading
-the rest. A route may declare a smaller limit (``WebhookRoute.max_body_bytes``);
-the application checks it against ``Content-Length`` before reading the body.
+allows 1 GiB by default. It is given the largest limit of the site: the server's
+(``webhooks.max_body_bytes``, 5 MiB by default), or a mounted page app's if that is
+larger (the desk app takes photos). waitress answers 413 as soon as the declared
+length (or the chunked body received so far) passes it, without reading the rest.
+Each route's own limit (``WebhookRoute.max_body_bytes``, else the server's) is then
+the application's: a declared length over it is refused before the body is read,
+and a body with no declared length is read at most one byte past it; either way
+413, and nothing is stored. A chunked body is buffered by waitress up to the site's
+limit before the route's limit can refuse it.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
 import threading
@@ -33,11 +36,13 @@ from typing import Any
 import structlog
 import waitress
 from waitress.server import BaseWSGIServer
-from werkzeug.exceptions import MethodNotAllowed, NotFound
+from werkzeug.exceptions import MethodNotAllowed, NotFound, RequestEntityTooLarge
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from connectors.push import Headers, HttpResponse, UnreadableBody, WebhookOutcome, WebhookRequest, WebhookRoute
+from connectors.observe import NO_OBSERVER, Observer
+from connectors.proxies import TrustedProxies
+from connectors.push import UnreadableBody, WebhookOutcome, WebhookRequest, WebhookRoute, text_response
 from connectors.runner import ChannelRunner
 
 #: Default wait of a webhook's spool commit for a lock, seconds (see ``WebhookApp``).
@@ -71,7 +76,9 @@ class WebhookApp:
         prefix: path prefix of every channel route (``/webhooks``).
         max_body_bytes: larger bodies get 413 and store nothing; a route may declare
             a smaller limit of its own.
-        health: optional callable returning a JSON-able dict for ``GET /healthz``.
+        health: optional callable returning a JSON-able dict for ``GET /healthz``
+            (503 unless its ``status`` is ``ok``).
+        ready: optional callable, the same for ``GET /readyz`` (load balancers).
         trusted_proxies: addresses or networks (``10.0.0.5``, ``10.0.0.0/8``) of the
             reverse proxies in front; only a request from one of them may set the
             URL it was addressed to with ``X-Forwarded-Proto`` / ``X-Forwarded-Host``.
@@ -84,11 +91,15 @@ class WebhookApp:
         self, prefix: str = "/webhooks", max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         health: Callable[[], dict[str, Any]] | None = None,
         trusted_proxies: Iterable[str] = (), commit_wait: float = COMMIT_WAIT,
+        ready: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         self.prefix = "/" + prefix.strip("/") if prefix.strip("/") else ""
         self.max_body_bytes = max_body_bytes
         self.health = health
-        self.trusted_proxies = tuple(ipaddress.ip_network(p, strict=False) for p in trusted_proxies)
+        self.ready = ready
+        #: Told about every answer (route, status, time); ``kanal run`` sets it.
+        self.observer: Observer = NO_OBSERVER
+        self.trusted_proxies = TrustedProxies(trusted_proxies)
         self.commit_wait = commit_wait
         self._routes: dict[tuple[str, str], _Bound] = {}
         self._map = Map(strict_slashes=False, merge_slashes=False)
@@ -113,51 +124,65 @@ class WebhookApp:
         return sorted(f"{m} {p}" for m, p in self._routes)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
-        answer = self.handle(environ)
-        response = Response(answer.body, status=answer.status, content_type=answer.content_type)
-        for name, value in answer.headers.items():
-            response.headers[name] = value
+        started = time.perf_counter()
+        response = self.handle(environ)
+        if self.observer is not NO_OBSERVER:
+            bound = environ.get("kanal.webhook_route")
+            channel, route = (bound.runner.name, bound.route.path or "/") if bound else ("", "unmatched")
+            if bound or not environ.get("kanal.probe"):
+                self.observer.webhook_answered(channel, route, environ.get("REQUEST_METHOD", ""),
+                                               response.status_code, time.perf_counter() - started)
         return response(environ, start_response)
 
-    def handle(self, environ: dict[str, Any]) -> HttpResponse:
-        """Answer one request (the WSGI wrapper only turns the answer into a ``Response``)."""
+    def handle(self, environ: dict[str, Any]) -> Response:
+        """Answer one request."""
         request = Request(environ)
         method = request.method.upper()
         path = (request.script_root + request.path).rstrip("/") or "/"
-        if path == "/healthz" and method == "GET" and self.health is not None:
-            return HttpResponse(200, json.dumps(self.health()).encode(), "application/json")
+        probe = {"/healthz": self.health, "/readyz": self.ready}.get(path) if method == "GET" else None
+        if probe is not None:
+            environ["kanal.probe"] = True
+            report = probe()
+            return Response(json.dumps(report), 200 if report.get("status") == "ok" else 503,
+                            content_type="application/json")
         try:
             key, _ = self._map.bind("localhost", path_info=path).match(method=method)
         except MethodNotAllowed:
-            return HttpResponse.text(405, "method not allowed\n")
+            return text_response(405, "method not allowed\n")
         except NotFound:
-            return HttpResponse.text(404, "no such route\n")
+            return text_response(404, "no such route\n")
         bound = self._routes[key]
+        environ["kanal.webhook_route"] = bound
         if key[0] != method:  # werkzeug lets HEAD reach a GET rule; a route answers its own method only
-            return HttpResponse.text(405, "method not allowed\n")
+            return text_response(405, "method not allowed\n")
         declared = environ.get("CONTENT_LENGTH") or "0"
         if not declared.isdigit():
-            return HttpResponse.text(400, "bad Content-Length\n")
-        length = request.content_length or 0
+            return text_response(400, "bad Content-Length\n")
         limit = min(bound.route.max_body_bytes or self.max_body_bytes, self.max_body_bytes)
-        if length > limit:
-            bound.runner.log.warning("webhook body too large", path=path, bytes=length, limit=limit)
-            return HttpResponse.text(413, "body too large\n")
-        request.max_content_length = limit
-        body = request.get_data(cache=False) if length else b""
+        # werkzeug refuses a declared length over max_content_length, and reads a body
+        # that declares none (a server that de-chunks as it reads) through a stream it
+        # cuts there silently: one byte over the route's limit tells the two apart.
+        request.max_content_length = limit + 1
+        try:
+            body = request.get_data(cache=False)
+        except RequestEntityTooLarge:
+            body = None
+        if body is None or len(body) > limit:
+            bound.runner.log.warning("webhook body too large", path=path, declared=request.content_length, limit=limit)
+            return text_response(413, "body too large\n")
         remote = request.remote_addr or ""
         webhook_request = WebhookRequest(
             method=method,
             path=path[len(f"{self.prefix}/{bound.runner.name}"):],
-            query=request.args.to_dict(flat=False),
-            headers=Headers(list(request.headers.items())),
+            query=request.args,
+            headers=request.headers,
             body=body,
-            url=_public_url(request, self._from_proxy(remote)),
+            url=_public_url(request, self.trusted_proxies.trusts(remote)),
             remote_addr=remote,
         )
         return self._dispatch(bound, webhook_request)
 
-    def _dispatch(self, bound: _Bound, request: WebhookRequest) -> HttpResponse:
+    def _dispatch(self, bound: _Bound, request: WebhookRequest) -> Response:
         runner = bound.runner
         try:
             answer = bound.route.handler(request)
@@ -173,32 +198,31 @@ class WebhookApp:
                                      bytes=len(request.body))
                 reason = "request could not be read"
             self._count(runner, "webhook.unreadable")
-            return HttpResponse.text(400, reason + "\n")
-        if isinstance(answer, HttpResponse):
-            if answer.status in (401, 403):
-                runner.log.warning("webhook refused", status=answer.status, path=request.path,
+            return text_response(400, reason + "\n")
+        if isinstance(answer, Response):
+            if answer.status_code in (401, 403):
+                runner.log.warning("webhook refused", status=answer.status_code, path=request.path,
                                    remote=request.remote_addr, bytes=len(request.body))
                 self._count(runner, "webhook.forbidden")
             return answer
         if not isinstance(answer, WebhookOutcome):
             runner.log.error("webhook handler returned neither a response nor an outcome")
-            return HttpResponse.text(500, "internal error\n")
+            return text_response(500, "internal error\n")
+        if not answer.messages:
+            # A signed delivery with nothing to take in (an empty batch, an event type the
+            # channel does not read): answered 2xx, so it must be counted, not vanish.
+            self._count(runner, "webhook.no_messages")
         started = time.perf_counter()
         try:
             results = runner.ingest(list(answer.messages), wait=self.commit_wait)
         except Exception:
             runner.log.exception("spool commit failed; answering 503 so the sender retries")
-            return HttpResponse(503, b"try again later\n", headers={"Retry-After": str(RETRY_AFTER)})
+            busy = text_response(503, "try again later\n")
+            busy.headers["Retry-After"] = str(RETRY_AFTER)
+            return busy
         runner.log.debug("webhook committed", messages=len(results),
                          ms=round((time.perf_counter() - started) * 1000, 2))
         return answer.reply(results)
-
-    def _from_proxy(self, remote_addr: str) -> bool:
-        try:
-            address = ipaddress.ip_address(remote_addr)
-        except ValueError:
-            return False
-        return any(address in network for network in self.trusted_proxies)
 
     @staticmethod
     def _count(runner: ChannelRunner, name: str) -> None:
@@ -238,10 +262,13 @@ class WebhookServer:
         app: the application; its ``max_body_bytes`` is waitress's request body limit.
         host, port: where to listen (port 0 picks a free one; see ``port``).
         threads: worker threads.
+        label: what the log line at start calls this server.
     """
 
-    def __init__(self, app: WebhookApp, host: str = "127.0.0.1", port: int = 8080, threads: int = 8) -> None:
+    def __init__(self, app: WebhookApp, host: str = "127.0.0.1", port: int = 8080, threads: int = 8,
+                 label: str = "webhook server") -> None:
         self.app = app
+        self.label = label
         self._map: dict = {}
         self._server: BaseWSGIServer = waitress.create_server(
             app, map=self._map, host=host, port=port, threads=threads, ident="kanal",
@@ -270,7 +297,7 @@ class WebhookServer:
         """Serve in the calling thread until :meth:`stop`."""
         if self._thread is None:
             self._thread = threading.current_thread()
-        log.info("webhook server listening", url=self.url, routes=self.app.routes)
+        log.info(f"{self.label} listening", url=self.url, routes=self.app.routes)
         while not self._stopping.is_set():
             self._server.asyncore.loop(timeout=0.2, map=self._map, use_poll=True, count=1)
 

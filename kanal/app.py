@@ -24,7 +24,9 @@ from connectors.base import ChannelContext, Connector
 from connectors.registry import connector_class
 from connectors.runner import ChannelRunner
 from connectors.webhooks import WebhookApp, WebhookServer
+from kanal import sdnotify
 from kanal.ack_sender import AckSender
+from kanal.health import BrokerLink, Probes
 from kanal.logs import channel_logger
 from kanal.spool import Spool
 from kanal.supervisor import Supervisor
@@ -51,7 +53,8 @@ def build_connector(loaded: LoadedConfig, name: str) -> Connector:
 
 def open_spool(loaded: LoadedConfig) -> Spool:
     """Open the spool the config names."""
-    return Spool(loaded.kanal.spool.path, loaded.kanal.spool.retention_days)
+    return Spool(loaded.kanal.spool.path, loaded.kanal.spool.retention_days,
+                 fetch_hold_seconds=loaded.kanal.attachments.fetch_hold_seconds)
 
 
 #: Seconds between two heartbeats of a running ``kanal run`` in the spool.
@@ -83,6 +86,13 @@ class KanalProcess:
     _output_stop: threading.Event = field(init=False, default_factory=threading.Event)
     _heartbeat_stop: threading.Event = field(init=False, default_factory=threading.Event)
     _started_at: float = field(init=False, default=0.0)
+    #: Health and readiness (``/healthz``, ``/readyz``, the systemd watchdog).
+    probes: Probes = field(init=False)
+    #: The process's metrics (None with ``metrics.enabled: false``).
+    metrics: Any = field(init=False, default=None)
+    #: The operations listener (``/metrics``...); bound in :meth:`start`.
+    ops_server: WebhookServer | None = field(init=False, default=None)
+    _spool_written: float | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         cfg = self.loaded.kanal
@@ -94,18 +104,29 @@ class KanalProcess:
         selected = list(self.only) or names
         self.supervisor = Supervisor(lambda _reason: self.stop_requested.set())
         self.spool = open_spool(self.loaded)
+        self.probes = Probes("kanal run", self.supervisor, cfg.metrics.broker_outage_budget_seconds,
+                             spool_written=lambda: self._spool_written, spool_stale_after=3 * HEARTBEAT_EVERY + 5)
         attachments = LocalAttachmentStore(cfg.attachments.path)
         app = WebhookApp(cfg.webhooks.path_prefix, cfg.webhooks.max_body_bytes, health=self.health,
-                         trusted_proxies=cfg.webhooks.trusted_proxies, commit_wait=cfg.webhooks.commit_wait_seconds)
+                         trusted_proxies=cfg.webhooks.trusted_proxies, commit_wait=cfg.webhooks.commit_wait_seconds,
+                         ready=self.probes.ready)
         for name in selected:
             connector = build_connector(self.loaded, name)
             channel = cfg.channel(name)
             runner = ChannelRunner(connector, self.spool, attachments, channel.batch_size, stop=self._input_stop,
-                                   batch_max_bytes=channel.batch_max_bytes)
+                                   batch_max_bytes=channel.batch_max_bytes, fetch_attachments=cfg.attachments.fetch)
             self.runners.append(runner)
             routes = connector.webhook_routes()
             if routes:
                 app.add_channel(runner, routes)
+        if cfg.metrics.enabled:
+            from kanal.metrics import KanalMetrics
+
+            self.metrics = KanalMetrics(self.spool, [(r.name, r.type, cfg.channel(r.name).quiet_alert_seconds)
+                                                      for r in self.runners])
+            app.observer = self.metrics
+            for runner in self.runners:
+                runner.observer = self.metrics
         site = build_site(self.loaded, self.runners, app)  # adds the desk app and Inspektorat form, if configured
         if site.routes:
             hooks = cfg.webhooks
@@ -117,8 +138,20 @@ class KanalProcess:
         return self.supervisor.failure
 
     def health(self) -> dict[str, Any]:
-        """Liveness summary for ``GET /healthz``."""
-        return {"status": "ok", "channels": [r.name for r in self.runners], "spool_depth": self.spool.depth()}
+        """Liveness summary for ``GET /healthz`` (``status`` ``failed`` when a thread died)."""
+        return {**self.probes.health(), "channels": [r.name for r in self.runners], "spool_depth": self.spool.depth()}
+
+    def _ops_server(self) -> WebhookServer | None:
+        """The operations listener (bound here, so a busy port fails before anything starts)."""
+        from kanal.web.ops import OpsApp
+
+        ops = self.loaded.kanal.metrics
+        if not ops.enabled:
+            return None
+        from kanal.metrics import CONTENT_TYPE
+
+        app = OpsApp(self.probes, self.metrics.render, CONTENT_TYPE)
+        return WebhookServer(app, ops.host, ops.port, threads=4, label="operations listener")
 
     def _output_loop(self) -> Any:
         cfg = self.loaded.kanal
@@ -134,17 +167,34 @@ class KanalProcess:
 
     def start(self) -> None:
         """Start the output side, the channels and the webhook server."""
+        self.ops_server = self._ops_server()
         self._started_at = time.time()
         self._beat()
         output = self._output_loop()
+        stats = getattr(output, "stats", None)
+        if not self.loaded.kanal.embedded and stats is not None:
+            self.probes.broker = BrokerLink(lambda: stats.connected, lambda: stats.disconnected_since)
+            if self.metrics is not None:
+                self.metrics.watch_forwarder(stats)
+        if self.ops_server is not None:
+            self.supervisor.spawn("kanal-ops", self.ops_server.serve)
         self.supervisor.spawn("kanal-output", output.run, self._output_stop)
         acks = AckSender(self.spool, {r.name: r.connector for r in self.runners})
         self.supervisor.spawn("kanal-acks", acks.run, self._output_stop)
+        if self.loaded.kanal.attachments.fetch:
+            from kanal.fetcher import Fetcher
+
+            fetcher = Fetcher(self.spool, LocalAttachmentStore(self.loaded.kanal.attachments.path),
+                              {r.name: r.connector for r in self.runners}, self.loaded.kanal.attachments)
+            self.supervisor.spawn("kanal-fetcher", fetcher.run, self._output_stop)
         for runner in self.runners:
             self.supervisor.spawn(f"channel-{runner.name}", runner.run)
         if self.webhook_server is not None:
             self.supervisor.spawn("kanal-webhooks", self.webhook_server.serve)
         self.supervisor.spawn("kanal-heartbeat", self._heartbeat_loop)
+        self.supervisor.spawn("kanal-watchdog", sdnotify.feed_watchdog,
+                              lambda: self.probes.health()["status"] == "ok", self._heartbeat_stop)
+        sdnotify.notify("READY=1", "STATUS=taking complaints")
         log.info(
             "kanal running",
             channels=[r.name for r in self.runners],
@@ -155,6 +205,7 @@ class KanalProcess:
     def _beat(self, stopped: str | None = None) -> None:
         try:
             self.spool.heartbeat("kanal run", self._started_at, stopped)
+            self._spool_written = time.time()
         except sqlite3.Error as exc:  # a missed beat is not worth stopping intake over
             log.warning("could not record the heartbeat", error=str(exc))
 
@@ -165,6 +216,7 @@ class KanalProcess:
     def stop(self, drain_seconds: float = 5.0) -> None:
         """Stop taking input, finish batches in hand, let the output side drain briefly."""
         self.supervisor.stopping()
+        sdnotify.notify("STOPPING=1")
         if self.failure:
             log.error("stopping after a failure", reason=self.failure)
         else:
@@ -182,6 +234,8 @@ class KanalProcess:
             time.sleep(0.1)
         self._output_stop.set()
         self._heartbeat_stop.set()
+        if self.ops_server is not None:
+            self.ops_server.stop()
         for thread in threads:
             thread.join(timeout=10)
         left = self.spool.depth()

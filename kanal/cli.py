@@ -97,7 +97,14 @@ def cmd_run(args: argparse.Namespace) -> int:
               "(is another kanal run using it? change webhooks.port)", file=sys.stderr)
         return EXIT_FAILURE
     _install_signal_handlers(process.stop_requested)
-    process.start()
+    try:
+        process.start()
+    except OSError as exc:  # only the operations listener binds in start(), before anything runs
+        ops = loaded.kanal.metrics
+        print(f"kanal run: cannot listen on {ops.host}:{ops.port} for metrics and health: {exc.strerror or exc} "
+              "(give each kanal run its own metrics.port)", file=sys.stderr)
+        process.spool.close()
+        return EXIT_FAILURE
     process.stop_requested.wait()
     process.stop()
     if process.failure:
@@ -120,15 +127,22 @@ def cmd_router(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_CONFIG
-    from router.consumer import run_router
+    from kanal.router_process import RouterProcess
 
-    stop = threading.Event()
-    _install_signal_handlers(stop)
+    process = RouterProcess(loaded)
+    _install_signal_handlers(process.stop_requested)
     try:
-        run_router(loaded, stop)
-    except Exception as exc:  # noqa: BLE001 - logged with its traceback by the router; exit for a restart
-        reason = redact_credentials(f"{type(exc).__name__}: {exc}")
-        print(f"kanal router: stopped because of {reason}; exit {EXIT_FAILURE} so that the "
+        process.start()
+    except OSError as exc:
+        ops = loaded.kanal.metrics
+        print(f"kanal router: cannot listen on {ops.host}:{ops.router_port} for metrics and health: "
+              f"{exc.strerror or exc} (change metrics.router_port)", file=sys.stderr)
+        return EXIT_FAILURE
+    process.stop_requested.wait()
+    process.stop()
+    if process.failure:
+        reason = redact_credentials(process.failure)
+        print(f"kanal router: stopped because {reason}; exit {EXIT_FAILURE} so that the "
               "service manager restarts it (unacknowledged complaints stay on the intake queue)", file=sys.stderr)
         return EXIT_FAILURE
     return EXIT_OK
@@ -332,6 +346,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"kanal run: {process['state'].upper()} - {process['detail']}")
     print(f"spool {report['spool']}: {report['spool_depth']} complaint(s) waiting, "
           f"{report['quarantine_open']} in quarantine, {report['routed']} routed locally")
+    store = report["attachments"]
+    print(f"attachment store {store['path']}: {store['files']} file(s), {store['bytes'] / 1e6:.1f} MB, "
+          f"{store['fetch_pending']} link(s) waiting for the fetcher")
     for ch in report["channels"]:
         print(f"\n{ch['name']} ({ch['type']}{', disabled' if not ch['enabled'] else ''}): {ch['state'].upper()}"
               + (f" - {ch['detail']}" if ch.get("detail") else ""))

@@ -23,7 +23,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pika
@@ -36,8 +36,7 @@ from pika.spec import Basic
 from config.models import BrokerConfig
 from kanal import topology as topo
 from kanal.spool import OutboxRow, Spool
-from normalizer.complaint import SCHEMA_TYPE
-from normalizer.wire import CLOUDEVENTS_SPEC_VERSION, CONTENT_TYPE, WireMessage, wire_from_body
+from normalizer.wire import WireMessage, damaged_wire, wire_from_body
 
 #: Seconds between looks at an empty outbox (``wake()`` cuts the wait short).
 IDLE_POLL = 0.05
@@ -85,6 +84,12 @@ class ForwarderStats:
     sessions: int = 0
     failures: int = 0
     max_in_flight: int = 0
+    #: A session is open and in confirm mode (the broker takes complaints now).
+    connected: bool = False
+    #: Since when (Unix time) no session has been open; meaningless while ``connected``.
+    disconnected_since: float = field(default_factory=time.time)
+    #: When (Unix time) the broker last confirmed a message, or None.
+    last_confirm_at: float | None = None
 
 
 def connection_parameters(broker: BrokerConfig) -> pika.URLParameters:
@@ -119,21 +124,7 @@ def wire_message(row: OutboxRow) -> WireMessage:
     try:
         return wire_from_body(row.body)
     except ValueError:
-        return WireMessage(
-            body=row.body,
-            message_id=row.id,
-            type=SCHEMA_TYPE,
-            timestamp=int(time.time()),
-            headers={
-                "cloudEvents_specversion": CLOUDEVENTS_SPEC_VERSION,
-                "cloudEvents_id": row.id,
-                "cloudEvents_source": f"/kanal/spool/{row.channel}",
-                "cloudEvents_type": SCHEMA_TYPE,
-                "cloudEvents_datacontenttype": CONTENT_TYPE,
-                "kanal_channel_name": row.channel,
-                "kanal_body_invalid": "true",
-            },
-        )
+        return damaged_wire(row.body, row.id, row.channel)
 
 
 def basic_properties(message: WireMessage) -> pika.BasicProperties:
@@ -248,6 +239,8 @@ class Forwarder:
         finally:
             with self._session_lock:
                 self._session = None
+            if self.stats.connected:
+                self.stats.connected, self.stats.disconnected_since = False, time.time()
         if session.crash is not None:
             self._crashes = 0 if session.confirmed else self._crashes + 1
             if self._crashes >= MAX_CRASHES or self._marker.error is not None:
@@ -557,6 +550,7 @@ class _Session:
     @_guarded
     def _on_confirm_mode(self, _frame: Any) -> None:
         self._ready = True
+        self.stats.connected = True
         self.log.info("broker session open", broker=broker_label(self.forwarder.broker), exchange=self.exchange)
         self._last_progress = time.monotonic()
         self._pump()
@@ -643,6 +637,7 @@ class _Session:
             self._fail(f"{len(rows) - len(delivered)} message(s) returned as unroutable")
         self.confirmed += len(delivered)
         self.stats.confirmed += len(delivered)
+        self.stats.last_confirm_at = time.time()
         self._last_progress = time.monotonic()
         self._marker.add([r.seq for r in delivered])
         if self._stopping_since is not None and not self._in_flight:

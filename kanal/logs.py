@@ -48,6 +48,27 @@ def mask_processor(_logger: Any, _method: str, event_dict: dict[str, Any]) -> di
     return {k: _mask(v) for k, v in event_dict.items()}
 
 
+def _escaped(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "backslashreplace").decode("utf-8")
+        return value
+    if isinstance(value, dict):
+        return {_escaped(k): _escaped(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_escaped(v) for v in value)
+    return value
+
+
+def escape_surrogates(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    """structlog processor: write a lone UTF-16 surrogate (JSON lets senders put one in an
+    id or a text) as ``\\ud83d``; a UTF-8 stream cannot take it, and a log line must
+    never fail, let alone fail the delivery it reports on."""
+    return {_escaped(k): _escaped(v) for k, v in event_dict.items()}
+
+
 def configure_logging(level: str = "info", fmt: str = "auto") -> None:
     """Configure structlog for the process (idempotent)."""
     if fmt == "auto":
@@ -64,6 +85,7 @@ def configure_logging(level: str = "info", fmt: str = "auto") -> None:
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
             mask_processor,
+            escape_surrogates,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper())),

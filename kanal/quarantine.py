@@ -87,7 +87,10 @@ def retry_one(loaded: LoadedConfig, spool: Spool, entry: QuarantineEntry) -> str
     raw = RawMessage(
         entry.source_id, entry.payload, datetime.fromtimestamp(entry.received_at, UTC), entry.metadata
     )
-    result = runner.ingest([raw])[0]
+    try:
+        result = runner.ingest([raw])[0]
+    finally:
+        connector.close()  # a channel may have connected to move the source (e-mail: Quarantine → Processed)
     if result.status == "quarantined":
         return f"still failing: {result.reason}"
     resolution = result.status if result.status != "dropped" else f"dropped:{result.reason}"

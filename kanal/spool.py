@@ -18,6 +18,14 @@ Tables:
     ack_outbox     replies to reporters, granted with their complaint (kanal/ack_outbox.py)
     held_parts     parts of a message that arrive separately, until it is whole (kanal/held_parts.py)
     channel_state  values a connector keeps at once, e.g. rotating tokens (kanal/channel_state.py)
+    attachment_fetch, attachment_refs, fetch_hold  links to download after the commit,
+                   which complaint refers to which stored file, and the complaints
+                   held back meanwhile (kanal/fetch_queue.py)
+
+Order: the outbox is read in ``seq`` (commit) order, except that a complaint whose
+attachments are still being fetched is held back for at most ``fetch_hold_seconds``
+and then published, under a new seq, after complaints committed later (see
+:mod:`kanal.fetch_queue`).
 """
 
 from __future__ import annotations
@@ -39,7 +47,7 @@ from typing import Any
 
 from config.redact import redact_credentials
 from connectors.base import UNCHANGED, IngestResult, Outcome, RawMessage
-from kanal import ack_outbox, channel_state, held_parts
+from kanal import ack_outbox, channel_state, fetch_queue, held_parts
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS ledger (
@@ -218,13 +226,17 @@ class Spool:
         path: the SQLite file (its folder is created).
         retention_days: how long forwarded ledger ids and raw payloads are kept.
         busy_timeout: seconds a write waits for another process's lock before failing.
+        fetch_hold_seconds: longest time the outbox read holds a complaint back while
+            its attachments are fetched.
     """
 
-    def __init__(self, path: Path | str, retention_days: float = 30, busy_timeout: float = 30) -> None:
+    def __init__(self, path: Path | str, retention_days: float = 30, busy_timeout: float = 30,
+                 fetch_hold_seconds: float = 120) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.retention_seconds = retention_days * 86400
         self.busy_timeout = busy_timeout
+        self.fetch_hold_seconds = fetch_hold_seconds
         _private_files(self.path)
         self._conn = _connect(self.path, busy_timeout)
         self._lock = threading.RLock()
@@ -232,6 +244,7 @@ class Spool:
         ack_outbox.create_schema(self._conn)
         held_parts.create_schema(self._conn)
         channel_state.create_schema(self._conn)
+        fetch_queue.create_schema(self._conn)
         self._local = threading.local()
         self._readers: set[weakref.finalize] = set()
         self._readers_lock = threading.Lock()
@@ -406,6 +419,10 @@ class Spool:
                 ledger_rows.append((cid, channel, complaint.provider_message_id, complaint.raw_ref, now))
                 outbox_rows.append((cid, channel, outcome.body, now))
                 raw_rows.append((complaint.raw_ref, channel, raw.payload, _json(raw.metadata), now))
+                if outcome.fetch:
+                    fetch_queue.enqueue(conn, cid, channel, outcome.fetch, now)
+                if complaint.attachments:
+                    fetch_queue.refer(conn, cid, [a.sha256 for a in complaint.attachments if a.stored_ref and a.sha256])
                 reply = ack_outbox.grant(conn, channel, outcome.reply, cid, now) if outcome.reply else None
                 results.append(IngestResult(raw, "accepted", complaint, reply=reply))
                 counts["accepted"] += 1
@@ -471,13 +488,16 @@ class Spool:
         conn: sqlite3.Connection, channel: str, channel_type: str, raw: RawMessage, error: str, now: float
     ) -> None:
         digest = hashlib.sha256(raw.payload).hexdigest()
+        # A source id made from what the sender sent may hold a lone surrogate, which
+        # SQLite cannot store as text; the entry must still be written.
+        source_id = raw.source_id.encode("utf-8", "backslashreplace").decode("utf-8")
         conn.execute(
             "INSERT INTO quarantine (channel, channel_type, source_id, digest, payload, metadata, received_at, "
             "error, attempts, first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?) "
             "ON CONFLICT (channel, digest) DO UPDATE SET attempts = attempts + 1, error = excluded.error, "
             "last_seen = excluded.last_seen, resolved_at = NULL, resolution = NULL",
             (
-                channel, channel_type, raw.source_id, digest, raw.payload, _json(raw.metadata),
+                channel, channel_type, source_id, digest, raw.payload, _json(raw.metadata),
                 raw.received_at.timestamp(), error, now, now,
             ),
         )
@@ -578,15 +598,39 @@ class Spool:
     # -- outbox ---------------------------------------------------------------
 
     def pending(self, limit: int, after_seq: int = 0) -> list[OutboxRow]:
-        """Oldest complaints waiting to be forwarded, after ``after_seq``."""
-        rows = self._reader().execute(
-            "SELECT seq, id, channel, body FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?", (after_seq, limit)
+        """Oldest complaints waiting to be forwarded, after ``after_seq``.
+
+        A complaint whose attachments are still being fetched is left out until they
+        are or its ``fetch_hold_seconds`` are over (this read then releases it); it
+        comes back under a new, higher ``seq``, so a reader that has passed its old
+        one still gets it (see :mod:`kanal.fetch_queue`).
+        """
+        reader = self._reader()
+        cutoff = time.time() - self.fetch_hold_seconds
+        if fetch_queue.has_expired(reader, cutoff):
+            with self._write() as conn:
+                fetch_queue.release_expired(conn, cutoff)
+        rows = reader.execute(
+            f"SELECT seq, id, channel, body FROM outbox o WHERE seq > ? AND {fetch_queue.HELD_FILTER} "
+            "ORDER BY seq LIMIT ?",
+            (after_seq, limit),
         ).fetchall()
         return [OutboxRow(*r) for r in rows]
 
     def depth(self) -> int:
         """Number of complaints waiting in the outbox."""
         return self._reader().execute("SELECT count(*) FROM outbox").fetchone()[0]
+
+    def oldest_waiting(self) -> float | None:
+        """When (Unix time) the oldest complaint still in the outbox was taken in, or None."""
+        # By seq (the primary key), not min(created_at): no scan of a long backlog.
+        row = self._reader().execute("SELECT created_at FROM outbox ORDER BY seq LIMIT 1").fetchone()
+        return row[0] if row else None
+
+    def open_quarantine(self) -> dict[str, int]:
+        """Unresolved quarantine entries per channel."""
+        return dict(self._reader().execute(
+            "SELECT channel, count(*) FROM quarantine WHERE resolved_at IS NULL GROUP BY channel").fetchall())
 
     def mark_forwarded(self, seqs: Sequence[int]) -> None:
         """Remove confirmed complaints from the outbox; the ledger remembers them."""
@@ -707,6 +751,7 @@ class Spool:
             conn.execute("DELETE FROM routed WHERE routed_at < ?", (cutoff,))
             conn.execute("DELETE FROM quarantine WHERE resolved_at IS NOT NULL AND resolved_at < ?", (cutoff,))
             held_parts.prune(conn, now or time.time())
+            fetch_queue.prune(conn)
             # A complaint still waiting for the broker keeps its raw payload, however old.
             conn.execute(
                 "DELETE FROM raw_archive WHERE stored_at < ? "
@@ -719,7 +764,12 @@ class Spool:
 def _json(value: Any) -> str:
     if not value:
         return "{}"
-    return json.dumps(dict(value), default=str, ensure_ascii=False)
+    text = json.dumps(dict(value), default=str, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate from a sender: keep it as a \u escape
+        text = json.dumps(dict(value), default=str)
+    return text
 
 
 def _quarantine_entry(row: Sequence[Any]) -> QuarantineEntry:

@@ -91,6 +91,24 @@ def _live_state(row: dict[str, Any], processes: list[dict[str, Any]], now: float
     return "dead", f"kanal run (pid {row['pid']}) is {judged['state']}: {judged['detail']}; it last said {state}"
 
 
+def _store_report(loaded: LoadedConfig, spool_path: Any) -> dict[str, Any]:
+    """The attachment store's size, and the links still waiting for the fetcher."""
+    from kanal.fetcher import store_usage
+
+    root = loaded.kanal.attachments.path
+    files, size = store_usage(root) if root.exists() else (0, 0)
+    waiting = 0
+    if spool_path.exists():
+        conn = sqlite3.connect(f"file:{spool_path}?mode=ro", uri=True, timeout=10)
+        try:
+            waiting = conn.execute("SELECT count(*) FROM attachment_fetch WHERE state = 'pending'").fetchone()[0]
+        except sqlite3.OperationalError:  # a spool from before the fetch queue
+            waiting = 0
+        finally:
+            conn.close()
+    return {"path": str(root), "files": files, "bytes": size, "fetch_pending": waiting}
+
+
 def read_status(loaded: LoadedConfig) -> dict[str, Any]:
     """Return the status report as a JSON-able dict."""
     path = loaded.kanal.spool.path
@@ -123,6 +141,7 @@ def read_status(loaded: LoadedConfig) -> dict[str, Any]:
         finally:
             conn.close()
     report["quarantine_open"] = sum(open_quarantine.values())
+    report["attachments"] = _store_report(loaded, path)
     report["process"] = process_state(processes[0] if processes else None, now)
     configured = {c.name: c for c in loaded.kanal.channels}
     for name in list(configured) + [n for n in rows if n not in configured]:

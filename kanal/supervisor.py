@@ -50,6 +50,15 @@ class Supervisor:
         thread.start()
         return thread
 
+    def dead(self) -> list[str]:
+        """Names of the threads that have ended (all of them count once stopping is over)."""
+        return [t.name for t in self._threads if not t.is_alive()]
+
+    @property
+    def is_stopping(self) -> bool:
+        """True once :meth:`stopping` was called."""
+        return self._stopping.is_set()
+
     def stopping(self) -> None:
         """Say that the process is shutting down: threads that end from now on end as asked."""
         self._stopping.set()

@@ -1,104 +1,37 @@
-"""The intake side of Kanal's RabbitMQ topology, described once and used three ways.
+"""The forwarder's declarer (pika) of the topology model, and the definitions
+document for a config and its rules.
 
-The forwarder declares it on every (re)connect, ops import it as a RabbitMQ
-definitions file (``config/rabbitmq-definitions.json``, rendered by
-``python -m kanal.topology``), and the CRM contract (docs/message-contract.md)
-documents it. Names come from :class:`config.models.TopologyConfig`.
+The model itself (every exchange, queue, argument and binding of both sides) is
+config/topology.py; this module only walks it. The forwarder declares the intake
+side on every (re)connect with :func:`declare_async` (or :func:`declare`) on
+``intake_topology(config)`` (the model's, re-exported for its callers), and
+:func:`full_definitions` renders both sides for ``kanal topology``.
 
-What is declared:
-    ``intake_exchange``      durable topic exchange the forwarder publishes to
-    ``intake_queue``         durable quorum queue bound with ``intake_routing_key``;
-                             explicit ``x-delivery-limit``, dead-lettered at least
-                             once to ``dead_letter_exchange``
-    ``dead_letter_exchange`` durable topic exchange for messages the router gave up on
-    ``dead_letter_queue``    durable quorum queue bound to the DLX with ``#``
-
-The routed side (agency queues) belongs to the router and is declared there.
+``python -m kanal.topology`` prints the definitions of the default names and the
+shipped rules, which config/rabbitmq-definitions.json holds; ``--write`` rewrites that
+file and ``--check`` fails when it is stale (tests/core/test_topology.py checks it too).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import config as config_package
 from config.models import TopologyConfig
+from config.topology import Topology, definitions, full_topology, intake_topology, render
 
 if TYPE_CHECKING:
     from pika.adapters.blocking_connection import BlockingChannel
 
-#: Routing key that binds the dead-letter queue to the DLX: every dead letter.
-DEAD_LETTER_BINDING = "#"
+__all__ = ["COMMITTED_DEFINITIONS", "declare", "declare_async", "delete", "full_definitions", "intake_topology",
+           "render_definitions", "rules_agencies"]
 
-
-@dataclass(frozen=True, slots=True)
-class Exchange:
-    """A durable exchange."""
-
-    name: str
-    type: str = "topic"
-    arguments: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class Queue:
-    """A durable queue and its ``x-`` arguments."""
-
-    name: str
-    arguments: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class Binding:
-    """A queue bound to an exchange with a routing key."""
-
-    exchange: str
-    queue: str
-    routing_key: str
-
-
-@dataclass(frozen=True, slots=True)
-class Topology:
-    """Every exchange, queue and binding of the intake side, in declaration order."""
-
-    exchanges: tuple[Exchange, ...]
-    queues: tuple[Queue, ...]
-    bindings: tuple[Binding, ...]
-
-
-def intake_queue_arguments(config: TopologyConfig) -> dict[str, Any]:
-    """Arguments of the intake quorum queue.
-
-    ``x-dead-letter-strategy: at-least-once`` makes RabbitMQ dead-letter with its own
-    publisher confirms (the default strategy may lose a dead letter); it requires
-    ``x-overflow: reject-publish``, which also means a full queue refuses (nacks) a
-    publish rather than dropping the oldest complaint.
-    """
-    return {
-        "x-queue-type": "quorum",
-        "x-delivery-limit": config.delivery_limit,
-        "x-dead-letter-exchange": config.dead_letter_exchange,
-        "x-dead-letter-strategy": "at-least-once",
-        "x-overflow": "reject-publish",
-    }
-
-
-def intake_topology(config: TopologyConfig) -> Topology:
-    """Describe the intake side for ``config``."""
-    return Topology(
-        exchanges=(Exchange(config.intake_exchange), Exchange(config.dead_letter_exchange)),
-        queues=(
-            Queue(config.intake_queue, intake_queue_arguments(config)),
-            Queue(config.dead_letter_queue, {"x-queue-type": "quorum"}),
-        ),
-        bindings=(
-            Binding(config.intake_exchange, config.intake_queue, config.intake_routing_key),
-            Binding(config.dead_letter_exchange, config.dead_letter_queue, DEAD_LETTER_BINDING),
-        ),
-    )
+#: The committed definitions file (default names, shipped rules).
+COMMITTED_DEFINITIONS = Path(config_package.__file__).with_name("rabbitmq-definitions.json")
 
 
 def declare(channel: BlockingChannel, topology: Topology) -> None:
@@ -151,74 +84,43 @@ def delete(channel: BlockingChannel, topology: Topology) -> None:
         channel.exchange_delete(exchange.name)
 
 
-def definitions(topology: Topology | TopologyConfig, vhost: str = "/") -> dict[str, Any]:
-    """Render ``topology`` (or the intake topology of a config) as a RabbitMQ
-    definitions document.
+def rules_agencies(rules_path: Any = None) -> list[str]:
+    """Agency codes of the rules at ``rules_path`` (the shipped rules by default)."""
+    from router.rules import load_rules
 
-    Import it with ``rabbitmqctl import_definitions FILE`` or the management UI's
-    "Import definitions"; it holds no users or permissions, only the topology.
-    """
-    if isinstance(topology, TopologyConfig):
-        topology = intake_topology(topology)
-    return {
-        "vhosts": [{"name": vhost}],
-        "exchanges": [
-            {
-                "name": e.name,
-                "vhost": vhost,
-                "type": e.type,
-                "durable": True,
-                "auto_delete": False,
-                "internal": False,
-                "arguments": dict(e.arguments),
-            }
-            for e in topology.exchanges
-        ],
-        "queues": [
-            {"name": q.name, "vhost": vhost, "durable": True, "auto_delete": False, "arguments": dict(q.arguments)}
-            for q in topology.queues
-        ],
-        "bindings": [
-            {
-                "source": b.exchange,
-                "vhost": vhost,
-                "destination": b.queue,
-                "destination_type": "queue",
-                "routing_key": b.routing_key,
-                "arguments": {},
-            }
-            for b in topology.bindings
-        ],
-    }
+    return list(load_rules(rules_path).agencies)
 
 
 def full_definitions(config: TopologyConfig, rules_path: Any = None, vhost: str = "/") -> dict[str, Any]:
-    """Both sides as one definitions document: the intake side declared by the
-    forwarder and the routed side (routed exchange, one queue per agency of the
-    rules, triage, confidential) declared by the router."""
-    from router.topology import agency_queue_names
-    from router.topology import definitions as routed_definitions
-
-    document = definitions(intake_topology(config), vhost)
-    routed = routed_definitions(config, agency_queue_names(config, rules_path), vhost)
-    for key in ("exchanges", "queues", "bindings"):
-        document[key].extend(routed[key])
-    return document
+    """Both sides as one definitions document: the intake side the forwarder declares
+    and the routed side (one queue per agency of the rules) the router declares."""
+    return definitions(full_topology(config, rules_agencies(rules_path)), vhost)
 
 
 def render_definitions(config: TopologyConfig | None = None, vhost: str = "/") -> str:
     """The definitions JSON text exactly as committed in config/rabbitmq-definitions.json
     (both sides, default names, shipped rules)."""
-    document = full_definitions(config or TopologyConfig(), None, vhost)
-    return json.dumps(document, indent=2, sort_keys=False) + "\n"
+    return render(full_topology(config or TopologyConfig(), rules_agencies()), vhost)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Print the definitions of the default topology (``python -m kanal.topology``)."""
+    """Print (or ``--write``, or ``--check``) the definitions of the default topology
+    and the shipped rules: ``python -m kanal.topology``."""
     parser = argparse.ArgumentParser(prog="python -m kanal.topology", description=main.__doc__)
     parser.add_argument("--vhost", default="/", help="virtual host the definitions target")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--write", action="store_true", help=f"rewrite {COMMITTED_DEFINITIONS.name}")
+    mode.add_argument("--check", action="store_true", help=f"exit 1 when {COMMITTED_DEFINITIONS.name} is stale")
     args = parser.parse_args(argv)
-    sys.stdout.write(render_definitions(vhost=args.vhost))
+    text = render_definitions(vhost=args.vhost)
+    if args.write:
+        COMMITTED_DEFINITIONS.write_text(text)
+    elif args.check:
+        if COMMITTED_DEFINITIONS.read_text() != text:
+            print(f"{COMMITTED_DEFINITIONS.name} is stale: run `python -m kanal.topology --write`", file=sys.stderr)
+            return 1
+    else:
+        sys.stdout.write(text)
     return 0
 
 

@@ -78,8 +78,9 @@ class Location(_Frozen):
     kota: str | None = None
     kota_code: str | None = None
     postal_code: str | None = None
-    method: Literal["gps", "place", "text", "none"] = Field(
-        "none", description="How it was found: device coordinates, a channel place, the text, or not at all."
+    method: Literal["gps", "exif", "place", "text", "none"] = Field(
+        "none", description="How it was found: device coordinates, a photo's EXIF GPS, a channel place, the text, "
+        "or not at all."
     )
 
 

@@ -1,15 +1,19 @@
-"""Complaint <-> AMQP message: the body and properties of the CRM message contract.
+"""The AMQP message contract, built and parsed here only (docs/message-contract.md).
 
-Body: the complaint as JSON (UTF-8). Properties: ``message_id`` = complaint id,
-``content_type``, ``type``, ``timestamp``, persistent delivery, and the CloudEvents
-attributes as headers with the ``cloudEvents_`` prefix of the CloudEvents AMQP
-binding, so a consumer on any stack can read them without parsing the body.
+Two messages: the intake message (the forwarder's, body = the complaint as JSON) and
+the routed message (the router's, body = the complaint plus ``routing``). Properties:
+``message_id`` = complaint id, ``content_type``, ``type``, ``timestamp``, persistent
+delivery, and the CloudEvents attributes as headers with the ``cloudEvents_`` prefix
+of the CloudEvents AMQP binding, so a consumer on any stack can read them without
+parsing the body. The AMQP client of each process maps a :class:`WireMessage` to its
+own property object; nothing else builds headers.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import pydantic_core
 
@@ -17,6 +21,10 @@ from normalizer.complaint import SCHEMA_TYPE, Complaint
 
 CONTENT_TYPE = "application/json"
 CLOUDEVENTS_SPEC_VERSION = "1.0"
+#: AMQP ``type`` of a routed message.
+ROUTED_TYPE = "id.go.jakarta.kanal.routed.v1"
+#: CloudEvents ``source`` of a routed message.
+ROUTER_SOURCE = "/kanal/router"
 
 
 @dataclass(frozen=True)
@@ -31,6 +39,7 @@ class WireMessage:
     content_type: str = CONTENT_TYPE
     content_encoding: str = "utf-8"
     delivery_mode: int = 2
+    priority: int | None = None
 
 
 def complaint_source(complaint: Complaint) -> str:
@@ -106,3 +115,49 @@ def _wire(
         timestamp=int(received_at.timestamp()),
         headers=headers,
     )
+
+
+def damaged_wire(body: bytes, message_id: str, channel_name: str) -> WireMessage:
+    """The intake message for a spool row whose body no longer parses as a complaint:
+    published anyway, with the contract's properties filled from the row and
+    ``kanal_body_invalid``, so it ends visible in the router's dead-letter queue."""
+    return WireMessage(
+        body=body,
+        message_id=message_id,
+        type=SCHEMA_TYPE,
+        timestamp=int(datetime.now(UTC).timestamp()),
+        headers={
+            "cloudEvents_specversion": CLOUDEVENTS_SPEC_VERSION,
+            "cloudEvents_id": message_id,
+            "cloudEvents_source": f"/kanal/spool/{channel_name}",
+            "cloudEvents_type": SCHEMA_TYPE,
+            "cloudEvents_datacontenttype": CONTENT_TYPE,
+            "kanal_channel_name": channel_name,
+            "kanal_body_invalid": "true",
+        },
+    )
+
+
+def routed_message(routed: Any) -> WireMessage:
+    """The routed message for a :class:`router.decision.Routed` decision."""
+    headers = {
+        "cloudEvents_specversion": CLOUDEVENTS_SPEC_VERSION,
+        "cloudEvents_id": routed.complaint_id,
+        "cloudEvents_source": ROUTER_SOURCE,
+        "cloudEvents_type": ROUTED_TYPE,
+        "cloudEvents_datacontenttype": CONTENT_TYPE,
+        "kanal_agency": routed.agency_code,
+        "kanal_service_code": routed.service_code or "",
+        "kanal_priority": routed.routing["priority"],
+    }
+    if routed.duplicate_of:
+        headers["kanal_duplicate_of"] = routed.duplicate_of
+    return WireMessage(
+        body=routed.body, message_id=routed.complaint_id, type=ROUTED_TYPE,
+        timestamp=int(datetime.now(UTC).timestamp()), headers=headers, priority=routed.priority,
+    )
+
+
+def parse_routed(body: bytes | str) -> dict[str, Any]:
+    """Parse a routed message body (the complaint plus ``routing``)."""
+    return pydantic_core.from_json(body)

@@ -4,12 +4,27 @@ For the deliveries at hand (a batch of up to ``batch_max``; one when traffic is 
 on one kombu channel in AMQP transaction mode (``tx.select``):
 
 1. decode the body; a body that is not a valid complaint is a poison message;
-2. route it (pure: the decision needs no I/O);
+2. route them (:meth:`Router.route_many`, the learned model asked once for the batch;
+   pure apart from one pass over the duplicate index);
 3. claim the ids in the shared dedup store (one database transaction, see
    router/dedup.py); an id routed before is acked and counted as a duplicate; for the
-   others publish the routed message (persistent, AMQP priority set);
+   others publish the routed message (persistent, ``mandatory``, AMQP priority set);
 4. ack the intake messages and ``tx.commit``: the broker applies the publishes and the
    acks together and confirms the commit; only then is the dedup claim committed.
+
+A routed message no queue takes (a binding is missing) comes back as ``basic.return``
+while the broker executes the commit, before ``tx.commit-ok``. RabbitMQ has applied the
+ack of its intake message by then (a ``tx.rollback`` after the return undoes nothing:
+measured, docs/router.md), so the router withdraws that id from the open dedup claim and,
+in the next transaction, publishes the intake message again as a retry; after
+``delivery_limit`` tries it goes to the dead-letter exchange with
+``kanal_dead_reason=unroutable`` and the broker's reason. Never a silent drop.
+
+An integrity copy (router/decision.py) is published with its complaint, in the same
+transaction; a returned copy goes to the dead-letter exchange with the reason and its
+complaint stays routed. After each committed batch ``after_routed`` is given the routed
+complaints (router/feedback_consumer.py keeps their texts); SIGHUP sets
+``reload_requested`` and the model file is loaded again between two batches.
 
 A poison message is retried (a copy at the tail of the intake queue with the attempt
 counted in ``kanal_attempts``) until it has been tried ``delivery_limit`` times, then
@@ -28,11 +43,13 @@ import signal
 import sqlite3
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import kombu.exceptions
 import psycopg
 import structlog
 from kombu import Connection, Consumer, Producer, Queue
@@ -40,7 +57,8 @@ from kombu.message import Message
 
 from config.models import TopologyConfig
 from normalizer.complaint import Complaint
-from router.decision import ROUTED_TYPE, Routed
+from normalizer.wire import routed_message
+from router.decision import Copy, Routed
 from router.engine import Router
 from router.intake import PoisonMessage, broker_url, decode_intake
 from router.shared_duplicates import SharedIndexUnavailable
@@ -94,12 +112,22 @@ class RouterConsumer:
         self.batch_max = batch_max
         self.after_routed = after_routed
         self.stats = RouterStats()
+        #: Routed complaints by (agency code, priority), for metrics.
+        self.routed_by: Counter[tuple[str, str]] = Counter()
+        #: Told how long each routing decision took, in seconds (``kanal router`` sets it).
+        self.on_decision: Callable[[float], None] | None = None
+        #: Since when (Unix time) the router has not been consuming; meaningless while ``ready``.
+        self.disconnected_since = time.time()
         self._channel: Any = None
         #: Set (by SIGHUP) to load the model file again between two batches.
         self.reload_requested = threading.Event()
         #: Set while consuming: the routed side is declared and the consumer registered.
         self.ready = threading.Event()
         self._producer: Producer | None = None
+        #: Complaint id -> reason of routed messages the broker returned in the commit at hand.
+        self._returned: dict[str, str] = {}
+        #: Message id -> reason of integrity copies the broker returned in the commit at hand.
+        self._returned_copies: dict[str, str] = {}
 
     def agency_queues(self) -> dict[str, str]:
         """Agency code -> queue name, for every agency of the rules and triage."""
@@ -111,8 +139,11 @@ class RouterConsumer:
         Anything else is a bug (or a surprise nobody planned for) and ends :meth:`run`.
         """
         probe = Connection(self.url)  # not connected: it only names its transport's errors
-        return (*probe.connection_errors, *probe.channel_errors, OSError, psycopg.OperationalError,
-                psycopg.InterfaceError, sqlite3.OperationalError, SharedIndexUnavailable)
+        # kombu raises its own OperationalError when (re)connecting fails or the broker
+        # goes away mid-operation; it is a broker failure, not a bug.
+        return (*probe.connection_errors, *probe.recoverable_connection_errors, *probe.channel_errors, OSError,
+                kombu.exceptions.OperationalError, psycopg.OperationalError, psycopg.InterfaceError,
+                sqlite3.OperationalError, SharedIndexUnavailable)
 
     def run(self, stop: threading.Event) -> None:
         """Consume until ``stop`` is set, reconnecting with backoff after broker,
@@ -131,6 +162,8 @@ class RouterConsumer:
                     backoff = 1.0
                     self._serve(conn, stop)
             except transient as exc:
+                if self.ready.is_set():
+                    self.disconnected_since = time.time()
                 self.ready.clear()
                 log.warning("router connection lost; reconnecting", error=type(exc).__name__,
                             detail=str(exc)[:200], retry_in=backoff)
@@ -141,10 +174,11 @@ class RouterConsumer:
 
     def _serve(self, conn: Connection, stop: threading.Event) -> None:
         channel = conn.channel()
-        declare_routed_side(channel, self.topology, self.agency_queues())
+        declare_routed_side(channel, self.topology, self.router.agency_codes())
         channel.basic_qos(0, self.prefetch, False)
         channel.tx_select()
-        self._channel, self._producer = channel, Producer(channel, auto_declare=False)
+        self._channel = channel
+        self._producer = Producer(channel, auto_declare=False, on_return=self._on_return)
         intake = Queue(self.topology.intake_queue, no_declare=True)
         log.info("router consuming", queue=self.topology.intake_queue, prefetch=self.prefetch)
         next_prune, next_stats = time.monotonic(), time.monotonic() + STATS_EVERY_S
@@ -173,48 +207,64 @@ class RouterConsumer:
 
     def _handle_batch(self, messages: list[Message]) -> None:
         """Route the deliveries at hand: one dedup transaction, one AMQP transaction."""
-        decided: list[tuple[Message, Routed]] = []
-        poison: list[tuple[Message, str]] = []
         decoded: list[tuple[Message, Complaint]] = []
+        poison: list[tuple[Message, str]] = []
         for message in messages:
             try:
                 decoded.append((message, decode_intake(message.body)))
             except PoisonMessage as exc:
                 poison.append((message, str(exc)))
-        predictions = self._predict([c for _, c in decoded])
-        for (message, complaint), prediction in zip(decoded, predictions):
-            try:
-                decided.append((message, self._route(complaint, prediction)))
-            except PoisonMessage as exc:
-                poison.append((message, str(exc)))
-        routed_now: list[Routed] = []
+        decided: list[tuple[Message, Routed]] = []
+        # A failure of the shared duplicate index propagates: the database, not the message.
+        started = time.perf_counter()
+        complaints = [c for _, c in decoded]
+        results = self.router.route_many(complaints, self._predict(complaints))
+        if self.on_decision is not None and decoded:
+            # One lookup round trip decides the whole batch: each complaint is given its share.
+            share = (time.perf_counter() - started) / len(decoded)
+            for _ in decoded:
+                self.on_decision(share)
+        for (message, complaint), result in zip(decoded, results, strict=True):
+            if isinstance(result, Exception):
+                poison.append((message, self._routing_failed(complaint, result)))
+            else:
+                decided.append((message, result))
+        sent: dict[str, tuple[Message, Routed]] = {}
         duplicates: list[str] = []
         with self.router.dedup.claim_many([(r.complaint_id, r.queue) for _, r in decided]) as fresh:
             for message, routed in decided:
                 if routed.complaint_id in fresh:
                     fresh.discard(routed.complaint_id)  # a second copy in this batch is a duplicate
                     self._publish(routed)
-                    routed_now.append(routed)
+                    sent[routed.complaint_id] = (message, routed)
                 else:
                     duplicates.append(routed.complaint_id)
                 message.ack()
             for message, reason in poison:
                 self._poison(message, reason)
-            self._commit()
-            # Nothing between the AMQP commit and the database commit (leaving this block):
+            returned = self._commit()
+            if returned:
+                self.router.dedup.withdraw(list(returned))
+            # Nothing else between the AMQP commit and the database commit (leaving this block):
             # that gap is the one a crash plus a later resend of the same id could exploit.
-        self._account(routed_now, duplicates, poison)
-        if self.after_routed is not None and routed_now:
+        copies_back, self._returned_copies = self._returned_copies, {}
+        if returned:
+            self._retry_returned({cid: (sent.pop(cid)[0], reason) for cid, reason in returned.items() if cid in sent})
+        if copies_back:
+            self._dead_letter_copies([(c, copies_back[c.message_id]) for _, r in sent.values() for c in r.copies
+                                      if c.message_id in copies_back], sent)
+        self._account([routed for _, routed in sent.values()], duplicates, poison)
+        if self.after_routed is not None and sent:
             by_id = {str(c.id): c for _, c in decoded}
-            self.after_routed([(by_id[r.complaint_id], r) for r in routed_now])
+            self.after_routed([(by_id[cid], routed) for cid, (_, routed) in sent.items()])
 
-    def _predict(self, complaints: list[Complaint]) -> list[Any]:
+    def _predict(self, complaints: list[Complaint]) -> list[Any] | None:
         """The model's answers for the batch at once; on a failure each complaint is tried alone."""
         try:
             return self.router.predict(complaints)
         except Exception:  # noqa: BLE001 - one bad complaint must not poison the batch: retried one by one
             log.warning("batch prediction failed; predicting one by one")
-            return [None] * len(complaints)
+            return None
 
     def _reload_if_asked(self) -> None:
         """Load the model file again after SIGHUP, between batches (nothing in hand is dropped)."""
@@ -228,15 +278,51 @@ class RouterConsumer:
             return
         log.info("model reloaded", version=version)
 
-    def _route(self, complaint: Complaint, prediction: Any = None) -> Routed:
-        try:
-            return self.router.route(complaint, prediction)
-        except SharedIndexUnavailable:
-            raise  # the database, not the message: reconnect and retry
-        except Exception as exc:
-            log.exception("routing raised; the message is retried, then dead-lettered", complaint_id=str(complaint.id))
-            msg = f"routing failed: {type(exc).__name__}: {exc}"
-            raise PoisonMessage(msg) from exc
+    def _retry_returned(self, returned: dict[str, tuple[Message, str]]) -> None:
+        """Send the intake messages of returned routed messages to retry or dead-letter,
+        in a transaction of their own (their acks were committed with the batch)."""
+        for cid, (message, reason) in returned.items():
+            log.error("routed message returned by the broker", complaint_id=cid, reason=reason[:300])
+            self._poison(message, reason, dead_reason="unroutable", acked=True)
+        self._commit()
+
+    def _dead_letter_copies(self, copies: list[tuple[Copy, str]], sent: dict[str, tuple[Message, Routed]]) -> None:
+        """Publish returned integrity copies to the dead-letter exchange with the reason, in a
+        transaction of their own; their complaints stay routed (never a silent drop, never twice)."""
+        copy_of = {c.message_id: cid for cid, (_, r) in sent.items() for c in r.copies}
+        assert self._producer is not None
+        for copy, reason in copies:
+            log.error("integrity copy returned by the broker; dead-lettered", message_id=copy.message_id,
+                      copy_of=copy_of[copy.message_id], reason=reason[:300])
+            headers = {"kanal_dead_reason": "unroutable", "kanal_error": reason[:1000], "kanal_deliveries": 1,
+                       "kanal_copy_of": copy_of[copy.message_id],
+                       "kanal_dead_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+            self._producer.publish(
+                copy.body, exchange=self.topology.dead_letter_exchange, routing_key=copy.routing_key,
+                headers=headers, message_id=copy.message_id, content_type="application/json",
+                content_encoding="utf-8", delivery_mode=2, retry=False, declare=[],
+            )
+            self.stats.dead_lettered += 1
+        self._commit()
+
+    def _on_return(self, exc: Any, exchange: str, routing_key: str, message: Any) -> None:
+        """``basic.return`` of a mandatory routed message no queue took (read during tx.commit).
+
+        A returned integrity copy is kept apart: its complaint did reach its agency.
+        """
+        props = message.properties or {}
+        mid = str(props.get("message_id") or "")
+        code, text = getattr(exc, "reply_code", ""), getattr(exc, "reply_text", "") or str(exc)
+        reason = f"unroutable: no queue bound for {routing_key!r} on {exchange!r} ({code} {text})"
+        if (props.get("application_headers") or {}).get("kanal_copy_of"):
+            self._returned_copies[mid] = reason
+        else:
+            self._returned[mid] = reason
+
+    def _routing_failed(self, complaint: Complaint, exc: Exception) -> str:
+        log.error("routing raised; the message is retried, then dead-lettered", complaint_id=str(complaint.id),
+                  exc_info=exc)
+        return f"routing failed: {type(exc).__name__}: {exc}"
 
     def _account(self, routed: list[Routed], duplicates: list[str], poison: list[tuple[Message, str]]) -> None:
         for r in routed:
@@ -249,45 +335,36 @@ class RouterConsumer:
             log.warning("poison message", message_id=message.properties.get("message_id"), reason=reason[:300])
 
     def _publish(self, routed: Routed) -> None:
-        headers = {
-            "cloudEvents_specversion": "1.0",
-            "cloudEvents_id": routed.complaint_id,
-            "cloudEvents_source": "/kanal/router",
-            "cloudEvents_type": ROUTED_TYPE,
-            "cloudEvents_datacontenttype": "application/json",
-            "kanal_agency": routed.agency_code,
-            "kanal_service_code": routed.service_code or "",
-            "kanal_priority": routed.routing["priority"],
-        }
-        if routed.duplicate_of:
-            headers["kanal_duplicate_of"] = routed.duplicate_of
+        """Publish a routed message (persistent, mandatory) in the open transaction."""
+        wire = routed_message(routed)
         assert self._producer is not None
         self._producer.publish(
-            routed.body, exchange=self.topology.routed_exchange, routing_key=routed.routing_key,
-            priority=routed.priority,
-            message_id=routed.complaint_id, type=ROUTED_TYPE, content_type="application/json",
-            content_encoding="utf-8", delivery_mode=2, headers=headers, timestamp=int(time.time()),
-            retry=False, declare=[],
+            wire.body, exchange=self.topology.routed_exchange, routing_key=routed.routing_key,
+            priority=wire.priority, message_id=wire.message_id, type=wire.type, content_type=wire.content_type,
+            content_encoding=wire.content_encoding, delivery_mode=wire.delivery_mode, headers=wire.headers,
+            timestamp=wire.timestamp, mandatory=True, retry=False, declare=[],
         )
         for copy in routed.copies:  # the integrity copy to the Inspektorat, in the same transaction
             self._producer.publish(
                 copy.body, exchange=self.topology.routed_exchange, routing_key=copy.routing_key,
-                priority=routed.priority,
-                message_id=copy.message_id, type=ROUTED_TYPE, content_type="application/json",
-                content_encoding="utf-8", delivery_mode=2,
-                headers={**headers, "cloudEvents_id": copy.message_id, "kanal_integrity_copy": True,
+                priority=wire.priority, message_id=copy.message_id, type=wire.type, content_type=wire.content_type,
+                content_encoding=wire.content_encoding, delivery_mode=wire.delivery_mode,
+                headers={**wire.headers, "cloudEvents_id": copy.message_id, "kanal_integrity_copy": True,
                          "kanal_copy_of": routed.complaint_id},
-                timestamp=int(time.time()), retry=False, declare=[],
+                timestamp=wire.timestamp, mandatory=True, retry=False, declare=[],
             )
 
-    def _commit(self) -> None:
-        """Commit the AMQP transaction (publish + ack); returns once the broker confirmed."""
-        self._channel.tx_commit()
+    def _commit(self) -> dict[str, str]:
+        """Commit the AMQP transaction (publish + ack); returns once the broker confirmed,
+        with complaint id -> reason for every routed message the broker returned."""
+        self._returned = {}
+        self._channel.tx_commit()  # basic.return frames arrive before tx.commit-ok
+        returned, self._returned = self._returned, {}
+        return returned
 
-    def _poison(self, message: Message, reason: str) -> None:
-        """Retry a poison message (a copy at the tail) or dead-letter it; acks the original.
-
-        Part of the caller's AMQP transaction.
+    def _poison(self, message: Message, reason: str, dead_reason: str = "poison", acked: bool = False) -> None:
+        """Retry an intake message (a copy at the tail) or dead-letter it with ``reason``;
+        acks the original unless it is ``acked`` already. Part of the caller's AMQP transaction.
         """
         headers = dict(message.headers or {})
         delivery = max(int(headers.get("x-delivery-count") or 0), int(headers.get("kanal_attempts") or 0)) + 1
@@ -295,18 +372,19 @@ class RouterConsumer:
             # A requeueing reject is refused inside an AMQP transaction on this broker, so the
             # retry is a copy at the queue's tail with the attempt counted.
             headers["kanal_attempts"] = delivery
-            self._republish(message, "", self.topology.intake_queue, headers)
+            self._republish(message, "", self.topology.intake_queue, headers, acked)
             self.stats.requeued += 1
             return
-        headers.update({"kanal_dead_reason": "poison", "kanal_error": reason[:1000], "kanal_deliveries": delivery,
+        headers.update({"kanal_dead_reason": dead_reason, "kanal_error": reason[:1000], "kanal_deliveries": delivery,
                         "kanal_dead_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
         key = message.delivery_info.get("routing_key") or self.topology.intake_routing_key
-        self._republish(message, self.topology.dead_letter_exchange, key, headers)
+        self._republish(message, self.topology.dead_letter_exchange, key, headers, acked)
         self.stats.dead_lettered += 1
-        log.error("poison message dead-lettered", message_id=message.properties.get("message_id"),
-                  deliveries=delivery)
+        log.error("message dead-lettered", message_id=message.properties.get("message_id"),
+                  reason=dead_reason, deliveries=delivery)
 
-    def _republish(self, message: Message, exchange: str, routing_key: str, headers: dict[str, Any]) -> None:
+    def _republish(self, message: Message, exchange: str, routing_key: str, headers: dict[str, Any],
+                   acked: bool) -> None:
         """Publish a copy of ``message`` and ack the original (in the open transaction)."""
         props = message.properties
         assert self._producer is not None
@@ -316,13 +394,27 @@ class RouterConsumer:
             content_type=message.content_type or "application/octet-stream",
             content_encoding=message.content_encoding or "binary", delivery_mode=2, retry=False, declare=[],
         )
-        message.ack()
+        if not acked:
+            message.ack()
 
     def _count(self, routed: Routed) -> None:
         self.stats.routed += 1
+        self.routed_by[(routed.agency_code, str(routed.routing.get("priority", routed.priority)))] += 1
         self.stats.triage += routed.triage
         self.stats.confidential += routed.confidential
         self.stats.linked += routed.duplicate_of is not None
+
+
+def build_consumer(loaded: Any) -> RouterConsumer:
+    """The router process's consumer for a :class:`config.loader.LoadedConfig` (no I/O yet)."""
+    cfg = loaded.kanal
+    dedup_path = Path(cfg.spool.path).with_name("router-dedup.db")
+    router = Router.from_config(cfg.router, cfg.broker.topology, dedup_path)
+    log.info("router decides with", model=router.model.version if router.model else None,
+             unmapped_labels=router.unmapped_labels())
+    return RouterConsumer(broker_url(cfg.broker), cfg.broker.topology, router,
+                          prefetch=cfg.router.prefetch, heartbeat=cfg.broker.heartbeat,
+                          batch_max=router.options.batch_max)
 
 
 def run_router(loaded: Any, stop: threading.Event) -> None:
@@ -332,18 +424,17 @@ def run_router(loaded: Any, stop: threading.Event) -> None:
         loaded: a :class:`config.loader.LoadedConfig`; ``broker.url`` must be set.
         stop: set it (SIGTERM, Ctrl-C) to finish the message in hand and return.
     """
-    cfg = loaded.kanal
-    dedup_path = Path(cfg.spool.path).with_name("router-dedup.db")
-    router = Router.from_config(cfg.router, cfg.broker.topology, dedup_path)
     from router.engine import dedup_dsn
     from router.feedback_consumer import start_feedback
 
-    _, remember = start_feedback(cfg, broker_url(cfg.broker), stop, dedup_dsn(cfg.router.dedup_dsn))
-    consumer = RouterConsumer(broker_url(cfg.broker), cfg.broker.topology, router,
-                              prefetch=cfg.router.prefetch, heartbeat=cfg.broker.heartbeat,
-                              batch_max=router.options.batch_max, after_routed=remember)
+    consumer = build_consumer(loaded)
+    cfg = loaded.kanal
+    _, consumer.after_routed = start_feedback(cfg, broker_url(cfg.broker), stop, dedup_dsn(cfg.router.dedup_dsn))
+    reload_on_sighup(consumer)
+    consumer.run(stop)
+
+
+def reload_on_sighup(consumer: RouterConsumer) -> None:
+    """SIGHUP asks ``consumer`` to load its model file again (between batches); main thread only."""
     if threading.current_thread() is threading.main_thread() and hasattr(signal, "SIGHUP"):
         signal.signal(signal.SIGHUP, lambda *_: consumer.reload_requested.set())
-    log.info("router decides with", model=router.model.version if router.model else None,
-             unmapped_labels=router.unmapped_labels())
-    consumer.run(stop)

@@ -15,7 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from normalizer.complaint import Complaint
-from router.decision import ROUTED_TYPE
+from normalizer.wire import ROUTED_TYPE
 
 
 class RoutedLocation(BaseModel):

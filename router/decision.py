@@ -15,9 +15,6 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-#: AMQP ``type`` of a routed message.
-ROUTED_TYPE = "id.go.jakarta.kanal.routed.v1"
-
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _PHONE = re.compile(r"(?<!\d)(?:\+?62|0)8[\d\s.-]{7,14}\d")
 _IDENTITY_FIELDS = ("name", "handle", "provider_user_id", "phone", "email")

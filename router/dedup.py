@@ -76,6 +76,12 @@ class DedupStore(ABC):
         """
 
     @abstractmethod
+    def withdraw(self, complaint_ids: list[str]) -> None:
+        """Inside an open :meth:`claim_many` block (same thread): drop ``complaint_ids`` from
+        the claim, so leaving the block does not record them as routed (their routed
+        message was returned by the broker)."""
+
+    @abstractmethod
     def was_routed(self, complaint_id: str) -> bool:
         """True if ``complaint_id`` is recorded as routed."""
 
@@ -135,6 +141,13 @@ class SqliteDedupStore(DedupStore):
                     conn.execute("ROLLBACK")
                 raise
 
+    def withdraw(self, complaint_ids: list[str]) -> None:
+        with self._lock:
+            if not self._conn.in_transaction:
+                msg = "withdraw() outside a claim"
+                raise RuntimeError(msg)
+            self._conn.executemany(f"DELETE FROM {self.table} WHERE id = ?", [(c,) for c in complaint_ids])
+
     def was_routed(self, complaint_id: str) -> bool:
         with self._lock:
             row = self._conn.execute(f"SELECT 1 FROM {self.table} WHERE id = ?", (complaint_id,)).fetchone()
@@ -185,6 +198,14 @@ class PostgresDedupStore(DedupStore):
                 ([c for c, _ in ordered], [q for _, q in ordered]),
             )
             yield {row[0] for row in cur.fetchall()}
+
+    def withdraw(self, complaint_ids: list[str]) -> None:
+        from psycopg.pq import TransactionStatus
+
+        if self._conn.info.transaction_status != TransactionStatus.INTRANS:
+            msg = "withdraw() outside a claim"
+            raise RuntimeError(msg)
+        self._conn.execute(f"DELETE FROM {self.table} WHERE id = ANY(%s)", (complaint_ids,))
 
     def was_routed(self, complaint_id: str) -> bool:
         with self._conn.transaction():

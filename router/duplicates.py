@@ -75,6 +75,11 @@ class DuplicateIndex:
         self._add(seen)
         return original
 
+    def check_and_add_many(self, items: list[tuple[Complaint, frozenset[str], str | None, str | None]]
+                           ) -> list[str | None]:
+        """:meth:`check_and_add` for ``(complaint, words, category, place)`` items, in order."""
+        return [self.check_and_add(*item) for item in items]
+
     def _find(self, seen: _Seen) -> str | None:
         for key in seen.identities:
             for old in self._by_identity.get(key, ()):

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+import kombu.exceptions
 import psycopg
 import structlog
 from kombu import Connection, Consumer, Producer
@@ -74,7 +75,10 @@ class FeedbackConsumer:
     def run(self, stop: threading.Event) -> None:
         """Consume until ``stop`` is set; broker and database failures are retried with backoff."""
         probe = Connection(self.url)
-        transient = (*probe.connection_errors, *probe.channel_errors, OSError, psycopg.Error)
+        # As the routing loop's: kombu's OperationalError is the broker gone (mid-operation or
+        # when reconnecting), not a bug that should stop the router.
+        transient = (*probe.connection_errors, *probe.recoverable_connection_errors, *probe.channel_errors, OSError,
+                     kombu.exceptions.OperationalError, psycopg.Error)
         backoff, next_prune = 1.0, time.monotonic()
         while not stop.is_set():
             try:
@@ -125,9 +129,9 @@ class FeedbackConsumer:
         log.info("correction stored", complaint_id=complaint_id, agency=agency)
 
 
-def start_feedback(loaded_cfg: Any, url: str, stop: threading.Event, dsn: str | None
+def build_feedback(loaded_cfg: Any, url: str, dsn: str | None
                    ) -> tuple[FeedbackConsumer | None, Callable[[list[tuple[Complaint, Routed]]], None] | None]:
-    """With a PostgreSQL ``dsn``: start the feedback thread; returns it and the remembering hook."""
+    """With a PostgreSQL ``dsn``: the feedback consumer (not started) and the remembering hook."""
     if not dsn:
         log.info("corrections off: router.dedup_dsn is not PostgreSQL")
         return None, None
@@ -135,6 +139,16 @@ def start_feedback(loaded_cfg: Any, url: str, stop: threading.Event, dsn: str | 
     consumer = FeedbackConsumer(url, loaded_cfg.broker.topology,
                                 FeedbackStore(dsn, retention_days=router_cfg.feedback_retention_days),
                                 heartbeat=loaded_cfg.broker.heartbeat)
+    hook_store = FeedbackStore(dsn, retention_days=router_cfg.feedback_retention_days)  # its own connection
+    return consumer, remembering(hook_store)
+
+
+def start_feedback(loaded_cfg: Any, url: str, stop: threading.Event, dsn: str | None
+                   ) -> tuple[FeedbackConsumer | None, Callable[[list[tuple[Complaint, Routed]]], None] | None]:
+    """:func:`build_feedback`, its consumer started in a thread that sets ``stop`` if it fails."""
+    consumer, hook = build_feedback(loaded_cfg, url, dsn)
+    if consumer is None:
+        return None, None
 
     def run() -> None:
         try:
@@ -145,5 +159,4 @@ def start_feedback(loaded_cfg: Any, url: str, stop: threading.Event, dsn: str | 
             raise
 
     threading.Thread(target=run, name="kanal-feedback", daemon=True).start()
-    hook_store = FeedbackStore(dsn, retention_days=router_cfg.feedback_retention_days)  # its own connection
-    return consumer, remembering(hook_store)
+    return consumer, hook

@@ -34,7 +34,8 @@ ALIASES = {
     "north jakarta": "jakarta utara", "west jakarta": "jakarta barat",
     "south jakarta": "jakarta selatan", "east jakarta": "jakarta timur",
     "pulau seribu": "kepulauan seribu", "thousand islands": "kepulauan seribu",
-    "pasming": "pasar minggu", "benhil": "bendungan hilir", "jatinegara kaum": "jatinegara kaum", "halim": "halim perdana kusuma", "mampang": "mampang prapatan",
+    "pasming": "pasar minggu", "benhil": "bendungan hilir", "jatinegara kaum": "jatinegara kaum",
+    "halim": "halim perdana kusuma", "mampang": "mampang prapatan",
     "kelapa gading": "kelapa gading", "grogol petamburan": "grogol petamburan",
     "tanjung priuk": "tanjung priok", "kebon jeruk": "kebon jeruk",
     # Landmarks people use as place names, each inside one kelurahan.

@@ -1,6 +1,7 @@
 """Where is the problem? Coordinates first, then the channel's own place, then the text.
 
-* ``gps``: a point-in-polygon lookup on the shipped kelurahan boundaries.
+* ``gps``: a point-in-polygon lookup on the shipped kelurahan boundaries (``exif``
+  when the coordinates came from a photo's EXIF GPS).
 * ``place``: the channel already named a kelurahan code (kept as given).
 * ``text``: kelurahan, kecamatan and kota names with their abbreviations, checked
   against each other; a postal code when the names say nothing.
@@ -67,7 +68,7 @@ class LocationResolver:
         if loc.lat is not None and loc.long is not None:
             hit = self.index.kelurahan_at(loc.lat, loc.long)
             if hit is not None:
-                return self._at(hit[0].code, "gps", address, note=hit[1])
+                return self._at(hit[0].code, "exif" if loc.method == "exif" else "gps", address, note=hit[1])
         if loc.kelurahan_code and loc.kelurahan_code in self.index.areas:
             return self._at(loc.kelurahan_code, "place", address)
         named = self._from_channel_names(loc.kelurahan, loc.kecamatan, loc.kota)
@@ -161,7 +162,9 @@ class LocationResolver:
 
     def _most_specific(self, codes: list[str]) -> str:
         deepest = max(codes, key=len)
-        same_branch = [c for c in codes if c == deepest or c in self._ancestors(deepest) or deepest in self._ancestors(c)]
+        same_branch = [
+            c for c in codes if c == deepest or c in self._ancestors(deepest) or deepest in self._ancestors(c)
+        ]
         if len(same_branch) == len(codes):
             return deepest
         top = [c for c in codes if len(c) == len(deepest)]

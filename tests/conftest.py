@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from config.models import TopologyConfig
 from tests.core.broker_kit import delete_topology, unique_topology
 from tests.services import require_rabbitmq
+
+#: Examples per fuzz test (tests/fuzz). Small by default so the suite stays fast; a long
+#: run sets it, e.g. ``KANAL_FUZZ_EXAMPLES=5000 pytest -s tests/fuzz`` (``-s`` prints the
+#: outcome counts per endpoint).
+FUZZ_EXAMPLES = int(os.environ.get("KANAL_FUZZ_EXAMPLES") or 20)
+
+settings.register_profile(
+    "kanal-fuzz",
+    max_examples=FUZZ_EXAMPLES,
+    deadline=None,  # real HTTP and SQLite on a shared machine: times vary
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
+)
 
 
 @pytest.fixture(name="amqp_url")

@@ -24,6 +24,7 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
 
 from connectors.email.config import EmailOptions
+from connectors.email.oauth2 import AccessToken, TokenSource
 from connectors.errors import AuthFailed, TransientError, error_text
 
 P = ParamSpec("P")
@@ -85,10 +86,16 @@ class MailboxClient:
 
     Parameters:
         options: the channel's options.
+        tokens: the mailbox's OAuth2 token source, shared by its connections (made
+            here from ``options.oauth2`` when not given).
     """
 
-    def __init__(self, options: EmailOptions) -> None:
+    def __init__(self, options: EmailOptions, tokens: TokenSource | None = None) -> None:
         self.options = options
+        if tokens is None and options.oauth2 is not None:
+            tokens = TokenSource(options.oauth2, options.timeout)
+        self.tokens = tokens
+        self._login_token: AccessToken | None = None
         self._imap: IMAPClient | None = None
         self.selected: str | None = None
         self.capabilities: frozenset[bytes] = frozenset()
@@ -121,7 +128,9 @@ class MailboxClient:
         try:
             if not opts.tls and opts.starttls:
                 imap.starttls(self._ssl_context())
-            if opts.oauth2_token is not None:
+            if self.tokens is not None:
+                self._login_token = self._oauth2_login(imap, self.tokens)
+            elif opts.oauth2_token is not None:
                 imap.oauth2_login(opts.login, opts.oauth2_token.get())
             else:
                 assert opts.password is not None  # guaranteed by EmailOptions
@@ -134,6 +143,25 @@ class MailboxClient:
             raise
         self._imap = imap
         self.selected = None
+
+    def _oauth2_login(self, imap: IMAPClient, tokens: TokenSource) -> AccessToken:
+        """XOAUTH2 with the current token; if the server refuses it (expired or revoked
+        early), once more with a new one. A refusal of that one is final (AuthFailed)."""
+        token = tokens.current()
+        try:
+            imap.oauth2_login(self.options.login, token.value)
+        except LoginError:
+            tokens.refused(token)
+            token = tokens.current()
+            imap.oauth2_login(self.options.login, token.value)
+        return token
+
+    def relogin_in(self) -> float:
+        """Seconds until this connection should log in again with a fresh OAuth2 token
+        (infinite for a password or a fixed token)."""
+        if self.tokens is None or self._login_token is None:
+            return float("inf")
+        return self.tokens.seconds_left(self._login_token)
 
     def close(self) -> None:
         """Log out (best effort) and forget the connection."""
@@ -220,6 +248,41 @@ class MailboxClient:
                 continue
             mails.append(FetchedMail(int(uid), bytes(raw), item.get(b"INTERNALDATE")))
         return mails
+
+    @_wire_errors
+    def structure(self, uid: int) -> tuple[Any, datetime | None] | None:
+        """BODYSTRUCTURE and INTERNALDATE of ``uid`` in the selected folder (None if gone)."""
+        item = self.imap.fetch([uid], [b"BODYSTRUCTURE", b"INTERNALDATE"]).get(uid)
+        if item is None or b"BODYSTRUCTURE" not in item:
+            return None
+        return item[b"BODYSTRUCTURE"], item.get(b"INTERNALDATE")
+
+    @_wire_errors
+    def sections(self, uid: int, names: Sequence[str]) -> dict[str, bytes]:
+        """``BODY.PEEK[name]`` of ``uid`` for each of ``names`` (HEADER, 1.MIME, 2, TEXT ...)."""
+        item = self.imap.fetch([uid], [f"BODY.PEEK[{name}]".encode() for name in names]).get(uid) or {}
+        return {name: bytes(item.get(f"BODY[{name}]".encode()) or b"") for name in names}
+
+    @_wire_errors
+    def copies_of(self, raw: bytes, message_id: str | None, size: int | None = None) -> list[int]:
+        """UIDs in the selected folder that hold this mail.
+
+        Candidates are found by ``message_id`` (when the mail has one) and by size; with
+        ``size`` None the candidates' bytes must equal ``raw``, else ``size`` (the size
+        of the original of a reduced copy) and the Message-ID must match.
+        """
+        exact = size is None
+        size = len(raw) if size is None else size
+        criteria: list[Any] = ["LARGER", str(size - 1), "SMALLER", str(size + 1)]
+        if message_id:
+            criteria = ["HEADER", "Message-ID", message_id, *criteria]
+        elif not exact:
+            return []  # neither an id nor the bytes to tell it from another mail of that size
+        uids = sorted(int(uid) for uid in self.imap.search(criteria))
+        if not exact or not uids:
+            return uids
+        found = self.imap.fetch(uids, [b"BODY.PEEK[]"])
+        return [int(uid) for uid, item in sorted(found.items()) if bytes(item.get(b"BODY[]", b"")) == raw]
 
     @_wire_errors
     def move(self, uids: Sequence[int], target: str) -> None:

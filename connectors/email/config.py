@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from config.secrets import Secret
+from connectors.email.oauth2 import OAuth2Settings
 
 #: RFC 2177: a server may drop an IDLE after 29 minutes; renew well before that.
 IDLE_LIMIT_SECONDS = 29 * 60
@@ -39,12 +40,19 @@ class EmailOptions(BaseModel):
         None, description="Password reference (${ENV_VAR} or file:/path)."
     )
     oauth2_token: Secret | None = Field(
-        None, description="OAuth2 bearer access token reference (XOAUTH2), instead of a password."
+        None,
+        description="A fixed OAuth2 access token reference (XOAUTH2), instead of a password; it is never "
+        "refreshed (use oauth2 for that).",
+    )
+    oauth2: OAuth2Settings | None = Field(
+        None,
+        description="XOAUTH2 with access tokens from a token endpoint, refreshed before they expire and after "
+        "a refused login (client-credentials or refresh-token grant).",
     )
     folders: list[str] = Field(
         default_factory=lambda: ["INBOX"],
         min_length=1,
-        description="Folders to read; the first is watched with IDLE.",
+        description="Folders to read; each is watched with IDLE (one connection per folder after the first).",
     )
     processed_folder: str = Field(
         "Processed",
@@ -69,6 +77,12 @@ class EmailOptions(BaseModel):
         gt=0,
         description="Bytes downloaded per IMAP FETCH (bounds memory); a larger message goes alone.",
     )
+    max_download_bytes: int = Field(
+        40 * 1024 * 1024,
+        gt=0,
+        description="Mail larger than this (RFC822.SIZE) is not downloaded whole: its header, text parts and "
+        "files within the attachment caps are, and its other parts are listed as omitted.",
+    )
     timeout: float = Field(60, gt=0, description="Socket timeout of IMAP commands, seconds.")
     own_addresses: list[str] = Field(
         default_factory=list,
@@ -77,8 +91,8 @@ class EmailOptions(BaseModel):
 
     @model_validator(mode="after")
     def _one_credential(self) -> EmailOptions:
-        if (self.password is None) == (self.oauth2_token is None):
-            msg = "set exactly one of password or oauth2_token"
+        if sum(x is not None for x in (self.password, self.oauth2_token, self.oauth2)) != 1:
+            msg = "set exactly one of password, oauth2_token or oauth2"
             raise ValueError(msg)
         if self.processed_folder in self.folders or self.quarantine_folder in self.folders:
             msg = "processed_folder and quarantine_folder must not be among the folders read"

@@ -27,12 +27,14 @@ from email.header import decode_header, make_header
 from email.message import EmailMessage, Message
 from email.utils import parsedate_to_datetime
 
-from connectors.attachments import AttachmentBudget
+from connectors.attachments import AttachmentBudget, safe_filename
 from connectors.email.charset import decode_text
 from normalizer.complaint import Attachment
 from normalizer.text import html_to_text
 
 _BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
+#: Marks a part whose file Kanal left out (archive) or did not download (large mail).
+OMITTED_HEADER = "X-Kanal-Omitted"
 
 
 class NotAnEmail(ValueError):
@@ -136,8 +138,9 @@ class MailContent:
 class _Extractor:
     """Walks one message tree, filling a :class:`MailContent`."""
 
-    def __init__(self, budget: AttachmentBudget) -> None:
+    def __init__(self, budget: AttachmentBudget, omitted_mark: str | None = None) -> None:
         self.budget = budget
+        self.omitted_mark = omitted_mark
         self.content = MailContent()
         self._seen: set[int] = set()
 
@@ -149,6 +152,8 @@ class _Extractor:
         """Collect files under ``part``; return its text parts when ``want_text``."""
         try:
             ctype = part.get_content_type()
+            if self.omitted_mark and self._stub(part, ctype):
+                return []
             if ctype == "message/rfc822":
                 self._forwarded(part)
                 return []
@@ -194,13 +199,31 @@ class _Extractor:
             self.content.omitted.append((part, attachment))
         return []
 
+    def _stub(self, part: Message, ctype: str) -> bool:
+        """List a part the connector did not download (marked with this mail's nonce)."""
+        for value in part.get_all(OMITTED_HEADER) or []:
+            fields = dict(
+                item.strip().partition("=")[::2] for item in str(value).split(";")[1:] if "=" in item
+            )
+            if fields.get("mark") != self.omitted_mark:
+                continue  # written by the sender, not by Kanal
+            size = fields.get("size", "")
+            self.content.attachments.append(Attachment(
+                filename=safe_filename(_filename(part)),
+                content_type=ctype,
+                size=int(size) if size.isdigit() else None,
+                omitted_reason=str(value).split(";")[0].strip() or "too_large",
+            ))
+            return True
+        return False
+
     def _forwarded(self, part: Message) -> None:
         payload = part.get_payload()
         inner = payload[0] if isinstance(payload, list) and payload else None
         if not isinstance(inner, Message):
             self.content.problems.append("forwarded message could not be read")
             return
-        nested = _Extractor(self.budget)
+        nested = _Extractor(self.budget, self.omitted_mark)
         nested._seen = self._seen
         found = nested.run(inner)
         self.content.attachments.extend(found.attachments)
@@ -251,11 +274,16 @@ def without_omitted(message: Message, content: MailContent) -> bytes:
     """
     for part, attachment in content.omitted:
         del part["Content-Transfer-Encoding"]
-        part["X-Kanal-Omitted"] = f"{attachment.omitted_reason}; size={attachment.size}; sha256={attachment.sha256}"
+        part[OMITTED_HEADER] = f"{attachment.omitted_reason}; size={attachment.size}; sha256={attachment.sha256}"
         part.set_payload(f"[omitted by Kanal: {attachment.omitted_reason}, {attachment.size} bytes]\r\n")
     return message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
 
 
-def extract(message: Message, budget: AttachmentBudget) -> MailContent:
-    """Return the text, forwarded texts and files of ``message``."""
-    return _Extractor(budget).run(message)
+def extract(message: Message, budget: AttachmentBudget, omitted_mark: str | None = None) -> MailContent:
+    """Return the text, forwarded texts and files of ``message``.
+
+    ``omitted_mark``: the nonce with which the connector marked the parts it did not
+    download (``X-Kanal-Omitted: <reason>; size=<n>; mark=<nonce>``); such parts are
+    listed as omitted files. Without it, or with another mark, the header means nothing.
+    """
+    return _Extractor(budget, omitted_mark).run(message)

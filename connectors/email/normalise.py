@@ -108,6 +108,13 @@ def reporter_of(message: Message) -> Reporter:
     return Reporter()
 
 
+def _omitted_mark(raw: RawMessage) -> str | None:
+    """The nonce of the connector's stubs in a mail it did not download whole, else None:
+    only those stubs count as omitted files."""
+    mark = raw.metadata.get("omitted_mark") if raw.metadata.get("fetched") == "partial" else None
+    return mark if isinstance(mark, str) and mark else None
+
+
 class EmailNormaliser:
     """Turns raw mail into complaints for one mailbox.
 
@@ -144,7 +151,7 @@ class EmailNormaliser:
         if reason:
             return Drop(reason)
         budget = AttachmentBudget(self.max_file_bytes, self.max_message_bytes)
-        content = extract(message, budget)
+        content = extract(message, budget, _omitted_mark(raw))
         complaint, parent = self._complaint(message, raw, content)
         return Accept(complaint, budget.blobs, self._archive(message, raw, content), replies_to=parent)
 
@@ -162,7 +169,9 @@ class EmailNormaliser:
 
     def _complaint(self, message: Message, raw: RawMessage, content: MailContent) -> tuple[Complaint, str | None]:
         """The complaint and the Message-ID it answers (resolved by the runner)."""
-        pmid = provider_message_id(message, raw.payload)
+        mark = _omitted_mark(raw)
+        # The nonce differs on each fetch; a hash id of the same mail must not.
+        pmid = provider_message_id(message, raw.payload.replace(mark.encode(), b"") if mark else raw.payload)
         conversation, parent = thread_of(message, pmid)
         title = clean_line(header_text(message, "Subject") or "") or None
         forwarded = "\n\n".join(content.forwarded)

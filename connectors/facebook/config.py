@@ -45,6 +45,10 @@ class FacebookOptions(BaseModel):
         description="Graph API base URL; point it at an egress proxy or a test server.",
     )
     request_timeout: float = Field(30, gt=0, le=300, description="Seconds per Graph API request.")
+    fetch_media: bool = Field(
+        True, description="Download photos and files of posts, comments, Messenger and Instagram into the attachment "
+        "store after the commit (Meta's CDN links expire); off: they stay links."
+    )
     page_size: int = Field(
         50, ge=1, le=100, description="Items per Graph API page (the limit parameter)."
     )

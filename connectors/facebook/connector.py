@@ -17,10 +17,12 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+from connectors.attachments import same_origin
 from connectors.base import (
     ChannelContext,
     CheckpointAdvance,
     Connector,
+    FetchAuth,
     NormaliseResult,
     RawMessage,
 )
@@ -70,6 +72,15 @@ class FacebookConnector(Connector):
         """Build the Graph client (no request is made)."""
         if self._client is None:
             self._client = self._new_client()
+
+    def fetch_auth(self, url: str) -> FetchAuth | None:
+        """Media are downloaded after the commit (``fetch_media``); the Page token goes
+        only to the Graph API's own host, CDN links are signed already."""
+        if not self.options.fetch_media:
+            return None
+        if same_origin(url, self.options.graph_api_base_url):
+            return FetchAuth(headers={"Authorization": f"Bearer {self.options.page_access_token.get()}"})
+        return FetchAuth()
 
     def _new_client(self) -> GraphClient:
         o = self.options

@@ -318,7 +318,7 @@ def _messaging_event(
 def _feed_change(
     page: PageIdentity, raw: RawMessage, doc: dict[str, Any], value: dict[str, Any]
 ) -> Complaint | Drop:
-    item, verb = value.get("item"), value.get("verb")
+    item, verb = text_field(value.get("item"), "value.item"), text_field(value.get("verb"), "value.verb")
     if item in {"reaction", "like"}:
         return Drop("reaction")
     if verb in {"remove", "hide", "unhide", "block", "unblock"}:

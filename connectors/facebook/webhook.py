@@ -23,9 +23,11 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+from werkzeug.wrappers import Response
+
 from connectors.base import IngestResult, RawMessage
 from connectors.facebook.payloads import envelope
-from connectors.push import HttpResponse, WebhookOutcome, WebhookRequest, constant_time_equals, load_json
+from connectors.push import WebhookOutcome, WebhookRequest, constant_time_equals, forbidden, load_json, text_response
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 
@@ -42,14 +44,14 @@ def signature_valid(body: bytes, header: str | None, app_secret: str) -> bool:
     return constant_time_equals(sign(body, app_secret), header.strip().lower())
 
 
-def answer_handshake(request: WebhookRequest, verify_token: str) -> HttpResponse:
+def answer_handshake(request: WebhookRequest, verify_token: str) -> Response:
     """Answer Meta's subscription check: echo ``hub.challenge`` for our verify token."""
     mode = request.param("hub.mode")
     token = request.param("hub.verify_token") or ""
     challenge = request.param("hub.challenge")
     if mode != "subscribe" or challenge is None or not constant_time_equals(token, verify_token):
-        return HttpResponse.forbidden()
-    return HttpResponse.text(200, challenge)
+        return forbidden()
+    return text_response(200, challenge)
 
 
 def _event_id(kind: str, data: dict[str, Any]) -> str:
@@ -134,20 +136,20 @@ def _unreadable(text: str, problem: Exception, page_id: str, received_at: dateti
     return RawMessage("webhook:body", payload, received_at, {"source": "webhook"})
 
 
-def received_reply(results: Sequence[IngestResult]) -> HttpResponse:
+def received_reply(results: Sequence[IngestResult]) -> Response:
     """Meta only needs a 200 once the events are durable."""
-    return HttpResponse.text(200, "EVENT_RECEIVED")
+    return text_response(200, "EVENT_RECEIVED")
 
 
 def make_receiver(
     page_id: str, app_secret: Callable[[], str], clock: Callable[[], datetime],
     read_mention: MentionLookup | None = None,
-) -> Callable[[WebhookRequest], HttpResponse | WebhookOutcome]:
+) -> Callable[[WebhookRequest], Response | WebhookOutcome]:
     """The POST handler: verify the signature, then hand the events to the server."""
 
-    def receive(request: WebhookRequest) -> HttpResponse | WebhookOutcome:
+    def receive(request: WebhookRequest) -> Response | WebhookOutcome:
         if not signature_valid(request.body, request.headers.get(SIGNATURE_HEADER), app_secret()):
-            return HttpResponse.forbidden()
+            return forbidden()
         return WebhookOutcome(split_events(request.body, page_id, clock(), read_mention), received_reply)
 
     return receive

@@ -399,6 +399,10 @@ class HttpJsonOptions(_Options):
     pull: Pull | None = Field(None, description="Polling; unset: push only.")
     push: Push | None = Field(None, description="The webhook route; unset: pull only.")
     mapping: RecordMapping
+    fetch_photos: bool = Field(
+        True, description="Download the photo URLs into the attachment store after the commit (the fetcher); the "
+        "pull's credentials go only to the pull's own host. Off: they stay links."
+    )
 
     @model_validator(mode="after")
     def _some_input(self) -> HttpJsonOptions:

@@ -32,6 +32,7 @@ from connectors.base import (
     CheckpointAdvance,
     Connector,
     Drop,
+    FetchAuth,
     NormaliseResult,
     RawMessage,
 )
@@ -88,6 +89,16 @@ class HttpJsonConnector(Connector):
         if self.requester is not None:
             self.requester.close()
             self.requester = None
+
+    def fetch_auth(self, url: str) -> FetchAuth | None:
+        """Photo URLs are downloaded after the commit (``fetch_photos``). The pull's
+        credentials go only to the pull's own origin (https, host and port of
+        ``pull.base_url``); any other host gets none."""
+        if not self.options.fetch_photos:
+            return None
+        if self.requester is not None and self.requester.same_origin(url):
+            return self.requester.credentials()
+        return FetchAuth()
 
     # -- pull ------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import collections
 import json
 import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -24,6 +25,7 @@ from urllib.parse import urlsplit
 import requests
 import tenacity
 
+from connectors.base import FetchAuth
 from connectors.errors import AuthFailed, ChannelError, RateLimited, TransientError
 from connectors.http_json.config import BasicAuth, Budget, HeaderAuth, OAuth2ClientCredentials, Pull
 
@@ -147,6 +149,17 @@ class Requester:
         """Close the HTTP session."""
         self.session.close()
 
+    def same_origin(self, url: str) -> bool:
+        """True when ``url`` is https on the scheme, host and port of ``base_url``."""
+        return urlsplit(url).scheme == "https" and _origin(url) == self._origin
+
+    def credentials(self) -> FetchAuth:
+        """The pull's credentials for a download from its own origin: its headers,
+        basic auth, or the OAuth2 bearer (taken when the download is sent, so asking
+        costs no token request)."""
+        basic = self.session.auth if isinstance(self.session.auth, tuple) else None
+        return FetchAuth(headers=_Headers(self._static_headers, self._token), basic=basic)
+
     def first_url(self) -> str:
         """The URL of the first page."""
         return self.pull.base_url + self.pull.path
@@ -206,3 +219,27 @@ class Requester:
 def _origin(url: str) -> tuple[str, str]:
     parts = urlsplit(url)
     return parts.scheme, parts.netloc.lower()
+
+
+class _Headers(Mapping[str, str]):
+    """The static headers plus a bearer token read on first use."""
+
+    def __init__(self, static: Mapping[str, str], token: _OAuth2Token | None) -> None:
+        self._static = static
+        self._token = token
+        self._all: dict[str, str] | None = None
+
+    def _resolved(self) -> dict[str, str]:
+        if self._all is None:
+            bearer = {"Authorization": f"Bearer {self._token.get()}"} if self._token is not None else {}
+            self._all = {**self._static, **bearer}
+        return self._all
+
+    def __getitem__(self, key: str) -> str:
+        return self._resolved()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._resolved())
+
+    def __len__(self) -> int:
+        return len(self._resolved())

@@ -18,10 +18,12 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from werkzeug.wrappers import Response
+
 from connectors.base import IngestResult, RawMessage
 from connectors.http_json.config import Signature
 from connectors.http_json.mapper import as_text, evaluate, select_records
-from connectors.push import HttpResponse, WebhookOutcome, WebhookRequest, WebhookRoute, constant_time_equals
+from connectors.push import WebhookOutcome, WebhookRequest, WebhookRoute, constant_time_equals, forbidden
 from normalizer.timeutil import utc_now
 
 if TYPE_CHECKING:
@@ -64,7 +66,7 @@ def verify(signature: Signature, secret: str, request: WebhookRequest, now: floa
     return constant_time_equals(supplied, expected)
 
 
-def reply(results: Sequence[IngestResult]) -> HttpResponse:
+def reply(results: Sequence[IngestResult]) -> Response:
     """200 with what became of each record, once they are durable."""
     counts: dict[str, int] = {}
     for result in results:
@@ -74,7 +76,7 @@ def reply(results: Sequence[IngestResult]) -> HttpResponse:
         **counts,
         "complaint_ids": [str(r.complaint_id) for r in results if r.complaint_id is not None],
     }
-    return HttpResponse(200, json.dumps(body).encode(), "application/json")
+    return Response(json.dumps(body).encode(), 200, content_type="application/json")
 
 
 def record_message(record: Any, provider_id_expr: str, received: Any, via: str) -> RawMessage:
@@ -99,10 +101,10 @@ class PushRoute:
         """``POST <prefix>/<channel><push.path>``."""
         return [WebhookRoute("POST", self.push.path, self.receive)]
 
-    def receive(self, request: WebhookRequest) -> HttpResponse | WebhookOutcome:
+    def receive(self, request: WebhookRequest) -> Response | WebhookOutcome:
         """Verify, split into records, and hand them to the runner."""
         if not verify(self.push.signature, self.secret, request, time.time()):
-            return HttpResponse.forbidden()
+            return forbidden()
         received = utc_now()
         try:
             records = select_records(json.loads(request.body), self.push.record_selector)

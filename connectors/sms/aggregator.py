@@ -14,10 +14,11 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 
 import structlog
+from werkzeug.wrappers import Response
 
 from connectors.base import RawMessage
 from connectors.errors import NormaliseError
-from connectors.push import HttpResponse, WebhookOutcome, WebhookRequest, WebhookRoute
+from connectors.push import WebhookOutcome, WebhookRequest, WebhookRoute, forbidden
 from connectors.sms.backend import ONE_SMS_MAX_BODY_BYTES, SmsBackend
 from connectors.sms.config import AggregatorOptions
 from connectors.sms.http_inbound import (
@@ -60,11 +61,11 @@ class AggregatorBackend(SmsBackend):
             raise NormaliseError(msg) from None
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=self.tz)
 
-    def handle(self, request: WebhookRequest) -> HttpResponse | WebhookOutcome:
+    def handle(self, request: WebhookRequest) -> Response | WebhookOutcome:
         """Check the secret and the replay window, then hand the message over."""
         if not token_matches(request, self.options.token.get()):
             self.log.warning("aggregator request refused: bad or missing token")
-            return HttpResponse.forbidden()
+            return forbidden()
         raw = http_raw(request, _BACKEND, ("Content-Type",))
         try:
             when = self._time(parse_dump(raw.payload).form().get(self.options.field_time, ""))
@@ -73,8 +74,8 @@ class AggregatorBackend(SmsBackend):
         late = outside_window(when, self.options.max_age_seconds, self.options.max_future_seconds)
         if late is not None:
             self.log.warning("aggregator request refused: outside the replay window", reason=late)
-            return HttpResponse.forbidden()
-        return WebhookOutcome([raw], lambda _results: HttpResponse(200, b"OK"))
+            return forbidden()
+        return WebhookOutcome([raw], lambda _results: Response(b"OK", 200))
 
     def decode(self, raw: RawMessage) -> InboundSms:
         """Read the form back into an SMS (pure)."""

@@ -13,7 +13,7 @@ from typing import ClassVar, Literal
 
 import structlog
 
-from connectors.base import IngestResult, RawMessage
+from connectors.base import FetchAuth, IngestResult, RawMessage
 from connectors.errors import ReplyFailed
 from connectors.push import WebhookRoute
 from connectors.sms.message import InboundSms
@@ -84,6 +84,11 @@ class SmsBackend(ABC):
         """
         msg = f"the {type(self).__name__} cannot send SMS"
         raise ReplyFailed(msg)
+
+    def fetch_auth(self, url: str) -> FetchAuth | None:
+        """How to download a media URL of this gateway (see
+        :meth:`connectors.base.Connector.fetch_auth`); None keeps it as a link."""
+        return None
 
     def acknowledge(self, results: Sequence[IngestResult]) -> None:
         """After the spool commit: mark the source handled. Must be safe to repeat."""

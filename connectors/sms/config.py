@@ -131,6 +131,11 @@ class TwilioOptions(_Options):
     """A Twilio-compatible messaging webhook, signed with X-Twilio-Signature."""
 
     auth_token: Secret = Field(description="Auth token that signs requests (HMAC-SHA1 over URL and parameters).")
+    fetch_media: bool = Field(True, description="Download MMS media into the attachment store after the commit.")
+    media_base_url: str = Field(
+        "https://api.twilio.com", pattern=r"^https://[^/?#]+(/[^?#]*)?$",
+        description="Only media URLs under it get the account's basic auth (AccountSid from the URL, auth token).",
+    )
     public_url: str | None = Field(
         None, description="The exact webhook URL configured at the provider; the signature is checked against it. "
         "Unset: the URL the request names (Host, or X-Forwarded-* from webhooks.trusted_proxies); check-config warns."

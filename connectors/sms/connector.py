@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
-from connectors.base import ChannelContext, Connector, IngestResult, NormaliseResult, RawMessage, Reply
+from connectors.base import ChannelContext, Connector, FetchAuth, IngestResult, NormaliseResult, RawMessage, Reply
 from connectors.push import WebhookRoute
 from connectors.sms.aggregator import AggregatorBackend
 from connectors.sms.backend import SmsBackend
@@ -122,6 +122,10 @@ class SmsConnector(Connector):
     def send_reply(self, recipient: str, text: str) -> None:
         """Send one acknowledgement SMS through the backend (ack sender thread)."""
         self.backend.send(recipient, text)
+
+    def fetch_auth(self, url: str) -> FetchAuth | None:
+        """The backend's media download (Twilio MMS: basic auth with the account)."""
+        return self.backend.fetch_auth(url)
 
     def webhook_routes(self) -> Sequence[WebhookRoute]:
         """The HTTP backend's routes (none for Gammu)."""

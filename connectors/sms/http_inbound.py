@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from urllib.parse import parse_qsl, unquote_to_bytes, urlsplit
 
+from werkzeug.datastructures import Headers
+
 from connectors.base import RawMessage
 from connectors.errors import NormaliseError
-from connectors.push import Headers, WebhookRequest, constant_time_equals
+from connectors.push import WebhookRequest, constant_time_equals
 from normalizer.timeutil import utc_now
 
 #: Query parameter that carries a backend's shared secret.

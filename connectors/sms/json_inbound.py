@@ -26,23 +26,26 @@ from datetime import datetime
 from typing import Any, Literal
 
 import structlog
+from werkzeug.wrappers import Response
 
 from connectors.base import IngestResult, RawMessage
 from connectors.errors import NormaliseError
 from connectors.push import (
-    HttpResponse,
     WebhookOutcome,
     WebhookRequest,
     WebhookRoute,
     constant_time_equals,
+    forbidden,
     json_bytes,
     load_json,
+    text_response,
 )
 from connectors.sms.backend import SmsBackend
 from connectors.sms.config import JsonOptions
-from connectors.sms.message import InboundSms, reference_number
+from connectors.sms.message import InboundSms
 from connectors.sms.outbound import AckPolicy
 from normalizer.fields import identifier, text_field
+from normalizer.identity import reference_number
 from normalizer.timeutil import utc_now
 
 _BACKEND = "json"
@@ -72,25 +75,25 @@ class JsonBackend(SmsBackend):
         """POST on ``/json``."""
         return (WebhookRoute("POST", "/json", self.handle, JSON_MAX_BODY_BYTES),)
 
-    def handle(self, request: WebhookRequest) -> HttpResponse | WebhookOutcome:
+    def handle(self, request: WebhookRequest) -> Response | WebhookOutcome:
         """Verify signature and timestamp, split the body into messages."""
         stamp = request.headers.get(TIMESTAMP_HEADER, "").strip()
         given = request.headers.get(SIGNATURE_HEADER, "").strip()
         expected = json_signature(self.options.secret.get(), stamp, request.body)
         if not stamp or not given or not constant_time_equals(given, expected):
             self.log.warning("json request refused: signature missing or wrong")
-            return HttpResponse.forbidden()
+            return forbidden()
         try:
             skew = abs(self.clock() - float(stamp))
         except ValueError:
             skew = math.inf
         if not math.isfinite(skew) or skew > self.options.max_skew_seconds:  # "nan" compares False to anything
             self.log.warning("json request refused: timestamp missing or outside the window", stamp=stamp[:20])
-            return HttpResponse.forbidden()
+            return forbidden()
         document = load_json(request.body)  # unreadable: 400 with the reason, from the server
         items = document.get("messages") if isinstance(document, dict) and "messages" in document else [document]
         if not isinstance(items, list) or not items or len(items) > MAX_MESSAGES:
-            return HttpResponse.text(400, f"expected one message or 1..{MAX_MESSAGES} in \"messages\"\n")
+            return text_response(400, f"expected one message or 1..{MAX_MESSAGES} in \"messages\"\n")
         now = utc_now()
         raws = [
             RawMessage(
@@ -107,7 +110,7 @@ class JsonBackend(SmsBackend):
         """Acknowledgements travel in the JSON answer's ``reply`` field."""
         return "answer"
 
-    def reply(self, results: Sequence[IngestResult]) -> HttpResponse:
+    def reply(self, results: Sequence[IngestResult]) -> Response:
         """JSON: one result per message, and an acknowledgement text to send, if any
         (on the first accepted message of a sender only)."""
         body = {
@@ -122,7 +125,7 @@ class JsonBackend(SmsBackend):
                 for r in results
             ],
         }
-        return HttpResponse(200, json_bytes(body), "application/json")
+        return Response(json_bytes(body), 200, content_type="application/json")
 
     def decode(self, raw: RawMessage) -> InboundSms:
         """Read one JSON message (pure)."""

@@ -34,10 +34,11 @@ from datetime import datetime, timedelta, timezone
 from typing import Literal
 
 import structlog
+from werkzeug.wrappers import Response
 
 from connectors.base import Hold, IngestResult, RawMessage
 from connectors.errors import NormaliseError, ReplyFailed
-from connectors.push import HttpResponse, WebhookOutcome, WebhookRequest, WebhookRoute
+from connectors.push import WebhookOutcome, WebhookRequest, WebhookRoute, forbidden
 from connectors.sms.backend import ONE_SMS_MAX_BODY_BYTES, SmsBackend
 from connectors.sms.config import AckOptions, KannelOptions
 from connectors.sms.http_inbound import (
@@ -73,11 +74,11 @@ def _decode_text(data: bytes, ucs2: bool, eight_bit: bool, charset: str | None) 
     if charset and charset not in ("utf-8", "utf8"):
         try:
             return data.decode(charset)
-        except LookupError:
-            msg = f"unknown charset {charset[:30]!r}"
-            raise EncodingError(msg) from None
         except UnicodeDecodeError:
             msg = f"text is not valid {charset[:30]}"
+            raise EncodingError(msg) from None
+        except (LookupError, ValueError):  # ValueError: a name Python refuses outright ("utf-8\0")
+            msg = f"unknown charset {charset[:30]!r}"
             raise EncodingError(msg) from None
     try:
         return data.decode("utf-8")
@@ -148,13 +149,13 @@ class KannelBackend(SmsBackend):
         msg = f"X-Kannel-Time {value[:30]!r} is not YYYY-MM-DD HH:MM:SS"
         raise NormaliseError(msg)
 
-    def handle(self, request: WebhookRequest) -> HttpResponse | WebhookOutcome:
+    def handle(self, request: WebhookRequest) -> Response | WebhookOutcome:
         """Check the token and the replay window, then hand the message over."""
         if not token_matches(request, self.options.token.get()):
             self.log.warning("kannel request refused: bad or missing token")
-            return HttpResponse.forbidden()
+            return forbidden()
         raw = http_raw(request, _BACKEND, _HEADERS)
-        params = {k: v[0] for k, v in request.query.items() if v}
+        params = request.query.to_dict()
         try:
             when = self._time(request.method, params, request.headers.get("X-Kannel-Time"))
         except NormaliseError:
@@ -162,7 +163,7 @@ class KannelBackend(SmsBackend):
         late = outside_window(when, self.options.max_age_seconds, self.options.max_future_seconds)
         if late is not None:
             self.log.warning("kannel request refused: outside the replay window", reason=late)
-            return HttpResponse.forbidden()
+            return forbidden()
         return WebhookOutcome([raw], self.reply)
 
     def reply_route(self) -> Literal["answer", "outbox"] | None:
@@ -172,12 +173,12 @@ class KannelBackend(SmsBackend):
             return "outbox"
         return "answer" if self.options.reply_with_ack else None
 
-    def reply(self, results: Sequence[IngestResult]) -> HttpResponse:
+    def reply(self, results: Sequence[IngestResult]) -> Response:
         """200 with an empty body, or the acknowledgement text Kannel sends back."""
         for result in results:
             if result.reply is not None and result.reply.in_answer:
-                return HttpResponse(200, result.reply.text.encode("utf-8"))
-        return HttpResponse(200, b"")
+                return Response(result.reply.text.encode("utf-8"), 200)
+        return Response(b"", 200)
 
     def send(self, number: str, text: str) -> None:
         """Send one acknowledgement through Kannel's sendsms URL (ack sender thread)."""

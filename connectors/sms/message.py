@@ -126,8 +126,3 @@ def to_complaint(sms: InboundSms, raw: RawMessage, channel: ChannelRef, rules: N
         flags=(INCOMPLETE,) if sms.incomplete else (),
         raw_ref=raw.raw_ref,
     )
-
-
-def reference_number(complaint_uuid: object) -> str:
-    """The short reference number a citizen is told (``KNL-`` + 8 hex digits of the id)."""
-    return "KNL-" + str(complaint_uuid).replace("-", "")[:8].upper()

@@ -21,8 +21,8 @@ import requests
 from connectors.base import Reply
 from connectors.errors import ReplyFailed
 from connectors.sms.config import AckOptions
-from connectors.sms.message import reference_number
 from normalizer.complaint import Complaint
+from normalizer.identity import reference_number
 from normalizer.timeutil import WIB
 
 

@@ -15,22 +15,19 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 from collections.abc import Mapping, Sequence
 from typing import Literal
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 from xml.sax.saxutils import escape
 
 import structlog
+from werkzeug.wrappers import Response
 
-from connectors.base import IngestResult, RawMessage
+from connectors.attachments import same_origin
+from connectors.base import FetchAuth, IngestResult, RawMessage
 from connectors.errors import NormaliseError
-from connectors.push import (
-    HttpResponse,
-    WebhookOutcome,
-    WebhookRequest,
-    WebhookRoute,
-    constant_time_equals,
-)
+from connectors.push import WebhookOutcome, WebhookRequest, WebhookRoute, constant_time_equals, forbidden
 from connectors.sms.backend import ONE_SMS_MAX_BODY_BYTES, SmsBackend
 from connectors.sms.config import TwilioOptions
 from connectors.sms.http_inbound import http_raw, parse_dump
@@ -38,6 +35,7 @@ from connectors.sms.message import InboundSms
 from connectors.sms.outbound import AckPolicy
 
 _BACKEND = "twilio"
+_ACCOUNT_SID = re.compile(r"/Accounts/(AC[0-9A-Za-z]{1,64})/")
 SIGNATURE_HEADER = "X-Twilio-Signature"
 _TWIML = "text/xml; charset=utf-8"
 _INBOUND_STATUSES = {"", "received", "receiving"}
@@ -73,11 +71,11 @@ def signature_valid(auth_token: str, url: str, params: Mapping[str, Sequence[str
     return found
 
 
-def twiml(message: str | None = None) -> HttpResponse:
+def twiml(message: str | None = None) -> Response:
     """A TwiML answer: empty, or one reply message."""
     inner = f"<Message>{escape(message)}</Message>" if message else ""
     body = f'<?xml version="1.0" encoding="UTF-8"?><Response>{inner}</Response>'
-    return HttpResponse(200, body.encode(), _TWIML)
+    return Response(body.encode(), 200, content_type=_TWIML)
 
 
 class TwilioBackend(SmsBackend):
@@ -100,7 +98,7 @@ class TwilioBackend(SmsBackend):
         query = urlsplit(request.url).query
         return self.options.public_url + (("?" + query) if query else "")
 
-    def handle(self, request: WebhookRequest) -> HttpResponse | WebhookOutcome:
+    def handle(self, request: WebhookRequest) -> Response | WebhookOutcome:
         """Verify the signature, then hand the message over."""
         # A GET carries its parameters in the signed URL; only POST parameters are appended.
         params = {}
@@ -109,17 +107,30 @@ class TwilioBackend(SmsBackend):
         signature = request.headers.get(SIGNATURE_HEADER, "")
         if not signature_valid(self.options.auth_token.get(), self.signed_url(request), params, signature):
             self.log.warning("twilio request refused: signature missing or wrong")
-            return HttpResponse.forbidden()
+            return forbidden()
         return WebhookOutcome([http_raw(request, _BACKEND, ("Content-Type",), secret_params=())], self.reply)
 
     def reply_route(self) -> Literal["answer", "outbox"] | None:
         """Acknowledgements travel in the TwiML answer."""
         return "answer"
 
-    def reply(self, results: Sequence[IngestResult]) -> HttpResponse:
+    def reply(self, results: Sequence[IngestResult]) -> Response:
         """TwiML: empty, or the acknowledgement as a reply message."""
         granted = [r.reply.text for r in results if r.reply is not None and r.reply.in_answer]
         return twiml(granted[0] if granted else None)
+
+    def fetch_auth(self, url: str) -> FetchAuth | None:
+        """MMS media sit behind the account's credentials: basic auth with the AccountSid
+        the media URL names (``/Accounts/AC.../``) and the auth token, sent only under
+        ``media_base_url``."""
+        if not self.options.fetch_media:
+            return None
+        if not same_origin(url, self.options.media_base_url):
+            return FetchAuth()
+        match = _ACCOUNT_SID.search(urlsplit(url).path)
+        if match is None:
+            return FetchAuth()
+        return FetchAuth(basic=(match.group(1), self.options.auth_token.get()))
 
     def decode(self, raw: RawMessage) -> InboundSms:
         """Read the form fields back into an SMS (pure)."""

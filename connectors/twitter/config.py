@@ -94,7 +94,11 @@ class TwitterOptions(_Options):
     request_timeout: float = Field(30, gt=0, description="Seconds before an unanswered API request fails.")
     download_media: bool = Field(
         False,
-        description="Keep photos in the attachment store (within its size caps); off: photos and videos stay links.",
+        description="Read photos while polling, before the commit (the older way); prefer fetch_media.",
+    )
+    fetch_media: bool = Field(
+        True, description="Download photos into the attachment store after the commit (the fetcher); off: they "
+        "stay links. The bearer token goes only to the API host."
     )
     webhook: AccountActivityWebhook = Field(
         AccountActivityWebhook(), description="Optional Account Activity push; polling stays on."

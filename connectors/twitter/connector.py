@@ -22,12 +22,13 @@ from typing import Any, ClassVar
 
 import requests
 
-from connectors.attachments import AttachmentBudget
+from connectors.attachments import AttachmentBudget, same_origin
 from connectors.base import (
     Accept,
     ChannelContext,
     CheckpointAdvance,
     Connector,
+    FetchAuth,
     NormaliseResult,
     RawMessage,
 )
@@ -82,6 +83,16 @@ class TwitterConnector(Connector):
             self.client = XApiClient(bearer, o.api_base_url, o.request_timeout, self._user_tokens())
         if self.options.download_media and self.downloader is None:
             self.downloader = MediaDownloader(self.context.max_file_bytes, self.options.request_timeout)
+
+    def fetch_auth(self, url: str) -> FetchAuth | None:
+        """Photos are downloaded after the commit (``fetch_media``); the app bearer token
+        goes only to the API's own host (pbs.twimg.com links need none)."""
+        o = self.options
+        if not o.fetch_media or o.download_media:
+            return None
+        if o.bearer_token is not None and same_origin(url, o.api_base_url):
+            return FetchAuth(headers={"Authorization": f"Bearer {o.bearer_token.get()}"})
+        return FetchAuth()
 
     def _user_tokens(self) -> Callable[[requests.Session], UserTokens] | None:
         oauth2, o = self.options.oauth2, self.options

@@ -12,7 +12,6 @@ account it mentions: tweet ids are global, and one tweet mentioning both
 
 from __future__ import annotations
 
-import json
 import mimetypes
 import re
 import uuid
@@ -23,7 +22,9 @@ from urllib.parse import urlsplit
 
 from connectors.base import Drop, RawMessage
 from connectors.errors import NormaliseError
+from connectors.push import UnreadableBody, load_json
 from connectors.twitter.cursor import snowflake_time
+from connectors.twitter.shape import check_shape
 from normalizer.complaint import Attachment, ChannelRef, Complaint, Location, Reporter
 from normalizer.identity import complaint_id
 from normalizer.text import MAX_DESCRIPTION_CHARS, clean_line, clean_text
@@ -48,8 +49,8 @@ def tweet_complaint_id(tweet_id: str) -> uuid.UUID:
 
 def _load(raw: RawMessage) -> tuple[dict[str, Any], dict[str, Any]]:
     try:
-        body = json.loads(raw.payload)
-    except (UnicodeDecodeError, ValueError) as exc:
+        body = load_json(raw.payload)  # with the push routes' depth limit: a deep payload is quarantined
+    except UnreadableBody as exc:
         msg = f"mention payload is not JSON: {exc}"
         raise NormaliseError(msg) from None
     tweet = body.get("data") if isinstance(body, dict) else None
@@ -57,6 +58,7 @@ def _load(raw: RawMessage) -> tuple[dict[str, Any], dict[str, Any]]:
         msg = "mention payload has no tweet with an id and a text under 'data'"
         raise NormaliseError(msg)
     includes = body.get("includes") if isinstance(body.get("includes"), dict) else {}
+    check_shape(tweet, includes)
     return tweet, includes
 
 
@@ -179,6 +181,8 @@ def normalise_mention(raw: RawMessage, channel_name: str) -> Complaint | Drop:
     meta = raw.metadata
     if meta.get("kind") == "unavailable":
         return Drop(str(meta.get("reason") or "unavailable_tweet"))
+    if meta.get("kind") == "unreadable":
+        raise NormaliseError(str(meta.get("reason") or "tweet could not be read"))
     tweet, includes = _load(raw)
     tweet_id = str(tweet["id"])
     author_id = str(tweet.get("author_id") or "")

@@ -14,9 +14,10 @@ mention refers to (a deleted quoted tweet) only leave that context out.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
+
+from connectors.push import json_bytes
 
 #: ``errors[].parameter`` values that concern an expansion, not a mention itself.
 EXPANSION_PARAMETERS = frozenset({
@@ -26,8 +27,10 @@ EXPANSION_PARAMETERS = frozenset({
 
 
 def dumps(value: Any) -> bytes:
-    """Canonical JSON bytes: sorted keys, no spaces, UTF-8."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    """Canonical JSON bytes: sorted keys, no spaces, UTF-8 (``\\u`` escapes throughout
+    when the value holds a lone UTF-16 surrogate, which UTF-8 cannot: the mention is
+    then quarantined by ``normalise`` instead of failing the whole page)."""
+    return json_bytes(value, sort_keys=True, separators=(",", ":"))
 
 
 @dataclass(frozen=True)

@@ -21,13 +21,17 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from werkzeug.wrappers import Response
+
 from connectors.base import RawMessage
 from connectors.push import (
-    HttpResponse,
     WebhookOutcome,
     WebhookRequest,
     WebhookRoute,
     constant_time_equals,
+    forbidden,
+    load_json,
+    text_response,
 )
 from connectors.twitter.payload import dumps
 from normalizer.timeutil import utc_now
@@ -148,36 +152,49 @@ class AccountActivityRoutes:
         """GET for the CRC challenge, POST for events, both at the channel's root."""
         return [WebhookRoute("GET", "", self.crc), WebhookRoute("POST", "", self.events)]
 
-    def crc(self, request: WebhookRequest) -> HttpResponse:
+    def crc(self, request: WebhookRequest) -> Response:
         """Answer X's challenge-response check."""
         token = request.param("crc_token")
         if not token:
-            return HttpResponse.text(400, "crc_token is required\n")
+            return text_response(400, "crc_token is required\n")
         body = json.dumps({"response_token": hmac_sha256_b64(self.secret, token.encode())}).encode()
-        return HttpResponse(200, body, "application/json")
+        return Response(body, 200, content_type="application/json")
 
-    def events(self, request: WebhookRequest) -> HttpResponse | WebhookOutcome:
+    def events(self, request: WebhookRequest) -> Response | WebhookOutcome:
         """Verify the signature and hand the event's tweets to the runner."""
         signature = request.headers.get(SIGNATURE_HEADER, "")
         if not signature or not constant_time_equals(signature, hmac_sha256_b64(self.secret, request.body)):
-            return HttpResponse.forbidden()
-        try:
-            event = json.loads(request.body)
-        except ValueError:
-            return HttpResponse.text(400, "body is not JSON\n")
+            return forbidden()
+        event = load_json(request.body)  # unreadable: 400 with the reason, from the server
         if not isinstance(event, dict):
-            return HttpResponse.text(400, "body is not a JSON object\n")
+            return text_response(400, "body is not a JSON object\n")
         for_user = str(event.get("for_user_id") or "")
         ids = self.connector.user_ids
         single = self.connector.options.accounts[0] if len(self.connector.options.accounts) == 1 else for_user
         account = next((name for name, uid in ids.items() if uid == for_user), single)
         metadata = {"account": account, "own_ids": sorted({*ids.values(), for_user} - {""}), "via": "webhook"}
         received = utc_now()
-        messages = []
-        for tweet in event.get("tweet_create_events") or []:
+        tweets = event.get("tweet_create_events")
+        if tweets is None:
+            return WebhookOutcome([])  # another event type (likes, follows): counted by the server
+        if not isinstance(tweets, list):
+            tweets = [tweets]
+        return WebhookOutcome([self._raw(tweet, received, metadata) for tweet in tweets])
+
+    @staticmethod
+    def _raw(tweet: Any, received: datetime, metadata: dict[str, Any]) -> RawMessage:
+        """One tweet of an event as a raw message. A tweet that cannot be converted is
+        kept as sent, marked ``unreadable``, so ``normalise`` quarantines it alone and
+        the event's other tweets are still taken in."""
+        try:
             if not isinstance(tweet, dict):
-                continue
+                msg = f"a tweet must be a JSON object, not {type(tweet).__name__}"
+                raise TypeError(msg)
             data, includes = v1_tweet_to_v2(tweet)
             payload = dumps({"data": data, "includes": {k: v for k, v in includes.items() if v}})
-            messages.append(RawMessage(data["id"], payload, received, metadata))
-        return WebhookOutcome(messages)
+            return RawMessage(data["id"], payload, received, metadata)
+        except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
+            reason = f"Account Activity tweet not in the v1.1 shape ({type(exc).__name__}: {exc})"
+            source_id = str(tweet.get("id_str") or "?")[:64] if isinstance(tweet, dict) else "?"
+            return RawMessage(source_id, dumps({"unreadable": tweet}), received,
+                              {**metadata, "kind": "unreadable", "reason": reason[:300]})

@@ -34,18 +34,23 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from werkzeug.wrappers import Response
+
 from connectors.attachments import AttachmentBudget
 from connectors.base import Accept, Connector, Drop, IngestResult, NormaliseResult, RawMessage
 from connectors.errors import NormaliseError, TransientError
 from connectors.push import (
-    HttpResponse,
+    UnreadableBody,
     WebhookOutcome,
     WebhookRequest,
     WebhookRoute,
     constant_time_equals,
+    forbidden,
+    load_json,
 )
 from connectors.walkin.config import WalkInOptions
 from normalizer.complaint import ChannelRef, Complaint, Location, Reporter
+from normalizer.fields import identifier, text_field
 from normalizer.identity import complaint_id
 from normalizer.phone import to_e164
 from normalizer.text import clean_line, clean_text
@@ -115,29 +120,35 @@ class WalkInConnector(Connector):
     def normalise(self, raw: RawMessage) -> NormaliseResult:
         """Validate the desk's JSON and build the complaint."""
         try:
-            data = json.loads(raw.payload)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            data = load_json(raw.payload)
+        except UnreadableBody as exc:
             raise NormaliseError(f"not valid JSON: {exc}") from None
         if not isinstance(data, dict):
             raise NormaliseError("the JSON must be an object")
         if data.get("test") is True:
             return Drop("desk_test_message")
-        ref = str(data.get("id") or "").strip()
-        if not ref:
+        if data.get("id") in (None, ""):
             raise NormaliseError("missing 'id' (the desk's own reference)")
-        description, truncated = clean_text(str(data.get("description") or ""))
+        ref = identifier(data["id"], "id")
+        description, truncated = clean_text(text_field(data.get("description"), "description"))
         if not description:
             raise NormaliseError("missing or empty 'description'")
         reporter = data.get("reporter") or {}
         if not isinstance(reporter, dict):
             raise NormaliseError("'reporter' must be an object")
+        name, email = (text_field(reporter.get(k), f"reporter.{k}") for k in ("name", "email"))
+        phone = reporter.get("phone")
+        phone = str(phone) if isinstance(phone, int) and not isinstance(phone, bool) else \
+            text_field(phone, "reporter.phone")
+        title, address = (text_field(data.get(k) or None, k) for k in ("title", "address"))
         submitted = _parse_time(data.get("submitted_at"), self.options.time_format)
         submitted = submitted or raw.received_at.astimezone(WIB)
-        address = clean_line(str(data["address"])) if data.get("address") else None
+        address = clean_line(address) if address else None
         channel, account = self._channel_of(data.get("desk"))
         budget = AttachmentBudget(self.context.max_file_bytes, self.context.max_message_bytes)
         attachments, archive = _attachments(data, budget)
-        category = data.get("category")
+        category = text_field(data.get("category") or None, "category")
+        conversation = text_field(data.get("conversation_key") or None, "conversation_key")
         complaint = Complaint(
             id=complaint_id(self.type_name, account, ref),
             channel=channel,
@@ -145,20 +156,20 @@ class WalkInConnector(Connector):
             received_at=raw.received_at,
             requested_datetime=submitted,
             reporter=Reporter(
-                name=clean_line(str(reporter["name"])) if reporter.get("name") else None,
-                phone=to_e164(str(reporter["phone"])) if reporter.get("phone") else None,
-                email=str(reporter["email"]).strip().lower() if reporter.get("email") else None,
+                name=clean_line(name) if name else None,
+                phone=to_e164(phone) if phone else None,
+                email=email.strip().lower() if email else None,
                 anonymous=bool(reporter.get("anonymous", False)),
                 confidential=self.options.confidential or bool(reporter.get("confidential", False)),
             ),
-            title=clean_line(str(data["title"])) if data.get("title") else None,
+            title=clean_line(title) if title else None,
             description=description,
             description_truncated=truncated,
-            conversation_key=str(data["conversation_key"]) if data.get("conversation_key") else None,
+            conversation_key=conversation or None,
             language="id",
             attachments=attachments,
             location=_location(data.get("location"), address),
-            service_code=str(category) if category else None,
+            service_code=category or None,
             raw_ref=raw.raw_ref,
         )
         if not budget.blobs and archive is None:
@@ -180,11 +191,11 @@ class WalkInConnector(Connector):
             return ()
         return (WebhookRoute("POST", "", self._receive),)
 
-    def _receive(self, request: WebhookRequest) -> HttpResponse | WebhookOutcome:
+    def _receive(self, request: WebhookRequest) -> Response | WebhookOutcome:
         supplied = request.headers.get("authorization", "")
         expected = f"Bearer {self.options.token.get()}"
         if not constant_time_equals(supplied, expected):
-            return HttpResponse.forbidden()
+            return forbidden()
         raw = RawMessage(f"http:{len(request.body)}b", request.body, utc_now(), {"via": "http"})
         return WebhookOutcome([raw], reply=_json_reply)
 
@@ -231,7 +242,7 @@ def _attachments(data: dict[str, Any], budget: AttachmentBudget) -> tuple[tuple,
     return tuple(taken), archive
 
 
-def _json_reply(results: Sequence[IngestResult]) -> HttpResponse:
+def _json_reply(results: Sequence[IngestResult]) -> Response:
     result = results[0]
     body: dict[str, Any] = {"status": result.status}
     if result.complaint_id:
@@ -239,7 +250,7 @@ def _json_reply(results: Sequence[IngestResult]) -> HttpResponse:
     if result.reason:
         body["reason"] = result.reason
     status = 202 if result.status in ("accepted", "duplicate") else 200
-    return HttpResponse(status, json.dumps(body).encode(), "application/json")
+    return Response(json.dumps(body).encode(), status, content_type="application/json")
 
 
 def _parse_time(value: Any, fmt: str | None) -> datetime | None:

@@ -5,7 +5,8 @@ and the router sends it only to the confidential queue. Nothing the reporter typ
 logged. The reporter gets a random follow-up code, shown once; only its SHA-256 is
 kept, as the complaint's ``conversation_key`` (``followup:sha256:<hex>``), so the
 Inspektorat can find the report when the reporter quotes the code. Rate-limited per
-client address; a hidden honeypot field catches form-filling bots.
+client address (behind a proxy in ``webhooks.trusted_proxies``, the address it relays
+for); a hidden honeypot field catches form-filling bots.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from connectors.base import RawMessage
+from connectors.proxies import TrustedProxies
 from connectors.runner import ChannelRunner
 from kanal.desk.form import PHOTO_TYPES
 from kanal.web.pages import environment, page
@@ -58,11 +60,14 @@ class InspektoratApp:
         runner: the channel's runner.
         max_file_bytes, max_message_bytes: the attachment caps.
         reports_per_hour: reports accepted per client address per hour.
+        trusted_proxies: the webhook server's; a request relayed by one of them is
+            counted for the client it names in ``X-Forwarded-For``.
     """
 
     def __init__(self, runner: ChannelRunner, max_file_bytes: int, max_message_bytes: int,
-                 reports_per_hour: int = 5) -> None:
+                 reports_per_hour: int = 5, trusted_proxies: TrustedProxies | None = None) -> None:
         self.runner = runner
+        self.proxies = trusted_proxies or TrustedProxies()
         self.max_file_bytes = max_file_bytes
         self.max_message_bytes = max_message_bytes
         self.max_body_bytes = max_message_bytes + 256 * 1024
@@ -100,7 +105,8 @@ class InspektoratApp:
         if form.get("website"):  # the honeypot: people never see this field
             self.runner.spool.count(self.runner.name, "inspektorat.honeypot")
             return page(self.env, "thanks.html", code=None, ref=None, duplicate=False, root=request.script_root)
-        if not self.limit.allow(request.remote_addr or "?"):
+        client = self.proxies.client(request.remote_addr or "", request.headers.get("X-Forwarded-For"))
+        if not self.limit.allow(client or "?"):
             self.runner.spool.count(self.runner.name, "inspektorat.rate_limited")
             return page(self.env, "error.html", 429, message="Terlalu banyak laporan dari alamat ini. Coba lagi nanti.",
                         root=request.script_root)

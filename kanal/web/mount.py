@@ -36,5 +36,5 @@ def build_site(loaded: LoadedConfig, runners: Sequence[ChannelRunner], webhooks:
                 raise ValueError(msg)
             from kanal.inspektorat.app import InspektoratApp
 
-            apps["/inspektorat"] = InspektoratApp(runner, *caps)
+            apps["/inspektorat"] = InspektoratApp(runner, *caps, trusted_proxies=webhooks.trusted_proxies)
     return Site(webhooks, apps) if apps else webhooks

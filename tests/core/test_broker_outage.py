@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from config.models import BrokerConfig, TopologyConfig
+from config.models import TopologyConfig
 from connectors.attachments import LocalAttachmentStore
 from connectors.runner import ChannelRunner
 from kanal.forwarder import Forwarder
@@ -25,7 +25,6 @@ from tests.core.broker_kit import (
     broker_config,
     check_delivery,
     desk_raw,
-    documented_broker,
     read_queue,
     running,
     unique_topology,
@@ -36,10 +35,6 @@ from tests.core.rabbit_node import RabbitNode
 from tests.core.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.rabbitmq
-
-REPO = Path(__file__).resolve().parents[2]
-
-
 
 
 @pytest.fixture(name="proxy")
@@ -199,23 +194,6 @@ def _node() -> RabbitNode:
     node.start()
     yield node
     node.destroy()
-
-
-@pytest.mark.slow
-def test_the_definitions_file_imports_into_rabbitmq_and_matches_what_the_forwarder_declares(
-    node: RabbitNode, spool: Spool
-) -> None:
-    node.rabbitmqctl("import_definitions", str(REPO / "config" / "rabbitmq-definitions.json"))
-    queues = node.rabbitmqctl("list_queues", "-q", "--no-table-headers", "name", "type", "arguments")
-    assert "kanal.intake.q\tquorum" in queues
-    assert "x-dead-letter-strategy" in queues and "at-least-once" in queues
-    # The forwarder's own declare of the default topology must agree with the import
-    # (a differing argument would be refused with PRECONDITION_FAILED).
-    Forwarder(spool, BrokerConfig(**documented_broker(node.url))).declare_topology()
-    bindings = node.rabbitmqctl("list_bindings", "-q", "--no-table-headers", "source_name", "destination_name",
-                                "routing_key")
-    assert "kanal.intake\tkanal.intake.q\tcomplaint.received" in bindings
-    assert "kanal.dlx\tkanal.dead\t#" in bindings
 
 
 @pytest.mark.slow

@@ -1,23 +1,18 @@
-"""The forwarder's pure parts: the wire message built from a spool row, the broker
-settings, and the committed RabbitMQ definitions file (no broker needed)."""
+"""The forwarder's pure parts: the wire message built from a spool row and the broker
+settings (no broker needed). The topology and the definitions file: test_topology.py."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 
-from config.models import BrokerConfig, TopologyConfig
-from kanal import topology as topo
+from config.models import BrokerConfig
 from kanal.forwarder import broker_label, connection_parameters, wire_message
 from kanal.spool import OutboxRow
 from normalizer.complaint import SCHEMA_TYPE, ChannelRef, Complaint
 from normalizer.wire import encode_complaint, to_wire
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def _complaint(received_at: datetime) -> Complaint:
@@ -129,37 +124,3 @@ def test_a_broker_block_that_cannot_work_is_refused_with_what_to_do(
     with pytest.raises(ValueError, match=says) as raised:
         BrokerConfig(**broker)
     assert "hunter2" not in "\n".join(e["msg"] for e in raised.value.errors())
-
-
-def test_the_intake_queue_arguments_are_explicit() -> None:
-    config = TopologyConfig(delivery_limit=7)
-    args = topo.intake_queue_arguments(config)
-    assert args == {
-        "x-queue-type": "quorum",
-        "x-delivery-limit": 7,
-        "x-dead-letter-exchange": "kanal.dlx",
-        "x-dead-letter-strategy": "at-least-once",
-        "x-overflow": "reject-publish",
-    }
-
-
-def test_the_committed_definitions_file_matches_the_generator() -> None:
-    committed = (REPO / "config" / "rabbitmq-definitions.json").read_text()
-    assert committed == topo.render_definitions(), (
-        "config/rabbitmq-definitions.json is stale: run `python -m kanal.topology > config/rabbitmq-definitions.json`"
-    )
-
-
-def test_the_definitions_hold_the_intake_topology_for_the_configured_names() -> None:
-    config = TopologyConfig(intake_exchange="x.in", intake_queue="q.in", dead_letter_exchange="x.dlx",
-                            dead_letter_queue="q.dead", intake_routing_key="complaint.received")
-    document = json.loads(json.dumps(topo.definitions(config, vhost="kanal")))
-    assert {e["name"]: e["type"] for e in document["exchanges"]} == {"x.in": "topic", "x.dlx": "topic"}
-    queues = {q["name"]: q for q in document["queues"]}
-    assert queues["q.in"]["arguments"]["x-dead-letter-exchange"] == "x.dlx"
-    assert queues["q.dead"]["arguments"] == {"x-queue-type": "quorum"}
-    assert all(q["durable"] and q["vhost"] == "kanal" for q in document["queues"])
-    assert {(b["source"], b["destination"], b["routing_key"]) for b in document["bindings"]} == {
-        ("x.in", "q.in", "complaint.received"),
-        ("x.dlx", "q.dead", "#"),
-    }

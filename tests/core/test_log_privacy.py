@@ -16,7 +16,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from config.models import SpoolConfig
+from config.models import AttachmentStoreConfig, SpoolConfig
 from config.redact import redact_credentials
 from kanal.spool import Spool
 from kanal.status import read_status
@@ -80,7 +80,8 @@ def test_status_never_shows_a_credential_a_channel_error_carried(tmp_path: Path)
     spool.close()
 
     # the part of a loaded config that read_status reads
-    loaded = SimpleNamespace(kanal=SimpleNamespace(spool=SpoolConfig(path=tmp_path / "spool.db"), channels=[]))
+    loaded = SimpleNamespace(kanal=SimpleNamespace(spool=SpoolConfig(path=tmp_path / "spool.db"), channels=[],
+                                                   attachments=AttachmentStoreConfig(path=tmp_path / "files")))
     report = read_status(loaded)
     [channel] = report["channels"]
     assert SECRET not in channel["last_error"] and "password=***" in channel["last_error"]

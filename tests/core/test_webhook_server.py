@@ -184,11 +184,45 @@ def test_a_route_can_declare_a_smaller_limit_than_the_server(tmp_path, monkeypat
     app.add_channel(runner, [WebhookRoute(route.method, route.path, route.handler, max_body_bytes=4096)])
     body = {"id": "WEB-9", "description": "Lampu jalan mati " + "x" * 5000}
     answer = app.handle(_environ("/webhooks/walkin-test", json.dumps(body).encode()))
-    assert answer.status == 413
+    assert answer.status_code == 413
     assert spool.depth() == 0
     body["description"] = "Lampu jalan mati di Jl. Sudirman"
-    assert app.handle(_environ("/webhooks/walkin-test", json.dumps(body).encode())).status == 202
+    assert app.handle(_environ("/webhooks/walkin-test", json.dumps(body).encode())).status_code == 202
     spool.close()
+
+
+def test_a_route_limit_holds_for_a_body_that_declares_no_length(tmp_path, monkeypatch):
+    """A WSGI server that de-chunks on the fly passes the body as a terminated stream
+    without ``Content-Length``: it is read, and cut at the route's limit."""
+    monkeypatch.setenv("KANAL_TEST_DESK_TOKEN", "s3cret-desk-token")
+    connector = make_walkin(tmp_path, token="${KANAL_TEST_DESK_TOKEN}")
+    spool = Spool(tmp_path / "spool.db")
+    runner = ChannelRunner(connector, spool, LocalAttachmentStore(tmp_path / "att"))
+    [route] = connector.webhook_routes()
+    app = WebhookApp("/webhooks", max_body_bytes=32 * 1024 * 1024)
+    app.add_channel(runner, [WebhookRoute(route.method, route.path, route.handler, max_body_bytes=4096)])
+    try:
+        body = {"id": "WEB-10", "description": "Lampu jalan mati " + "x" * 5000}
+        assert _status(app, _streamed("/webhooks/walkin-test", json.dumps(body).encode())) == 413
+        assert spool.depth() == 0
+        body["description"] = "Lampu jalan mati di Jl. Sudirman"
+        assert _status(app, _streamed("/webhooks/walkin-test", json.dumps(body).encode())) == 202
+        assert spool.depth() == 1
+    finally:
+        spool.close()
+
+
+def _streamed(path: str, body: bytes) -> dict:
+    environ = _environ(path, body)
+    del environ["CONTENT_LENGTH"]
+    environ["wsgi.input_terminated"] = True
+    return environ
+
+
+def _status(app, environ: dict) -> int:
+    started: list[str] = []
+    b"".join(app(environ, lambda status, headers, exc_info=None: started.append(status)))
+    return int(started[0].split()[0])
 
 
 def _environ(path: str, body: bytes) -> dict:

@@ -17,6 +17,7 @@ import structlog
 from imapclient import IMAPClient
 
 from connectors.attachments import LocalAttachmentStore
+from connectors.backoff import Backoff
 from connectors.base import ChannelContext
 from connectors.email.config import EmailOptions
 from connectors.email.connector import EmailConnector
@@ -115,10 +116,11 @@ class Harness:
         connector: EmailConnector | None = None,
         batch_size: int = 200,
         stop: threading.Event | None = None,
+        backoff: Backoff | None = None,
     ) -> ChannelRunner:
         """A runner for ``connector`` (a new default one when omitted)."""
         return ChannelRunner(
-            connector or self.make(), self.spool, self.store, batch_size=batch_size, stop=stop
+            connector or self.make(), self.spool, self.store, batch_size=batch_size, stop=stop, backoff=backoff
         )
 
     def ledger_ids(self) -> list[str]:

@@ -33,6 +33,8 @@ class CuttingProxy:
         self._sockets: list[socket.socket] = []
         #: Everything clients sent, in order (to see which commands went out).
         self.client_bytes = bytearray()
+        #: How many bytes the server sent to clients, all connections together.
+        self.server_bytes = 0
         threading.Thread(target=self._accept, daemon=True).start()
 
     def cut_after(self, server_bytes: int) -> None:
@@ -77,6 +79,8 @@ class CuttingProxy:
                     break
                 if record:
                     self.client_bytes += data
+                else:
+                    self.server_bytes += len(data)
                 if budget is not None and sent + len(data) > budget:
                     dst.sendall(data[: max(0, budget - sent)])
                     self.cuts += 1

@@ -145,3 +145,32 @@ class TestCorpusThroughDovecot:
         assert mailbox.count("INBOX") == 0
         assert mailbox.count("Processed") == expected["complaint"] + expected["drop"]
         assert mailbox.count("Quarantine") == expected["quarantine"]
+
+    def test_every_message_taken_in_parts_reads_as_when_downloaded_whole(self, mailbox: Harness) -> None:
+        """``max_download_bytes: 1``: every mail is taken as header, texts and stubs."""
+        mailbox.append(*(mail.raw for mail in CORPUS))
+        caps = {"max_file_bytes": MAX_FILE_BYTES, "max_message_bytes": MAX_MESSAGE_BYTES}
+        connector = mailbox.make(max_download_bytes=1, **caps)
+        connector.open()
+        assert mailbox.runner(connector).poll_once() == len(CORPUS)
+
+        taken = {c.provider_message_id: c for c in map(Complaint.model_validate_json, (
+            row.body for row in mailbox.spool.pending(1000)))}
+        whole = mailbox.make(**caps)
+        expected = Counter(m.expect.kind for m in CORPUS)
+        assert len(taken) == expected["complaint"]
+        for mail in CORPUS:
+            if mail.expect.kind != "complaint":
+                continue
+            result = whole.normalise(RawMessage("INBOX/1/1", mail.raw.replace(b"\x00", b"\x80"), RECEIVED))
+            assert isinstance(result, Accept)
+            want = result.complaint
+            got = taken[want.provider_message_id] if mail.message_id else next(
+                c for k, c in taken.items() if k.startswith("sha256:"))
+            assert (got.title, got.description, got.context, got.reporter) == (
+                want.title, want.description, want.context, want.reporter), mail.name
+            assert [a.filename for a in got.attachments] == [a.filename for a in want.attachments], mail.name
+            assert all(a.omitted_reason for a in got.attachments), "no file was downloaded"
+        assert dict(mailbox.spool.counters("email-dki")) == dict(
+            Counter(f"dropped.{m.expect.reason}" for m in CORPUS if m.expect.kind == "drop"))
+        assert len(mailbox.spool.quarantined("email-dki")) == expected["quarantine"]

@@ -1,4 +1,4 @@
-"""Push with IMAP IDLE against a real Dovecot: latency, renewal, stop, fallback."""
+"""Push with IMAP IDLE against a real Dovecot: latency (every folder), renewal, stop, fallback."""
 
 from __future__ import annotations
 
@@ -41,6 +41,29 @@ class TestIdle:
             stop.set()
             thread.join(5)
         assert not thread.is_alive()
+
+    def test_mail_in_every_configured_folder_is_in_the_spool_within_two_seconds(self, mailbox: Harness) -> None:
+        folders = ["INBOX", "Pengaduan", "Dinas Tata Air"]
+        with mailbox.imap() as client:
+            for folder in folders[1:]:
+                client.create_folder(folder)
+        stop = threading.Event()
+        connector = mailbox.make(folders=folders)  # poll_interval 30 s: only push is fast enough
+        runner = mailbox.runner(connector, stop=stop)
+        thread = threading.Thread(target=runner.run, daemon=True)
+        thread.start()
+        try:
+            assert wait_for(lambda: mailbox.spool.load_checkpoint("email-dki") is not None, 5)
+            time.sleep(0.5)  # the channel and the watchers of the other folders are now in IDLE
+            for n, folder in enumerate([*reversed(folders), *folders]):
+                mailbox.append(complaint_mail(n, tag=f"f{n}"), folder=folder)
+                assert wait_for(lambda n=n: mailbox.spool.depth() == n + 1, 2.0), f"mail in {folder} not in 2 s"
+        finally:
+            stop.set()
+            thread.join(5)
+        assert not thread.is_alive()
+        assert not [t for t in threading.enumerate() if t.name.startswith("imap-watch-")], "watchers left running"
+        assert mailbox.count("Processed") == 6
 
     def test_stop_wakes_the_idle_promptly(self, mailbox: Harness) -> None:
         connector = mailbox.make()

@@ -1,16 +1,13 @@
 """A server without MOVE and IDLE (COPY + UID EXPUNGE, plain polling); a reply in a
-later poll still points at its complaint; a quarantine retry leaves IMAP alone."""
+later poll still points at its complaint."""
 
 from __future__ import annotations
 
 import threading
 import time
-from datetime import UTC, datetime
 
-from connectors.base import RawMessage
 from normalizer.complaint import Complaint
 from tests.email.conftest import Harness
-from tests.email.dovecot import free_port
 from tests.email.mail import complaint_mail
 from tests.email.proxy import CuttingProxy
 from tests.email.test_idle import _idle_commands
@@ -67,18 +64,3 @@ class TestRepliesAcrossPolls:
 
 def _complaint(row: object) -> Complaint:
     return Complaint.model_validate_json(row.body)  # type: ignore[attr-defined]
-
-
-class TestQuarantineRetry:
-    def test_a_retry_outside_the_channel_does_not_touch_the_mailbox(self, mailbox: Harness) -> None:
-
-        connector = mailbox.make(port=free_port())  # nothing listens: any IMAP use would fail
-        raw = RawMessage(
-            "INBOX/1/7",
-            complaint_mail(7),
-            datetime.now(UTC),
-            {"folder": "INBOX", "uidvalidity": 1, "uid": 7},
-        )
-        [result] = mailbox.runner(connector).ingest([raw])
-        assert result.status == "accepted"
-        assert not connector.client.connected

@@ -100,3 +100,17 @@ def test_oversized_ids_are_quarantined(hook, spool, runner):
     assert spool.depth() == 0
     reasons = [e.error for e in spool.quarantined(runner.name)]
     assert len(reasons) == 2 and all("characters" in r for r in reasons), reasons
+
+
+def test_a_feed_change_whose_item_or_verb_is_not_text_is_quarantined_with_a_reason(hook, spool, runner):
+    """Found by tests/fuzz: ``item: []`` raised ``TypeError: unhashable type`` in the normaliser."""
+    base = {"verb": "add", "item": "comment", "comment_id": "1_2", "post_id": "1", "message": "Pohon tumbang",
+            "from": {"id": "7002", "name": "Warga"}, "created_time": 1764200000}
+    changes = [{"field": "feed", "value": {**base, "item": []}},
+               {"field": "feed", "value": {**base, "comment_id": "1_3", "verb": {"a": 1}}},
+               {"field": "feed", "value": {**base, "comment_id": "1_4"}}]
+    body = {"object": "page", "entry": [{"id": PAGE, "time": 1764200000, "changes": changes}]}
+    assert hook.post(body).status_code == 200
+    assert list(by_message_id(spool)) == ["1_4"]
+    reasons = sorted(e.error for e in spool.quarantined(runner.name))
+    assert reasons == ["value.item must be a string, not a list", "value.verb must be a string, not an object"]

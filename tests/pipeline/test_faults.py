@@ -33,11 +33,13 @@ from itertools import cycle
 from pathlib import Path
 
 import pika.exceptions
+import psycopg
 import pytest
 import requests
 
 from config.models import TopologyConfig
 from router.decision import integrity_copy_id
+from router.dedup import DEFAULT_TABLE
 from tests.core.broker_kit import desk_payload, listen_port, queue_depth, wait_for
 from tests.core.rabbit_node import RabbitNode
 from tests.core.tcp_proxy import TcpProxy
@@ -168,6 +170,15 @@ def _answers(run: KanalProcess) -> bool:
         return False
 
 
+def _claims(dsn: str) -> dict[str, str]:
+    """Complaint id -> queue, as the router's dedup store recorded it (for diagnosis)."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        try:
+            return dict(conn.execute(f"SELECT id, queue FROM {DEFAULT_TABLE}").fetchall())
+        except psycopg.errors.UndefinedTable:
+            return {}
+
+
 def _intake_depth(url: str, queue: str) -> int:
     try:
         return queue_depth(url, queue)
@@ -254,6 +265,7 @@ def test_nothing_is_lost_or_doubled_through_every_fault(tmp_path: Path) -> None:
         assert router.terminate() == 0, router.tail()
         assert _intake_depth(node.url, topology.intake_queue) == 0, "nothing left on the intake queue"
         queues = drain_queues(node.url, routed_side_queues(topology))
+        claimed = _claims(dsn)
 
     acknowledged = {s.complaint_id: s for s in sender.sent if s.complaint_id}
     seen: Counter = Counter()
@@ -282,10 +294,16 @@ def test_nothing_is_lost_or_doubled_through_every_fault(tmp_path: Path) -> None:
     print(f"dead-lettered {len(dead)}, on triage {len(queues[topology.triage_queue])}, "
           f"lost {len(lost)}, doubled {len(doubled)}")
 
+    for cid in sorted(lost)[:20]:  # what the router's dedup store knows of each: routed (to which queue) or not
+        print(f"lost {cid} {acknowledged[cid].ref} sent in '{acknowledged[cid].phase}': "
+              f"dedup claim {claimed.get(cid, 'none')}")
     assert len(acknowledged) > 0.8 * RATE * SECONDS, "the sender got through most of the time"
     assert not lost, f"{len(lost)} acknowledged complaints never reached a routed queue"
     assert not doubled, f"{len(doubled)} complaints reached the routed side more than once"
     assert not unknown, "every routed message is a complaint the sender was acknowledged"
     assert not dead, f"{len(dead)} valid complaints were dead-lettered"
+    # Each process was killed twice; any other restart means it exited by itself on a
+    # broker or database failure it should have ridden out.
+    assert watcher.restarts == {"run": 2, "router": 2}, f"unexpected exits: {dict(watcher.restarts)}"
     assert all(len(q) == 1 for q in where.values())
     assert copies and all(where[c] == {topology.confidential_queue} for c in copies)

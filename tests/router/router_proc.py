@@ -33,10 +33,11 @@ class PausingConsumer(RouterConsumer):
         self.current = routed.complaint_id
         super()._publish(routed)
 
-    def _commit(self) -> None:
+    def _commit(self) -> Any:
         self._pause("before-commit")
-        super()._commit()
+        returned = super()._commit()
         self._pause("after-commit")
+        return returned
 
     def _pause(self, point: str) -> None:
         if self.pause_at == point and self.current:

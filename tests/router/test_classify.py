@@ -83,7 +83,8 @@ def _rules(**categories):
 class TestAdminRules:
     def test_admin_rules_are_applied_without_code(self):
         rules = compile_rules(_rules(
-            kucing={"agency": "a", "name": "Kucing", "terms": {"kucing": 3, "kucing & atap": 1}, "exclude": ["kucing mati"]},
+            kucing={"agency": "a", "name": "Kucing", "terms": {"kucing": 3, "kucing & atap": 1},
+                    "exclude": ["kucing mati"]},
             anjing={"agency": "b", "name": "Anjing", "terms": {"anjing liar": 3}},
         ))
         c = Classifier(rules)

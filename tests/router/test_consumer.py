@@ -10,6 +10,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from normalizer.complaint import Reporter
+from router.decision import integrity_copy_id
 from tests.router.conftest import agency_queue_names, wait_for
 from tests.router.helpers import AGENCY_SAMPLES, make_complaint, publish_raw
 
@@ -151,6 +152,58 @@ class TestRoutingOnRabbitMQ:
         assert consumer.stats.requeued == broker.topology.delivery_limit - 1
         assert wait_for(lambda: consumer.stats.routed == 1)
         assert broker.depth(broker.topology.intake_queue) == 0
+
+    def test_unroutable_routed_message_is_retried_then_dead_lettered_never_dropped(self, broker, start_router,
+                                                                                   rules):
+        """A routed message no queue takes (its binding was removed) comes back as basic.return
+        inside the commit: its intake message is retried, then dead-lettered with the reason,
+        nothing reaches any agency queue, and its id is not remembered as routed."""
+        queues = agency_queue_names(broker.topology, rules)
+        consumer = start_router()
+        broker.channel.queue_unbind(queues["dishub"], broker.topology.routed_exchange, routing_key="agency.dishub.#")
+        lost = make_complaint(AGENCY_SAMPLES["dishub"])
+        fine = make_complaint(AGENCY_SAMPLES["sda"])
+        broker.publish(lost)
+        broker.publish(fine)
+        dlq = broker.topology.dead_letter_queue
+        assert wait_for(lambda: broker.depth(dlq) == 1 and consumer.stats.routed == 1)
+        props, body = broker.drain(dlq)[0]
+        assert props.message_id == str(lost.id)
+        assert props.headers["kanal_dead_reason"] == "unroutable"
+        assert "agency.dishub." in props.headers["kanal_error"]
+        assert "NO_ROUTE" in props.headers["kanal_error"]
+        assert props.headers["kanal_deliveries"] == broker.topology.delivery_limit
+        assert json.loads(body)["id"] == str(lost.id)  # the intake body, ready to replay
+        assert consumer.stats.requeued == broker.topology.delivery_limit - 1
+        assert broker.depth(broker.topology.intake_queue) == 0
+        routed = _all_routed(broker, queues)
+        assert [m["id"] for ms in routed.values() for m in ms] == [str(fine.id)]
+        assert not consumer.router.dedup.was_routed(str(lost.id))
+        assert consumer.router.dedup.was_routed(str(fine.id))
+
+    def test_unroutable_integrity_copy_is_dead_lettered_and_its_complaint_routed_once(self, broker, start_router,
+                                                                                      rules):
+        """An integrity copy no queue takes (the confidential binding was removed) comes back as
+        basic.return: the copy goes to the dead-letter exchange with the reason, the complaint
+        itself stays routed once (no retry that would send the agency a second message)."""
+        queues = agency_queue_names(broker.topology, rules)
+        consumer = start_router()
+        broker.channel.queue_unbind(broker.topology.confidential_queue, broker.topology.routed_exchange,
+                                    routing_key="confidential.#")
+        pungli = make_complaint("sampah numpuk di gang, petugasnya minta uang rokok, pungli")
+        broker.publish(pungli)
+        dlq = broker.topology.dead_letter_queue
+        assert wait_for(lambda: broker.depth(dlq) == 1 and consumer.stats.routed == 1)
+        props, body = broker.drain(dlq)[0]
+        assert props.message_id == integrity_copy_id(str(pungli.id))
+        assert props.headers["kanal_dead_reason"] == "unroutable"
+        assert props.headers["kanal_copy_of"] == str(pungli.id)
+        assert "confidential.inspektorat." in props.headers["kanal_error"]
+        assert json.loads(body)["routing"]["copy_of"] == str(pungli.id)
+        routed = _all_routed(broker, queues)
+        assert [m["id"] for ms in routed.values() for m in ms] == [str(pungli.id)]
+        assert consumer.router.dedup.was_routed(str(pungli.id))
+        assert consumer.stats.requeued == 0 and broker.depth(broker.topology.intake_queue) == 0
 
     def test_two_replicas_route_each_complaint_once(self, broker, start_router, rules):
         queues = agency_queue_names(broker.topology, rules)

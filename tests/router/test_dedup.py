@@ -47,6 +47,16 @@ class TestDedupStore:
         with store.claim_many([]) as fresh:
             assert fresh == set()
 
+    def test_withdrawn_ids_are_not_recorded_when_the_claim_commits(self, store):
+        with store.claim_many([("w-1", "q"), ("w-2", "q")]) as fresh:
+            assert fresh == {"w-1", "w-2"}
+            store.withdraw(["w-2"])
+        assert store.was_routed("w-1")
+        assert not store.was_routed("w-2")
+        with pytest.raises(RuntimeError, match="outside a claim"):
+            store.withdraw(["w-1"])
+        assert store.was_routed("w-1")
+
     def test_retention(self, store):
         with store.claim("old"):
             pass

@@ -57,7 +57,8 @@ class TestDecision:
     def test_sla_is_configurable(self, rules):
         cfg = RouterConfig(options={"coordination_hours": 2, "completion_days": 3})
         r = Router.from_config(cfg, TopologyConfig()).route(make_complaint(AGENCY_SAMPLES["dishub"]))
-        assert (r.routing["coordinate_by"], r.routing["complete_by"]) == ("2026-03-02T04:00:00Z", "2026-03-05T02:00:00Z")
+        expected = ("2026-03-02T04:00:00Z", "2026-03-05T02:00:00Z")
+        assert (r.routing["coordinate_by"], r.routing["complete_by"]) == expected
 
     def test_unknown_option_is_rejected(self):
         with pytest.raises(ValidationError, match="coordination_hour"):
@@ -167,7 +168,8 @@ class TestSharedDuplicates:
                 for _ in range(2)
             ]
             reporter = Reporter(email="warga@example.org")
-            first = replicas[0].route(make_complaint(AGENCY_SAMPLES["distamhut"], channel_type="email", reporter=reporter))
+            complaint = make_complaint(AGENCY_SAMPLES["distamhut"], channel_type="email", reporter=reporter)
+            first = replicas[0].route(complaint)
             repeat = replicas[1].route(make_complaint("pohon tumbang lagi di panglima polim, tolong",
                                                       channel_type="email", reporter=reporter))
             assert repeat.duplicate_of == first.complaint_id
@@ -178,6 +180,70 @@ class TestSharedDuplicates:
             assert replicas[0].route(make_complaint(AGENCY_SAMPLES["dukcapil"])).duplicate_of is None
         finally:
             with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+                conn.execute(f"DROP TABLE IF EXISTS {table}")
+
+    def test_a_batch_links_within_itself_and_to_earlier_batches_like_one_by_one(self, rules, postgres_dsn,
+                                                                                 dedup_table):
+        """route_many sends the batch's lookups in one pipeline: each complaint still sees
+        the ones before it, in the same batch too; a failing decision stays its own."""
+        import psycopg
+
+        from router.shared_duplicates import PostgresDuplicateIndex
+
+        table = f"{dedup_table}_recent"
+        try:
+            router = Router(rules, TopologyConfig(),
+                            duplicates_factory=lambda: PostgresDuplicateIndex(postgres_dsn, table))
+            text = "Sampah numpuk di gang RT 07 Kel. Paseban, udah seminggu ga diangkut"
+            earlier = router.route(make_complaint(text, reporter=Reporter(name="A")))
+            same_person = Reporter(phone="+6281200004444")
+            batch = [
+                make_complaint(AGENCY_SAMPLES["dukcapil"], reporter=same_person),
+                make_complaint(text + " bau bgt", reporter=Reporter(name="B")),
+                make_complaint(AGENCY_SAMPLES["dukcapil"] + " tolong", reporter=same_person),
+                make_complaint(AGENCY_SAMPLES["sda"]),
+            ]
+            first, repeat_of_earlier, repeat_in_batch, other = router.route_many(batch)
+            assert first.duplicate_of is None
+            assert repeat_of_earlier.duplicate_of == earlier.complaint_id
+            assert repeat_in_batch.duplicate_of == first.complaint_id
+            assert other.duplicate_of is None
+            # Same kelurahan, other words: below the similarity threshold, not linked.
+            (unrelated,) = router.route_many([make_complaint("Lampu jalan mati di Kel. Paseban sejak kemarin malam")])
+            assert unrelated.duplicate_of is None
+            # The index in PostgreSQL links exactly as the in-memory one does.
+            texts = [text, text + " bau bgt", text + " tolong segera diangkut pak", "Sampah di Kel. Paseban",
+                     AGENCY_SAMPLES["sda"], AGENCY_SAMPLES["sda"] + " lagi", AGENCY_SAMPLES["dishub"]]
+            sequence = [make_complaint(t, reporter=Reporter(name=f"W{i}")) for i, t in enumerate(texts * 2)]
+            memory = Router(rules, TopologyConfig())
+            expected = [memory.route(c).duplicate_of for c in sequence]
+            assert any(expected) and not all(expected)
+            fresh = Router(rules, TopologyConfig(), duplicates_factory=lambda: PostgresDuplicateIndex(
+                postgres_dsn, f"{table}_2"))
+            got = [r.duplicate_of for r in fresh.route_many(sequence[:5]) + fresh.route_many(sequence[5:])]
+            assert got == expected
+        finally:
+            with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+                conn.execute(f"DROP TABLE IF EXISTS {table}")
+                conn.execute(f"DROP TABLE IF EXISTS {table}_2")
+
+    def test_the_identity_index_has_no_pending_list_also_on_tables_made_before(self, postgres_dsn, dedup_table):
+        """A GIN pending list is scanned by every lookup until a vacuum merges it: off, also
+        for a table an earlier version created with the default."""
+        import psycopg
+
+        from router.shared_duplicates import PostgresDuplicateIndex
+
+        table = f"{dedup_table}_recent"
+        with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+            conn.execute(f"CREATE TABLE {table} (id TEXT PRIMARY KEY, received_at TIMESTAMPTZ NOT NULL, "
+                         "identities TEXT[] NOT NULL, category TEXT, place TEXT, words TEXT[] NOT NULL)")
+            conn.execute(f"CREATE INDEX {table}_ids ON {table} USING GIN (identities)")
+            try:
+                PostgresDuplicateIndex(postgres_dsn, table).close()
+                options = conn.execute("SELECT reloptions FROM pg_class WHERE relname = %s", (f"{table}_ids",))
+                assert options.fetchone()[0] == ["fastupdate=off"]
+            finally:
                 conn.execute(f"DROP TABLE IF EXISTS {table}")
 
 

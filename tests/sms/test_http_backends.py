@@ -67,6 +67,30 @@ def test_a_kannel_post_far_larger_than_an_sms_gets_413_and_stores_nothing(spool:
     assert stored_nothing(spool)
 
 
+def test_a_chunked_kannel_post_over_the_route_limit_gets_413_and_stores_nothing(spool: Spool, serve) -> None:
+    # The server's own limit is far larger (as when the desk app is mounted): the
+    # route's limit must hold for a body that declares no length.
+    url = serve(kannel_connector(), max_body_bytes=32 * 1024 * 1024)
+    query = urlencode({"token": SECRET, "from": "081200001111", "to": "08111272206", "time": str(int(time.time()))})
+    chunks = (b"x" * 20_000 for _ in range(10))  # a generator: requests sends it chunked
+    response = requests.post(f"{url}/kannel?{query}", data=chunks, timeout=10,
+                             headers={"Content-Type": "text/plain; charset=utf-8"})
+
+    assert response.status_code == 413
+    assert stored_nothing(spool)
+
+
+def test_a_chunked_kannel_post_within_the_limit_is_read_whole(spool: Spool, serve) -> None:
+    url = serve(kannel_connector(), max_body_bytes=32 * 1024 * 1024)
+    chunks = (part.encode() for part in ("Got mampet ", "di Jl. Kenari"))
+    response = requests.post(f"{url}/kannel?token={SECRET}", data=chunks, timeout=10, headers={
+        "Content-Type": "text/plain; charset=utf-8", "X-Kannel-From": "6281200003333", "X-Kannel-To": "08111272206"})
+
+    assert response.status_code == 200, response.text
+    [complaint] = complaints(spool)
+    assert complaint["description"] == "Got mampet di Jl. Kenari"
+
+
 def test_kannel_get_url_ucs2_text_is_decoded(spool: Spool, serve) -> None:
     url = serve(kannel_connector())
     text = "Banjir lagi 😭 di RW 03, tolong!"

@@ -148,3 +148,16 @@ def test_twilio_forwarded_host_is_trusted_only_from_a_configured_proxy(spool: Sp
     elsewhere = elsewhere.replace(CHANNEL, "sms-proxied")
     assert post(behind_proxy, "SM000000000000000000000000000000b2") == 200
     assert [c["channel"]["name"] for c in complaints(spool)] == ["sms-proxied"]
+
+
+def test_kannel_charset_that_is_no_codec_name_is_quarantined_with_a_reason(spool: Spool, serve) -> None:
+    """Found by tests/fuzz: a charset holding a NUL made str.decode raise a bare ValueError."""
+    url = serve(kannel_connector())
+    for n, charset in enumerate(("utf-8%00", "base64", "x" * 40)):
+        query = (f"token={quote(SECRET)}&from=081200001111&to=08111272206&text=Jalan+rusak&id=c{n}"
+                 f"&time={int(time.time())}&charset={charset}")
+        assert requests.get(f"{url}/kannel?{query}", timeout=10).status_code == 200
+    entries = spool.quarantined(CHANNEL)
+    assert len(entries) == 3
+    assert all(e.error.startswith("Kannel message cannot be decoded: unknown charset") for e in entries), \
+        [e.error for e in entries]

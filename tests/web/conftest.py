@@ -26,8 +26,9 @@ PNG = base64.b64decode(
 MAX_FILE = 200 * 1024
 
 
-def write_config(tmp: Path, port: int, broker: dict | None = None) -> Path:
-    """A config with two desks on one walkin channel and a confidential Inspektorat channel."""
+def write_config(tmp: Path, port: int, broker: dict | None = None, router: dict | None = None) -> Path:
+    """A config with two desks on one walkin channel and a confidential Inspektorat channel
+    (log level debug, so a test that greps the log sees everything Kanal would log)."""
     config = {
         "spool": {"path": str(tmp / "spool.db")},
         "attachments": {"path": str(tmp / "attachments"), "max_file_bytes": MAX_FILE,
@@ -49,6 +50,8 @@ def write_config(tmp: Path, port: int, broker: dict | None = None) -> Path:
     }
     if broker:
         config["broker"] = broker
+    if router:
+        config["router"] = router
     path = tmp / "kanal.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     return path
@@ -105,3 +108,36 @@ def routed_queues(tmp: Path) -> list[tuple[str, str]]:
         return conn.execute("SELECT id, queue FROM routed").fetchall()
     finally:
         conn.close()
+
+
+#: The reporter's details in the Inspektorat tests (made up); none may reach a log.
+REPORTER = {"name": "Siti Rahasiawati", "phone": "0813 9876 5432", "email": "pelapor.rahasia@example.org"}
+REPORT_TEXT = "Pungutan liar saat mengurus surat keterangan."
+#: How the reporter's details could appear in a log line: as typed, normalised or in part.
+SECRET_FORMS = (REPORTER["name"], "Rahasiawati", "9876 5432", "98765432", REPORTER["email"], "pelapor.rahasia",
+                REPORT_TEXT, "Pungutan")
+
+
+def send_inspektorat_report(driver, base: str, tmp: Path, screenshot: bool = False) -> str:
+    """Fill and send the Inspektorat form with an identity and evidence; returns the follow-up code."""
+    from selenium.webdriver.common.by import By
+
+    driver.get(f"{base}/inspektorat/")
+    if screenshot:
+        driver.save_screenshot(str(DOCS / "inspektorat-form.png"))
+    driver.find_element(By.ID, "what").send_keys(REPORT_TEXT)
+    driver.find_element(By.ID, "unit").send_keys("Kantor Kelurahan Contoh")
+    driver.find_element(By.ID, "position").send_keys("Staf pelayanan")
+    for field, value in REPORTER.items():
+        driver.find_element(By.ID, field).send_keys(value)
+    evidence = tmp / "bukti.png"
+    evidence.write_bytes(PNG)
+    driver.find_element(By.ID, "evidence").send_keys(str(evidence))
+    driver.find_element(By.ID, "send").click()
+    return driver.find_element(By.ID, "code").text
+
+
+def logged_secrets(*logs: Path) -> list[str]:
+    """The reporter's details (any of ``SECRET_FORMS``) found in ``logs``."""
+    text = "".join(log.read_text(errors="replace") for log in logs)
+    return [form for form in SECRET_FORMS if form in text]

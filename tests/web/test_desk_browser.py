@@ -11,7 +11,16 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
 from tests.core.broker_kit import wait_for
-from tests.web.conftest import DOCS, MAX_FILE, PASSWORDS, PNG, routed_queues, spool_rows
+from tests.web.conftest import (
+    DOCS,
+    MAX_FILE,
+    PASSWORDS,
+    PNG,
+    logged_secrets,
+    routed_queues,
+    send_inspektorat_report,
+    spool_rows,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -134,20 +143,7 @@ def test_lock_out_after_repeated_failed_logins(kanal_web, browser):
 
 def test_inspektorat_report_is_confidential_and_never_logged(kanal_web, browser, tmp_path):
     base, tmp, process = kanal_web
-    browser.get(f"{base}/inspektorat/")
-    browser.save_screenshot(str(DOCS / "inspektorat-form.png"))
-    secret_name, secret_phone, secret_mail = "Siti Rahasiawati", "0813 9876 5432", "pelapor.rahasia@example.org"
-    browser.find_element(By.ID, "what").send_keys("Pungutan liar saat mengurus surat keterangan.")
-    browser.find_element(By.ID, "unit").send_keys("Kantor Kelurahan Contoh")
-    browser.find_element(By.ID, "position").send_keys("Staf pelayanan")
-    browser.find_element(By.ID, "name").send_keys(secret_name)
-    browser.find_element(By.ID, "phone").send_keys(secret_phone)
-    browser.find_element(By.ID, "email").send_keys(secret_mail)
-    evidence = tmp_path / "bukti.png"
-    evidence.write_bytes(PNG)
-    browser.find_element(By.ID, "evidence").send_keys(str(evidence))
-    browser.find_element(By.ID, "send").click()
-    code = browser.find_element(By.ID, "code").text
+    code = send_inspektorat_report(browser, base, tmp_path, screenshot=True)
     assert len(code) == 19
 
     [(cid, body)] = spool_rows(tmp, "inspektorat")
@@ -158,6 +154,4 @@ def test_inspektorat_report_is_confidential_and_never_logged(kanal_web, browser,
     wait_for(lambda: any(i == cid for i, _ in routed_queues(tmp)), timeout=30, what="the embedded router")
     assert [q for i, q in routed_queues(tmp) if i == cid] == ["kanal.confidential"]
     time.sleep(0.5)  # let the log flush the lines of the routing step
-    log = process.log.read_text(errors="replace")
-    for detail in (secret_name, "98765432", "9876 5432", secret_mail, "Pungutan"):
-        assert detail not in log
+    assert logged_secrets(process.log) == []
