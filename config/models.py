@@ -56,6 +56,8 @@ class TopologyConfig(_Strict):
     routed_exchange: str = "kanal.routed"
     triage_queue: str = "kanal.agency.triage"
     confidential_queue: str = "kanal.confidential"
+    feedback_exchange: str = Field("kanal.feedback", description="Topic exchange the CRM publishes corrections to.")
+    feedback_queue: str = Field("kanal.router.feedback", description="The router's queue of corrections (bound '#').")
 
 
 class BrokerConfig(_Strict):
@@ -232,6 +234,18 @@ class RouterConfig(_Strict):
     dedup_retention_days: float = Field(30, gt=0)
     prefetch: int = Field(200, ge=1, le=2000)
     options: dict[str, Any] = Field(default_factory=dict, description="Router tuning (SLA hours, thresholds).")
+    model: str | None = Field(
+        "default",
+        description="The learned model: 'default' (the shipped one), a model file written by `kanal router train`, "
+        "or 'none' to route by the rules alone.",
+    )
+    model_threshold: float = Field(0.5, ge=0, le=1, description="Below this model confidence: triage.")
+    labels: dict[str, str] = Field(
+        default_factory=dict, description="CRM agency label -> Kanal agency code, for labels the router does not know."
+    )
+    feedback_retention_days: float = Field(
+        400, gt=0, description="How long routed texts are kept for corrections (needs a PostgreSQL dedup_dsn)."
+    )
 
 
     @field_validator("dedup_dsn", mode="before")

@@ -22,7 +22,10 @@ The routed side:
     one quorum queue per agency, ``<prefix>.<agency>`` (the prefix is the triage queue's
     name without its last part, ``kanal.agency`` by default), bound with ``agency.<agency>.#``;
     ``triage_queue`` bound with ``agency.triage.#``; ``confidential_queue`` bound with
-    ``confidential.#`` and nothing else.
+    ``confidential.#`` and nothing else;
+    ``feedback_exchange``    durable topic exchange the CRM publishes corrections
+                             ``{complaint_id, agency}`` to (docs/router.md, corrections)
+    ``feedback_queue``       the router's quorum queue of corrections, bound with ``#``
 
 Changing an argument here makes RabbitMQ refuse the redeclare on an existing
 deployment (406 PRECONDITION_FAILED): see docs/message-contract.md before you do.
@@ -153,8 +156,13 @@ def intake_topology(config: TopologyConfig) -> Topology:
     )
 
 
+#: Routing key that binds the feedback queue to the feedback exchange: every correction.
+FEEDBACK_BINDING = "#"
+
+
 def routed_topology(config: TopologyConfig, agencies: Iterable[str]) -> Topology:
-    """The routed side for ``config`` and the rules' agency codes (declared by the router)."""
+    """The routed side for ``config`` and the rules' agency codes, with the corrections'
+    exchange and queue (:func:`feedback_topology`): everything the router declares."""
     fed = [(queue, f"agency.{code}.#") for code, queue in agency_queue_names(config, agencies).items()]
     fed.append((config.confidential_queue, "confidential.#"))
     arguments = routed_queue_arguments(config)
@@ -162,6 +170,16 @@ def routed_topology(config: TopologyConfig, agencies: Iterable[str]) -> Topology
         exchanges=(Exchange(config.routed_exchange),),
         queues=tuple(Queue(queue, dict(arguments)) for queue, _ in fed),
         bindings=tuple(Binding(config.routed_exchange, queue, key) for queue, key in fed),
+    ) + feedback_topology(config)
+
+
+def feedback_topology(config: TopologyConfig) -> Topology:
+    """The corrections' exchange and the router's queue of them (consumed by
+    router/feedback_consumer.py); the queue has the routed queues' arguments."""
+    return Topology(
+        exchanges=(Exchange(config.feedback_exchange),),
+        queues=(Queue(config.feedback_queue, routed_queue_arguments(config)),),
+        bindings=(Binding(config.feedback_exchange, config.feedback_queue, FEEDBACK_BINDING),),
     )
 
 

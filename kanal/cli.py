@@ -115,7 +115,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_router(args: argparse.Namespace) -> int:
-    """Run the router against RabbitMQ."""
+    """Run the router against RabbitMQ, or train / evaluate its model."""
+    if args.verb in ("train", "eval"):
+        return _router_learn(args)
     loaded = _load(args)
     _setup_logging(loaded, args.log_level)
     if loaded.kanal.embedded:
@@ -146,6 +148,39 @@ def cmd_router(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _router_learn(args: argparse.Namespace) -> int:
+    """``kanal router train|eval``: arguments to router/learn/commands.py."""
+    from router.learn import commands
+    from router.learn.rows import LabelMap
+    from router.rules import load_rules
+
+    router_cfg = None
+    if args.config or os.environ.get("KANAL_CONFIG") or Path("kanal.yaml").exists():
+        router_cfg = _load(args).kanal.router
+    labels = LabelMap(load_rules(router_cfg.rules if router_cfg else None).agencies,
+                      router_cfg.labels if router_cfg else None)
+    if args.verb == "eval":
+        if not args.data:
+            print("kanal router eval: --data FILE is required", file=sys.stderr)
+            return EXIT_CONFIG
+        return commands.evaluate(Path(args.data[0]), Path(args.model) if args.model else None, args.folds, labels)
+    if not args.out or not (args.data or args.from_feedback):
+        print("kanal router train: --out MODEL and --data FILE (or --from-feedback) are required", file=sys.stderr)
+        return EXIT_CONFIG
+    feedback = None
+    if args.from_feedback:
+        from router.engine import dedup_dsn
+        from router.learn.feedback import FeedbackStore
+
+        dsn = dedup_dsn(router_cfg.dedup_dsn) if router_cfg else None
+        if not dsn:
+            print("kanal router train: --from-feedback needs router.dedup_dsn (PostgreSQL) in the config",
+                  file=sys.stderr)
+            return EXIT_CONFIG
+        feedback = FeedbackStore(dsn).training_rows()
+    return commands.train([Path(d) for d in args.data or []], Path(args.out), labels, feedback)
+
+
 def cmd_check_config(args: argparse.Namespace) -> int:
     """Validate a config file."""
     path = Path(args.path) if args.path else _config_path(args)
@@ -161,7 +196,14 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         hook = getattr(loaded.options.get(channel.name), "config_warnings", None)
         for warning in hook() if callable(hook) else ():
             print(f"warning: channel {channel.name!r}: {warning}")
-    return EXIT_OK
+    from router.learn.commands import config_problems
+
+    errors, warnings = config_problems(loaded.kanal.router)
+    for line in warnings:
+        print(f"warning: {line}")
+    for line in errors:
+        print(f"error: {line}", file=sys.stderr)
+    return EXIT_CONFIG if errors else EXIT_OK
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
@@ -426,8 +468,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("router", cmd_router, "run the router against RabbitMQ", textwrap.dedent("""\
         Consume the intake queue, classify each complaint, resolve its location and
         publish it to the responsible agency's queue (see docs/router.md). Several
-        routers can run at once; they share the dedup store (router.dedup_dsn)."""))
+        routers can run at once; they share the dedup store (router.dedup_dsn).
+        SIGHUP loads the model file again without dropping a message.
+
+          kanal router [run]                                  run the router
+          kanal router train --data FILE [--data FILE] --out MODEL [--from-feedback]
+          kanal router eval --data FILE [--folds 5]           cross-validated report
+          kanal router eval --model MODEL --data FILE         score a model on held-out rows
+        FILE: CSV (UTF-8, header) or JSONL with text, agency, optional category, kelurahan."""))
+    p.add_argument("verb", nargs="?", choices=["run", "train", "eval"], default="run", help="default: run")
     p.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="override log.level")
+    p.add_argument("--data", action="append", metavar="FILE", help="train/eval: history rows")
+    p.add_argument("--out", metavar="MODEL", help="train: the model file to write")
+    p.add_argument("--model", metavar="MODEL", help="eval: score this model instead of cross-validating")
+    p.add_argument("--folds", type=int, default=5, help="eval: cross-validation folds (default 5)")
+    p.add_argument("--from-feedback", action="store_true", help="train: add the corrections stored by the router")
 
     p = add("check-config", cmd_check_config, "validate a config file", textwrap.dedent("""\
         Validate the whole file and every channel's options. Every mistake is listed

@@ -44,21 +44,23 @@ class LocalRouterLoop:
         self.batch_size = batch_size
         self.idle_wait = idle_wait
 
-    def route_row(self, row: OutboxRow) -> tuple[int, str, str, str, bytes]:
-        """Route one outbox row; a failure sends it to triage with the error (never raises
-        for the row's sake, so one bad row cannot hold up the ones behind it)."""
+    def route_row(self, row: OutboxRow) -> list[tuple[int, str, str, str, bytes]]:
+        """Route one outbox row: its routed message, then its copies (the integrity copy for
+        the Inspektorat, under its own id). A failure sends it to triage with the error (never
+        raises for the row's sake, so one bad row cannot hold up the ones behind it)."""
         try:
             routed = self.router.route(decode_complaint(row.body))
-            return row.seq, row.id, routed.agency_code, routed.queue, routed.body
+            copies = [(row.seq, c.message_id, "inspektorat", c.queue, c.body) for c in getattr(routed, "copies", ())]
+            return [(row.seq, row.id, routed.agency_code, routed.queue, routed.body), *copies]
         except Exception as exc:
             log.exception("routing failed; sent to triage", complaint_id=row.id)
-            return row.seq, row.id, "triage", self.triage_queue, triage_body(row, exc)
+            return [(row.seq, row.id, "triage", self.triage_queue, triage_body(row, exc))]
 
     def drain_once(self) -> int:
         """Route one batch; returns how many rows it handled."""
         rows = self.spool.pending(self.batch_size)
         if rows:
-            self.spool.route_locally([self.route_row(row) for row in rows])
+            self.spool.route_locally([out for row in rows for out in self.route_row(row)])
         return len(rows)
 
     def run(self, stop: threading.Event) -> None:

@@ -1,6 +1,7 @@
-"""Process wiring for ``kanal router``: the consumer under a supervisor, the operations
-listener (``/metrics``, ``/healthz``, ``/readyz`` on ``metrics.router_port``) and the
-systemd notifications, around :class:`router.consumer.RouterConsumer`."""
+"""Process wiring for ``kanal router``: the consumer and the corrections consumer under a
+supervisor, SIGHUP to reload the model, the operations listener (``/metrics``, ``/healthz``,
+``/readyz`` on ``metrics.router_port``) and the systemd notifications, around
+:class:`router.consumer.RouterConsumer`."""
 
 from __future__ import annotations
 
@@ -27,11 +28,18 @@ class RouterProcess:
 
     def __init__(self, loaded: LoadedConfig) -> None:
         from router.consumer import build_consumer
+        from router.engine import dedup_dsn
+        from router.feedback_consumer import build_feedback
+        from router.intake import broker_url
 
         self.loaded = loaded
         self.stop_requested = threading.Event()
         self.supervisor = Supervisor(lambda _reason: self.stop_requested.set())
         self.consumer = build_consumer(loaded)
+        cfg = loaded.kanal
+        #: The corrections consumer (router/feedback_consumer.py); None without a PostgreSQL dedup_dsn.
+        self.feedback, self.consumer.after_routed = build_feedback(cfg, broker_url(cfg.broker),
+                                                                   dedup_dsn(cfg.router.dedup_dsn))
         ops = loaded.kanal.metrics
         consumer = self.consumer
         self.probes = Probes("kanal router", self.supervisor, ops.broker_outage_budget_seconds,
@@ -57,7 +65,12 @@ class RouterProcess:
             app = OpsApp(self.probes, self.metrics.render, CONTENT_TYPE)
             self.ops_server = WebhookServer(app, ops.host, ops.router_port, threads=4, label="operations listener")
             self.supervisor.spawn("router-ops", self.ops_server.serve)
+        from router.consumer import reload_on_sighup
+
+        reload_on_sighup(self.consumer)
         self.supervisor.spawn("router-consumer", self.consumer.run, self._consumer_stop)
+        if self.feedback is not None:
+            self.supervisor.spawn("router-feedback", self.feedback.run, self._consumer_stop)
         self.supervisor.spawn("router-watchdog", sdnotify.feed_watchdog,
                               lambda: self.probes.health()["status"] == "ok", self._watchdog_stop)
         sdnotify.notify("READY=1", "STATUS=routing complaints")

@@ -9,6 +9,11 @@ wins when its score reaches ``min_score`` and its confidence reaches
 Confidence = share × certainty, where share = best / (best + runner-up from another
 agency) and certainty = min(1, best / strong_score). Two categories of the same
 agency do not compete: "got mampet, sampah numpuk" is clearly a kelurahan matter.
+
+Categories of a confidential agency (the Inspektorat's pungli) never compete either: a
+passing mention of pungli must not take the complaint away from the agency that must
+act. When one reaches ``min_score`` the classification is flagged ``integrity``; when
+nothing else scores, it is the decision.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ class Classification:
     also: tuple[str, ...] = ()
     hint_used: bool = False
     urgent: bool = False
+    #: A confidential agency's category (pungli) also reached ``min_score``: an integrity matter.
+    integrity: bool = False
 
     @property
     def triage(self) -> bool:
@@ -71,9 +78,10 @@ class Classifier:
                     found.add(phrase)
         return found
 
-    def classify(self, text: str, hint: str | None = None) -> Classification:
-        """Classify ``text``; ``hint`` is the channel's own category string, if any."""
-        found = self.found_phrases(self.rules.normaliser.tokens(text))
+    def classify(self, text: str, hint: str | None = None, tokens: tuple[str, ...] | None = None) -> Classification:
+        """Classify ``text``; ``hint`` is the channel's own category string, if any; ``tokens``: the
+        text's normalised tokens when the caller has them already."""
+        found = self.found_phrases(self.rules.normaliser.tokens(text) if tokens is None else tokens)
         scores: dict[str, float] = defaultdict(float)
         matched: dict[str, list[str]] = defaultdict(list)
         seen: set[int] = set()
@@ -89,7 +97,12 @@ class Classifier:
         if hint_cat and scores.get(hint_cat, 0) > 0:
             scores[hint_cat] += self.rules.thresholds.hint_weight
             matched[hint_cat].append(f"{hint_cat}:hint:{hint_key(hint or '')}")
-        decision = self._decide(scores, matched, excluded, hint_used=hint_cat is not None)
+        integrity_cats = [c for c, v in scores.items() if c not in excluded and v >= self.rules.thresholds.min_score
+                          and self.rules.agencies[self.rules.categories[c].agency].confidential]
+        others = {c: v for c, v in scores.items() if c not in integrity_cats}
+        competing = others if any(v >= self.rules.thresholds.min_score for v in others.values()) else scores
+        decision = self._decide(competing, matched, excluded, hint_used=hint_cat is not None)
+        decision = replace(decision, integrity=bool(integrity_cats))
         if decision.category is None:
             return decision
         cat = self.rules.categories[decision.category]

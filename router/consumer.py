@@ -4,7 +4,8 @@ For the deliveries at hand (a batch of up to ``batch_max``; one when traffic is 
 on one kombu channel in AMQP transaction mode (``tx.select``):
 
 1. decode the body; a body that is not a valid complaint is a poison message;
-2. route it (pure: the decision needs no I/O);
+2. route them (:meth:`Router.route_many`, the learned model asked once for the batch;
+   pure apart from one pass over the duplicate index);
 3. claim the ids in the shared dedup store (one database transaction, see
    router/dedup.py); an id routed before is acked and counted as a duplicate; for the
    others publish the routed message (persistent, ``mandatory``, AMQP priority set);
@@ -19,6 +20,12 @@ in the next transaction, publishes the intake message again as a retry; after
 ``delivery_limit`` tries it goes to the dead-letter exchange with
 ``kanal_dead_reason=unroutable`` and the broker's reason. Never a silent drop.
 
+An integrity copy (router/decision.py) is published with its complaint, in the same
+transaction; a returned copy goes to the dead-letter exchange with the reason and its
+complaint stays routed. After each committed batch ``after_routed`` is given the routed
+complaints (router/feedback_consumer.py keeps their texts); SIGHUP sets
+``reload_requested`` and the model file is loaded again between two batches.
+
 A poison message is retried (a copy at the tail of the intake queue with the attempt
 counted in ``kanal_attempts``) until it has been tried ``delivery_limit`` times, then
 published to the dead-letter exchange with the reason in its headers
@@ -32,6 +39,7 @@ over; unacked messages are redelivered and the dedup store sorts them out.
 
 from __future__ import annotations
 
+import signal
 import sqlite3
 import threading
 import time
@@ -50,7 +58,7 @@ from kombu.message import Message
 from config.models import TopologyConfig
 from normalizer.complaint import Complaint
 from normalizer.wire import routed_message
-from router.decision import Routed
+from router.decision import Copy, Routed
 from router.engine import Router
 from router.intake import PoisonMessage, broker_url, decode_intake
 from router.shared_duplicates import SharedIndexUnavailable
@@ -90,16 +98,19 @@ class RouterConsumer:
         heartbeat: AMQP heartbeat seconds.
         batch_max: most deliveries handled in one transaction (those already received;
             the router never waits to fill a batch).
+        after_routed: called with ``[(complaint, routed)]`` after each committed batch
+            (router/feedback_consumer.py keeps the texts for corrections); must not raise.
     """
 
     def __init__(self, url: str, topology: TopologyConfig, router: Router, prefetch: int = 200,
-                 heartbeat: int = 15, batch_max: int = 100) -> None:
+                 heartbeat: int = 15, batch_max: int = 100, after_routed: Any = None) -> None:
         self.url = url
         self.topology = topology
         self.router = router
         self.prefetch = prefetch
         self.heartbeat = heartbeat
         self.batch_max = batch_max
+        self.after_routed = after_routed
         self.stats = RouterStats()
         #: Routed complaints by (agency code, priority), for metrics.
         self.routed_by: Counter[tuple[str, str]] = Counter()
@@ -108,11 +119,15 @@ class RouterConsumer:
         #: Since when (Unix time) the router has not been consuming; meaningless while ``ready``.
         self.disconnected_since = time.time()
         self._channel: Any = None
+        #: Set (by SIGHUP) to load the model file again between two batches.
+        self.reload_requested = threading.Event()
         #: Set while consuming: the routed side is declared and the consumer registered.
         self.ready = threading.Event()
         self._producer: Producer | None = None
         #: Complaint id -> reason of routed messages the broker returned in the commit at hand.
         self._returned: dict[str, str] = {}
+        #: Message id -> reason of integrity copies the broker returned in the commit at hand.
+        self._returned_copies: dict[str, str] = {}
 
     def agency_queues(self) -> dict[str, str]:
         """Agency code -> queue name, for every agency of the rules and triage."""
@@ -181,6 +196,7 @@ class RouterConsumer:
                 while inbox and not stop.is_set():
                     batch = [inbox.popleft() for _ in range(min(len(inbox), self.batch_max))]
                     self._handle_batch(batch)
+                self._reload_if_asked()
                 now = time.monotonic()
                 if now >= next_prune:
                     self.router.prune()
@@ -201,7 +217,8 @@ class RouterConsumer:
         decided: list[tuple[Message, Routed]] = []
         # A failure of the shared duplicate index propagates: the database, not the message.
         started = time.perf_counter()
-        results = self.router.route_many([c for _, c in decoded])
+        complaints = [c for _, c in decoded]
+        results = self.router.route_many(complaints, self._predict(complaints))
         if self.on_decision is not None and decoded:
             # One lookup round trip decides the whole batch: each complaint is given its share.
             share = (time.perf_counter() - started) / len(decoded)
@@ -230,9 +247,36 @@ class RouterConsumer:
                 self.router.dedup.withdraw(list(returned))
             # Nothing else between the AMQP commit and the database commit (leaving this block):
             # that gap is the one a crash plus a later resend of the same id could exploit.
+        copies_back, self._returned_copies = self._returned_copies, {}
         if returned:
             self._retry_returned({cid: (sent.pop(cid)[0], reason) for cid, reason in returned.items() if cid in sent})
+        if copies_back:
+            self._dead_letter_copies([(c, copies_back[c.message_id]) for _, r in sent.values() for c in r.copies
+                                      if c.message_id in copies_back], sent)
         self._account([routed for _, routed in sent.values()], duplicates, poison)
+        if self.after_routed is not None and sent:
+            by_id = {str(c.id): c for _, c in decoded}
+            self.after_routed([(by_id[cid], routed) for cid, (_, routed) in sent.items()])
+
+    def _predict(self, complaints: list[Complaint]) -> list[Any] | None:
+        """The model's answers for the batch at once; on a failure each complaint is tried alone."""
+        try:
+            return self.router.predict(complaints)
+        except Exception:  # noqa: BLE001 - one bad complaint must not poison the batch: retried one by one
+            log.warning("batch prediction failed; predicting one by one")
+            return None
+
+    def _reload_if_asked(self) -> None:
+        """Load the model file again after SIGHUP, between batches (nothing in hand is dropped)."""
+        if not self.reload_requested.is_set():
+            return
+        self.reload_requested.clear()
+        try:
+            version = self.router.reload_model()
+        except Exception as exc:  # noqa: BLE001 - a bad file must not stop routing: the old model stays
+            log.error("model reload failed; keeping the loaded model", error=str(exc)[:300])
+            return
+        log.info("model reloaded", version=version)
 
     def _retry_returned(self, returned: dict[str, tuple[Message, str]]) -> None:
         """Send the intake messages of returned routed messages to retry or dead-letter,
@@ -242,11 +286,38 @@ class RouterConsumer:
             self._poison(message, reason, dead_reason="unroutable", acked=True)
         self._commit()
 
+    def _dead_letter_copies(self, copies: list[tuple[Copy, str]], sent: dict[str, tuple[Message, Routed]]) -> None:
+        """Publish returned integrity copies to the dead-letter exchange with the reason, in a
+        transaction of their own; their complaints stay routed (never a silent drop, never twice)."""
+        copy_of = {c.message_id: cid for cid, (_, r) in sent.items() for c in r.copies}
+        assert self._producer is not None
+        for copy, reason in copies:
+            log.error("integrity copy returned by the broker; dead-lettered", message_id=copy.message_id,
+                      copy_of=copy_of[copy.message_id], reason=reason[:300])
+            headers = {"kanal_dead_reason": "unroutable", "kanal_error": reason[:1000], "kanal_deliveries": 1,
+                       "kanal_copy_of": copy_of[copy.message_id],
+                       "kanal_dead_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+            self._producer.publish(
+                copy.body, exchange=self.topology.dead_letter_exchange, routing_key=copy.routing_key,
+                headers=headers, message_id=copy.message_id, content_type="application/json",
+                content_encoding="utf-8", delivery_mode=2, retry=False, declare=[],
+            )
+            self.stats.dead_lettered += 1
+        self._commit()
+
     def _on_return(self, exc: Any, exchange: str, routing_key: str, message: Any) -> None:
-        """``basic.return`` of a mandatory routed message no queue took (read during tx.commit)."""
-        cid = str((message.properties or {}).get("message_id") or "")
+        """``basic.return`` of a mandatory routed message no queue took (read during tx.commit).
+
+        A returned integrity copy is kept apart: its complaint did reach its agency.
+        """
+        props = message.properties or {}
+        mid = str(props.get("message_id") or "")
         code, text = getattr(exc, "reply_code", ""), getattr(exc, "reply_text", "") or str(exc)
-        self._returned[cid] = f"unroutable: no queue bound for {routing_key!r} on {exchange!r} ({code} {text})"
+        reason = f"unroutable: no queue bound for {routing_key!r} on {exchange!r} ({code} {text})"
+        if (props.get("application_headers") or {}).get("kanal_copy_of"):
+            self._returned_copies[mid] = reason
+        else:
+            self._returned[mid] = reason
 
     def _routing_failed(self, complaint: Complaint, exc: Exception) -> str:
         log.error("routing raised; the message is retried, then dead-lettered", complaint_id=str(complaint.id),
@@ -273,6 +344,15 @@ class RouterConsumer:
             content_encoding=wire.content_encoding, delivery_mode=wire.delivery_mode, headers=wire.headers,
             timestamp=wire.timestamp, mandatory=True, retry=False, declare=[],
         )
+        for copy in routed.copies:  # the integrity copy to the Inspektorat, in the same transaction
+            self._producer.publish(
+                copy.body, exchange=self.topology.routed_exchange, routing_key=copy.routing_key,
+                priority=wire.priority, message_id=copy.message_id, type=wire.type, content_type=wire.content_type,
+                content_encoding=wire.content_encoding, delivery_mode=wire.delivery_mode,
+                headers={**wire.headers, "cloudEvents_id": copy.message_id, "kanal_integrity_copy": True,
+                         "kanal_copy_of": routed.complaint_id},
+                timestamp=wire.timestamp, mandatory=True, retry=False, declare=[],
+            )
 
     def _commit(self) -> dict[str, str]:
         """Commit the AMQP transaction (publish + ack); returns once the broker confirmed,
@@ -330,6 +410,8 @@ def build_consumer(loaded: Any) -> RouterConsumer:
     cfg = loaded.kanal
     dedup_path = Path(cfg.spool.path).with_name("router-dedup.db")
     router = Router.from_config(cfg.router, cfg.broker.topology, dedup_path)
+    log.info("router decides with", model=router.model.version if router.model else None,
+             unmapped_labels=router.unmapped_labels())
     return RouterConsumer(broker_url(cfg.broker), cfg.broker.topology, router,
                           prefetch=cfg.router.prefetch, heartbeat=cfg.broker.heartbeat,
                           batch_max=router.options.batch_max)
@@ -342,4 +424,17 @@ def run_router(loaded: Any, stop: threading.Event) -> None:
         loaded: a :class:`config.loader.LoadedConfig`; ``broker.url`` must be set.
         stop: set it (SIGTERM, Ctrl-C) to finish the message in hand and return.
     """
-    build_consumer(loaded).run(stop)
+    from router.engine import dedup_dsn
+    from router.feedback_consumer import start_feedback
+
+    consumer = build_consumer(loaded)
+    cfg = loaded.kanal
+    _, consumer.after_routed = start_feedback(cfg, broker_url(cfg.broker), stop, dedup_dsn(cfg.router.dedup_dsn))
+    reload_on_sighup(consumer)
+    consumer.run(stop)
+
+
+def reload_on_sighup(consumer: RouterConsumer) -> None:
+    """SIGHUP asks ``consumer`` to load its model file again (between batches); main thread only."""
+    if threading.current_thread() is threading.main_thread() and hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, lambda *_: consumer.reload_requested.set())

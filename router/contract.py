@@ -23,7 +23,7 @@ class RoutedLocation(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    method: Literal["gps", "place", "text", "none"]
+    method: Literal["gps", "place", "text", "landmark", "none"]
     level: Literal["kelurahan", "kecamatan", "kota", "none"]
     kelurahan: str | None
     kelurahan_code: str | None
@@ -35,6 +35,17 @@ class RoutedLocation(BaseModel):
     address: str | None = Field(description="Street and RT/RW as the citizen wrote them.")
     note: str | None = Field(description="inside/overlap/nearest (gps); names/ambiguous/postal code (text).")
     candidates: list[str] = Field(description="Names that were ambiguous.")
+
+
+class ModelInfo(BaseModel):
+    """``routing.model``: the learned model that decided (null when the rules did)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: str = Field(description="First 12 hex digits of the model file's SHA-256.")
+    trained_at: str
+    label: str | None = Field(description="The label the model predicted, as in the training data.")
+    probability: float | None
 
 
 class Routing(BaseModel):
@@ -65,6 +76,13 @@ class Routing(BaseModel):
     queue: str
     routing_key: str
     routed_at: str
+    decided_by: Literal["model", "rules"]
+    reasons: list[str] = Field(description="Top model features (w: word, c: characters, category:) or the rules.")
+    model: ModelInfo | None
+    integrity: bool = Field(description="Pungli or another integrity matter is mentioned; a copy went to the "
+                            "Inspektorat without the reporter's identity.")
+    copy_of: str | None = Field(None, description="On the integrity copy only: the id of the complaint it copies "
+                                "(the copy's AMQP message_id is its own, see router.decision.integrity_copy_id).")
 
 
 class RoutedComplaint(Complaint):

@@ -11,12 +11,30 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _PHONE = re.compile(r"(?<!\d)(?:\+?62|0)8[\d\s.-]{7,14}\d")
 _IDENTITY_FIELDS = ("name", "handle", "provider_user_id", "phone", "email")
+
+
+@dataclass(frozen=True, slots=True)
+class Copy:
+    """One more message published with a routed one (the integrity copy to the Inspektorat)."""
+
+    queue: str
+    routing_key: str
+    body: bytes
+    message_id: str
+
+
+def integrity_copy_id(complaint_id: str) -> str:
+    """The AMQP ``message_id`` of a complaint's integrity copy: its own, deterministic (a
+    redelivered complaint's copy has the same id), never the complaint's (no message id
+    appears twice across the routed queues)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"kanal:{complaint_id}:integrity"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +53,7 @@ class Routed:
     confidential: bool
     triage: bool
     routing: dict[str, Any]
+    copies: tuple[Copy, ...] = ()
 
     def log_fields(self) -> dict[str, Any]:
         """What may be logged about this decision: no reporter, no text."""

@@ -10,6 +10,14 @@ embedded default (no broker) and the RabbitMQ consumer share it. Routing keys:
 * ``agency.triage.<priority>.<kota>`` when no rule is trusted enough;
 * ``confidential.<agency>.<priority>`` for the Inspektorat path, which only the
   confidential queue receives.
+
+Who decides the agency: a complaint from an Inspektorat channel, or whose reporter asked
+for confidentiality, goes only to the confidential queue (rules, always). Otherwise the
+learned model (router/learn/) when one is configured, with triage below
+``model_threshold``; else the rules. An integrity matter (pungli mentioned, by the rules
+or the model) goes to its agency as usual, flagged ``integrity``, and a copy without the
+reporter's identity goes to the confidential queue. Life-safety words of the rules raise
+the priority whoever decided.
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ConfigDict, Field
 
@@ -26,13 +34,16 @@ from config.secrets import SecretValue, resolve_secret
 from config.topology import TRIAGE, agency_queue_name
 from normalizer.complaint import Complaint
 from router.classify import Classification, Classifier
-from router.decision import Routed, build_body
+from router.decision import Copy, Routed, build_body, integrity_copy_id, redact_identity
 from router.dedup import DEFAULT_TABLE, DedupStore, open_dedup_store
 from router.duplicates import DuplicateIndex
 from router.location import LocationResolver, ResolvedLocation
 from router.priority import SlaPolicy, decide_priority
 from router.rules import Rules, load_rules
 from router.shared_duplicates import PostgresDuplicateIndex
+
+if TYPE_CHECKING:
+    from router.learn.model import Prediction, RouterModel
 
 
 @dataclass(slots=True)
@@ -44,6 +55,8 @@ class _Draft:
     loc: ResolvedLocation
     confidential: bool
     agency: str
+    integrity: bool
+    decided: dict[str, Any]
     words: frozenset[str]
     place: str | None
     duplicate_of: str | None = None
@@ -68,8 +81,16 @@ class Router:
     """Routes complaints with compiled rules (see the module docstring)."""
 
     def __init__(self, rules: Rules, topology: TopologyConfig, options: RouterOptions | None = None,
-                 dedup_factory: Any = None, duplicates_factory: Any = None) -> None:
+                 dedup_factory: Any = None, duplicates_factory: Any = None, model: RouterModel | None = None,
+                 labels: dict[str, str] | None = None, model_threshold: float = 0.5,
+                 model_path: Path | None = None) -> None:
+        from router.learn.rows import LabelMap
+
         self.rules = rules
+        self.model = model
+        self.model_path = model_path
+        self.model_threshold = model_threshold
+        self.labels = LabelMap(rules.agencies, labels)
         self.topology = topology
         self.options = options or RouterOptions()
         self.classifier = Classifier(rules)
@@ -81,6 +102,7 @@ class Router:
         self._duplicates: Any = None
         self._dedup_factory = dedup_factory
         self._dedup: DedupStore | None = None
+        self._landmark_places: dict[str, ResolvedLocation] = {}
 
     @classmethod
     def from_config(cls, router_cfg: RouterConfig, topology: TopologyConfig,
@@ -102,7 +124,25 @@ class Router:
             window = timedelta(hours=options.duplicate_window_hours)
             return PostgresDuplicateIndex(dsn, f"{DEFAULT_TABLE}_recent", window, options.duplicate_similarity)
 
-        return cls(load_rules(router_cfg.rules), topology, options, factory, shared_duplicates if dsn else None)
+        path = model_path(router_cfg.model)
+        model = load_router_model(path) if path else None
+        return cls(load_rules(router_cfg.rules), topology, options, factory, shared_duplicates if dsn else None,
+                   model=model, labels=router_cfg.labels, model_threshold=router_cfg.model_threshold, model_path=path)
+
+    def reload_model(self) -> str | None:
+        """Load the configured model file again (after SIGHUP); returns the new version.
+
+        Raises:
+            router.learn.model.ModelError: the file cannot be loaded; the old model stays.
+        """
+        if self.model_path is None:
+            return None
+        self.model = load_router_model(self.model_path)
+        return self.model.version
+
+    def unmapped_labels(self) -> list[str]:
+        """Labels of the model that map to no agency (they route to triage)."""
+        return self.labels.unmapped(self.model.labels) if self.model else []
 
     @property
     def dedup(self) -> DedupStore:
@@ -143,28 +183,41 @@ class Router:
         """Every agency code of the rules, plus triage."""
         return [*self.rules.agencies, TRIAGE]
 
+    @property
+    def model_version(self) -> str | None:
+        """The loaded model's version (None when the rules decide alone); metrics label it."""
+        return self.model.version if self.model is not None else None
+
     def agency_queue(self, agency: str) -> str:
         """Queue name of an agency (the triage queue for ``triage``)."""
         return agency_queue_name(self.topology, agency)
 
-    def route(self, complaint: Complaint) -> Routed:
-        """Decide where ``complaint`` goes. Pure apart from the duplicate index."""
-        (result,) = self.route_many([complaint])
+    def route(self, complaint: Complaint, prediction: Prediction | None = None) -> Routed:
+        """Decide where ``complaint`` goes. Pure apart from the duplicate index.
+
+        ``prediction``: the model's answer when the caller predicted a batch at once.
+        """
+        (result,) = self.route_many([complaint], [prediction])
         if isinstance(result, Exception):
             raise result
         return result
 
-    def route_many(self, complaints: list[Complaint]) -> list[Routed | Exception]:
+    def route_many(self, complaints: list[Complaint],
+                   predictions: list[Prediction | None] | None = None) -> list[Routed | Exception]:
         """Decide where each complaint goes, in order, with one pass over the duplicate index
         (one round trip to the shared index instead of three per complaint).
 
+        ``predictions``: the model's answers for the batch (:meth:`predict`, one call per
+        batch), aligned with ``complaints``; a missing one is predicted for that complaint.
         A complaint whose decision raised comes back as that exception, the others are
         routed; a failure of the shared index (:class:`SharedIndexUnavailable`) propagates.
         """
+        if predictions is None:
+            predictions = [None] * len(complaints)
         drafts: list[_Draft | Exception] = []
-        for complaint in complaints:
+        for complaint, prediction in zip(complaints, predictions, strict=True):
             try:
-                drafts.append(self._draft(complaint))
+                drafts.append(self._draft(complaint, prediction))
             except Exception as exc:  # noqa: BLE001 - handed back to the caller for this complaint only
                 drafts.append(exc)
         checked = [d for d in drafts if isinstance(d, _Draft) and not d.confidential]
@@ -184,18 +237,23 @@ class Router:
                 out.append(exc)
         return out
 
-    def _draft(self, complaint: Complaint) -> _Draft:
+    def _draft(self, complaint: Complaint, prediction: Prediction | None) -> _Draft:
         text = "\n".join(t for t in (complaint.title, complaint.description) if t)
-        cls = self.classifier.classify(text, complaint.service_code)
+        tokens = self.rules.normaliser.tokens(text)
+        cls = self.classifier.classify(text, complaint.service_code, tokens)
         loc = self.locator.resolve(complaint)
-        confidential = self._confidential(complaint, cls)
-        agency = "inspektorat" if self._from_inspektorat_channel(complaint) else (cls.agency or TRIAGE)
-        words = frozenset() if confidential else frozenset(self.rules.normaliser.tokens(text))
-        return _Draft(complaint, cls, loc, confidential, agency, words, loc.kelurahan_code or loc.kecamatan_code)
+        channel_says = self._from_inspektorat_channel(complaint)
+        confidential = channel_says or complaint.reporter.confidential
+        decision = self._decide(complaint, text, cls, channel_says, prediction)
+        if self.model and loc.level != "kelurahan" and loc.method in ("text", "none"):
+            loc = self._landmark(text, loc)
+        words = frozenset() if confidential else frozenset(tokens)
+        return _Draft(complaint, cls, loc, confidential, decision["agency"], decision["integrity"],
+                      decision["routing"], words, loc.kelurahan_code or loc.kecamatan_code)
 
     def _finish(self, d: _Draft) -> Routed:
         complaint, cls, loc, agency, confidential = d.complaint, d.cls, d.loc, d.agency, d.confidential
-        duplicate_of = d.duplicate_of
+        integrity, duplicate_of = d.integrity, d.duplicate_of
         prio = decide_priority(self.options, cls.urgent, duplicate_of is not None, complaint.received_at)
         if confidential:
             queue, key = self.topology.confidential_queue, f"confidential.{agency}.{prio.name}"
@@ -203,22 +261,90 @@ class Router:
             kota = (loc.kota_code or "x").replace(".", "")
             queue, key = self.agency_queue(agency), f"agency.{agency}.{prio.name}.{kota}"
         routing = self._routing(cls, loc, agency, prio, duplicate_of, confidential, queue, key, complaint)
+        routing.update(d.decided)
+        routing["integrity"] = integrity
         redact = not confidential and (complaint.reporter.anonymous or complaint.reporter.confidential)
-        body = build_body(complaint.model_dump(mode="json"), routing, redact)
+        doc = complaint.model_dump(mode="json")
+        body = build_body(doc, routing, redact)
+        copies: tuple[Copy, ...] = ()
+        if integrity and not confidential:
+            copy_key = f"confidential.inspektorat.{prio.name}"
+            copy_routing = routing | {"confidential": True, "queue": self.topology.confidential_queue,
+                                      "routing_key": copy_key, "copy_of": str(complaint.id)}
+            copy_body = build_body(redact_identity(doc), copy_routing, redact=False)
+            copy_id = integrity_copy_id(str(complaint.id))
+            copies = (Copy(self.topology.confidential_queue, copy_key, copy_body, copy_id),)
         agency_name = self.rules.agencies[agency].name if agency in self.rules.agencies else "Triage"
-        return Routed(str(complaint.id), agency, agency_name, cls.category, queue, key, prio.amqp, body,
-                      duplicate_of, confidential, agency == TRIAGE, routing)
+        return Routed(str(complaint.id), agency, agency_name, routing["service_code"], queue, key, prio.amqp, body,
+                      duplicate_of, confidential, agency == TRIAGE, routing, copies)
+
+    def predict(self, complaints: list[Complaint]) -> list[Prediction | None]:
+        """The model's answers for a batch (one call is much cheaper than one per complaint)."""
+        if self.model is None or not complaints:
+            return [None] * len(complaints)
+        texts = ["\n".join(t for t in (c.title, c.description) if t) for c in complaints]
+        return list(self.model.predict(texts, [c.service_code for c in complaints]))
+
+    def _decide(self, complaint: Complaint, text: str, cls: Classification, channel_says: bool,
+                prediction: Prediction | None) -> dict[str, Any]:
+        """Agency, integrity flag and the routing fields that say who decided and why."""
+        integrity = cls.integrity or cls.agency == "inspektorat"
+        rules_agency = cls.agency or TRIAGE
+        if channel_says:
+            return {"agency": "inspektorat", "integrity": False, "routing": {
+                "decided_by": "rules", "reasons": ["channel:inspektorat"], "model": self._model_info(None)}}
+        if self.model is None:
+            if rules_agency == "inspektorat" and not complaint.reporter.confidential:
+                integrity, rules_agency = True, TRIAGE  # nobody else named: a person picks the unit concerned
+            return {"agency": rules_agency, "integrity": integrity, "routing": {
+                "decided_by": "rules", "reasons": list(cls.matched), "model": None}}
+        pred = prediction or self.model.predict([text], [complaint.service_code])[0]
+        ranked = [(self.labels.agency(lb), p) for lb, p in pred.ranked]
+        if ranked and ranked[0][0] == "inspektorat":
+            integrity = True
+            ranked = ranked[1:]
+        agency, prob = ranked[0] if ranked else (None, 0.0)
+        if cls.agency == "inspektorat" and (agency is None or prob < self.model_threshold):
+            agency = TRIAGE  # pungli alone: the copy informs the Inspektorat, a person picks the unit
+        if complaint.reporter.confidential and integrity:
+            agency = "inspektorat"
+        elif agency is None or prob < self.model_threshold:
+            agency = TRIAGE
+        service_code = cls.category if cls.agency == agency else None
+        return {"agency": agency, "integrity": integrity, "routing": {
+            "decided_by": "model", "reasons": list(pred.reasons), "confidence": round(prob, 3),
+            "service_code": service_code,
+            "service_name": self.rules.categories[service_code].name if service_code else None,
+            "model": self._model_info(pred)}}
+
+    def _model_info(self, pred: Prediction | None) -> dict[str, Any] | None:
+        if self.model is None:
+            return None
+        return {"version": self.model.version, "trained_at": self.model.trained_at,
+                "label": pred.label if pred else None,
+                "probability": round(pred.probability, 3) if pred else None}
+
+    def _landmark(self, text: str, loc: ResolvedLocation) -> ResolvedLocation:
+        """A street or landmark learned from history, when the text names no kelurahan."""
+        from dataclasses import replace
+
+        from router.learn.landmarks import find_landmark
+
+        assert self.model is not None
+        hit = find_landmark(text, self.model.landmarks)
+        if hit is None:
+            return loc
+        found = self._landmark_places.get(hit[1])
+        if found is None:  # a learned kelurahan name resolves the same way every time
+            found = self._landmark_places[hit[1]] = self.locator.from_text(f"Kelurahan {hit[1]}")
+        if found.level != "kelurahan" or (loc.kecamatan_code and found.kecamatan_code != loc.kecamatan_code):
+            return loc
+        return replace(found, method="landmark", note=f"landmark {hit[0]}", address=loc.address)
 
     def _from_inspektorat_channel(self, complaint: Complaint) -> bool:
         ch = complaint.channel
         listed = set(self.options.confidential_channels)
         return ch.name in listed or ch.type in listed or "inspektorat" in f"{ch.name} {ch.type}".lower()
-
-    def _confidential(self, complaint: Complaint, cls: Classification) -> bool:
-        spec = self.rules.agencies.get(cls.agency or "")
-        return bool(
-            self._from_inspektorat_channel(complaint) or complaint.reporter.confidential or (spec and spec.confidential)
-        )
 
     def _routing(self, cls: Classification, loc: ResolvedLocation, agency: str, prio: Any,
                  duplicate_of: str | None, confidential: bool, queue: str, key: str,
@@ -249,6 +375,24 @@ class Router:
             "routing_key": key,
             "routed_at": _iso(datetime.now(UTC)),
         }
+
+
+def model_path(configured: str | None) -> Path | None:
+    """The model file of ``router.model``: the shipped one for ``default``, None for ``none``."""
+    if configured is None or configured.strip().lower() in ("", "none", "off", "rules"):
+        return None
+    if configured.strip().lower() == "default":
+        from router.learn.default import DEFAULT_MODEL_PATH
+
+        return DEFAULT_MODEL_PATH
+    return Path(configured)
+
+
+def load_router_model(path: Path) -> RouterModel:
+    """Load a model file (see router/learn/model.py)."""
+    from router.learn.model import load_model
+
+    return load_model(path)
 
 
 def dedup_dsn(configured: str | SecretValue | None) -> str | None:

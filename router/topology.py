@@ -1,9 +1,10 @@
 """The router's declarer (kombu) of the routed side of the topology model.
 
 The model (config/topology.py) names the routed exchange, one quorum queue per
-agency of the rules, triage and confidential, their arguments and bindings; this
-module walks it on a kombu channel. The router declares it (idempotently) on every
-connect; the intake side is the forwarder's (kanal/topology.py).
+agency of the rules, triage and confidential, the corrections' exchange and queue,
+their arguments and bindings; this module walks it on a kombu channel. The router
+declares it (idempotently) on every connect; the intake side is the forwarder's
+(kanal/topology.py).
 """
 
 from __future__ import annotations
@@ -43,6 +44,21 @@ def declare_routed_side(channel: Any, topology: TopologyConfig, agencies: Iterab
 def delete_routed_side(channel: Any, topology: TopologyConfig, agencies: Iterable[str]) -> None:
     """Delete what :func:`declare_routed_side` declared (tests and teardown)."""
     delete(channel, model.routed_topology(topology, agencies))
+
+
+def declare_feedback_side(channel: Any, topology: TopologyConfig) -> None:
+    """Declare the corrections' exchange and queue on a kombu channel (idempotent)."""
+    declare(channel, model.feedback_topology(topology))
+
+
+def delete_feedback_side(channel: Any, topology: TopologyConfig) -> None:
+    """Delete what :func:`declare_feedback_side` declared (tests and teardown)."""
+    delete(channel, model.feedback_topology(topology))
+
+
+def feedback_queue(topology: TopologyConfig) -> Queue:
+    """The router's queue of corrections, to consume (declared by :func:`declare_feedback_side`)."""
+    return Queue(topology.feedback_queue, no_declare=True)
 
 
 def agency_queue_names(topology: TopologyConfig, rules_path: Any = None) -> dict[str, str]:

@@ -56,7 +56,8 @@ def site_copy(tmp_path: Path, amqp_port: int, dedup_dsn: str, webhook_port: int)
     topology = TopologyConfig(
         intake_exchange=f"ex{tag}.intake", intake_queue=f"ex{tag}.intake.q", dead_letter_exchange=f"ex{tag}.dlx",
         dead_letter_queue=f"ex{tag}.dead", routed_exchange=f"ex{tag}.routed", triage_queue=f"ex{tag}.agency.triage",
-        confidential_queue=f"ex{tag}.confidential", delivery_limit=broker["topology"]["delivery_limit"],
+        confidential_queue=f"ex{tag}.confidential", feedback_exchange=f"ex{tag}.feedback",
+        feedback_queue=f"ex{tag}.router.feedback", delivery_limit=broker["topology"]["delivery_limit"],
     )
     broker["topology"] = topology.model_dump()
     config["webhooks"].update(host="127.0.0.1", port=webhook_port)
@@ -140,5 +141,6 @@ def test_the_shipped_example_config_carries_a_complaint_to_an_agency_queue(tmp_p
         finally:
             run.kill9()
             router.kill9()
-            delete_queues(amqp_url, [*routed_side_queues(topology), topology.intake_queue],
-                          [topology.intake_exchange, topology.dead_letter_exchange, topology.routed_exchange])
+            delete_queues(amqp_url, [*routed_side_queues(topology), topology.intake_queue, topology.feedback_queue],
+                          [topology.intake_exchange, topology.dead_letter_exchange, topology.routed_exchange,
+                           topology.feedback_exchange])

@@ -20,7 +20,7 @@ from router.consumer import RouterConsumer
 from router.dedup import PostgresDedupStore
 from router.engine import Router
 from router.rules import load_rules
-from router.topology import delete_routed_side
+from router.topology import delete_feedback_side, delete_routed_side
 from tests.services import require_postgres, require_rabbitmq
 
 
@@ -38,7 +38,8 @@ def topology() -> TopologyConfig:
         intake_exchange=f"t.{n}.intake", intake_queue=f"t.{n}.intake.q", intake_routing_key="complaint.received",
         dead_letter_exchange=f"t.{n}.dlx", dead_letter_queue=f"t.{n}.dead", delivery_limit=3,
         routed_exchange=f"t.{n}.routed", triage_queue=f"t.{n}.agency.triage",
-        confidential_queue=f"t.{n}.confidential",
+        confidential_queue=f"t.{n}.confidential", feedback_exchange=f"t.{n}.feedback",
+        feedback_queue=f"t.{n}.router.feedback",
     )
 
 
@@ -98,6 +99,8 @@ def broker(amqp_url: str, topology: TopologyConfig, rules: Any) -> Iterator[Brok
     queues = agency_queue_names(topology, rules)
     with _kombu_channel(amqp_url) as kch:
         delete_routed_side(kch, topology, queues)
+    with _kombu_channel(amqp_url) as kch:
+        delete_feedback_side(kch, topology)  # when a test declared it
     intake.delete(channel, intake.intake_topology(topology))
     conn.close()
 

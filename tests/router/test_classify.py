@@ -21,6 +21,9 @@ class TestShippedRules:
     @pytest.mark.parametrize(("agency", "text"), sorted(AGENCY_SAMPLES.items()))
     def test_realistic_complaint_reaches_its_agency(self, classifier, agency, text):
         result = classifier.classify(text)
+        if agency == "inspektorat":  # issue 12 item 6: pungli is flagged, the agency that must act still gets it
+            assert result.integrity, result
+            return
         assert result.agency == agency, result
         assert result.matched and all(m.startswith(f"{result.category}:") for m in result.matched)
         assert 0 < result.confidence <= 1

@@ -10,6 +10,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from normalizer.complaint import Reporter
+from router.decision import integrity_copy_id
 from tests.router.conftest import agency_queue_names, wait_for
 from tests.router.helpers import AGENCY_SAMPLES, make_complaint, publish_raw
 
@@ -36,10 +37,14 @@ class TestRoutingOnRabbitMQ:
         start_router()
         for complaint in complaints.values():
             broker.publish(complaint)
-        assert wait_for(lambda: _total(broker, queues) == len(complaints))
+        assert wait_for(lambda: _total(broker, queues) == len(complaints) + 1)  # + the integrity copy
         routed = _all_routed(broker, queues)
+        pungli = complaints.pop("inspektorat")
+        (copy,) = routed["confidential"]
+        assert (copy["id"], copy["routing"]["integrity"], copy["reporter"]["phone"]) == (str(pungli.id), True, None)
+        routed["dukcapil"] = [m for m in routed["dukcapil"] if m["id"] != str(pungli.id)]  # "surat pindah"
         for agency, complaint in complaints.items():
-            where = "confidential" if agency == "inspektorat" else agency
+            where = agency
             ids = [m["id"] for m in routed[where]]
             assert ids == [str(complaint.id)], f"{agency}: {ids}"
             message = routed[where][0]
@@ -82,10 +87,41 @@ class TestRoutingOnRabbitMQ:
         assert "500rb" not in logged  # nor the text
         routed = _all_routed(broker, queues)
         assert {m["id"] for m in routed["confidential"]} == {str(pungli.id), str(via_inspektorat.id), str(flagged.id)}
-        assert all(m["reporter"]["phone"] == secret_phone for m in routed["confidential"])
+        copies = [m for m in routed["confidential"] if m["routing"].get("copy_of")]
+        assert [m["id"] for m in copies] == [str(pungli.id)]  # issue 12 item 6: a copy without the reporter
+        assert copies[0]["routing"]["copy_of"] == str(pungli.id)
+        assert copies[0]["reporter"]["phone"] is None and copies[0]["reporter"]["name"] is None
+        assert all(m["reporter"]["phone"] == secret_phone for m in routed["confidential"] if m not in copies)
         others = [m for code, ms in routed.items() if code != "confidential" for m in ms]
-        assert others == []
-        assert {m["routing"]["agency_code"] for m in routed["confidential"]} == {"inspektorat", "kelurahan"}
+        assert [(m["id"], m["routing"]["integrity"]) for m in others] == [(str(pungli.id), True)]
+        assert {m["routing"]["agency_code"] for m in routed["confidential"] if m not in copies} == {
+            "inspektorat", "kelurahan"}
+
+    def test_integrity_copy_reaches_the_inspektorat_without_the_reporter(self, broker, start_router, rules):
+        queues = agency_queue_names(broker.topology, rules)
+        reporter = Reporter(name="Siti Contoh", phone="+6281200007777", email="siti@example.org",
+                            handle="@siticontoh")
+        text = ("sampah numpuk di gang 3 minggu, petugasnya minta uang rokok dulu baru mau angkut, pungli. "
+                "hubungi sy 081200007777 atau siti@example.org")
+        complaint = make_complaint(text, reporter=reporter)
+        start_router()
+        broker.publish(complaint)
+        assert wait_for(lambda: _total(broker, queues) == 2)
+        messages = {q: broker.drain(q) for q in [*queues.values(), broker.topology.confidential_queue]}
+        (props, body), = messages.pop(broker.topology.confidential_queue)
+        (agency_props, agency_body), = [m for ms in messages.values() for m in ms]
+        assert agency_props.message_id == str(complaint.id)
+        assert json.loads(agency_body)["routing"]["integrity"] is True
+        assert props.message_id not in (None, str(complaint.id))  # one message id per message
+        assert props.headers["cloudEvents_id"] == props.message_id
+        assert props.headers["kanal_copy_of"] == str(complaint.id)
+        copy = json.loads(body)
+        assert copy["routing"]["copy_of"] == copy["id"] == str(complaint.id)
+        assert copy["routing"]["confidential"] is True and copy["routing"]["integrity"] is True
+        raw = body.decode()
+        for secret in ("Siti", "7777", "siti@", "@siticontoh"):
+            assert secret not in raw, secret
+        assert "pungli" in copy["description"]  # what the Inspektorat must read stays
 
     def test_same_complaint_twice_is_routed_once(self, broker, start_router, rules):
         queues = agency_queue_names(broker.topology, rules)
@@ -145,6 +181,30 @@ class TestRoutingOnRabbitMQ:
         assert not consumer.router.dedup.was_routed(str(lost.id))
         assert consumer.router.dedup.was_routed(str(fine.id))
 
+    def test_unroutable_integrity_copy_is_dead_lettered_and_its_complaint_routed_once(self, broker, start_router,
+                                                                                      rules):
+        """An integrity copy no queue takes (the confidential binding was removed) comes back as
+        basic.return: the copy goes to the dead-letter exchange with the reason, the complaint
+        itself stays routed once (no retry that would send the agency a second message)."""
+        queues = agency_queue_names(broker.topology, rules)
+        consumer = start_router()
+        broker.channel.queue_unbind(broker.topology.confidential_queue, broker.topology.routed_exchange,
+                                    routing_key="confidential.#")
+        pungli = make_complaint("sampah numpuk di gang, petugasnya minta uang rokok, pungli")
+        broker.publish(pungli)
+        dlq = broker.topology.dead_letter_queue
+        assert wait_for(lambda: broker.depth(dlq) == 1 and consumer.stats.routed == 1)
+        props, body = broker.drain(dlq)[0]
+        assert props.message_id == integrity_copy_id(str(pungli.id))
+        assert props.headers["kanal_dead_reason"] == "unroutable"
+        assert props.headers["kanal_copy_of"] == str(pungli.id)
+        assert "confidential.inspektorat." in props.headers["kanal_error"]
+        assert json.loads(body)["routing"]["copy_of"] == str(pungli.id)
+        routed = _all_routed(broker, queues)
+        assert [m["id"] for ms in routed.values() for m in ms] == [str(pungli.id)]
+        assert consumer.router.dedup.was_routed(str(pungli.id))
+        assert consumer.stats.requeued == 0 and broker.depth(broker.topology.intake_queue) == 0
+
     def test_two_replicas_route_each_complaint_once(self, broker, start_router, rules):
         queues = agency_queue_names(broker.topology, rules)
         texts = list(AGENCY_SAMPLES.values())
@@ -157,7 +217,7 @@ class TestRoutingOnRabbitMQ:
         assert wait_for(lambda: a.stats.routed + b.stats.routed + a.stats.duplicates + b.stats.duplicates == 160,
                         timeout=60)
         routed = _all_routed(broker, queues)
-        ids = [m["id"] for ms in routed.values() for m in ms]
+        ids = [m["id"] for ms in routed.values() for m in ms if not m["routing"].get("copy_of")]
         assert sorted(ids) == sorted(str(c.id) for c in complaints)
         assert a.stats.routed > 0 and b.stats.routed > 0
         assert a.stats.duplicates + b.stats.duplicates == 40
@@ -195,7 +255,8 @@ class TestRunRouter:
         thread = threading.Thread(target=run_router, args=(loaded, stop), daemon=True)
         thread.start()
         broker.publish(complaint)
-        assert wait_for(lambda: _total(broker, queues) == 1 if _declared(broker, queues) else False)
+        # Up to a minute: the process loads the default model and starts its feedback thread first.
+        assert wait_for(lambda: _total(broker, queues) == 1 if _declared(broker, queues) else False, timeout=60)
         message = json.loads(broker.drain(queues["gulkarmat"])[0][1])
         assert message["routing"]["coordinate_by"] == "2026-03-02T03:00:00Z"
         stop.set()

@@ -68,16 +68,34 @@ class TestDecision:
         path = tmp_path / "rules.yaml"
         path.write_text("agencies: {pkb: {name: Dinas Perkebunan}}\n"
                         "categories: {kebun: {agency: pkb, name: Kebun, terms: {kebun: 3}}}\n")
-        r = Router.from_config(RouterConfig(rules=path), TopologyConfig()).route(make_complaint("kebun kotor"))
+        cfg = RouterConfig(rules=path, model="none")  # the shipped model knows none of these agencies
+        r = Router.from_config(cfg, TopologyConfig()).route(make_complaint("kebun kotor"))
         assert (r.agency_code, r.queue) == ("pkb", "kanal.agency.pkb")
 
 
 class TestConfidential:
-    def test_pungli_goes_only_to_the_confidential_queue(self, router):
+    def test_pungli_goes_to_its_agency_and_an_anonymous_copy_to_the_inspektorat(self, router):
         reporter = Reporter(name="Budi Contoh", phone="+6281200001234")
-        r = router.route(make_complaint(AGENCY_SAMPLES["inspektorat"], reporter=reporter))
-        expected = ("kanal.confidential", "confidential.inspektorat.normal", True)
-        assert (r.queue, r.routing_key, r.confidential) == expected
+        text = "sampah numpuk di gang, petugasnya minta uang rokok, pungli"
+        r = router.route(make_complaint(text, reporter=reporter))
+        assert (r.agency_code, r.confidential, r.routing["integrity"]) == ("kelurahan", False, True)
+        assert body(r)["reporter"]["phone"] == "+6281200001234"
+        (copy,) = r.copies
+        assert (copy.queue, copy.routing_key) == ("kanal.confidential", "confidential.inspektorat.normal")
+        doc = json.loads(copy.body)
+        assert doc["reporter"]["phone"] is None and doc["reporter"]["name"] is None
+        assert doc["routing"]["copy_of"] == doc["id"] == r.complaint_id
+        # Its own message id (one id per message across the routed queues), the same on a redelivery.
+        assert copy.message_id != r.complaint_id
+        again = make_complaint(text, reporter=reporter, message_id="pungli-1")
+        other = make_complaint(text, reporter=reporter, message_id="pungli-2")
+        assert router.route(again).copies[0].message_id == router.route(again).copies[0].message_id
+        assert router.route(again).copies[0].message_id != router.route(other).copies[0].message_id
+
+    def test_pungli_with_confidentiality_asked_goes_only_to_the_confidential_queue(self, router):
+        reporter = Reporter(name="Budi Contoh", phone="+6281200001234", confidential=True)
+        r = router.route(make_complaint("oknum lurah minta uang pelicin, pungli", reporter=reporter))
+        assert (r.queue, r.routing_key, r.copies) == ("kanal.confidential", "confidential.inspektorat.normal", ())
         assert body(r)["reporter"]["phone"] == "+6281200001234"
 
     def test_inspektorat_channel_is_confidential_whatever_the_text(self, rules):

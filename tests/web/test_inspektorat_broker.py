@@ -28,7 +28,8 @@ def _topology() -> TopologyConfig:
     return TopologyConfig(
         intake_exchange=f"{tag}.intake", intake_queue=f"{tag}.intake.q", dead_letter_exchange=f"{tag}.dlx",
         dead_letter_queue=f"{tag}.dead", routed_exchange=f"{tag}.routed", triage_queue=f"{tag}.agency.triage",
-        confidential_queue=f"{tag}.confidential", delivery_limit=5,
+        confidential_queue=f"{tag}.confidential", feedback_exchange=f"{tag}.feedback",
+        feedback_queue=f"{tag}.router.feedback", delivery_limit=5,
     )
 
 
@@ -82,5 +83,6 @@ def test_an_inspektorat_report_reaches_only_the_confidential_queue_and_no_log(br
         finally:
             run.kill9()
             router.kill9()
-            delete_queues(amqp_url, [*routed_side_queues(topology), topology.intake_queue],
-                          [topology.intake_exchange, topology.dead_letter_exchange, topology.routed_exchange])
+            delete_queues(amqp_url, [*routed_side_queues(topology), topology.intake_queue, topology.feedback_queue],
+                          [topology.intake_exchange, topology.dead_letter_exchange, topology.routed_exchange,
+                           topology.feedback_exchange])

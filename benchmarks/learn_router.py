@@ -1,0 +1,138 @@
+"""Figures of the learned router (issue 12): cross-validated accuracy on the shipped dev
+set next to the rules alone on the same rows, held-out accuracy, decisions/s on one
+core with the model (scikit-learn pipeline before, sparse scorer after, same run; and the
+whole routing decision next to the rules alone), training time for 50,000 generated
+rows, model size.
+
+Run: ``.venv/bin/python benchmarks/learn_router.py [--train-rows 50000]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np
+
+from config.models import TopologyConfig
+from router.engine import Router
+from router.learn.default import DEFAULT_MODEL_PATH, DEVSET_DIR
+from router.learn.evaluate import accuracy, cross_validate, score_model
+from router.learn.model import Prediction, fit, load_model
+from router.learn.rows import read_rows, rows_from_records
+from router.learn.synth import generate
+from router.rules import load_rules
+from tests.router.helpers import make_complaint
+
+
+def rules_accuracy(rows) -> float:
+    """Agency accuracy of the rules alone (no model) on ``rows``."""
+    router = Router(load_rules(), TopologyConfig())
+    return sum(router.route(make_complaint(r.text, hint=r.category or None)).agency_code == r.agency
+               for r in rows) / len(rows)
+
+
+def per_second(run, items, batch: int = 100) -> float:
+    """Items per second of ``run`` over ``items`` in batches (after one warm-up batch)."""
+    run(items[:batch])
+    t0 = time.perf_counter()
+    for i in range(0, len(items), batch):
+        run(items[i:i + batch])
+    return len(items) / (time.perf_counter() - t0)
+
+
+class PipelinePredictor:
+    """The model's answers the way they were computed before the sparse scorer: scikit-learn's
+    transform and predict_proba, reasons from the stacked feature matrix (for the before figure)."""
+
+    def __init__(self, model) -> None:
+        from router.learn.scorer import SparseScorer
+
+        self.model = model
+        scorer = SparseScorer(model.parts, 1.0)
+        m = scorer.members[0]
+        self.coef = np.vstack([m.w_word, m.w_char, m.w_cat]).T
+        self.names = np.array(scorer.feature_names())
+
+    def predict(self, texts, categories):
+        x = self.model.features(texts, categories)
+        proba = self.model.parts["clf"].predict_proba(x)
+        labels = self.model.labels
+        out = []
+        for i, row in enumerate(proba):
+            order = np.argsort(row)[::-1][:3]
+            best = int(order[0])
+            start, end = x.indptr[i], x.indptr[i + 1]
+            idx, vals = x.indices[start:end], x.data[start:end]
+            contrib = vals * self.coef[best, idx]
+            top = np.argsort(contrib)[::-1][:3]
+            reasons = [str(self.names[idx[j]]) for j in top if contrib[j] > 0 and self.names[idx[j]]]
+            out.append(Prediction(labels[best], float(row[best]), [(labels[j], float(row[j])) for j in order],
+                                  reasons))
+        return out
+
+
+def speed(model, dev) -> None:
+    """Decisions per second, before and after the sparse scorer, in one run."""
+    complaints = [make_complaint(r.text) for r in (dev * 3)[:5000]]
+    texts = [c.description for c in complaints]
+    pipeline = PipelinePredictor(model)
+    model_before = per_second(lambda b: pipeline.predict(b, [None] * len(b)), texts)
+    model_after = per_second(lambda b: model.predict(b, [None] * len(b)), texts)
+    print(f"one core, batches of 100: model decisions {model_before:,.0f}/s with the scikit-learn pipeline "
+          f"(before), {model_after:,.0f}/s with the sparse scorer (after)")
+    rules = load_rules()
+
+    def route_with(model, predict):
+        router = Router(rules, TopologyConfig(), model=model)  # its own duplicate index, same size for each
+        predict = predict or router.predict
+
+        def run(batch):
+            for c, p in zip(batch, predict(batch)):
+                router.route(c, p)
+        return run
+
+    def via_pipeline(batch):
+        return pipeline.predict([c.description for c in batch], [None] * len(batch))
+
+    rules_s = per_second(route_with(None, None), complaints)
+    before_s = per_second(route_with(model, via_pipeline), complaints)
+    after_s = per_second(route_with(model, None), complaints)
+    print(f"whole routing decision: rules alone {rules_s:,.0f}/s; with the model {before_s:,.0f}/s through the "
+          f"pipeline (before), {after_s:,.0f}/s through the scorer (after)")
+
+
+def main() -> None:
+    """Print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--train-rows", type=int, default=50_000)
+    parser.add_argument("--speed-only", action="store_true", help="only the decisions/s figures")
+    args = parser.parse_args()
+    dev, hold = read_rows(DEVSET_DIR / "dev.csv"), read_rows(DEVSET_DIR / "holdout.csv")
+    model = load_model(DEFAULT_MODEL_PATH)
+    speed(model, dev)
+    if args.speed_only:
+        return
+    print(f"dev set {len(dev)} rows: 5-fold CV accuracy {accuracy(cross_validate(dev, 5)):.3f}, "
+          f"rules alone {rules_accuracy(dev):.3f}")
+    print(f"held-out {len(hold)} rows: default model {accuracy(score_model(model, hold)):.3f}, "
+          f"rules alone {rules_accuracy(hold):.3f}")
+    big = rows_from_records(generate(args.train_rows, seed=50))
+    t0 = time.perf_counter()
+    trained = fit(big)
+    train_s = time.perf_counter() - t0
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "m.skops"
+        trained.save(path)
+        size = path.stat().st_size
+    print(f"training on {len(big):,} rows: {train_s:.1f} s, model file {size / 1e6:.1f} MB "
+          f"(default model {DEFAULT_MODEL_PATH.stat().st_size / 1e6:.1f} MB)")
+
+
+if __name__ == "__main__":
+    main()

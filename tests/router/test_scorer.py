@@ -1,0 +1,73 @@
+"""The fast scorer gives the scikit-learn pipeline's probabilities (issue 12, decisions/s)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from router.learn.default import DEFAULT_MODEL_PATH, DEVSET_DIR
+from router.learn.model import fit, load_model
+from router.learn.rows import read_rows, rows_from_records
+from router.learn.synth import generate
+
+
+@pytest.fixture(scope="module")
+def dev_rows():
+    return read_rows(DEVSET_DIR / "dev.csv")
+
+
+def _scorer_proba(model, texts, categories) -> np.ndarray:
+    return np.array([[dict(p.ranked).get(label, np.nan) for label in model.labels]
+                     for p in model.predict(texts, categories, reasons=0)])
+
+
+def test_scorer_equals_the_pipeline_on_the_dev_set(dev_rows):
+    model = load_model(DEFAULT_MODEL_PATH)
+    texts, cats = [r.text for r in dev_rows], [r.category for r in dev_rows]
+    reference = model.predict_proba(texts, cats)
+    preds = model.predict(texts, cats, reasons=0)
+    assert [p.label for p in preds] == [model.labels[i] for i in reference.argmax(axis=1)]
+    top = np.array([p.probability for p in preds])
+    assert np.abs(top - reference.max(axis=1)).max() < 1e-6
+    xw, xc, k = model.scorer.features(*model_docs(texts, cats))
+    assert np.abs(model.scorer.scores(xw, xc, k) - reference).max() < 1e-6
+
+
+def model_docs(texts, cats):
+    from router.learn.model import category_token, char_text, word_text
+
+    return ([word_text(t) for t in texts], [char_text(t) for t in texts],
+            [category_token(c) or "cat__none" for c in cats])
+
+
+@pytest.mark.parametrize("agencies", [2, 0])
+def test_scorer_equals_the_pipeline_on_a_fresh_model(agencies):
+    records = list(generate(300, seed=7))
+    if agencies:  # the binary case has its own calibration shape
+        keep = sorted({r["agency"] for r in records})[:agencies]
+        records = [r for r in records if r["agency"] in keep]
+    model = fit(rows_from_records(records))
+    held = list(generate(80, seed=8, part="holdout"))
+    texts, cats = [r["text"] for r in held], [r["category"] or None for r in held]
+    xw, xc, k = model.scorer.features(*model_docs(texts, cats))
+    assert np.abs(model.scorer.scores(xw, xc, k) - model.predict_proba(texts, cats)).max() < 1e-6
+
+
+def test_reasons_are_features_of_the_text_pushing_towards_the_label():
+    model = load_model(DEFAULT_MODEL_PATH)
+    (pred,) = model.predict(["lampu jalan mati total dpn sekolah, gelap bgt kalo malem"], [None])
+    assert pred.reasons and len(pred.reasons) <= 3
+    assert all(r.startswith(("w:", "c:", "category:")) for r in pred.reasons)
+    words = [r[2:] for r in pred.reasons if r.startswith("w:")]
+    assert all(w.split()[0] in "lampu jalan mati total depan sekolah gelap banget kalo malam" for w in words)
+
+
+def test_reasons_of_a_two_agency_model_point_to_each_side():
+    rows = [{"text": f"jalan rusak parah nomor {i}", "agency": "binamarga", "category": "", "kelurahan": ""}
+            for i in range(12)]
+    rows += [{"text": f"anjing liar galak nomor {i}", "agency": "dkpkp", "category": "", "kelurahan": ""}
+             for i in range(12)]
+    model = fit(rows_from_records(rows))
+    road, dog = model.predict(["jalan rusak parah di gang", "anjing liar galak di gang"], [None, None])
+    assert (road.label, dog.label) == ("binamarga", "dkpkp")
+    assert "w:jalan" in road.reasons and "w:anjing" in dog.reasons
