@@ -121,6 +121,9 @@ def test_desk_intake_receipt_idempotency_and_refusals(kanal_web, browser, tmp_pa
     browser.get(f"{base}/desk/balaikota/hari-ini")
     assert ref in browser.find_element(By.TAG_NAME, "table").text
     browser.find_element(By.ID, "logout").click()
+    # The click only submits the form: wait for the login page, i.e. for the server to have ended the session.
+    wait_for(lambda: browser.current_url.endswith("/login") and browser.find_elements(By.ID, "password"),
+             timeout=10, what="the login page after logout")
     assert requests.post(f"{base}/desk/balaikota/aduan", data={**form, "key": key + "z"}, cookies=cookies,
                          timeout=10).status_code == 403
     assert len(spool_rows(tmp, "walkin-desks")) == 3
