@@ -125,14 +125,15 @@ class AckOutbox:
         ).fetchall()
         return [AckRow(*r) for r in rows]
 
-    def mark_sent(self, aid: int, now: float | None = None) -> None:
-        """Record a delivery."""
+    def mark_sent(self, aid: int, channel: str, now: float | None = None) -> None:
+        """Record a delivery and count it (``ack.sent``) in the same transaction."""
         with self.spool.transaction() as conn:
             conn.execute(
                 "UPDATE ack_outbox SET state = 'sent', attempts = attempts + 1, done_at = ?, last_error = NULL "
                 "WHERE aid = ?",
                 (now or time.time(), aid),
             )
+            self.spool.bump(conn, channel, "ack.sent")
 
     def mark_retry(self, aid: int, error: str, next_try: float) -> None:
         """Record a failed try; the reply stays pending until ``next_try``."""
@@ -142,14 +143,16 @@ class AckOutbox:
                 (next_try, error, aid),
             )
 
-    def mark_failed(self, aid: int, error: str, now: float | None = None) -> None:
-        """Give up on a reply; it no longer holds its recipient's window closed."""
+    def mark_failed(self, aid: int, channel: str, error: str, now: float | None = None) -> None:
+        """Give up on a reply (counted as ``ack.failed`` in the same transaction); it no
+        longer holds its recipient's window closed."""
         with self.spool.transaction() as conn:
             conn.execute(
                 "UPDATE ack_outbox SET state = 'failed', attempts = attempts + 1, done_at = ?, last_error = ? "
                 "WHERE aid = ?",
                 (now or time.time(), error, aid),
             )
+            self.spool.bump(conn, channel, "ack.failed")
 
     def prune(self, older_than: float) -> int:
         """Forget finished (sent, answered, failed) replies created before ``older_than``."""

@@ -113,27 +113,19 @@ class AckSender:
             connector.log.exception("sending the acknowledgement raised", complaint_id=row.complaint_id)
             error = f"{type(exc).__name__}"
         else:
-            self.outbox.mark_sent(row.aid, self.clock())
+            self.outbox.mark_sent(row.aid, row.channel, self.clock())
             clog.info("acknowledgement sent", attempts=row.attempts + 1)
-            self._count(row.channel, "ack.sent")
             return None
         attempts = row.attempts + 1
         delay = retry_delay(attempts, self.base_delay, self.max_delay)
         if attempts >= self.max_attempts:
-            self.outbox.mark_failed(row.aid, error, self.clock())
+            self.outbox.mark_failed(row.aid, row.channel, error, self.clock())
             clog.error("acknowledgement given up", attempts=attempts, error=error)
-            self._count(row.channel, "ack.failed")
         else:
             self.outbox.mark_retry(row.aid, error, self.clock() + delay)
             clog.warning("acknowledgement not delivered; will retry", attempts=attempts, error=error,
                          retry_in=round(delay, 1))
         return self.clock() + delay
-
-    def _count(self, channel: str, name: str) -> None:
-        try:
-            self.spool.count(channel, name)
-        except sqlite3.Error:  # counters are best effort; the row's state is what matters
-            log.exception("could not count", channel=channel, counter=name)
 
     def prune(self) -> int:
         """Forget finished replies older than the spool's retention."""

@@ -427,7 +427,7 @@ class Spool:
                 results.append(IngestResult(raw, "accepted", complaint, reply=reply))
                 counts["accepted"] += 1
             elif outcome.kind == "dropped":
-                self._bump(conn, channel, f"dropped.{outcome.reason}")
+                self.bump(conn, channel, f"dropped.{outcome.reason}")
                 results.append(IngestResult(raw, "dropped", reason=outcome.reason))
                 counts["dropped"] += 1
             elif outcome.kind == "quarantined":
@@ -476,7 +476,9 @@ class Spool:
         return found
 
     @staticmethod
-    def _bump(conn: sqlite3.Connection, channel: str, name: str, by: int = 1) -> None:
+    def bump(conn: sqlite3.Connection, channel: str, name: str, by: int = 1) -> None:
+        """Add to a channel's named counter inside the caller's write transaction, so the
+        counter moves together with the state change it counts."""
         conn.execute(
             "INSERT INTO counters (channel, name, count) VALUES (?, ?, ?) "
             "ON CONFLICT (channel, name) DO UPDATE SET count = count + excluded.count",
@@ -505,7 +507,7 @@ class Spool:
     def count(self, channel: str, name: str, by: int = 1) -> None:
         """Add to a named counter (e.g. ``webhook.forbidden``) of a channel."""
         with self._write() as conn:
-            self._bump(conn, channel, name, by)
+            self.bump(conn, channel, name, by)
 
     def counters(self, channel: str) -> dict[str, int]:
         """A channel's named counters (``dropped.<reason>``, ``webhook.forbidden``...)."""
