@@ -53,8 +53,8 @@ def write_config(tmp: Path, port: int, broker: dict | None = None, router: dict 
         config["broker"] = broker
     if router:
         config["router"] = router
-    if metrics:
-        config["metrics"] = metrics
+    # Port 0 unless a test needs to know it: the defaults (8091/8092) may be taken by other runs.
+    config["metrics"] = {"port": 0, "router_port": 0, **(metrics or {})}
     path = tmp / "kanal.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     return path
