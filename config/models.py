@@ -217,8 +217,8 @@ class MetricsConfig(_Strict):
         "taking complaints meanwhile; this says the backlog no longer drains).",
     )
     ops_token: Secret | None = Field(
-        None, description="Bearer token (or ?token= login) for the status page /ops/; without it and without "
-        "desks the page is off.",
+        None, description="Token for the status page /ops/ (Authorization: Bearer, the sign-in form, or a "
+        "?token= link once); without it the page is off. Desk logins do not open it.",
     )
 
 

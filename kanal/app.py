@@ -150,8 +150,32 @@ class KanalProcess:
             return None
         from kanal.metrics import CONTENT_TYPE
 
-        app = OpsApp(self.probes, self.metrics.render, CONTENT_TYPE)
+        app = OpsApp(self.probes, self.metrics.render, CONTENT_TYPE, pages=self._status_page())
         return WebhookServer(app, ops.host, ops.port, threads=4, label="operations listener")
+
+    def _status_page(self) -> dict[str, Any]:
+        """``/ops`` (the status page) when ``metrics.ops_token`` is set, else nothing."""
+        cfg = self.loaded.kanal
+        if cfg.metrics.ops_token is None:
+            return {}
+        from kanal.web.ops_page import OpsPage, RunView
+
+        def hidden(channel: str) -> bool:  # confidential channels, and channels this config does not know
+            options = self.loaded.options.get(channel)
+            return options is None or bool(getattr(options, "confidential", False))
+
+        view = RunView(self.spool, [(r.name, r.type) for r in self.runners], self.metrics.newest_items, hidden,
+                       cfg.embedded, self.retry_quarantined)
+        return {"/ops": OpsPage(cfg.metrics.ops_token.get(), view)}
+
+    def retry_quarantined(self, qid: int) -> str:
+        """Re-run quarantine entry ``qid`` the way ``kanal quarantine retry`` does; says what happened."""
+        from kanal.quarantine import retry_one  # it builds connectors with this module's helpers
+
+        entry = self.spool.quarantine_entry(qid)
+        if entry is None:
+            return "no such quarantine entry"
+        return retry_one(self.loaded, self.spool, entry)
 
     def _output_loop(self) -> Any:
         cfg = self.loaded.kanal

@@ -88,6 +88,10 @@ class KanalMetrics(Observer):
         if forwarder is not None:
             self.watch_forwarder(forwarder)
 
+    def newest_items(self) -> dict[str, float]:
+        """The newest source time seen per channel since start (for the status page's lag)."""
+        return dict(self._newest)
+
     def watch_forwarder(self, stats: Any) -> None:
         """Export a forwarder's running totals (``kanal.forwarder.ForwarderStats``)."""
         self.registry.register(_ForwarderCollector(stats))
@@ -164,6 +168,12 @@ class _SpoolCollector:
         newest = GaugeMetricFamily("kanal_channel_newest_item_timestamp_seconds",
                                    "Source time of the newest item taken since start (lag = time() - this).",
                                    labels=ch)
+        lag = GaugeMetricFamily("kanal_channel_source_lag_seconds",
+                                "Age of the newest item taken since start, at scrape time (channels that know "
+                                "the source time of their items).", labels=ch)
+        acks_sent = CounterMetricFamily("kanal_channel_acks_sent", "Replies to reporters delivered.", labels=ch)
+        acks_failed = CounterMetricFamily("kanal_channel_acks_failed", "Replies to reporters given up on.",
+                                          labels=ch)
         quiet = GaugeMetricFamily("kanal_channel_expected_quiet_seconds",
                                   "How long the channel may go without success before an alert (config).",
                                   labels=ch)
@@ -181,11 +191,15 @@ class _SpoolCollector:
                 success.add_metric([name], row["last_success"])
             if name in self.newest:
                 newest.add_metric([name], self.newest[name])
+                lag.add_metric([name], max(0.0, time.time() - self.newest[name]))
             counters = self.spool.counters(name)
             forbidden.add_metric([name], counters.get("webhook.forbidden", 0))
+            acks_sent.add_metric([name], counters.get("ack.sent", 0))
+            acks_failed.add_metric([name], counters.get("ack.failed", 0))
             for reason, count in drop_reasons(counters).items():
                 dropped.add_metric([name, reason], count)
-        yield from (info, quiet, state, taken, dups, dropped, quarantined, forbidden, success, newest)
+        yield from (info, quiet, state, taken, dups, dropped, quarantined, forbidden, success, newest, lag, acks_sent,
+                    acks_failed)
         yield from self._spool_figures()
 
     def _spool_figures(self) -> Iterable[Metric]:
@@ -200,14 +214,19 @@ class _SpoolCollector:
         for channel, count in sorted(self.spool.open_quarantine().items()):
             open_q.add_metric([channel], count)
         yield open_q
-        size = 0
-        for suffix in ("", "-wal", "-shm"):
-            try:
-                size += os.stat(f"{self.spool.path}{suffix}").st_size
-            except OSError:
-                continue
         yield GaugeMetricFamily("kanal_spool_file_size_bytes", "Size of the spool's SQLite files (WAL included).",
-                                value=size)
+                                value=spool_file_size(self.spool.path))
+
+
+def spool_file_size(path: Any) -> int:
+    """Bytes of the spool's SQLite files, the WAL and shared-memory files included."""
+    size = 0
+    for suffix in ("", "-wal", "-shm"):
+        try:
+            size += os.stat(f"{path}{suffix}").st_size
+        except OSError:
+            continue
+    return size
 
 
 def drop_reasons(counters: dict[str, int]) -> dict[str, int]:
@@ -300,4 +319,5 @@ __all__ = [
     "new_registry",
     "render",
     "router_model_labels",
+    "spool_file_size",
 ]

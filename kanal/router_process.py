@@ -62,7 +62,7 @@ class RouterProcess:
             from kanal.web.ops import OpsApp
 
             self.metrics = RouterMetrics(self.consumer, router_model_labels(self.consumer.router))
-            app = OpsApp(self.probes, self.metrics.render, CONTENT_TYPE)
+            app = OpsApp(self.probes, self.metrics.render, CONTENT_TYPE, pages=self._status_page())
             self.ops_server = WebhookServer(app, ops.host, ops.router_port, threads=4, label="operations listener")
             self.supervisor.spawn("router-ops", self.ops_server.serve)
         from router.consumer import reload_on_sighup
@@ -74,6 +74,24 @@ class RouterProcess:
         self.supervisor.spawn("router-watchdog", sdnotify.feed_watchdog,
                               lambda: self.probes.health()["status"] == "ok", self._watchdog_stop)
         sdnotify.notify("READY=1", "STATUS=routing complaints")
+
+    def _status_page(self) -> dict[str, Any]:
+        """``/ops`` (routed per agency over the last hour and day) when ``metrics.ops_token`` is set."""
+        token = self.loaded.kanal.metrics.ops_token
+        if token is None:
+            return {}
+        from kanal.web.ops_page import OpsPage, RoutedWindow, RouterView
+
+        window = RoutedWindow()
+        then = self.consumer.after_routed
+
+        def after_routed(batch: list[tuple[Any, Any]]) -> None:
+            window.add(routed.agency_code for _, routed in batch)
+            if then is not None:
+                then(batch)
+
+        self.consumer.after_routed = after_routed
+        return {"/ops": OpsPage(token.get(), RouterView(self.consumer, window))}
 
     def stop(self) -> None:
         """Finish the batch in hand, stop consuming, close the listener."""

@@ -3,6 +3,7 @@ security headers on every answer."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +22,18 @@ SECURITY_HEADERS = {
 }
 
 
-def environment(app_templates: Path) -> Environment:
-    """A Jinja2 environment over an app's templates plus the shared ones, autoescaping on."""
+def environment(app_templates: Path, finalize: Callable[[Any], Any] | None = None) -> Environment:
+    """A Jinja2 environment over an app's templates plus the shared ones, autoescaping on.
+
+    ``finalize`` is applied to every ``{{ value }}`` before it is escaped (the status page
+    uses it to show control characters and lone surrogates of hostile input as text).
+    """
     return Environment(
         loader=ChoiceLoader([FileSystemLoader(app_templates), FileSystemLoader(WEB_DIR / "templates")]),
         autoescape=select_autoescape(default=True, default_for_string=True),
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=finalize,
     )
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,7 @@ from tests.router.helpers import AGENCY_SAMPLES
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.slow]
 
 TOKEN = "made-up-desk-token-for-the-ops-broker-test"
+OPS_TOKEN = "made-up-ops-token-for-the-ops-broker-test"
 CHANNEL = "walkin-ops"
 BUDGET = 8.0
 
@@ -37,7 +39,8 @@ def _config(tmp_path: Path, amqp_url: str, metrics_port: int, router_port: int, 
         "attachments": {"path": str(tmp_path / "attachments")},
         "broker": {**documented_broker(amqp_url), "heartbeat": 5, "blocked_connection_timeout": 5},
         "webhooks": {"host": "127.0.0.1", "port": webhook_port, "threads": 4},
-        "metrics": {"port": metrics_port, "router_port": router_port, "broker_outage_budget_seconds": BUDGET},
+        "metrics": {"port": metrics_port, "router_port": router_port, "broker_outage_budget_seconds": BUDGET,
+                    "ops_token": "${KANAL_TEST_OPS_TOKEN}"},
         "log": {"level": "info", "format": "json"},
         "channels": [{
             "name": CHANNEL, "type": "walkin", "poll_interval": 1,
@@ -54,13 +57,27 @@ def _ready(base: str) -> tuple[int, dict]:
     return answer.status_code, answer.json()
 
 
+def _status_page(base: str) -> str:
+    answer = requests.get(f"{base}/ops/", headers={"Authorization": f"Bearer {OPS_TOKEN}"}, timeout=5)
+    assert answer.status_code == 200
+    return answer.text
+
+
+def _routed_rows(base: str) -> dict[str, list[int]]:
+    """The router's status page: agency -> [last hour, last day, since start]."""
+    section = _status_page(base).split('id="routed"', 1)[1].split("</section>", 1)[0]
+    return {agency: [int(n) for n in numbers.split(",")] for agency, numbers in (
+        (m[0], ",".join(re.findall(r'class="num">(\d+)<', m[1])))
+        for m in re.findall(r"<tr><td>([a-z_]+)</td>(.*?)</tr>", section))}
+
+
 def test_metrics_and_readiness_follow_complaints_and_a_broker_outage(tmp_path: Path) -> None:
     node = RabbitNode()
     node.start()
     ports = [listen_port() for _ in range(3)]
     run_ops, router_ops = (f"http://127.0.0.1:{p}" for p in ports[:2])
     config = _config(tmp_path, node.url, *ports)
-    env = {PASSWORD_VAR: os.environ[PASSWORD_VAR], "KANAL_TEST_WALKIN_TOKEN": TOKEN}
+    env = {PASSWORD_VAR: os.environ[PASSWORD_VAR], "KANAL_TEST_WALKIN_TOKEN": TOKEN, "KANAL_TEST_OPS_TOKEN": OPS_TOKEN}
     run = KanalProcess(["run", "--config", str(config)], env, tmp_path / "run.log", health_url=f"{run_ops}/healthz")
     router = KanalProcess(["router", "--config", str(config)], env, tmp_path / "router.log",
                           health_url=f"{router_ops}/healthz")
@@ -95,6 +112,11 @@ def test_metrics_and_readiness_follow_complaints_and_a_broker_outage(tmp_path: P
         assert routed.value("kanal_router_decision_duration_seconds_count") == 3
         assert routed.value("kanal_router_model_info", rules="rules.yaml") == 1
         assert _ready(run_ops)[0] == 200 and _ready(router_ops)[0] == 200
+        # The status pages: the router counts per agency; kanal run says where to look.
+        wait_for(lambda: _routed_rows(router_ops) == {"binamarga": [2, 2, 2], "dishub": [1, 1, 1]}, timeout=10,
+                 what="the routed counts on the router's status page")
+        assert "status page of kanal router" in _status_page(run_ops)
+        assert requests.get(f"{router_ops}/ops/", timeout=5, allow_redirects=False).status_code == 303
 
         node.stop()
         wait_for(lambda: scrape(run_ops).value("kanal_forwarder_broker_connected") == 0, timeout=30,

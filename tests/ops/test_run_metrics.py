@@ -12,6 +12,7 @@ import json
 import socket
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -108,6 +109,29 @@ class TestRunMetrics:
         assert after.value("kanal_spool_waiting_complaints") is not None
         assert after.value("kanal_spool_oldest_waiting_age_seconds") >= 0
         assert after.content_type.startswith("text/plain")
+
+    def test_source_lag_and_ack_counters_are_exported(self, kanal: KanalProcess) -> None:
+        base = ops_url(kanal)
+        before = scrape(base)
+        assert before.value("kanal_channel_acks_sent_total", channel=CHANNEL) == 0
+        assert before.value("kanal_channel_acks_failed_total", channel=CHANNEL) == 0
+        assert before.value("kanal_channel_source_lag_seconds", channel=CHANNEL) is None  # nothing seen yet
+
+        assert post(kanal, desk_payload("OPS-LAG")).status_code == 202
+        # What the ack sender's outbox counts, in its own transactions (kanal/ack_outbox.py).
+        kanal.spool.count(CHANNEL, "ack.sent", 2)
+        kanal.spool.count(CHANNEL, "ack.failed")
+
+        after = scrape(base)
+        assert after.value("kanal_channel_acks_sent_total", channel=CHANNEL) == 2
+        assert after.value("kanal_channel_acks_failed_total", channel=CHANNEL) == 1
+        # desk_payload's submitted_at, the source time of the item.
+        submitted = datetime.fromisoformat("2026-11-27T09:15:00+07:00").timestamp()
+        assert after.value("kanal_channel_newest_item_timestamp_seconds", channel=CHANNEL) == submitted
+        lag = after.value("kanal_channel_source_lag_seconds", channel=CHANNEL)
+        assert lag is not None and abs((time.time() - submitted) - lag) < 30
+        assert after.families["kanal_channel_source_lag_seconds"].type == "gauge"
+        assert after.families["kanal_spool_file_size_bytes"].type == "gauge"
 
     def test_names_follow_the_conventions_and_labels_carry_no_personal_data(self, kanal: KanalProcess) -> None:
         assert post(kanal, desk_payload("OPS-PII", "Pak Budi di 081200001234 melapor jalan rusak")).ok

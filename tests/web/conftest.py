@@ -26,7 +26,8 @@ PNG = base64.b64decode(
 MAX_FILE = 200 * 1024
 
 
-def write_config(tmp: Path, port: int, broker: dict | None = None, router: dict | None = None) -> Path:
+def write_config(tmp: Path, port: int, broker: dict | None = None, router: dict | None = None,
+                 metrics: dict | None = None) -> Path:
     """A config with two desks on one walkin channel and a confidential Inspektorat channel
     (log level debug, so a test that greps the log sees everything Kanal would log)."""
     config = {
@@ -52,6 +53,8 @@ def write_config(tmp: Path, port: int, broker: dict | None = None, router: dict 
         config["broker"] = broker
     if router:
         config["router"] = router
+    # Port 0 unless a test needs to know it: the defaults (8091/8092) may be taken by other runs.
+    config["metrics"] = {"port": 0, "router_port": 0, **(metrics or {})}
     path = tmp / "kanal.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     return path
@@ -66,6 +69,24 @@ def _kanal_web(tmp_path: Path):
                            health_url=f"http://127.0.0.1:{port}/healthz")
     process.start()
     yield f"http://localhost:{port}", tmp_path, process
+    process.terminate()
+
+
+#: The status page's token in the browser tests (made up).
+OPS_TOKEN = "made-up-ops-token-for-the-browser-tests"
+
+
+@pytest.fixture(name="kanal_ops")
+def _kanal_ops(tmp_path: Path):
+    """``kanal run`` (embedded default) with the status page on its operations listener;
+    yields (status page URL, webhook base URL, tmp, process)."""
+    port, ops_port = listen_port(), listen_port()
+    config = write_config(tmp_path, port, metrics={"host": "127.0.0.1", "port": ops_port,
+                                                   "ops_token": "${KANAL_TEST_OPS_TOKEN}"})
+    process = KanalProcess(["run", "--config", str(config)], {"KANAL_TEST_OPS_TOKEN": OPS_TOKEN},
+                           tmp_path / "kanal.log", health_url=f"http://127.0.0.1:{ops_port}/healthz")
+    process.start()
+    yield f"http://localhost:{ops_port}/ops/", f"http://localhost:{port}", tmp_path, process
     process.terminate()
 
 

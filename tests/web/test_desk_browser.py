@@ -8,7 +8,8 @@ import time
 import pytest
 import requests
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import Select
+from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from tests.core.broker_kit import wait_for
 from tests.web.conftest import (
@@ -135,7 +136,10 @@ def test_lock_out_after_repeated_failed_logins(kanal_web, browser):
         browser.get(f"{base}/desk/login")
         Select(browser.find_element(By.ID, "desk")).select_by_value("kel-cideng")
         browser.find_element(By.ID, "password").send_keys("salah-sandi")
-        browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        button = browser.find_element(By.CSS_SELECTOR, "button[type=submit]")
+        button.click()
+        # The answer must arrive before the next page load, or the failure is never counted.
+        WebDriverWait(browser, 15).until(staleness_of(button))
     browser.get(f"{base}/desk/login")
     Select(browser.find_element(By.ID, "desk")).select_by_value("kel-cideng")
     browser.find_element(By.ID, "password").send_keys(PASSWORDS["kel-cideng"])
