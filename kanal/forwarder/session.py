@@ -22,7 +22,7 @@ from pika.adapters.select_connection import SelectConnection
 from pika.spec import Basic
 
 from kanal import topology as topo
-from kanal.forwarder.connection import CLOSE_GRACE, broker_label, connection_parameters, describe
+from kanal.forwarder.connection import CLOSE_GRACE, broker_label, connection_parameters, describe, finish_closing
 from kanal.forwarder.outbox import OutboxReader, basic_properties, wire_message
 from kanal.forwarder.window import ConfirmWindow
 
@@ -116,13 +116,18 @@ class Session:
         finally:
             # The next session re-reads the outbox: confirmed rows must be gone by then.
             self._marker.flush()
+            if not self.connection.is_closed:
+                # The broker did not answer our close in time: do not wait for it here.
+                finish_closing(self.connection, self.log)
 
     def _abandon(self) -> None:
-        """Drop the connection without the closing handshake (after a crash)."""
+        """Close the connection after an error escaped the IO loop, waiting at most
+        :data:`CLOSE_GRACE` for the broker's answer."""
         connection = self.connection
         with contextlib.suppress(Exception):
             if connection is not None and connection.is_open:
-                connection.close()
+                self._closing = False
+                self._close()
                 connection.ioloop.start()  # let the close complete
 
     def wake(self) -> None:
@@ -164,17 +169,16 @@ class Session:
         if connection is not None and not (connection.is_closing or connection.is_closed):
             # While still opening, pika aborts the handshake and reports an open error.
             connection.close()
-            connection.ioloop.call_later(CLOSE_GRACE, self._force_close)
+            connection.ioloop.call_later(CLOSE_GRACE, self._close_unanswered)
 
     @_guarded
-    def _force_close(self) -> None:
-        """Drop the socket when the broker does not answer our close (a stalled link)."""
+    def _close_unanswered(self) -> None:
+        """The broker did not answer our close (a stalled link): end the session now; the
+        connection finishes closing on a thread of its own (see :func:`finish_closing`)."""
         connection = self.connection
         if connection is not None and not connection.is_closed:
-            # pika has no public abort; this is the call its own heartbeat checker makes.
-            connection._terminate_stream(
-                pika.exceptions.AMQPConnectionError(f"no reply to close within {CLOSE_GRACE}s")
-            )
+            self.log.warning("no reply to the connection close; not waiting for it", grace=CLOSE_GRACE)
+            connection.ioloop.stop()
 
     # -- connection and channel callbacks -------------------------------------
 
