@@ -40,7 +40,7 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -250,6 +250,7 @@ class Spool:
         self._readers_lock = threading.Lock()
         self._queue_lock = threading.Lock()
         self._queue: list[_CommitRequest] = []
+        self._commit_listeners: tuple[Callable[[], None], ...] = ()
 
     # -- connections -------------------------------------------------------
 
@@ -304,6 +305,18 @@ class Spool:
 
     # -- intake -------------------------------------------------------------
 
+    def add_commit_listener(self, listener: Callable[[], None]) -> None:
+        """Have ``listener()`` called after every commit that stored a new complaint in
+        the outbox (the forwarder's wake-up). It runs in the committing thread, after
+        the write lock is released: it must be quick and must not raise."""
+        with self._queue_lock:
+            self._commit_listeners = (*self._commit_listeners, listener)
+
+    def remove_commit_listener(self, listener: Callable[[], None]) -> None:
+        """Stop calling ``listener`` (see :meth:`add_commit_listener`)."""
+        with self._queue_lock:
+            self._commit_listeners = tuple(f for f in self._commit_listeners if f != listener)
+
     def commit(
         self,
         channel: str,
@@ -334,13 +347,17 @@ class Spool:
         with self._queue_lock:
             self._queue.append(request)
         if self._lock.acquire(timeout=-1 if wait is None else wait):
+            stored = False
             try:
                 if not request.done:
                     with self._queue_lock:
                         group, self._queue = self._queue, []
-                    self._commit_group(group)
+                    stored = self._commit_group(group)
             finally:
                 self._lock.release()
+            if stored:
+                for listener in self._commit_listeners:
+                    listener()
         else:
             with self._queue_lock:
                 queued = any(r is request for r in self._queue)
@@ -355,7 +372,8 @@ class Spool:
             raise request.error
         return request.results
 
-    def _commit_group(self, group: list[_CommitRequest]) -> None:
+    def _commit_group(self, group: list[_CommitRequest]) -> bool:
+        """Commit ``group`` in one transaction; True if it stored a complaint in the outbox."""
         conn = self._conn
         now = time.time()
         waits = [r.wait for r in group if r.wait is not None]
@@ -374,6 +392,7 @@ class Spool:
                         request.error = exc
                     conn.execute("RELEASE batch")
                 conn.execute("COMMIT")
+                return any(r.status == "accepted" for q in group if q.error is None for r in q.results)
             except BaseException:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
@@ -386,6 +405,7 @@ class Spool:
                     request.results = []
             if not isinstance(exc, Exception):
                 raise
+            return False
         finally:
             if busy is not None:
                 conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")

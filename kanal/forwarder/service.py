@@ -18,7 +18,7 @@ from config.models import BrokerConfig
 from kanal import topology as topo
 from kanal.forwarder.connection import broker_label, connection_parameters
 from kanal.forwarder.outbox import ConfirmedRows
-from kanal.forwarder.session import Session
+from kanal.forwarder.session import IDLE_POLL, Session
 from kanal.spool import Spool
 
 #: Longest backoff between connection attempts, seconds.
@@ -73,6 +73,9 @@ class Forwarder:
             before the session is given up (a silent stall); defaults to twice
             the heartbeat and at least 30 s, so that normally heartbeats notice a dead link first.
         drain_timeout: after a stop request, how long to wait for outstanding confirms.
+        idle_poll: seconds between looks at an empty outbox. A commit in this process
+            wakes the forwarder at once (the spool's commit listener); the poll finds rows
+            that another process (``kanal quarantine retry``) committed.
     """
 
     def __init__(
@@ -82,6 +85,7 @@ class Forwarder:
         log: Any = None,
         confirm_timeout: float | None = None,
         drain_timeout: float = DRAIN_TIMEOUT,
+        idle_poll: float = IDLE_POLL,
     ) -> None:
         self.spool = spool
         self.broker = broker
@@ -89,6 +93,7 @@ class Forwarder:
         self.topology = topo.intake_topology(broker.topology)
         self.confirm_timeout = confirm_timeout or max(30.0, 2.0 * broker.heartbeat)
         self.drain_timeout = drain_timeout
+        self.idle_poll = idle_poll
         self.stats = ForwarderStats()
         self._session: Session | None = None
         self._session_lock = threading.Lock()
@@ -116,9 +121,11 @@ class Forwarder:
         """
         self.log.info("forwarder starting", broker=broker_label(self.broker), window=self.broker.confirm_window)
         self.marker = ConfirmedRows(self.spool, self.log)
+        self.spool.add_commit_listener(self.wake)
         try:
             self._forward(stop)
         finally:
+            self.spool.remove_commit_listener(self.wake)
             self.marker.close()
         self.log.info("forwarder stopped", **self.figures())
 
@@ -140,7 +147,8 @@ class Forwarder:
                     self.log.warning("broker session ended; reconnecting", reason=str(exc))
 
     def wake(self) -> None:
-        """Tell the forwarder new rows are in the outbox (thread-safe; optional)."""
+        """Tell the forwarder new rows are in the outbox (thread-safe, cheap, never blocks);
+        :meth:`run` has the spool call it after every commit that stored complaints."""
         with self._session_lock:
             session = self._session
         if session is not None:

@@ -29,7 +29,7 @@ from kanal.forwarder.window import ConfirmWindow
 if TYPE_CHECKING:
     from kanal.forwarder.service import Forwarder
 
-#: Seconds between looks at an empty outbox (``wake()`` cuts the wait short).
+#: Default seconds between looks at an empty outbox (``wake()`` cuts the wait short).
 IDLE_POLL = 0.05
 #: How often progress figures are logged while there is traffic, seconds.
 STATS_EVERY = 30.0
@@ -85,6 +85,7 @@ class Session:
         self._ready = False
         self._marker = forwarder.marker
         self._idle_timer: Any = None
+        self._wake_pending = False
         self._last_progress = time.monotonic()
         self._last_stats = (0, 0)
 
@@ -131,10 +132,16 @@ class Session:
                 connection.ioloop.start()  # let the close complete
 
     def wake(self) -> None:
-        """Thread-safe nudge: look at the outbox now rather than at the next poll."""
+        """Thread-safe nudge: look at the outbox now rather than at the next poll.
+
+        At most one nudge is queued on the IO loop at a time, so a burst of commits
+        costs one loop wake-up; the flag is cleared before the outbox is read, so a
+        commit that finds it set is still seen by that read.
+        """
         connection = self.connection
-        if connection is None or self._closing:
+        if connection is None or self._closing or self._wake_pending:
             return
+        self._wake_pending = True
         try:
             connection.ioloop.add_callback_threadsafe(self._on_wake)
         except OSError:  # the loop is closing; the next session reads the outbox anyway
@@ -239,7 +246,7 @@ class Session:
             while window.has_room():
                 row = self.outbox.next_row()
                 if row is None:
-                    self._idle_timer = self.connection.ioloop.call_later(IDLE_POLL, self._on_idle_timer)
+                    self._idle_timer = self.connection.ioloop.call_later(self.forwarder.idle_poll, self._on_idle_timer)
                     break
                 message = wire_message(row)
                 channel.basic_publish(
@@ -261,6 +268,7 @@ class Session:
 
     @_guarded
     def _on_wake(self) -> None:
+        self._wake_pending = False
         if self._idle_timer is not None:
             self._pump()
 
