@@ -4,6 +4,9 @@ confirm mode, publish while the confirm window has room, collect confirms, and e
 
 Everything here runs on the session's pika IO loop thread, except
 :meth:`Session.wake`.
+
+Over 300 lines on purpose: it is one state machine, and its pika callbacks share
+its state (the window, the idle timer, closing and stopping) and read best side by side.
 """
 
 from __future__ import annotations
