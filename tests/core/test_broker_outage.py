@@ -178,6 +178,9 @@ def test_stop_with_confirms_outstanding_waits_briefly_then_leaves_the_rows_in_th
     assert spool.depth() == 20, "unconfirmed rows stay in the spool for the next start"
     proxy.restore()
     proxy.cut()  # drop the stalled sockets
+    # The connection whose close went unanswered finishes closing in the background.
+    wait_for(lambda: not any(t.name == "kanal-forwarder-closing" for t in threading.enumerate()),
+             what="the unanswered connection to be closed once its socket is dropped")
     proxy.restore()
     with running(Forwarder(spool, broker_config(proxy.url(), topology))):
         wait_for(lambda: spool.depth() == 0, what="the next start to send them")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -222,3 +223,21 @@ def test_stop_leaves_unsent_rows_in_the_spool_when_the_broker_is_unreachable(
         wait_for(lambda: forwarder.stats.failures >= 2, what="two failed attempts")
     assert spool.depth() == 1
     assert os.path.exists(spool.path)
+
+
+def test_a_complaint_is_published_right_after_its_commit_not_at_the_next_look_at_the_outbox(
+    amqp_url: str, topology: TopologyConfig, spool: Spool, tmp_path: Path
+) -> None:
+    runner = _runner(make_walkin(tmp_path), spool, tmp_path)
+    # The outbox is looked at only once a minute: only the commit's wake-up can explain
+    # a publish within seconds.
+    forwarder = Forwarder(spool, broker_config(amqp_url, topology), idle_poll=60.0)
+    with running(forwarder):
+        wait_for(lambda: forwarder.stats.connected, what="the session to open")
+        for i in range(3):
+            committed = time.monotonic()
+            runner.ingest([desk_raw(f"BK-WAKE-{i}")])
+            wait_for(lambda n=i + 1: forwarder.stats.confirmed == n, timeout=10, what=f"complaint {i} confirmed")
+            assert time.monotonic() - committed < 5.0
+    refs = [m.json["provider_message_id"] for m in read_queue(amqp_url, topology.intake_queue)]
+    assert refs == [f"BK-WAKE-{i}" for i in range(3)]

@@ -91,6 +91,24 @@ def test_inserting_an_id_that_is_already_there_changes_nothing(spool, runner):
     assert [r.status for r in runner.ingest([raw])] == ["duplicate"]
 
 
+def test_commit_listeners_hear_of_each_commit_that_stored_a_complaint_and_only_those(spool, runner):
+    heard: list[int] = []
+
+    def listener() -> None:
+        heard.append(spool.depth())
+
+    spool.add_commit_listener(listener)
+    raw = RawMessage("a", json.dumps({"id": "A-9", "description": "Got mampet"}).encode(), utc_now())
+    runner.ingest([raw])
+    assert heard == [1], "called once, after the complaint is committed"
+    runner.ingest([raw])
+    runner.ingest([RawMessage("b", b"{broken", utc_now())])
+    assert heard == [1], "a duplicate or a quarantined message stores nothing to publish"
+    spool.remove_commit_listener(listener)
+    runner.ingest([RawMessage("c", json.dumps({"id": "A-10", "description": "Banjir"}).encode(), utc_now())])
+    assert heard == [1]
+
+
 def test_raw_payload_is_archived_and_referenced(spool, runner):
     payload = json.dumps({"id": "A-3", "description": "Sampah menumpuk"}).encode()
     [result] = runner.ingest([RawMessage("a", payload, utc_now(), {"file": "a.json"})])

@@ -62,6 +62,7 @@ def _config(tmp_path: Path, port: int, broker: dict | None = None) -> Path:
         "spool": {"path": str(tmp_path / "spool.db")},
         "webhooks": {"host": "127.0.0.1", "port": port, "threads": 4},
         "log": {"level": "info", "format": "json"},
+        "metrics": {"port": 0},  # the default 8091 may be taken by another kanal run on the machine
         "channels": [{
             "name": "walkin-sv", "type": "walkin", "poll_interval": 0.2,
             "options": {"desk": "Balai Kota", "inbox": str(tmp_path / "inbox"), "done": str(tmp_path / "done"),
