@@ -110,6 +110,8 @@ class Gazetteer:
                 continue
             n, codes = hit
             previous = words[i - 1] if i else ""
+            if previous == ":" and i > 1:  # "Kecamatan: Menteng", as forms print it
+                previous = words[i - 2]
             marker = _MARKERS.get(previous)
             if marker is None and previous == "kota":
                 marker = "kota"

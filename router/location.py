@@ -101,16 +101,18 @@ class LocationResolver:
 
     def _choose(self, mentions: list[Mention]) -> tuple[str, str, tuple[str, ...]] | None:
         readings = [self._readings(m, mentions) for m in mentions]
+        clashes = [self._clash(m, r, mentions) if len(r) == 2 else None
+                   for m, r in zip(mentions, readings, strict=True)]
+        nested_pick = any(c is not None and c[1] for c in clashes)
+        readings = [c[0] if c is not None else r for c, r in zip(clashes, readings, strict=True)]
         readings = [r for r in readings if r]
         if not readings:
             return None
         context = {code for r in readings if len(r) == 1 for code in r}
         resolved: list[str] = []
         ambiguous: list[tuple[str, ...]] = []
-        nested_pick = False
         for options in readings:
             narrowed = self._by_context(options, context) if len(options) > 1 else options
-            nested_pick |= len(options) == 2 and len(narrowed) == 1 and not (set(options) & context)
             if len(narrowed) == 1:
                 resolved.append(narrowed[0])
             else:
@@ -120,6 +122,42 @@ class LocationResolver:
         names = tuple(sorted({self.index.areas[c].name for opts in ambiguous for c in opts}))
         note = "ambiguous" if ambiguous else ("kelurahan named like its kecamatan" if nested_pick else "names")
         return self._most_specific(resolved), note, names
+
+    def _clash(self, mention: Mention, options: tuple[str, ...],
+               mentions: list[Mention]) -> tuple[tuple[str, ...], bool] | None:
+        """A name that is both a kecamatan and a kelurahan, with no ``Kel.``/``Kec.`` before it.
+
+        It is the kecamatan when something else in the text points to that kecamatan (the
+        kecamatan named with ``Kec.``, or another place inside it that is not this
+        kelurahan); else the kelurahan when it lies in that kecamatan (Gambir, Koja...);
+        else (Jatinegara: a kecamatan, and a kelurahan in Cakung) the other names decide.
+        Returns the readings left and whether the kelurahan was taken for its kecamatan's
+        name, or None when ``mention`` is no such clash.
+        """
+        if mention.marker is not None:
+            return None
+        levels = {self.index.areas[c].level: c for c in options}
+        kec, kel = levels.get("kecamatan"), levels.get("kelurahan")
+        if kec is None or kel is None:
+            return None
+        if self._points_to(kec, kel, mention, mentions):
+            return (kec,), False
+        if self.index.areas[kel].parent_code == kec:
+            return (kel,), True
+        return None
+
+    def _points_to(self, kec: str, kel: str, this: Mention, mentions: list[Mention]) -> bool:
+        for other in mentions:
+            if other is this:
+                continue
+            codes = other.codes
+            if other.marker in _LEVELS:
+                codes = tuple(c for c in codes if self.index.areas[c].level == other.marker) or codes
+            if kel in codes:
+                continue
+            if all(c == kec and other.marker == "kecamatan" or kec in self._ancestors(c) for c in codes):
+                return True
+        return False
 
     def _readings(self, mention: Mention, mentions: list[Mention]) -> tuple[str, ...]:
         codes = mention.codes
