@@ -1,14 +1,18 @@
-"""Where is the problem? Coordinates first, then the channel's own place, then the text.
+"""Where is the problem? Coordinates first, then the channel's own place, then the text,
+then (a walk-in complaint) the area of the desk that took it.
 
 * ``gps``: a point-in-polygon lookup on the shipped kelurahan boundaries (``exif``
   when the coordinates came from a photo's EXIF GPS).
 * ``place``: the channel already named a kelurahan code (kept as given).
 * ``text``: kelurahan, kecamatan and kota names with their abbreviations, checked
   against each other; a postal code when the names say nothing.
+* ``desk``: the kelurahan or kecamatan the walk-in desk serves (:meth:`LocationResolver.desk_area`).
 
 Ambiguous names are resolved by context ("Jatinegara, Cakung" is the kelurahan in
 Cakung) or left at the level that is certain: a bare "Jatinegara" is only certain to be
-in Jakarta Timur, a bare "Gambir" only certain to be kecamatan Gambir. Street mentions
+in Jakarta Timur. A kelurahan named like its kecamatan ("Gambir") is the kelurahan after
+"Kel." or when nothing else in the text points to the kecamatan, and the kecamatan after
+"Kec." or when something does (see :meth:`LocationResolver._clash`). Street mentions
 and RT/RW are kept as text (``address``); they are not validated against any list.
 """
 
@@ -22,6 +26,9 @@ from router.areas import Area, AreaIndex, area_index
 from router.gazetteer import Gazetteer, Mention
 
 _LEVELS = ("kelurahan", "kecamatan", "kota")
+#: Flag of a walk-in complaint carrying the area its desk serves, ``desk_area:<code>``
+#: (written by connectors/walkin, which this layer does not import).
+DESK_AREA_FLAG = "desk_area:"
 _POSTAL = re.compile(r"(?<![\d.,])(1[0-4]\d{3})(?![\d.,])")
 _MONEY_BEFORE = re.compile(r"(rp\.?|idr)\s*$", re.IGNORECASE)
 _RT_RW = re.compile(r"\b(rt\.?\s*0*\d{1,3}(?:\s*/\s*(?:rw\.?\s*)?0*\d{1,3}|\s*,?\s*rw\.?\s*0*\d{1,3})?)", re.IGNORECASE)
@@ -75,6 +82,18 @@ class LocationResolver:
         if named is not None:
             return replace(named, method="place", address=address)
         return self.from_text(text, address)
+
+    def desk_area(self, complaint: Complaint, found: ResolvedLocation) -> ResolvedLocation:
+        """The area the walk-in desk serves (its kelurahan or kecamatan), when neither the
+        channel's location fields nor the text (names, postal code, landmarks) placed
+        ``complaint``; else ``found`` unchanged."""
+        if found.level != "none" or not complaint.flags:
+            return found
+        code = next((f.removeprefix(DESK_AREA_FLAG) for f in complaint.flags if f.startswith(DESK_AREA_FLAG)), None)
+        area = self.index.areas.get(code or "")
+        if area is None or area.level not in ("kelurahan", "kecamatan"):
+            return found
+        return self._at(area.code, "desk", found.address, note=f"area of the desk {complaint.channel.account}")
 
     def _from_channel_names(self, *names: str | None) -> ResolvedLocation | None:
         """A place the channel named without codes ("KELURAHAN KALI BARU", "Cilincing")."""
