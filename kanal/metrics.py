@@ -24,7 +24,7 @@ import hashlib
 import os
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
@@ -124,10 +124,11 @@ class RouterMetrics:
     Parameters:
         consumer: its :class:`router.consumer.RouterConsumer`; the decision latency
             histogram is hooked into it here.
-        model: labels of the info metric naming the rules (and model) in use.
+        model: labels of the info metric naming the rules (and model) in use, or a function
+            returning them at each scrape (:func:`router_model_info`: a SIGHUP reloads the model).
     """
 
-    def __init__(self, consumer: Any, model: dict[str, str]) -> None:
+    def __init__(self, consumer: Any, model: dict[str, str] | Callable[[], dict[str, str]]) -> None:
         self.registry = new_registry()
         self.decision_seconds = Histogram("kanal_router_decision_duration_seconds",
                                           "Time one routing decision took (classify, locate, pick the agency).",
@@ -271,9 +272,9 @@ class _ForwarderCollector:
 class _RouterCollector:
     """Reads a router consumer's running totals."""
 
-    def __init__(self, consumer: Any, model: dict[str, str]) -> None:
+    def __init__(self, consumer: Any, model: dict[str, str] | Callable[[], dict[str, str]]) -> None:
         self.consumer = consumer
-        self.model = model
+        self.model = model if callable(model) else lambda: model
 
     def collect(self) -> Iterable[Metric]:
         c = self.consumer
@@ -294,7 +295,7 @@ class _RouterCollector:
         yield GaugeMetricFamily("kanal_router_broker_connected", "1 while the router consumes the intake queue.",
                                 value=1 if c.ready.is_set() else 0)
         model = InfoMetricFamily("kanal_router_model", "The rules (and model) the router decides with.")
-        model.add_metric([], self.model)
+        model.add_metric([], self.model())
         yield model
 
 
@@ -311,6 +312,18 @@ def router_model_labels(router: Any) -> dict[str, str]:
             "model_version": str(getattr(router, "model_version", None) or "none")}
 
 
+def router_model_info(router: Any) -> Callable[[], dict[str, str]]:
+    """The labels of ``kanal_router_model_info`` as a function for :class:`RouterMetrics`: the
+    rules file's digest taken now (the rules are loaded once per process), the model version
+    read from ``router`` at every scrape, so the metric follows a reload of the model file."""
+    rules = router_model_labels(router)
+
+    def labels() -> dict[str, str]:
+        return rules | {"model_version": str(getattr(router, "model_version", None) or "none")}
+
+    return labels
+
+
 __all__ = [
     "CONTENT_TYPE",
     "KanalMetrics",
@@ -318,6 +331,7 @@ __all__ = [
     "drop_reasons",
     "new_registry",
     "render",
+    "router_model_info",
     "router_model_labels",
     "spool_file_size",
 ]

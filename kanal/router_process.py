@@ -58,10 +58,10 @@ class RouterProcess:
         """Bind the operations listener (OSError if its port is taken), then consume."""
         ops = self.loaded.kanal.metrics
         if ops.enabled:
-            from kanal.metrics import CONTENT_TYPE, RouterMetrics, router_model_labels
+            from kanal.metrics import CONTENT_TYPE, RouterMetrics, router_model_info
             from kanal.web.ops import OpsApp
 
-            self.metrics = RouterMetrics(self.consumer, router_model_labels(self.consumer.router))
+            self.metrics = RouterMetrics(self.consumer, router_model_info(self.consumer.router))
             app = OpsApp(self.probes, self.metrics.render, CONTENT_TYPE, pages=self._status_page())
             self.ops_server = WebhookServer(app, ops.host, ops.router_port, threads=4, label="operations listener")
             self.supervisor.spawn("router-ops", self.ops_server.serve)

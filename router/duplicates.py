@@ -81,9 +81,9 @@ class DuplicateIndex:
         return [self.check_and_add(*item) for item in items]
 
     def _find(self, seen: _Seen) -> str | None:
-        for key in seen.identities:
+        for key in seen.identities if seen.category else ():  # a same-reporter link needs a category
             for old in self._by_identity.get(key, ()):
-                if old.complaint_id != seen.complaint_id and old.category == seen.category and seen.category:
+                if old.complaint_id != seen.complaint_id and old.category == seen.category:
                     return old.complaint_id
         if seen.place and seen.words:
             for old in self._by_place.get(seen.place, ()):

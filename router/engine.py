@@ -247,6 +247,7 @@ class Router:
         decision = self._decide(complaint, text, cls, channel_says, prediction)
         if self.model and loc.level != "kelurahan" and loc.method in ("text", "none"):
             loc = self._landmark(text, loc)
+        loc = self.locator.desk_area(complaint, loc)
         words = frozenset() if confidential else frozenset(tokens)
         return _Draft(complaint, cls, loc, confidential, decision["agency"], decision["integrity"],
                       decision["routing"], words, loc.kelurahan_code or loc.kecamatan_code)

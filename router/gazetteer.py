@@ -97,6 +97,10 @@ class Gazetteer:
             target = key_of(official)
             if target in self.keys:
                 self.keys[alias.replace(" ", "")] |= self.keys[target]
+        self._codes = {key: tuple(sorted(codes)) for key, codes in self.keys.items()}
+        # Every leading part of a key: a scan stops as soon as the words so far begin no name,
+        # which at most positions of a text is after the first dictionary miss.
+        self._prefixes = frozenset(key[:n] for key in self._codes for n in range(1, len(key) + 1))
 
     def mentions(self, text: str) -> list[Mention]:
         """Every place name in ``text``, longest match first, in text order."""
@@ -110,6 +114,8 @@ class Gazetteer:
                 continue
             n, codes = hit
             previous = words[i - 1] if i else ""
+            if previous == ":" and i > 1:  # "Kecamatan: Menteng", as forms print it
+                previous = words[i - 2]
             marker = _MARKERS.get(previous)
             if marker is None and previous == "kota":
                 marker = "kota"
@@ -118,14 +124,16 @@ class Gazetteer:
         return found
 
     def _longest_at(self, words: list[str], i: int) -> tuple[int, tuple[str, ...]] | None:
-        for n in range(min(_MAX_WORDS, len(words) - i), 0, -1):
-            chunk = words[i : i + n]
-            if not chunk[-1][0].isalnum() or not chunk[0][0].isalnum():
-                continue
-            codes = self.keys.get("".join(chunk))
+        best = None
+        joined = ""
+        for n, word in enumerate(words[i : i + _MAX_WORDS], start=1):
+            joined += word  # punctuation tokens never occur in a key, so they end the scan too
+            if joined not in self._prefixes:
+                break
+            codes = self._codes.get(joined)
             if codes:
-                return n, tuple(sorted(codes))
-        return None
+                best = n, codes
+        return best
 
     def is_generic(self, mention: Mention) -> bool:
         """True when the mention is a kelurahan name that is also an ordinary word."""

@@ -1,14 +1,18 @@
-"""Where is the problem? Coordinates first, then the channel's own place, then the text.
+"""Where is the problem? Coordinates first, then the channel's own place, then the text,
+then (a walk-in complaint) the area of the desk that took it.
 
 * ``gps``: a point-in-polygon lookup on the shipped kelurahan boundaries (``exif``
   when the coordinates came from a photo's EXIF GPS).
 * ``place``: the channel already named a kelurahan code (kept as given).
 * ``text``: kelurahan, kecamatan and kota names with their abbreviations, checked
   against each other; a postal code when the names say nothing.
+* ``desk``: the kelurahan or kecamatan the walk-in desk serves (:meth:`LocationResolver.desk_area`).
 
 Ambiguous names are resolved by context ("Jatinegara, Cakung" is the kelurahan in
 Cakung) or left at the level that is certain: a bare "Jatinegara" is only certain to be
-in Jakarta Timur, a bare "Gambir" only certain to be kecamatan Gambir. Street mentions
+in Jakarta Timur. A kelurahan named like its kecamatan ("Gambir") is the kelurahan after
+"Kel." or when nothing else in the text points to the kecamatan, and the kecamatan after
+"Kec." or when something does (see :meth:`LocationResolver._clash`). Street mentions
 and RT/RW are kept as text (``address``); they are not validated against any list.
 """
 
@@ -22,6 +26,9 @@ from router.areas import Area, AreaIndex, area_index
 from router.gazetteer import Gazetteer, Mention
 
 _LEVELS = ("kelurahan", "kecamatan", "kota")
+#: Flag of a walk-in complaint carrying the area its desk serves, ``desk_area:<code>``
+#: (written by connectors/walkin, which this layer does not import).
+DESK_AREA_FLAG = "desk_area:"
 _POSTAL = re.compile(r"(?<![\d.,])(1[0-4]\d{3})(?![\d.,])")
 _MONEY_BEFORE = re.compile(r"(rp\.?|idr)\s*$", re.IGNORECASE)
 _RT_RW = re.compile(r"\b(rt\.?\s*0*\d{1,3}(?:\s*/\s*(?:rw\.?\s*)?0*\d{1,3}|\s*,?\s*rw\.?\s*0*\d{1,3})?)", re.IGNORECASE)
@@ -76,6 +83,18 @@ class LocationResolver:
             return replace(named, method="place", address=address)
         return self.from_text(text, address)
 
+    def desk_area(self, complaint: Complaint, found: ResolvedLocation) -> ResolvedLocation:
+        """The area the walk-in desk serves (its kelurahan or kecamatan), when neither the
+        channel's location fields nor the text (names, postal code, landmarks) placed
+        ``complaint``; else ``found`` unchanged."""
+        if found.level != "none" or not complaint.flags:
+            return found
+        code = next((f.removeprefix(DESK_AREA_FLAG) for f in complaint.flags if f.startswith(DESK_AREA_FLAG)), None)
+        area = self.index.areas.get(code or "")
+        if area is None or area.level not in ("kelurahan", "kecamatan"):
+            return found
+        return self._at(area.code, "desk", found.address, note=f"area of the desk {complaint.channel.account}")
+
     def _from_channel_names(self, *names: str | None) -> ResolvedLocation | None:
         """A place the channel named without codes ("KELURAHAN KALI BARU", "Cilincing")."""
         if not any(names):
@@ -101,16 +120,18 @@ class LocationResolver:
 
     def _choose(self, mentions: list[Mention]) -> tuple[str, str, tuple[str, ...]] | None:
         readings = [self._readings(m, mentions) for m in mentions]
+        clashes = [self._clash(m, r, mentions) if len(r) == 2 else None
+                   for m, r in zip(mentions, readings, strict=True)]
+        nested_pick = any(c is not None and c[1] for c in clashes)
+        readings = [c[0] if c is not None else r for c, r in zip(clashes, readings, strict=True)]
         readings = [r for r in readings if r]
         if not readings:
             return None
         context = {code for r in readings if len(r) == 1 for code in r}
         resolved: list[str] = []
         ambiguous: list[tuple[str, ...]] = []
-        nested_pick = False
         for options in readings:
             narrowed = self._by_context(options, context) if len(options) > 1 else options
-            nested_pick |= len(options) == 2 and len(narrowed) == 1 and not (set(options) & context)
             if len(narrowed) == 1:
                 resolved.append(narrowed[0])
             else:
@@ -120,6 +141,42 @@ class LocationResolver:
         names = tuple(sorted({self.index.areas[c].name for opts in ambiguous for c in opts}))
         note = "ambiguous" if ambiguous else ("kelurahan named like its kecamatan" if nested_pick else "names")
         return self._most_specific(resolved), note, names
+
+    def _clash(self, mention: Mention, options: tuple[str, ...],
+               mentions: list[Mention]) -> tuple[tuple[str, ...], bool] | None:
+        """A name that is both a kecamatan and a kelurahan, with no ``Kel.``/``Kec.`` before it.
+
+        It is the kecamatan when something else in the text points to that kecamatan (the
+        kecamatan named with ``Kec.``, or another place inside it that is not this
+        kelurahan); else the kelurahan when it lies in that kecamatan (Gambir, Koja...);
+        else (Jatinegara: a kecamatan, and a kelurahan in Cakung) the other names decide.
+        Returns the readings left and whether the kelurahan was taken for its kecamatan's
+        name, or None when ``mention`` is no such clash.
+        """
+        if mention.marker is not None:
+            return None
+        levels = {self.index.areas[c].level: c for c in options}
+        kec, kel = levels.get("kecamatan"), levels.get("kelurahan")
+        if kec is None or kel is None:
+            return None
+        if self._points_to(kec, kel, mention, mentions):
+            return (kec,), False
+        if self.index.areas[kel].parent_code == kec:
+            return (kel,), True
+        return None
+
+    def _points_to(self, kec: str, kel: str, this: Mention, mentions: list[Mention]) -> bool:
+        for other in mentions:
+            if other is this:
+                continue
+            codes = other.codes
+            if other.marker in _LEVELS:
+                codes = tuple(c for c in codes if self.index.areas[c].level == other.marker) or codes
+            if kel in codes:
+                continue
+            if all(c == kec and other.marker == "kecamatan" or kec in self._ancestors(c) for c in codes):
+                return True
+        return False
 
     def _readings(self, mention: Mention, mentions: list[Mention]) -> tuple[str, ...]:
         codes = mention.codes

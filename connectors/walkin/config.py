@@ -8,6 +8,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from config.secrets import Secret
 
+#: A kelurahan (31.71.01.1002) or kecamatan (31.71.01) code.
+AREA_CODE = r"^31\.\d{2}\.\d{2}(\.\d{4})?$"
+#: Prefix of the complaint flag that carries the desk's area to the router (router/location.py).
+DESK_AREA_FLAG = "desk_area:"
+
 
 class DeskLogin(BaseModel):
     """One desk that signs in to the desk app (``/desk/``)."""
@@ -19,6 +24,13 @@ class DeskLogin(BaseModel):
     kelurahan: str | None = Field(
         None, pattern=r"^31\.\d{2}\.\d{2}\.\d{4}$",
         description="Kode wilayah of the desk's own kelurahan (the picker starts there), e.g. '31.71.01.1001'.",
+    )
+    area: str | None = Field(
+        None, pattern=AREA_CODE,
+        description="Kode wilayah of the area the desk serves: its kelurahan ('31.71.01.1002'), or its "
+        "kecamatan ('31.71.01') at a kantor kecamatan. The router takes it as the location of a complaint "
+        "that names no place (after the location fields and the text). Leave it out at desks that serve "
+        "all Jakarta (Balai Kota).",
     )
     password_hash: str = Field(
         pattern=r"^\$(argon2id|argon2i|argon2d)\$",
@@ -32,6 +44,11 @@ class WalkInOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     desk: str = Field(description="The desk, used as the channel account, e.g. 'Balai Kota' or 'Kec. Gambir'.")
+    area: str | None = Field(
+        None, pattern=AREA_CODE,
+        description="Kode wilayah of the kelurahan or kecamatan that desk serves, for complaints without a "
+        "'desk' (see desks[].area).",
+    )
     inbox: Path | None = Field(
         None, description="Folder the desk application writes one <ref>.json per complaint into (polled)."
     )

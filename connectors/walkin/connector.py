@@ -18,6 +18,8 @@ to ``/webhooks/<channel>`` with ``Authorization: Bearer <token>``. The JSON::
      "attachments": [{"filename": "foto.jpg", "content_type": "image/jpeg", "data": "<base64>"}]}
 
 A location with a ``kelurahan_code`` was chosen from the gazetteer (method ``place``).
+The area the desk serves (``area`` of the desk or of the channel, a kelurahan or kecamatan
+code) travels as the flag ``desk_area:<code>``: the router's last location fallback.
 Attachments are kept within the attachment caps; the raw archive keeps the JSON
 with each file's bytes replaced by its digest. A channel with ``confidential: true``
 marks every reporter confidential, so the router sends it only to the confidential queue.
@@ -48,7 +50,7 @@ from connectors.push import (
     forbidden,
     load_json,
 )
-from connectors.walkin.config import WalkInOptions
+from connectors.walkin.config import DESK_AREA_FLAG, WalkInOptions
 from normalizer.complaint import ChannelRef, Complaint, Location, Reporter
 from normalizer.fields import identifier, text_field
 from normalizer.identity import complaint_id
@@ -144,7 +146,7 @@ class WalkInConnector(Connector):
         submitted = _parse_time(data.get("submitted_at"), self.options.time_format)
         submitted = submitted or raw.received_at.astimezone(WIB)
         address = clean_line(address) if address else None
-        channel, account = self._channel_of(data.get("desk"))
+        channel, account, area = self._channel_of(data.get("desk"))
         budget = AttachmentBudget(self.context.max_file_bytes, self.context.max_message_bytes)
         attachments, archive = _attachments(data, budget)
         category = text_field(data.get("category") or None, "category")
@@ -170,20 +172,21 @@ class WalkInConnector(Connector):
             attachments=attachments,
             location=_location(data.get("location"), address),
             service_code=category or None,
+            flags=(f"{DESK_AREA_FLAG}{area}",) if area else (),
             raw_ref=raw.raw_ref,
         )
         if not budget.blobs and archive is None:
             return complaint
         return Accept(complaint, budget.blobs, archive=archive)
 
-    def _channel_of(self, desk_id: Any) -> tuple[ChannelRef, str]:
-        """The channel reference and account: the named desk's, or the channel's own."""
+    def _channel_of(self, desk_id: Any) -> tuple[ChannelRef, str, str | None]:
+        """The channel reference, account and area served: the named desk's, or the channel's own."""
         if not desk_id:
-            return self.channel_ref, self.account
+            return self.channel_ref, self.account, self.options.area
         desk = self.options.desk_login(str(desk_id))
         if desk is None:
             raise NormaliseError(f"unknown desk {str(desk_id)[:60]!r}")
-        return self.channel_ref.model_copy(update={"account": desk.name}), desk.name
+        return self.channel_ref.model_copy(update={"account": desk.name}), desk.name, desk.area
 
     def webhook_routes(self) -> Sequence[WebhookRoute]:
         """``POST /webhooks/<channel>`` when a token is configured."""

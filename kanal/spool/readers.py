@@ -127,6 +127,11 @@ class SpoolReaders:
         args.append(limit)
         return self._reader().execute(sql, args).fetchall()
 
+    def routed_counts(self, since: float) -> dict[str, int]:
+        """Complaints the embedded default routed since ``since`` (Unix time), per agency code."""
+        return dict(self._reader().execute(
+            "SELECT agency_code, count(*) FROM routed WHERE routed_at >= ? GROUP BY agency_code", (since,)).fetchall())
+
     def taken_since(self, channel: str, provider_prefix: str, since: float, limit: int = 500) -> list[tuple]:
         """Complaints of a channel taken in since ``since`` whose provider id starts with
         ``provider_prefix``, newest first: (id, provider id, taken_at, forwarded_at,
@@ -144,8 +149,9 @@ class SpoolReaders:
         row = self._reader().execute("SELECT payload, metadata FROM raw_archive WHERE ref = ?", (ref,)).fetchone()
         return (row[0], json.loads(row[1])) if row else None
 
-    def quarantined(self, channel: str | None = None, include_resolved: bool = False) -> list[QuarantineEntry]:
-        """Quarantine entries, oldest first."""
+    def quarantined(self, channel: str | None = None, include_resolved: bool = False,
+                    limit: int | None = None) -> list[QuarantineEntry]:
+        """Quarantine entries, oldest first (at most ``limit``)."""
         sql = "SELECT * FROM quarantine WHERE 1=1"
         args: list[Any] = []
         if channel:
@@ -154,6 +160,9 @@ class SpoolReaders:
         if not include_resolved:
             sql += " AND resolved_at IS NULL"
         sql += " ORDER BY qid"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
         rows = self._reader().execute(sql, args).fetchall()
         return [entry_from_row(r) for r in rows]
 

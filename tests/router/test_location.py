@@ -114,3 +114,67 @@ class TestText:
     def test_nothing_found(self, resolver):
         loc = resolver.from_text("tolong segera ditangani")
         assert (loc.method, loc.level, loc.kelurahan_code) == ("none", "none", None)
+
+
+class TestKecamatanKelurahanClash:
+    """A name that is both a kecamatan and a kelurahan (Gambir, Menteng, Koja, Kebon Jeruk,
+    Pasar Minggu... and Jatinegara, whose kelurahan lies in Cakung)."""
+
+    @pytest.mark.parametrize(("text", "kelurahan", "kecamatan"), [
+        ("lampu jalan mati di kel. gambir", "Gambir", "Gambir"),
+        ("sampah numpuk kel menteng", "Menteng", "Menteng"),
+        ("Kelurahan: Koja, banjir sepinggang", "Koja", "Koja"),
+        ("kel menteng kec menteng got mampet", "Menteng", "Menteng"),
+    ])
+    def test_kel_before_the_name_gives_the_kelurahan(self, resolver, text, kelurahan, kecamatan):
+        loc = resolver.from_text(text)
+        assert (loc.level, loc.kelurahan, loc.kecamatan) == ("kelurahan", kelurahan, kecamatan)
+
+    @pytest.mark.parametrize(("text", "kecamatan"), [
+        ("pohon tumbang di kec. gambir", "Gambir"),
+        ("Kecamatan: Menteng. Trotoar rusak", "Menteng"),
+        ("kec pasar minggu banyak pkl", "Pasar Minggu"),
+        ("kec. Tanah Abang macet parah", "Tanah Abang"),
+        ("parkir liar kel tanah abang", "Tanah Abang"),  # only a kecamatan: "kel" cannot make it a kelurahan
+    ])
+    def test_kec_before_the_name_leaves_the_kelurahan_unknown(self, resolver, text, kecamatan):
+        loc = resolver.from_text(text)
+        assert (loc.level, loc.kelurahan, loc.kecamatan) == ("kecamatan", None, kecamatan)
+
+    @pytest.mark.parametrize(("text", "kecamatan"), [
+        ("banjir di gambir, kecamatan gambir", "Gambir"),
+        ("jalan rusak di kebon jeruk kec. kebon jeruk", "Kebon Jeruk"),
+    ])
+    def test_a_plain_name_is_the_kecamatan_when_the_text_points_there(self, resolver, text, kecamatan):
+        loc = resolver.from_text(text)
+        assert (loc.level, loc.kelurahan, loc.kecamatan) == ("kecamatan", None, kecamatan)
+
+    @pytest.mark.parametrize(("text", "kelurahan", "kecamatan"), [
+        ("banjir di menteng deket kel. pegangsaan", "Pegangsaan", "Menteng"),
+        ("tanah abang, kel. kebon kacang, pkl di trotoar", "Kebon Kacang", "Tanah Abang"),
+        ("sukabumi utara, kebon jeruk: lampu pju mati", "Sukabumi Utara", "Kebon Jeruk"),
+        ("jalan rusak di jatinegara, cakung", "Jatinegara", "Cakung"),
+    ])
+    def test_another_kelurahan_named_is_the_kelurahan(self, resolver, text, kelurahan, kecamatan):
+        loc = resolver.from_text(text)
+        assert (loc.level, loc.kelurahan, loc.kecamatan) == ("kelurahan", kelurahan, kecamatan)
+
+    @pytest.mark.parametrize(("text", "kelurahan"), [
+        ("sampah di gambir", "Gambir"),
+        ("gambir jakpus parkir liar", "Gambir"),  # the kota holds both readings: nothing points to the kecamatan
+        ("koja jakut banjir lagi", "Koja"),
+        ("Jl. Abdul Muis, Gambir, Gambir, Jakarta Pusat", "Gambir"),  # kelurahan, kecamatan, kota
+        # A landmark's name (Jl. Kwitang, Waduk Pluit: kelurahan of Senen and Penjaringan) counts
+        # only when nothing else does, so it does not point to the kecamatan either.
+        ("Jl. Kwitang, Senen, Jakarta Pusat: got mampet", "Senen"),
+        ("pompa air di waduk pluit rusak, rob masuk ke pemukiman warga penjaringan", "Penjaringan"),
+    ])
+    def test_plain_name_with_nothing_pointing_to_the_kecamatan_is_the_kelurahan(self, resolver, text, kelurahan):
+        loc = resolver.from_text(text)
+        assert (loc.level, loc.kelurahan, loc.kecamatan) == ("kelurahan", kelurahan, kelurahan)
+        assert loc.note == "kelurahan named like its kecamatan"
+
+    def test_unrelated_namesakes_stay_ambiguous_unless_named(self, resolver):
+        assert resolver.from_text("banjir di jatinegara").level == "kota"
+        loc = resolver.from_text("jalan rusak di jatinegara, kec jatinegara")
+        assert (loc.level, loc.kecamatan_code, loc.note) == ("kecamatan", "31.75.03", "names")
