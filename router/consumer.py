@@ -7,29 +7,18 @@ on one kombu channel in AMQP transaction mode (``tx.select``):
 2. route them (:meth:`Router.route_many`, the learned model asked once for the batch;
    pure apart from one pass over the duplicate index);
 3. claim the ids in the shared dedup store (one database transaction, see
-   router/dedup.py); for the ids not routed before publish the routed message
-   (persistent, ``mandatory``, AMQP priority set), plus a retry or dead-letter copy of
-   each poison message;
-4. ``tx.commit`` those publishes: ``tx.commit-ok`` means the broker holds every one of
-   them durably (or returned it); only then is the dedup claim committed;
-5. ack every intake delivery of the batch (routed, duplicate, poison) and ``tx.commit``
-   again.
-
-An ack never shares a commit with the publishes it depends on. RabbitMQ applies a commit
-that touches several queues piece by piece, and a router killed while its commit was
-being applied has been measured to leave the intake ack applied and the routed publish
-dropped (a lost complaint; docs/router.md, *Kill during a commit*). Acked only after the
-publishes were confirmed and the claim committed, a delivery is never lost: a crash
-before the ack redelivers it, and the committed claim makes the redelivery a duplicate.
-A crash between ``tx.commit-ok`` and the database commit (one round trip) routes the
-batch a second time when it is redelivered; the routed ``message_id`` is the complaint
-id, so the CRM drops the repeat.
+   router/dedup.py); an id routed before is acked and counted as a duplicate; for the
+   others publish the routed message (persistent, ``mandatory``, AMQP priority set);
+4. ack the intake messages and ``tx.commit``: the broker applies the publishes and the
+   acks together and confirms the commit; only then is the dedup claim committed.
 
 A routed message no queue takes (a binding is missing) comes back as ``basic.return``
-while the broker executes the commit, before ``tx.commit-ok``: the router withdraws that
-id from the open dedup claim and, in a transaction before the acks, publishes the intake
-message again as a retry; after ``delivery_limit`` tries it goes to the dead-letter
-exchange with ``kanal_dead_reason=unroutable`` and the broker's reason. Never a silent drop.
+while the broker executes the commit, before ``tx.commit-ok``. RabbitMQ has applied the
+ack of its intake message by then (a ``tx.rollback`` after the return undoes nothing:
+measured, docs/router.md), so the router withdraws that id from the open dedup claim and,
+in the next transaction, publishes the intake message again as a retry; after
+``delivery_limit`` tries it goes to the dead-letter exchange with
+``kanal_dead_reason=unroutable`` and the broker's reason. Never a silent drop.
 
 An integrity copy (router/decision.py) is published with its complaint, in the same
 transaction; a returned copy goes to the dead-letter exchange with the reason and its
@@ -40,8 +29,8 @@ complaints (router/feedback_consumer.py keeps their texts); SIGHUP sets
 A poison message is retried (a copy at the tail of the intake queue with the attempt
 counted in ``kanal_attempts``) until it has been tried ``delivery_limit`` times, then
 published to the dead-letter exchange with the reason in its headers
-(``kanal_dead_reason``, ``kanal_error``, ``kanal_deliveries``); the copy is committed
-before the original is acked. A message that
+(``kanal_dead_reason``, ``kanal_error``, ``kanal_deliveries``); each step publishes
+the copy and acks the original in one transaction. A message that
 kills the router itself is dead-lettered by the broker's own ``x-delivery-limit``.
 
 Connection loss (broker or database) closes everything, waits with backoff and starts
@@ -250,38 +239,24 @@ class RouterConsumer:
                     sent[routed.complaint_id] = (message, routed)
                 else:
                     duplicates.append(routed.complaint_id)
+                message.ack()
             for message, reason in poison:
                 self._poison(message, reason)
-            # The publishes alone: no intake ack rides in this commit (see _ack_all).
-            returned = self._commit() if sent or poison else {}
+            returned = self._commit()
             if returned:
                 self.router.dedup.withdraw(list(returned))
             # Nothing else between the AMQP commit and the database commit (leaving this block):
-            # a crash in that gap routes the batch again when it is redelivered.
+            # that gap is the one a crash plus a later resend of the same id could exploit.
         copies_back, self._returned_copies = self._returned_copies, {}
-        if returned or copies_back:
+        if returned:
             self._retry_returned({cid: (sent.pop(cid)[0], reason) for cid, reason in returned.items() if cid in sent})
+        if copies_back:
             self._dead_letter_copies([(c, copies_back[c.message_id]) for _, r in sent.values() for c in r.copies
                                       if c.message_id in copies_back], sent)
-            self._commit()
-        self._ack_all(messages)
         self._account([routed for _, routed in sent.values()], duplicates, poison)
         if self.after_routed is not None and sent:
             by_id = {str(c.id): c for _, c in decoded}
             self.after_routed([(by_id[cid], routed) for cid, (_, routed) in sent.items()])
-
-    def _ack_all(self, messages: list[Message]) -> None:
-        """Ack the batch's intake deliveries in an AMQP transaction of their own.
-
-        Only now: every routed message, copy, retry and dead letter they caused was made
-        durable by an earlier ``tx.commit`` and their claims are committed. An ack never
-        shares a commit with a publish to another queue, because RabbitMQ does not apply
-        such a commit atomically when the router dies during it: measured, it applied the
-        ack and dropped the routed publish (docs/router.md, *Kill during a commit*).
-        """
-        for message in messages:
-            message.ack()
-        self._commit()
 
     def _predict(self, complaints: list[Complaint]) -> list[Any] | None:
         """The model's answers for the batch at once; on a failure each complaint is tried alone."""
@@ -304,15 +279,16 @@ class RouterConsumer:
         log.info("model reloaded", version=version)
 
     def _retry_returned(self, returned: dict[str, tuple[Message, str]]) -> None:
-        """Publish, in the open transaction, a retry or dead-letter copy of the intake message
-        of each returned routed message (the intake message is acked after that commit)."""
+        """Send the intake messages of returned routed messages to retry or dead-letter,
+        in a transaction of their own (their acks were committed with the batch)."""
         for cid, (message, reason) in returned.items():
             log.error("routed message returned by the broker", complaint_id=cid, reason=reason[:300])
-            self._poison(message, reason, dead_reason="unroutable")
+            self._poison(message, reason, dead_reason="unroutable", acked=True)
+        self._commit()
 
     def _dead_letter_copies(self, copies: list[tuple[Copy, str]], sent: dict[str, tuple[Message, Routed]]) -> None:
-        """Publish returned integrity copies to the dead-letter exchange with the reason, in the
-        open transaction; their complaints stay routed (never a silent drop, never twice)."""
+        """Publish returned integrity copies to the dead-letter exchange with the reason, in a
+        transaction of their own; their complaints stay routed (never a silent drop, never twice)."""
         copy_of = {c.message_id: cid for cid, (_, r) in sent.items() for c in r.copies}
         assert self._producer is not None
         for copy, reason in copies:
@@ -327,6 +303,7 @@ class RouterConsumer:
                 content_encoding="utf-8", delivery_mode=2, retry=False, declare=[],
             )
             self.stats.dead_lettered += 1
+        self._commit()
 
     def _on_return(self, exc: Any, exchange: str, routing_key: str, message: Any) -> None:
         """``basic.return`` of a mandatory routed message no queue took (read during tx.commit).
@@ -385,9 +362,9 @@ class RouterConsumer:
         returned, self._returned = self._returned, {}
         return returned
 
-    def _poison(self, message: Message, reason: str, dead_reason: str = "poison") -> None:
-        """Retry an intake message (a copy at the tail) or dead-letter it with ``reason``: publishes
-        the copy in the caller's AMQP transaction; the caller acks the original after that commit.
+    def _poison(self, message: Message, reason: str, dead_reason: str = "poison", acked: bool = False) -> None:
+        """Retry an intake message (a copy at the tail) or dead-letter it with ``reason``;
+        acks the original unless it is ``acked`` already. Part of the caller's AMQP transaction.
         """
         headers = dict(message.headers or {})
         delivery = max(int(headers.get("x-delivery-count") or 0), int(headers.get("kanal_attempts") or 0)) + 1
@@ -395,19 +372,20 @@ class RouterConsumer:
             # A requeueing reject is refused inside an AMQP transaction on this broker, so the
             # retry is a copy at the queue's tail with the attempt counted.
             headers["kanal_attempts"] = delivery
-            self._republish(message, "", self.topology.intake_queue, headers)
+            self._republish(message, "", self.topology.intake_queue, headers, acked)
             self.stats.requeued += 1
             return
         headers.update({"kanal_dead_reason": dead_reason, "kanal_error": reason[:1000], "kanal_deliveries": delivery,
                         "kanal_dead_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
         key = message.delivery_info.get("routing_key") or self.topology.intake_routing_key
-        self._republish(message, self.topology.dead_letter_exchange, key, headers)
+        self._republish(message, self.topology.dead_letter_exchange, key, headers, acked)
         self.stats.dead_lettered += 1
         log.error("message dead-lettered", message_id=message.properties.get("message_id"),
                   reason=dead_reason, deliveries=delivery)
 
-    def _republish(self, message: Message, exchange: str, routing_key: str, headers: dict[str, Any]) -> None:
-        """Publish a copy of ``message`` (in the open transaction)."""
+    def _republish(self, message: Message, exchange: str, routing_key: str, headers: dict[str, Any],
+                   acked: bool) -> None:
+        """Publish a copy of ``message`` and ack the original (in the open transaction)."""
         props = message.properties
         assert self._producer is not None
         self._producer.publish(
@@ -416,6 +394,8 @@ class RouterConsumer:
             content_type=message.content_type or "application/octet-stream",
             content_encoding=message.content_encoding or "binary", delivery_mode=2, retry=False, declare=[],
         )
+        if not acked:
+            message.ack()
 
     def _count(self, routed: Routed) -> None:
         self.stats.routed += 1

@@ -22,18 +22,9 @@ from router.dedup import PostgresDedupStore
 from router.engine import Router
 from router.rules import load_rules
 
-#: Where ``--pause`` can stop the router, in the order a batch passes them.
-POINTS = ("before-commit", "after-publish-commit", "before-ack-commit")
-
 
 class PausingConsumer(RouterConsumer):
-    """Sleeps at a named point of routing a complaint when asked to.
-
-    ``before-commit``: the routed message is published in the open AMQP transaction, not
-    committed. ``after-publish-commit``: the broker confirmed the commit that carried the
-    routed message (the dedup claim is still open). ``before-ack-commit``: the claim is
-    committed and the intake ack is about to be committed.
-    """
+    """Sleeps before or after the AMQP commit of a routed message when asked to."""
 
     pause_at: str | None = None
     current: str = ""
@@ -43,16 +34,10 @@ class PausingConsumer(RouterConsumer):
         super()._publish(routed)
 
     def _commit(self) -> Any:
-        published = bool(self.current)
         self._pause("before-commit")
         returned = super()._commit()
-        if published:
-            self._pause("after-publish-commit")
+        self._pause("after-commit")
         return returned
-
-    def _ack_all(self, messages: Any) -> None:
-        self._pause("before-ack-commit")
-        super()._ack_all(messages)
 
     def _pause(self, point: str) -> None:
         if self.pause_at == point and self.current:
@@ -67,7 +52,7 @@ def main() -> None:
     parser.add_argument("--topology", required=True, help="TopologyConfig as JSON")
     parser.add_argument("--dsn", required=True)
     parser.add_argument("--table", required=True)
-    parser.add_argument("--pause", choices=POINTS)
+    parser.add_argument("--pause", choices=["before-commit", "after-commit"])
     args = parser.parse_args()
     # Logs to stderr: the test reads stdout only for READY/PAUSED and would otherwise
     # let the pipe fill up and block this process.

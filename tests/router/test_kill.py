@@ -95,17 +95,9 @@ def procs():
 
 
 class TestKillNine:
-    @pytest.mark.parametrize(("point", "routed_copies"), [
-        ("before-commit", 1),
-        # The documented window (docs/router.md): the broker holds the routed message, the
-        # claim was not committed, so the redelivery is routed again under the same message_id.
-        ("after-publish-commit", 2),
-        ("before-ack-commit", 1),
-    ])
-    def test_killed_between_publish_and_ack_then_restarted(self, point, routed_copies, broker, amqp_url,
-                                                           postgres_dsn, dedup_table, rules, procs):
-        """Killed at each step of a batch: the intake message is acked only after its routed
-        message was committed, so whatever a kill interrupts the complaint is never lost."""
+    @pytest.mark.parametrize("point", ["before-commit", "after-commit"])
+    def test_killed_between_publish_and_ack_then_restarted(self, point, broker, amqp_url, postgres_dsn,
+                                                           dedup_table, rules, procs):
         queues = agency_queue_names(broker.topology, rules)
         complaint = make_complaint(AGENCY_SAMPLES["binamarga"])
         first = RouterProcess(amqp_url, broker.topology, postgres_dsn, dedup_table, pause=point)
@@ -113,20 +105,17 @@ class TestKillNine:
         first.wait_line("READY")
         broker.publish(complaint)
         assert first.wait_line("PAUSED") == f"PAUSED {point} {complaint.id}"
-        on_agency_queue = _routed_depth(broker, queues)
         first.kill()
-        assert on_agency_queue == (0 if point == "before-commit" else 1)
-        assert wait_for(lambda: broker.depth(broker.topology.intake_queue) == 1, timeout=10), (
-            "the intake message must come back: it was not acked yet")
         second = RouterProcess(amqp_url, broker.topology, postgres_dsn, dedup_table)
         procs.append(second)
         second.wait_line("READY")
         if point == "before-commit":
-            broker.publish(complaint)  # the forwarder may send it again too
-        assert wait_for(lambda: broker.depth(broker.topology.intake_queue) == 0
-                        and _routed_depth(broker, queues) >= routed_copies)
+            # The forwarder may send it again too. (After the AMQP commit a crash plus a later
+            # resend of the same id is the one double fault the dedup cannot see: docs/router.md.)
+            broker.publish(complaint)
+        assert wait_for(lambda: broker.depth(broker.topology.intake_queue) == 0 and _routed_depth(broker, queues) >= 1)
         time.sleep(0.5)
-        assert _routed_ids(broker, queues) == [str(complaint.id)] * routed_copies
+        assert _routed_ids(broker, queues) == [str(complaint.id)]
 
     def test_random_kills_under_load_lose_nothing_and_route_nothing_twice(self, broker, amqp_url, postgres_dsn,
                                                                           dedup_table, rules, procs, tmp_path):
@@ -154,12 +143,21 @@ class TestKillNine:
         if not done:
             final.kill()
         assert done, _where_missing(broker, queues, postgres_dsn, dedup_table, complaints, pungli, log)
-        time.sleep(0.5)
+        assert wait_for(lambda: _settled(broker, queues), timeout=30)  # redelivered repeats still coming in
         assert broker.depth(broker.topology.dead_letter_queue) == 0
         counts = Counter(_routed_ids(broker, queues))
         assert pungli and set(counts) == {str(c.id) for c in complaints} | {integrity_copy_id(c) for c in pungli}
-        assert max(counts.values()) == 1
+        repeats = sum(n - 1 for n in counts.values())
+        print(f"\nrandom kills: {kills} kills, {len(counts)} routed ids, {repeats} repeated routed messages")
+        assert repeats == 0
         assert kills >= 1
+
+
+def _settled(broker, queues) -> bool:
+    """True when the routed queues' depth stayed the same for a second."""
+    before = _routed_depth(broker, queues)
+    time.sleep(1.0)
+    return _routed_depth(broker, queues) == before
 
 
 def _where_missing(broker, queues, dsn, table, complaints, pungli, log: Path) -> str:
