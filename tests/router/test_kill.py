@@ -125,6 +125,7 @@ class TestKillNine:
         complaints = [make_complaint(f"{texts[i % len(texts)]} #{i}") for i in range(COMPLAINTS)]
         pungli = {str(c.id) for c in complaints if "pungli" in c.description.lower()}
         rng = random.Random()
+        broker.channel.confirm_delivery()  # every complaint surely on the intake queue before the kills
         for c in complaints:
             broker.publish(c)
         kills = 0
