@@ -7,6 +7,7 @@ import os
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 from config.redact import redact_credentials
 from kanal.commands.common import (
@@ -25,6 +26,8 @@ def cmd_router(args: argparse.Namespace) -> int:
     if args.verb in ("train", "eval"):
         return _router_learn(args)
     loaded = load(args)
+    if args.verb == "unrouted":
+        return _unrouted(loaded, args)
     setup_logging(loaded, args.log_level)
     if loaded.kanal.embedded:
         print(
@@ -50,6 +53,61 @@ def cmd_router(args: argparse.Namespace) -> int:
         reason = redact_credentials(process.failure)
         print(f"kanal router: stopped because {reason}; exit {EXIT_FAILURE} so that the "
               "service manager restarts it (unacknowledged complaints stay on the intake queue)", file=sys.stderr)
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
+def _hours(text: str) -> float:
+    """``--since`` / ``--settle``: a number of hours, or with a unit: 90m, 2h, 7d."""
+    units = {"s": 1 / 3600, "m": 1 / 60, "h": 1.0, "d": 24.0}
+    try:
+        if text and text[-1] in units:
+            return float(text[:-1]) * units[text[-1]]
+        return float(text)
+    except ValueError:
+        msg = f"{text!r} is not a duration: write 90m, 2h or 7d"
+        raise argparse.ArgumentTypeError(msg) from None
+
+
+def _unrouted(loaded: Any, args: argparse.Namespace) -> int:
+    """``kanal router unrouted``: forwarded complaints no router has claimed (router/unrouted.py)."""
+    import time
+    from datetime import UTC, datetime
+
+    from kanal.app import open_spool
+    from router.dedup import open_dedup_store
+    from router.engine import dedup_dsn
+    from router.unrouted import find_unrouted
+
+    cfg = loaded.kanal
+    if cfg.embedded:
+        print("kanal router unrouted: no broker.url in the config; the embedded default routes in the "
+              "spool's own transaction, so nothing can be forwarded and not routed.", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.since > cfg.router.dedup_retention_days * 24:
+        print(f"kanal router unrouted: --since is longer than router.dedup_retention_days "
+              f"({cfg.router.dedup_retention_days:g} days): older claims are pruned, so every older complaint "
+              "would look unrouted", file=sys.stderr)
+        return EXIT_CONFIG
+    now = time.time()
+    spool = open_spool(loaded)
+    forwarded = spool.forwarded_between(now - args.since * 3600, now - args.settle * 3600)
+    dedup = open_dedup_store(dedup_dsn(cfg.router.dedup_dsn), Path(cfg.spool.path).with_name("router-dedup.db"),
+                             retention_days=cfg.router.dedup_retention_days)
+    try:
+        missing = find_unrouted(forwarded, dedup)
+    finally:
+        dedup.close()
+    for item in missing:
+        when = datetime.fromtimestamp(item.forwarded_at, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+        print(f"{item.complaint_id}  {item.channel:<24} forwarded {when}  provider id {item.provider_message_id}")
+    print(f"{len(forwarded)} complaints forwarded between {args.since:g} h and {args.settle * 60:g} min ago, "
+          f"{len(forwarded) - len(missing)} routed, {len(missing)} not routed")
+    if missing:
+        print("Not routed means: still on the intake queue (is a router running and keeping up?), on the "
+              "dead-letter queue (kanal.dead: poison or unroutable), or lost by a router killed during its "
+              "commit (docs/router.md, Cross-queue transactions). The raw payloads stay in this spool for "
+              "spool.retention_days.", file=sys.stderr)
         return EXIT_FAILURE
     return EXIT_OK
 
@@ -99,11 +157,18 @@ def register(add: AddCommand) -> None:
           kanal router train --data FILE [--data FILE] --out MODEL [--from-feedback]
           kanal router eval --data FILE [--folds 5]           cross-validated report
           kanal router eval --model MODEL --data FILE         score a model on held-out rows
+          kanal router unrouted [--since 24h] [--settle 10m]  forwarded complaints no router routed
+                                                              (exit 1 when there are any)
         FILE: CSV (UTF-8, header) or JSONL with text, agency, optional category, kelurahan."""))
-    p.add_argument("verb", nargs="?", choices=["run", "train", "eval"], default="run", help="default: run")
+    p.add_argument("verb", nargs="?", choices=["run", "train", "eval", "unrouted"], default="run", help="default: run")
     p.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="override log.level")
     p.add_argument("--data", action="append", metavar="FILE", help="train/eval: history rows")
     p.add_argument("--out", metavar="MODEL", help="train: the model file to write")
     p.add_argument("--model", metavar="MODEL", help="eval: score this model instead of cross-validating")
     p.add_argument("--folds", type=int, default=5, help="eval: cross-validation folds (default 5)")
     p.add_argument("--from-feedback", action="store_true", help="train: add the corrections stored by the router")
+    p.add_argument("--since", type=_hours, default=24.0, metavar="DURATION",
+                   help="unrouted: look at complaints forwarded this long ago or later (default 24h)")
+    p.add_argument("--settle", type=_hours, default=1 / 6, metavar="DURATION",
+                   help="unrouted: skip complaints forwarded less than this long ago; a router may still be "
+                   "on them (default 10m)")

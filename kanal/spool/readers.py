@@ -132,6 +132,13 @@ class SpoolReaders:
         return dict(self._reader().execute(
             "SELECT agency_code, count(*) FROM routed WHERE routed_at >= ? GROUP BY agency_code", (since,)).fetchall())
 
+    def forwarded_between(self, start: float, end: float) -> list[tuple[str, str, str, float]]:
+        """Complaints the broker confirmed on the intake queue between ``start`` and ``end``
+        (Unix times), oldest first: (id, channel, provider id, forwarded_at)."""
+        return self._reader().execute(
+            "SELECT id, channel, provider_message_id, forwarded_at FROM ledger"
+            " WHERE forwarded_at >= ? AND forwarded_at < ? ORDER BY forwarded_at", (start, end)).fetchall()
+
     def taken_since(self, channel: str, provider_prefix: str, since: float, limit: int = 500) -> list[tuple]:
         """Complaints of a channel taken in since ``since`` whose provider id starts with
         ``provider_prefix``, newest first: (id, provider id, taken_at, forwarded_at,
