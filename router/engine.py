@@ -34,7 +34,7 @@ from config.secrets import SecretValue, resolve_secret
 from config.topology import TRIAGE, agency_queue_name
 from normalizer.complaint import Complaint
 from router.classify import Classification, Classifier
-from router.decision import Copy, Routed, build_body, integrity_copy_id, redact_identity
+from router.decision import Copy, Routed, build_body, integrity_copy_id, redact_identity, routed_body
 from router.dedup import DEFAULT_TABLE, DedupStore, open_dedup_store
 from router.duplicates import DuplicateIndex
 from router.location import LocationResolver, ResolvedLocation
@@ -265,10 +265,11 @@ class Router:
         routing.update(d.decided)
         routing["integrity"] = integrity
         redact = not confidential and (complaint.reporter.anonymous or complaint.reporter.confidential)
-        doc = complaint.model_dump(mode="json")
-        body = build_body(doc, routing, redact)
+        copy_needed = integrity and not confidential
+        doc = complaint.model_dump(mode="json") if redact or copy_needed else None
+        body = build_body(doc, routing, redact) if doc is not None else routed_body(complaint, routing)
         copies: tuple[Copy, ...] = ()
-        if integrity and not confidential:
+        if doc is not None and copy_needed:
             copy_key = f"confidential.inspektorat.{prio.name}"
             copy_routing = routing | {"confidential": True, "queue": self.topology.confidential_queue,
                                       "routing_key": copy_key, "copy_of": str(complaint.id)}
