@@ -87,7 +87,7 @@ class Classifier:
         seen: set[int] = set()
         for phrase in found:
             for term in self._terms_by_phrase.get(phrase, ()):
-                if id(term) in seen or not all(p in found for p in term.all_of):
+                if id(term) in seen or (term.all_of and not all(p in found for p in term.all_of)):
                     continue
                 seen.add(id(term))
                 scores[term.category] += term.weight
