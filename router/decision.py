@@ -18,6 +18,8 @@ from typing import Any
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _PHONE = re.compile(r"(?<!\d)(?:\+?62|0)8[\d\s.-]{7,14}\d")
 _IDENTITY_FIELDS = ("name", "handle", "provider_user_id", "phone", "email")
+#: json.dumps with these options builds an encoder on every call; one is enough.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +72,7 @@ def build_body(complaint_json: dict[str, Any], routing: dict[str, Any], redact: 
     if redact:
         doc = redact_identity(doc)
     doc["routing"] = routing
-    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+    return _ENCODER.encode(doc).encode()
 
 
 def routed_body(complaint: Any, routing: dict[str, Any]) -> bytes:
@@ -81,7 +83,7 @@ def routed_body(complaint: Any, routing: dict[str, Any]) -> bytes:
     if "routing" in type(complaint).model_fields or not (_plain_float(loc.lat) and _plain_float(loc.long)):
         return build_body(complaint.model_dump(mode="json"), routing, redact=False)
     head = complaint.model_dump_json().encode()
-    return head[:-1] + b',"routing":' + json.dumps(routing, ensure_ascii=False, separators=(",", ":")).encode() + b"}"
+    return head[:-1] + b',"routing":' + _ENCODER.encode(routing).encode() + b"}"
 
 
 def _plain_float(value: float | None) -> bool:
