@@ -34,13 +34,14 @@ from config.secrets import SecretValue, resolve_secret
 from config.topology import TRIAGE, agency_queue_name
 from normalizer.complaint import Complaint
 from router.classify import Classification, Classifier
-from router.decision import Copy, Routed, build_body, integrity_copy_id, redact_identity
+from router.decision import Copy, Routed, build_body, integrity_copy_id, redact_identity, routed_body
 from router.dedup import DEFAULT_TABLE, DedupStore, open_dedup_store
 from router.duplicates import DuplicateIndex
 from router.location import LocationResolver, ResolvedLocation
 from router.priority import SlaPolicy, decide_priority
 from router.rules import Rules, load_rules
 from router.shared_duplicates import PostgresDuplicateIndex
+from router.textnorm import raw_tokens
 
 if TYPE_CHECKING:
     from router.learn.model import Prediction, RouterModel
@@ -103,6 +104,7 @@ class Router:
         self._dedup_factory = dedup_factory
         self._dedup: DedupStore | None = None
         self._landmark_places: dict[str, ResolvedLocation] = {}
+        self._raw_tokens: dict[str, list[str]] = {}
 
     @classmethod
     def from_config(cls, router_cfg: RouterConfig, topology: TopologyConfig,
@@ -239,7 +241,8 @@ class Router:
 
     def _draft(self, complaint: Complaint, prediction: Prediction | None) -> _Draft:
         text = "\n".join(t for t in (complaint.title, complaint.description) if t)
-        tokens = self.rules.normaliser.tokens(text)
+        raw = self._raw_tokens.pop(text, None)
+        tokens = self.rules.normaliser.normalise(raw_tokens(text) if raw is None else raw)
         cls = self.classifier.classify(text, complaint.service_code, tokens)
         loc = self.locator.resolve(complaint)
         channel_says = self._from_inspektorat_channel(complaint)
@@ -265,10 +268,11 @@ class Router:
         routing.update(d.decided)
         routing["integrity"] = integrity
         redact = not confidential and (complaint.reporter.anonymous or complaint.reporter.confidential)
-        doc = complaint.model_dump(mode="json")
-        body = build_body(doc, routing, redact)
+        copy_needed = integrity and not confidential
+        doc = complaint.model_dump(mode="json") if redact or copy_needed else None
+        body = build_body(doc, routing, redact) if doc is not None else routed_body(complaint, routing)
         copies: tuple[Copy, ...] = ()
-        if integrity and not confidential:
+        if doc is not None and copy_needed:
             copy_key = f"confidential.inspektorat.{prio.name}"
             copy_routing = routing | {"confidential": True, "queue": self.topology.confidential_queue,
                                       "routing_key": copy_key, "copy_of": str(complaint.id)}
@@ -284,7 +288,10 @@ class Router:
         if self.model is None or not complaints:
             return [None] * len(complaints)
         texts = ["\n".join(t for t in (c.title, c.description) if t) for c in complaints]
-        return list(self.model.predict(texts, [c.service_code for c in complaints]))
+        # Split once for the model and the rules: route_many takes these up for the same texts.
+        raws = [raw_tokens(t) for t in texts]
+        self._raw_tokens = dict(zip(texts, raws, strict=True))
+        return list(self.model.predict(texts, [c.service_code for c in complaints], raw=raws))
 
     def _decide(self, complaint: Complaint, text: str, cls: Classification, channel_says: bool,
                 prediction: Prediction | None) -> dict[str, Any]:

@@ -55,9 +55,11 @@ class ResolvedLocation:
 
     def as_dict(self) -> dict[str, object]:
         """JSON-ready form for the routed message."""
-        return {k: getattr(self, k) for k in self.__slots__ if k != "candidates"} | {
-            "candidates": list(self.candidates)
-        }
+        return {"method": self.method, "level": self.level, "kelurahan": self.kelurahan,
+                "kelurahan_code": self.kelurahan_code, "kecamatan": self.kecamatan,
+                "kecamatan_code": self.kecamatan_code, "kota": self.kota, "kota_code": self.kota_code,
+                "postal_code": self.postal_code, "address": self.address, "note": self.note,
+                "candidates": list(self.candidates)}
 
 
 class LocationResolver:

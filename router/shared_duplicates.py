@@ -37,6 +37,7 @@ class PostgresDuplicateIndex:
         self.window = window
         self.min_similarity = min_similarity
         self.table = table
+        self._statements: dict[tuple[bool, bool, bool], str] = {}
         self._psycopg = psycopg
         try:
             self._conn = psycopg.connect(dsn, autocommit=True, connect_timeout=10)
@@ -70,8 +71,9 @@ class PostgresDuplicateIndex:
                            ) -> list[str | None]:
         """:meth:`check_and_add` for ``(complaint, words, category, place)`` items, in order.
 
-        Every query of the batch is sent in one pipeline (psycopg's pipeline mode) inside one
-        transaction, and the server runs them in order, so each complaint still sees the ones
+        Each complaint is one statement (both lookups and the insert); the batch's statements go
+        in one pipeline (psycopg's pipeline mode) inside one transaction, and the server runs
+        them in order, so each complaint still sees the ones
         before it, but the batch costs one round trip and one commit instead of three round
         trips and a commit per complaint: under CPU contention each round trip waits for the
         PostgreSQL backend to be scheduled. Other replicas see the batch when it commits.
@@ -79,52 +81,60 @@ class PostgresDuplicateIndex:
         try:
             with self._conn.transaction(), self._conn.pipeline():
                 pending = [self._queue(*item) for item in items]
-            return [self._original(by_identity, by_place) for by_identity, by_place in pending]
+            return [self._original(cur) for cur in pending]
         except self._psycopg.Error as exc:
             raise SharedIndexUnavailable(str(exc)) from exc
 
-    def _queue(self, complaint: Complaint, words: frozenset[str], category: str | None,
-               place: str | None) -> tuple[Any, Any]:
-        """Send the lookups and the insert of one complaint; returns the lookups' cursors."""
-        cid, at = str(complaint.id), complaint.received_at
-        since, until = at - self.window, at
-        ids = list(identities(complaint))
-        by_identity = by_place = None
-        if ids and category:
-            by_identity = self._conn.execute(
-                f"SELECT id FROM {self.table} WHERE identities && %s AND category = %s AND id <> %s "
-                "AND received_at BETWEEN %s AND %s ORDER BY received_at LIMIT 1",
-                (ids, category, cid, since, until),
-            )
-        if place and words:
-            # The Jaccard test runs in the server, over the same 500 oldest candidates in order,
-            # and stops at the first match: one row comes back instead of up to 500 word lists.
-            mine = sorted(words)
-            by_place = self._conn.execute(
-                f"SELECT id FROM (SELECT id, words, received_at FROM {self.table} WHERE place = %s AND id <> %s "
-                "AND received_at BETWEEN %s AND %s ORDER BY received_at LIMIT 500) c "
-                "WHERE cardinality(ARRAY(SELECT unnest(c.words) INTERSECT SELECT unnest(%s::text[])))::float8 "
-                "/ cardinality(ARRAY(SELECT unnest(c.words) UNION SELECT unnest(%s::text[]))) >= %s "
-                "ORDER BY received_at LIMIT 1",
-                (place, cid, since, until, mine, mine, self.min_similarity),
-            )
-        self._conn.execute(
-            f"INSERT INTO {self.table} (id, received_at, identities, category, place, words) "
-            "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
-            (cid, at, ids, category, place, sorted(words)),
-        )
-        return by_identity, by_place
+    def _queue(self, complaint: Complaint, words: frozenset[str], category: str | None, place: str | None) -> Any:
+        """Send the lookups and the insert of one complaint as one statement; returns its cursor.
 
-    def _original(self, by_identity: Any, by_place: Any) -> str | None:
-        if by_identity is not None:
-            row = by_identity.fetchone()
-            if row:
-                return row[0]
-        if by_place is not None:
-            row = by_place.fetchone()
-            if row:
-                return row[0]
-        return None
+        One statement instead of three: the insert is a data-modifying CTE, which the
+        lookups of the same statement do not see (they exclude this id anyway) and the next
+        complaint's statement does.
+        """
+        ids = list(identities(complaint))
+        by_identity = bool(ids and category)
+        by_place = bool(place and words)
+        mine = sorted(words)
+        # The words go as one space-separated text the server splits: psycopg adapting a list of
+        # dozens of strings, three times per complaint, was over half of this index's client time.
+        # Tokens never hold a space (router/textnorm.py); a word that did would go as a list.
+        joined = " ".join(mine)
+        as_text = bool(mine) and joined.count(" ") == len(mine) - 1 and "" not in words
+        at = complaint.received_at
+        params = {"id": str(complaint.id), "at": at, "since": at - self.window, "ids": ids,
+                  "category": category, "place": place, "words": joined if as_text else mine,
+                  "similarity": self.min_similarity}
+        return self._conn.execute(self._statement(by_identity, by_place, as_text), params)
+
+    def _statement(self, by_identity: bool, by_place: bool, words_as_text: bool) -> str:
+        """The statement of one complaint (eight shapes, each prepared by psycopg after a few uses)."""
+        key = (by_identity, by_place, words_as_text)
+        sql = self._statements.get(key)
+        if sql is not None:
+            return sql
+        t = self.table
+        words = "string_to_array(%(words)s::text, ' ')" if words_as_text else "%(words)s::text[]"
+        window = "received_at BETWEEN %(since)s AND %(at)s"
+        identity_sql = (f"(SELECT id FROM {t} WHERE identities && %(ids)s::text[] AND category = %(category)s "
+                        f"AND id <> %(id)s AND {window} ORDER BY received_at LIMIT 1)") if by_identity else "NULL"
+        # The Jaccard test runs in the server, over the same 500 oldest candidates in order,
+        # and stops at the first match: one row comes back instead of up to 500 word lists.
+        place_sql = (f"(SELECT id FROM (SELECT id, words, received_at FROM {t} WHERE place = %(place)s "
+                     f"AND id <> %(id)s AND {window} ORDER BY received_at LIMIT 500) c "
+                     f"WHERE cardinality(ARRAY(SELECT unnest(c.words) INTERSECT SELECT unnest({words})))::float8 "
+                     f"/ cardinality(ARRAY(SELECT unnest(c.words) UNION SELECT unnest({words}))) >= %(similarity)s "
+                     "ORDER BY received_at LIMIT 1)") if by_place else "NULL"
+        sql = (f"WITH added AS (INSERT INTO {t} (id, received_at, identities, category, place, words) "
+               f"VALUES (%(id)s, %(at)s, %(ids)s::text[], %(category)s, %(place)s, {words}) "
+               f"ON CONFLICT (id) DO NOTHING) SELECT {identity_sql}, {place_sql}")
+        self._statements[key] = sql
+        return sql
+
+    @staticmethod
+    def _original(cur: Any) -> str | None:
+        by_identity, by_place = cur.fetchone()
+        return by_identity or by_place
 
     def prune(self, older_than: timedelta) -> int:
         """Forget complaints received more than ``older_than`` before now."""

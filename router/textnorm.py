@@ -76,6 +76,12 @@ def _stem_cached(token: str) -> str:
     return _STEMMER.stem(token) or token
 
 
+def raw_tokens(text: str) -> list[str]:
+    """``text`` lower-cased, without URLs, @mentions and e-mail addresses, split into words
+    (before squeezing repeats, slang and stemming: see :meth:`TextNormaliser.normalise`)."""
+    return _TOKEN.findall(_DROP.sub(" ", text.lower()))
+
+
 class TextNormaliser:
     """Turns text into normalised tokens with a slang table on top of :data:`BASE_SLANG`.
 
@@ -91,9 +97,14 @@ class TextNormaliser:
 
     def tokens(self, text: str) -> tuple[str, ...]:
         """Return the normalised, stemmed tokens of ``text``."""
+        return self.normalise(raw_tokens(text))
+
+    def normalise(self, raw_tokens: list[str]) -> tuple[str, ...]:
+        """The normalised, stemmed tokens of :func:`raw_tokens`' output: the split is the same
+        for every slang table, so two normalisers of one text can share it."""
         out: list[str] = []
         cache = self._token_cache
-        for raw in _TOKEN.findall(_DROP.sub(" ", text.lower())):
+        for raw in raw_tokens:
             mapped = cache.get(raw)
             if mapped is None:
                 mapped = self._normalise_token(raw)

@@ -78,9 +78,10 @@ class Prediction:
 _NORMALISER = TextNormaliser()
 
 
-def word_text(text: str) -> str:
-    """Input of the word features: normalised, stemmed tokens."""
-    return " ".join(_NORMALISER.tokens(text))
+def word_text(text: str, raw: list[str] | None = None) -> str:
+    """Input of the word features: normalised, stemmed tokens (``raw``: the text's
+    :func:`router.textnorm.raw_tokens` when the caller has them)."""
+    return " ".join(_NORMALISER.tokens(text) if raw is None else _NORMALISER.normalise(raw))
 
 
 def char_text(text: str) -> str:
@@ -141,13 +142,16 @@ class RouterModel:
             self._scorer = SparseScorer(self.parts, float(self.meta.get("params", {}).get("category_weight", 1.0)))
         return self._scorer
 
-    def predict(self, texts: Sequence[str], categories: Sequence[str | None], reasons: int = 3) -> list[Prediction]:
+    def predict(self, texts: Sequence[str], categories: Sequence[str | None], reasons: int = 3,
+                raw: Sequence[list[str]] | None = None) -> list[Prediction]:
         """Predict the label of each complaint, with the top contributing features as reasons.
 
         Uses :attr:`scorer` (same probabilities as :meth:`predict_proba`, several times faster).
+        ``raw``: each text's :func:`router.textnorm.raw_tokens`, when the caller split them already.
         """
         scorer = self.scorer
-        xw, xc, cats = scorer.features([word_text(t) for t in texts], [char_text(t) for t in texts],
+        words = [word_text(t) for t in texts] if raw is None else [word_text(t, r) for t, r in zip(texts, raw)]
+        xw, xc, cats = scorer.features(words, [char_text(t) for t in texts],
                                        [category_token(c) or "cat__none" for c in categories])
         proba = scorer.scores(xw, xc, cats)
         labels = scorer.classes

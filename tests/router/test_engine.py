@@ -246,6 +246,49 @@ class TestSharedDuplicates:
             finally:
                 conn.execute(f"DROP TABLE IF EXISTS {table}")
 
+    def test_stored_words_are_the_sorted_word_set_also_when_a_word_holds_a_space(self, postgres_dsn, dedup_table):
+        """The words travel as one space-separated text the server splits; a word with a space
+        (no tokeniser makes one) still arrives whole, and an empty set is an empty array."""
+        import psycopg
+
+        from router.shared_duplicates import PostgresDuplicateIndex
+
+        table = f"{dedup_table}_recent"
+        index = PostgresDuplicateIndex(postgres_dsn, table)
+        try:
+            cases = [frozenset({"sampah", "numpuk", "gang", "07"}), frozenset({"dua kata", "satu"}), frozenset()]
+            complaints = [make_complaint(f"teks {i}") for i in range(len(cases))]
+            index.check_and_add_many([(c, w, "sampah", "3171011001") for c, w in zip(complaints, cases)])
+            with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+                for c, words in zip(complaints, cases):
+                    row = conn.execute(f"SELECT words FROM {table} WHERE id = %s", (str(c.id),)).fetchone()
+                    assert row[0] == sorted(words)
+            # The Jaccard lookup reads the same words: 4 of 5 shared links, 2 of 4 does not.
+            near, far = make_complaint("lagi"), make_complaint("beda")
+            got = index.check_and_add_many([
+                (near, frozenset({"sampah", "numpuk", "gang", "07", "bau"}), None, "3171011001"),
+                (far, frozenset({"dua kata", "lain", "lagi"}), None, "3171011001")])
+            assert got == [str(complaints[0].id), None]
+        finally:
+            index.close()
+            with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+                conn.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+class TestBody:
+    def test_the_routed_body_is_the_complaint_json_plus_routing_byte_for_byte(self, router):
+        """The body is written without the dict round trip where that gives the same bytes:
+        non-ASCII text, quotes, control characters, coordinates (also tiny ones, which pydantic
+        and json spell differently)."""
+        from router.decision import build_body
+
+        text = 'Jalan "rusak" di Kel. Menteng \\ é 漢字 ☺ \x01\u2028 got mampet'
+        samples = [make_complaint(text), make_complaint(text, lat=-6.1754, long=106.8272)]
+        samples += [make_complaint("pohon tumbang", lat=v, long=v) for v in (0.0, 1e-5, 9.999e-5, 0.0012, -0.5)]
+        for c in samples:
+            routed = router.route(c)
+            assert routed.body == build_body(c.model_dump(mode="json"), routed.routing, redact=False)
+
 
 class TestContract:
     def test_every_routed_body_validates_against_the_routed_schema(self, router):

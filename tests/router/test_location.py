@@ -178,3 +178,16 @@ class TestKecamatanKelurahanClash:
         assert resolver.from_text("banjir di jatinegara").level == "kota"
         loc = resolver.from_text("jalan rusak di jatinegara, kec jatinegara")
         assert (loc.level, loc.kecamatan_code, loc.note) == ("kecamatan", "31.75.03", "names")
+
+
+def test_as_dict_holds_every_field_in_declaration_order():
+    """as_dict is written out by hand (speed): a field added later must not be left out."""
+    from dataclasses import fields
+
+    from router.location import ResolvedLocation
+
+    loc = ResolvedLocation(method="text", level="kecamatan", kecamatan="Menteng", kecamatan_code="31.71.06",
+                           kota="Kota Administrasi Jakarta Pusat", kota_code="31.71", note="names",
+                           candidates=("Menteng",))
+    expected = {f.name: getattr(loc, f.name) for f in fields(loc)} | {"candidates": ["Menteng"]}
+    assert list(loc.as_dict().items()) == list(expected.items())

@@ -71,3 +71,16 @@ def test_reasons_of_a_two_agency_model_point_to_each_side():
     road, dog = model.predict(["jalan rusak parah di gang", "anjing liar galak di gang"], [None, None])
     assert (road.label, dog.label) == ("binamarga", "dkpkp")
     assert "w:jalan" in road.reasons and "w:anjing" in dog.reasons
+
+
+def test_a_split_shared_with_the_rules_gives_the_same_predictions(dev_rows):
+    """The router splits each text once for the rules and the model (router.textnorm.raw_tokens);
+    the model's answers, reasons included, are those of its own split."""
+    from router.textnorm import TextNormaliser, raw_tokens
+
+    model = load_model(DEFAULT_MODEL_PATH)
+    texts, cats = [r.text for r in dev_rows[:300]], [r.category for r in dev_rows[:300]]
+    shared = model.predict(texts, cats, raw=[raw_tokens(t) for t in texts])
+    assert shared == model.predict(texts, cats)
+    rules_normaliser = TextNormaliser({"jlnan": "jalan"})
+    assert all(rules_normaliser.normalise(raw_tokens(t)) == rules_normaliser.tokens(t) for t in texts)
