@@ -348,7 +348,7 @@ def show(name: str, r: dict[str, float]) -> None:
 class Kanal:
     """``kanal run`` and ``kanal router`` on a unique topology and dedup database."""
 
-    def __init__(self, amqp: str, pg: str, tmp: Path, topology: TopologyConfig, port: int) -> None:
+    def __init__(self, amqp: str, pg: str, tmp: Path, topology: TopologyConfig, port: int, threads: int) -> None:
         parts = urllib.parse.urlsplit(amqp)
         bare = parts._replace(netloc=f"{parts.username}@{parts.hostname}:{parts.port or 5672}").geturl()
         os.environ["KANAL_BENCH_AMQP_PASSWORD"] = urllib.parse.unquote(parts.password or "")
@@ -358,7 +358,7 @@ class Kanal:
             "spool": {"path": str(tmp / "spool.db")},
             "attachments": {"path": str(tmp / "attachments")},
             "broker": {"url": bare, "password": "${KANAL_BENCH_AMQP_PASSWORD}", "topology": topology.model_dump()},
-            "webhooks": {"host": "127.0.0.1", "port": port, "threads": 16},
+            "webhooks": {"host": "127.0.0.1", "port": port, "threads": threads},
             "router": {"dedup_dsn": "${KANAL_BENCH_DSN}"},
             "log": {"level": "warning", "format": "json"},
             "channels": [{"name": CHANNEL, "type": "sms", "options": {
@@ -412,6 +412,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=1000.0, help="offered load, SMS/s")
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--clients", type=int, default=32, help="gateway connections")
+    parser.add_argument("--threads", type=int, default=16,
+                        help="kanal run's webhook threads (webhooks.threads); a webhook holds one while it waits "
+                             "for its group commit, so fewer threads than connections means smaller groups")
     parser.add_argument("--step", action="store_true", help="raise the load until p99 passes 1 s")
     parser.add_argument("--step-seconds", type=float, default=15.0)
     parser.add_argument("--amqp", default="amqp://guest:guest@127.0.0.1:5672/%2F")
@@ -460,7 +463,7 @@ def main() -> None:
             base_collector = Collector(args.amqp, [base_out])
             base_collector.start()
             port = free_port()
-            kanal = Kanal(args.amqp, pg, tmp, topology, port)
+            kanal = Kanal(args.amqp, pg, tmp, topology, port, args.threads)
             kanal.start(port, args.amqp, topology.intake_queue)
             collector = Collector(args.amqp, outputs)
             collector.start()
