@@ -12,6 +12,10 @@ publishes each request with confirms and answers after the confirm -> a consumer
 republishes with confirms and acks -> the same reading consumer. No spool, no routing,
 no dedup. Both are printed with the ratio.
 
+To tell the stages apart, each run also prints the HTTP answer time (the webhook
+side alone: for Kanal, the spool commit) and the peak backlog of the queue in front of
+the second stage (Kanal: the intake queue the router reads), sampled every half second.
+
 Every run checks that nothing was lost (every 2xx-answered SMS arrived) and nothing
 arrived twice. ``--step`` raises the offered load until p99 passes 1 s and prints the
 load where it did.
@@ -66,7 +70,8 @@ TEXTS = [
 
 
 def generate(port: int, path: str, rate: float, seconds: float, clients: int, offset: int, out: str) -> None:
-    """Offer ``rate`` requests/s for ``seconds``; write {ref: [send time, status]} to ``out``."""
+    """Offer ``rate`` requests/s for ``seconds``; write {ref: [send time, status, seconds to the answer]}
+    to ``out``."""
     total = int(rate * seconds)
     sent: dict[int, list[float]] = {}
     t0 = time.time() + 0.5
@@ -96,7 +101,7 @@ def generate(port: int, path: str, rate: float, seconds: float, clients: int, of
                     conn.close()
                     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
             with lock:
-                sent[ref] = [began, status]
+                sent[ref] = [began, status, time.time() - began]
 
     threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
     for t in threads:
@@ -278,14 +283,40 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] if ordered else float("nan")
 
 
+class DepthWatch:
+    """Samples a queue's depth every half second while a run is offered (the backlog in front of
+    the consumer of that queue: the router's intake, or the baseline relay's input)."""
+
+    def __init__(self, amqp: str, queue_name: str) -> None:
+        self.amqp, self.queue_name = amqp, queue_name
+        self.peak = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        with pika.BlockingConnection(pika.URLParameters(self.amqp)) as conn:
+            channel = conn.channel()
+            while not self.stop.wait(0.5):
+                depth = channel.queue_declare(self.queue_name, passive=True).method.message_count
+                self.peak = max(self.peak, depth)
+
+    def finish(self) -> int:
+        self.stop.set()
+        self.thread.join(5)
+        return self.peak
+
+
 def offer(port: int, path: str, rate: float, seconds: float, clients: int, offset: int,
-          collector: Collector, tmp: Path) -> dict[str, float]:
+          collector: Collector, tmp: Path, amqp: str, watched: str) -> dict[str, float]:
     """Run the load generator against one pipeline and measure."""
     out = tmp / f"sent-{offset}.json"
+    watch = DepthWatch(amqp, watched)
     subprocess.run([sys.executable, __file__, "--generate", str(port), path, str(rate), str(seconds),
                     str(clients), str(offset), str(out)], check=True)
+    peak = watch.finish()
     sent = {int(k): v for k, v in json.loads(out.read_text()).items()}
-    accepted = {ref for ref, (_t, status) in sent.items() if 200 <= status < 300}
+    accepted = {ref for ref, (_t, status, _answered) in sent.items() if 200 <= status < 300}
     # A backlog drains at the pipeline's own pace: wait while messages keep arriving.
     seen, quiet_since = -1, time.time()
     while not accepted <= set(collector.arrived) and time.time() - quiet_since < 15:
@@ -294,13 +325,15 @@ def offer(port: int, path: str, rate: float, seconds: float, clients: int, offse
         time.sleep(0.2)
     time.sleep(0.5)  # a repeat would arrive now
     latencies = [collector.arrived[r] - sent[r][0] for r in accepted if r in collector.arrived]
-    first = min(t for t, _ in sent.values())
+    first = min(v[0] for v in sent.values())
+    answers = [v[2] for r, v in sent.items() if r in accepted]
     last = max((collector.arrived[r] for r in accepted if r in collector.arrived), default=first)
     return {
         "offered": rate, "sent": len(sent), "accepted": len(accepted),
         "lost": len(accepted - set(collector.arrived)), "repeats": collector.repeats,
         "p50": percentile(latencies, 50), "p95": percentile(latencies, 95), "p99": percentile(latencies, 99),
         "max": max(latencies, default=float("nan")), "throughput": len(latencies) / max(last - first, 1e-9),
+        "answer_p50": percentile(answers, 50), "answer_p99": percentile(answers, 99), "peak_depth": peak,
     }
 
 
@@ -308,12 +341,14 @@ def show(name: str, r: dict[str, float]) -> None:
     print(f"  {name:<9} offered {r['offered']:>6,.0f}/s  achieved {r['throughput']:>7,.0f}/s  "
           f"p50 {r['p50'] * 1000:>7.1f} ms  p95 {r['p95'] * 1000:>7.1f}  p99 {r['p99'] * 1000:>8.1f}  "
           f"max {r['max'] * 1000:>8.1f}  accepted {r['accepted']:,}  lost {r['lost']}  twice {r['repeats']}")
+    print(f"  {'':<9} HTTP answer p50 {r['answer_p50'] * 1000:.1f} ms  p99 {r['answer_p99'] * 1000:.1f} ms;  "
+          f"peak backlog in front of the second stage {r['peak_depth']:,}  load average {os.getloadavg()[0]:.1f}")
 
 
 class Kanal:
     """``kanal run`` and ``kanal router`` on a unique topology and dedup database."""
 
-    def __init__(self, amqp: str, pg: str, tmp: Path, topology: TopologyConfig, port: int) -> None:
+    def __init__(self, amqp: str, pg: str, tmp: Path, topology: TopologyConfig, port: int, threads: int) -> None:
         parts = urllib.parse.urlsplit(amqp)
         bare = parts._replace(netloc=f"{parts.username}@{parts.hostname}:{parts.port or 5672}").geturl()
         os.environ["KANAL_BENCH_AMQP_PASSWORD"] = urllib.parse.unquote(parts.password or "")
@@ -323,7 +358,7 @@ class Kanal:
             "spool": {"path": str(tmp / "spool.db")},
             "attachments": {"path": str(tmp / "attachments")},
             "broker": {"url": bare, "password": "${KANAL_BENCH_AMQP_PASSWORD}", "topology": topology.model_dump()},
-            "webhooks": {"host": "127.0.0.1", "port": port, "threads": 16},
+            "webhooks": {"host": "127.0.0.1", "port": port, "threads": threads},
             "router": {"dedup_dsn": "${KANAL_BENCH_DSN}"},
             "log": {"level": "warning", "format": "json"},
             "channels": [{"name": CHANNEL, "type": "sms", "options": {
@@ -377,6 +412,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=1000.0, help="offered load, SMS/s")
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--clients", type=int, default=32, help="gateway connections")
+    parser.add_argument("--threads", type=int, default=16,
+                        help="kanal run's webhook threads (webhooks.threads); a webhook holds one while it waits "
+                             "for its group commit, so fewer threads than connections means smaller groups")
     parser.add_argument("--step", action="store_true", help="raise the load until p99 passes 1 s")
     parser.add_argument("--step-seconds", type=float, default=15.0)
     parser.add_argument("--amqp", default="amqp://guest:guest@127.0.0.1:5672/%2F")
@@ -425,7 +463,7 @@ def main() -> None:
             base_collector = Collector(args.amqp, [base_out])
             base_collector.start()
             port = free_port()
-            kanal = Kanal(args.amqp, pg, tmp, topology, port)
+            kanal = Kanal(args.amqp, pg, tmp, topology, port, args.threads)
             kanal.start(port, args.amqp, topology.intake_queue)
             collector = Collector(args.amqp, outputs)
             collector.start()
@@ -440,10 +478,11 @@ def main() -> None:
                     print(f"\noffered {rate:,.0f} SMS/s for {seconds:.0f} s")
                     if not args.no_baseline:
                         base = offer(server.server_address[1], "/sms", rate, seconds, args.clients, offset,
-                                     base_collector, tmp)
+                                     base_collector, tmp, args.amqp, base_in)
                         show("baseline", base)
                     offset += 10_000_000
-                    kan = offer(port, path, rate, seconds, args.clients, offset, collector, tmp)
+                    kan = offer(port, path, rate, seconds, args.clients, offset, collector, tmp, args.amqp,
+                                topology.intake_queue)
                     offset += 10_000_000
                     show("kanal", kan)
                     if not args.no_baseline:

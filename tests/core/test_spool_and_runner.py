@@ -214,3 +214,29 @@ def test_a_channel_declares_batch_max_bytes_with_a_bounded_default():
     default = ChannelConfig(name="x", type="walkin").batch_max_bytes
     assert 1024 * 1024 <= default <= 64 * 1024 * 1024
     assert ChannelConfig(name="x", type="walkin", batch_max_bytes=4096).batch_max_bytes == 4096
+
+
+def test_removing_forwarded_rows_does_not_wait_for_the_disk_but_every_intake_commit_does(spool, runner):
+    """A lost removal only republishes rows (the router drops the repeats); a webhook's
+    commit must be on disk before its answer, so it keeps synchronous=FULL."""
+    level = ["FULL"]  # the spool opens its write connection with synchronous=FULL
+    commits: list[str] = []
+
+    def trace(statement: str) -> None:
+        if statement.startswith("PRAGMA synchronous="):
+            level[0] = statement.split("=", 1)[1]
+        elif statement == "COMMIT":
+            commits.append(level[0])
+
+    spool._conn.set_trace_callback(trace)
+    raw = RawMessage("a", json.dumps({"id": "A-9", "description": "Jalan berlubang"}).encode(), utc_now())
+    runner.ingest([raw])
+    assert commits == ["FULL"]
+    spool.mark_forwarded([r.seq for r in spool.pending(10)])
+    assert commits == ["FULL", "NORMAL"]
+    raw2 = RawMessage("b", json.dumps({"id": "A-10", "description": "Lampu mati"}).encode(), utc_now())
+    runner.ingest([raw2])
+    assert commits == ["FULL", "NORMAL", "FULL"]
+    spool._conn.set_trace_callback(None)
+    assert spool._conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    assert spool.depth() == 1

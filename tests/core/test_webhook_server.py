@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import logging
 import select
 import socket
 import sqlite3
@@ -15,7 +16,7 @@ import pytest
 import requests
 
 from connectors.attachments import LocalAttachmentStore
-from connectors.push import WebhookRoute
+from connectors.push import WebhookRoute, text_response
 from connectors.runner import ChannelRunner
 from connectors.webhooks import WebhookApp, WebhookServer
 from kanal.spool import Spool
@@ -229,3 +230,44 @@ def _environ(path: str, body: bytes) -> dict:
     return {"REQUEST_METHOD": "POST", "PATH_INFO": path, "CONTENT_LENGTH": str(len(body)),
             "CONTENT_TYPE": "application/json", "HTTP_AUTHORIZATION": "Bearer s3cret-desk-token",
             "wsgi.input": io.BytesIO(body), "wsgi.url_scheme": "http", "HTTP_HOST": "localhost"}
+
+
+def test_waitress_queue_warnings_are_throttled_not_one_per_request(tmp_path, monkeypatch, caplog):
+    """With every thread busy waitress warns "Task queue depth" for each new request, on
+    the thread that does all the socket I/O; only one such line per period is logged."""
+    monkeypatch.setenv("KANAL_TEST_DESK_TOKEN", "s3cret-desk-token")
+    connector = make_walkin(tmp_path, token="${KANAL_TEST_DESK_TOKEN}")
+    spool = Spool(tmp_path / "spool.db")
+    runner = ChannelRunner(connector, spool, LocalAttachmentStore(tmp_path / "att"))
+    release = threading.Event()
+
+    def slow(_request):
+        release.wait(10)
+        return text_response(200, "ok\n")
+
+    app = WebhookApp("/webhooks")
+    app.add_channel(runner, [WebhookRoute("GET", "/slow", slow)])
+    server = WebhookServer(app, port=0, threads=1)
+    server.start()
+    answers: list[int] = []
+    caplog.set_level(logging.WARNING, logger="waitress.queue")
+    try:
+        senders = [threading.Thread(target=lambda: answers.append(
+            requests.get(f"{server.url}/webhooks/walkin-test/slow", timeout=15).status_code)) for _ in range(6)]
+        for sender in senders:
+            sender.start()
+            time.sleep(0.05)
+        deadline = time.monotonic() + 5
+        while len(server._server.task_dispatcher.queue) < 5 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(server._server.task_dispatcher.queue) == 5, "five requests wait for the one thread"
+        release.set()
+        for sender in senders:
+            sender.join(15)
+    finally:
+        release.set()
+        server.stop()
+        spool.close()
+    assert answers == [200] * 6
+    queue_lines = [r for r in caplog.records if r.name == "waitress.queue"]
+    assert len(queue_lines) <= 1
