@@ -123,7 +123,7 @@ class KanalProcess:
             from kanal.metrics import KanalMetrics
 
             self.metrics = KanalMetrics(self.spool, [(r.name, r.type, cfg.channel(r.name).quiet_alert_seconds)
-                                                      for r in self.runners])
+                                                      for r in self.runners], attachments=cfg.attachments.path)
             app.observer = self.metrics
             for runner in self.runners:
                 runner.observer = self.metrics

@@ -21,10 +21,13 @@ reasons are cleaned and capped (``other`` past the cap), never a sender, a text 
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
@@ -74,7 +77,8 @@ class KanalMetrics(Observer):
             in the embedded mode.
     """
 
-    def __init__(self, spool: Any, channels: Sequence[tuple[str, str, float]], forwarder: Any = None) -> None:
+    def __init__(self, spool: Any, channels: Sequence[tuple[str, str, float]], forwarder: Any = None,
+                 attachments: Path | None = None) -> None:
         self.registry = new_registry()
         self._newest: dict[str, float] = {}
         self.poll_seconds = Histogram("kanal_channel_poll_duration_seconds", "Time one poll of a pull channel took.",
@@ -85,6 +89,8 @@ class KanalMetrics(Observer):
         self.webhook_requests = Counter("kanal_webhook_requests", "Webhook requests answered, by route and status.",
                                         ["channel", "route", "method", "status"], registry=self.registry)
         self.registry.register(_SpoolCollector(spool, channels, self._newest))
+        if attachments is not None:
+            self.registry.register(_AttachmentStoreCollector(attachments))
         if forwarder is not None:
             self.watch_forwarder(forwarder)
 
@@ -217,6 +223,32 @@ class _SpoolCollector:
         yield open_q
         yield GaugeMetricFamily("kanal_spool_file_size_bytes", "Size of the spool's SQLite files (WAL included).",
                                 value=spool_file_size(self.spool.path))
+
+
+class _AttachmentStoreCollector:
+    """Files and bytes in the attachment store. Counting walks the store's folders, so
+    the figure is taken at most once a minute however often Prometheus scrapes."""
+
+    every_seconds = 60.0
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._taken_at = -math.inf
+        self._usage = (0, 0)
+        self._lock = threading.Lock()
+
+    def collect(self) -> Iterable[Metric]:
+        from kanal.fetcher import store_usage
+
+        with self._lock:
+            if time.monotonic() - self._taken_at >= self.every_seconds:
+                self._usage = store_usage(self.root) if self.root.exists() else (0, 0)
+                self._taken_at = time.monotonic()
+            files, size = self._usage
+        yield GaugeMetricFamily("kanal_attachment_store_files", "Files in the attachment store (photos, documents).",
+                                value=files)
+        yield GaugeMetricFamily("kanal_attachment_store_size_bytes", "Bytes in the attachment store, taken at most "
+                                "once a minute.", value=size)
 
 
 def spool_file_size(path: Any) -> int:

@@ -8,6 +8,7 @@ prometheus_client's parser, as Prometheus would read them.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import socket
 import time
@@ -109,6 +110,19 @@ class TestRunMetrics:
         assert after.value("kanal_spool_waiting_complaints") is not None
         assert after.value("kanal_spool_oldest_waiting_age_seconds") >= 0
         assert after.content_type.startswith("text/plain")
+
+    def test_the_attachment_store_size_is_exported(self, kanal: KanalProcess, tmp_path: Path) -> None:
+        photo = b"\xff\xd8\xff\xe0" + b"x" * 5000
+        digest = hashlib.sha256(photo).hexdigest()
+        stored = tmp_path / "attachments" / digest[:2] / digest[2:4] / digest
+        stored.parent.mkdir(parents=True)
+        stored.write_bytes(photo)
+        (stored.parent / "not-a-stored-file.tmp").write_bytes(b"partial download")
+
+        figures = scrape(ops_url(kanal))
+        assert figures.value("kanal_attachment_store_files") == 1
+        assert figures.value("kanal_attachment_store_size_bytes") == len(photo)
+        assert figures.families["kanal_attachment_store_size_bytes"].type == "gauge"
 
     def test_source_lag_and_ack_counters_are_exported(self, kanal: KanalProcess) -> None:
         base = ops_url(kanal)
