@@ -133,6 +133,8 @@ def urlencoded(fields: list[tuple[str, bytes]]) -> str:
 
 #: A header value requests can send (no CR, LF, NUL or leading blank).
 header_values = st.one_of(
-    st.text(st.characters(min_codepoint=0x21, max_codepoint=0xFF), max_size=60),
-    st.binary(max_size=40).map(lambda b: bytes(c for c in b if c not in b"\r\n\x00").lstrip(b" \t")),
+    # No leading whitespace as the client sees it (requests refuses to send such a header:
+    # '\xa0' for text, '\x0b' or '\x0c' for bytes), or the test fails before any request.
+    st.text(st.characters(min_codepoint=0x21, max_codepoint=0xFF), max_size=60).map(str.lstrip),
+    st.binary(max_size=40).map(lambda b: bytes(c for c in b if c not in b"\r\n\x00").lstrip()),
 )
