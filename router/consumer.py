@@ -6,9 +6,10 @@ on one kombu channel in AMQP transaction mode (``tx.select``):
 1. decode the body; a body that is not a valid complaint is a poison message;
 2. route them (:meth:`Router.route_many`, the learned model asked once for the batch;
    pure apart from one pass over the duplicate index);
-3. claim the ids in the shared dedup store (one database transaction, see
-   router/dedup.py); an id routed before is acked and counted as a duplicate; for the
-   others publish the routed message (persistent, ``mandatory``, AMQP priority set);
+3. note the ids in the dedup store's in-doubt journal (a committed transaction of its
+   own), then claim them (one database transaction, see router/dedup.py); an id routed
+   before is acked and counted as a duplicate; for the others publish the routed
+   message (persistent, ``mandatory``, AMQP priority set);
 4. ack the intake messages and ``tx.commit``: the broker applies the publishes and the
    acks together and confirms the commit; only then is the dedup claim committed.
 
@@ -231,6 +232,9 @@ class RouterConsumer:
                 decided.append((message, result))
         sent: dict[str, tuple[Message, Routed]] = {}
         duplicates: list[str] = []
+        # Committed before the AMQP commit: an id a crash leaves neither claimed nor
+        # acked-and-redelivered is then known to have been in a commit (router/dedup.py).
+        self.router.dedup.note_in_doubt([r.complaint_id for _, r in decided])
         with self.router.dedup.claim_many([(r.complaint_id, r.queue) for _, r in decided]) as fresh:
             for message, routed in decided:
                 if routed.complaint_id in fresh:

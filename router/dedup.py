@@ -14,10 +14,19 @@ commit, neither the publish nor the ack happened and the database rolls the clai
 After the AMQP commit the intake copy is gone, so it cannot come back.
 
 The one window left: a crash after the broker applied the AMQP commit and before the
-database commit arrives (microseconds; nothing runs in between) loses the dedup
-record, so a *second copy* of that same complaint arriving later (a forwarder resend)
-would be routed again. It takes that crash and a resend of the same id together;
-the routed message's ``message_id`` is the complaint id, so the CRM can drop it.
+database commit arrives (the wait for ``tx.commit-ok`` and the claim's commit) loses
+the dedup record, so a *second copy* of that same complaint arriving later (a
+forwarder resend) would be routed again. It takes that crash and a resend of the same
+id together; the routed message's ``message_id`` is the complaint id, so the CRM can
+drop it.
+
+The in-doubt journal (``<table>_in_doubt``): before its AMQP commit the consumer notes
+the batch's ids there in a transaction of its own (:meth:`DedupStore.note_in_doubt`).
+An id forwarded to the intake queue with neither a claim nor a note was never in a
+router's commit, so no router crash can have lost it (it is still queued or
+dead-lettered); an id noted but never claimed was in a commit its router did not see
+the end of: usually routed, rarely lost (docs/router.md). ``kanal router unrouted``
+tells the two apart.
 """
 
 from __future__ import annotations
@@ -32,7 +41,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 DEFAULT_TABLE = "kanal_router_dedup"
-_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,50}$")  # room for the "_in_doubt_at" suffix
 
 
 class Claim:
@@ -86,6 +95,15 @@ class DedupStore(ABC):
         """True if ``complaint_id`` is recorded as routed."""
 
     @abstractmethod
+    def note_in_doubt(self, complaint_ids: list[str]) -> None:
+        """Record, in a committed transaction of its own, that ``complaint_ids`` are about to
+        go into an AMQP commit (call it before :meth:`claim_many`, never inside one)."""
+
+    @abstractmethod
+    def noted_in_doubt(self, complaint_ids: list[str]) -> set[str]:
+        """Which of ``complaint_ids`` were ever noted by :meth:`note_in_doubt` (within retention)."""
+
+    @abstractmethod
     def prune(self, now: float | None = None) -> int:
         """Forget ids older than the retention window; returns how many."""
 
@@ -109,6 +127,9 @@ class SqliteDedupStore(DedupStore):
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute(
             f"CREATE TABLE IF NOT EXISTS {table} (id TEXT PRIMARY KEY, routed_at REAL NOT NULL, queue TEXT)"
+        )
+        self._conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {table}_in_doubt (id TEXT PRIMARY KEY, noted_at REAL NOT NULL) WITHOUT ROWID"
         )
 
     @contextmanager
@@ -153,9 +174,37 @@ class SqliteDedupStore(DedupStore):
             row = self._conn.execute(f"SELECT 1 FROM {self.table} WHERE id = ?", (complaint_id,)).fetchone()
         return row is not None
 
+    def note_in_doubt(self, complaint_ids: list[str]) -> None:
+        if not complaint_ids:
+            return
+        now = time.time()
+        with self._lock:
+            if self._conn.in_transaction:
+                msg = "note_in_doubt() inside a claim: the note must be committed before the AMQP commit"
+                raise RuntimeError(msg)
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.executemany(f"INSERT OR REPLACE INTO {self.table}_in_doubt (id, noted_at) VALUES (?, ?)",
+                                       [(c, now) for c in complaint_ids])
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def noted_in_doubt(self, complaint_ids: list[str]) -> set[str]:
+        found: set[str] = set()
+        with self._lock:
+            for start in range(0, len(complaint_ids), 500):
+                chunk = complaint_ids[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                found.update(r[0] for r in self._conn.execute(
+                    f"SELECT id FROM {self.table}_in_doubt WHERE id IN ({marks})", chunk))
+        return found
+
     def prune(self, now: float | None = None) -> int:
         horizon = (now or time.time()) - self.retention_seconds
         with self._lock:
+            self._conn.execute(f"DELETE FROM {self.table}_in_doubt WHERE noted_at < ?", (horizon,))
             return self._conn.execute(f"DELETE FROM {self.table} WHERE routed_at < ?", (horizon,)).rowcount
 
     def close(self) -> None:
@@ -180,6 +229,11 @@ class PostgresDedupStore(DedupStore):
                     "routed_at TIMESTAMPTZ NOT NULL DEFAULT now(), queue TEXT)"
                 )
                 self._conn.execute(f"CREATE INDEX IF NOT EXISTS {table}_at ON {table} (routed_at)")
+                self._conn.execute(
+                    f"CREATE TABLE IF NOT EXISTS {table}_in_doubt (id TEXT PRIMARY KEY, "
+                    "noted_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+                )
+                self._conn.execute(f"CREATE INDEX IF NOT EXISTS {table}_in_doubt_at ON {table}_in_doubt (noted_at)")
         except (errors.UniqueViolation, errors.DuplicateTable):
             pass  # another replica created it at the same moment
         self._conn.execute(f"SET lock_timeout = '{int(lock_timeout_s * 1000)}ms'")
@@ -212,9 +266,32 @@ class PostgresDedupStore(DedupStore):
             row = self._conn.execute(f"SELECT 1 FROM {self.table} WHERE id = %s", (complaint_id,)).fetchone()
         return row is not None
 
+    def note_in_doubt(self, complaint_ids: list[str]) -> None:
+        from psycopg.pq import TransactionStatus
+
+        if not complaint_ids:
+            return
+        if self._conn.info.transaction_status == TransactionStatus.INTRANS:
+            msg = "note_in_doubt() inside a claim: the note must be committed before the AMQP commit"
+            raise RuntimeError(msg)
+        with self._conn.transaction():
+            # Not waiting for the WAL flush: a database crash that loses a note only makes
+            # ``kanal router unrouted`` call that complaint "not claimed" instead of "in doubt".
+            self._conn.execute("SET LOCAL synchronous_commit = off")
+            self._conn.execute(
+                f"INSERT INTO {self.table}_in_doubt (id) SELECT * FROM unnest(%s::text[]) "
+                "ON CONFLICT (id) DO UPDATE SET noted_at = now()", (sorted(set(complaint_ids)),))
+
+    def noted_in_doubt(self, complaint_ids: list[str]) -> set[str]:
+        with self._conn.transaction():
+            rows = self._conn.execute(f"SELECT id FROM {self.table}_in_doubt WHERE id = ANY(%s)",
+                                      (complaint_ids,)).fetchall()
+        return {r[0] for r in rows}
+
     def prune(self, now: float | None = None) -> int:
         horizon = (now or time.time()) - self.retention_seconds
         with self._conn.transaction():
+            self._conn.execute(f"DELETE FROM {self.table}_in_doubt WHERE noted_at < to_timestamp(%s)", (horizon,))
             cur = self._conn.execute(
                 f"DELETE FROM {self.table} WHERE routed_at < to_timestamp(%s)", (horizon,)
             )

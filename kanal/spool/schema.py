@@ -10,6 +10,8 @@ Tables:
     channel_status state, last success / error, counts per channel instance
     counters       named counts per channel (drops by reason, refused webhooks)
     routed         the embedded default's routed complaints
+    forwarded_bodies  what the broker confirmed, kept for ``spool.retention_days`` so a
+                   complaint lost past the intake queue can be put back in the outbox
     processes      liveness of the processes writing to the spool (``kanal status``)
     ack_outbox     replies to reporters, granted with their complaint (kanal/ack_outbox.py)
     held_parts     parts of a message that arrive separately, until it is whole (kanal/held_parts.py)
@@ -105,6 +107,13 @@ CREATE TABLE IF NOT EXISTS routed (
     routed_at REAL NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS routed_at ON routed (routed_at);
+CREATE TABLE IF NOT EXISTS forwarded_bodies (
+    id TEXT NOT NULL UNIQUE,
+    channel TEXT NOT NULL,
+    body BLOB NOT NULL,
+    forwarded_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS forwarded_bodies_at ON forwarded_bodies (forwarded_at);
 CREATE TABLE IF NOT EXISTS processes (
     pid INTEGER NOT NULL,
     host TEXT NOT NULL,

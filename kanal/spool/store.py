@@ -173,7 +173,8 @@ class Spool(SpoolWriter, SpoolReaders):
         return [OutboxRow(*r) for r in rows]
 
     def mark_forwarded(self, seqs: Sequence[int]) -> None:
-        """Remove confirmed complaints from the outbox; the ledger remembers them."""
+        """Remove confirmed complaints from the outbox; the ledger remembers them, and
+        ``forwarded_bodies`` keeps their bodies for :meth:`requeue_forwarded`."""
         if not seqs:
             return
         now = time.time()
@@ -188,7 +189,44 @@ class Spool(SpoolWriter, SpoolReaders):
                     f"UPDATE ledger SET forwarded_at = ? WHERE id IN (SELECT id FROM outbox WHERE seq IN ({marks}))",
                     [now, *chunk],
                 )
+                conn.execute(
+                    "INSERT OR REPLACE INTO forwarded_bodies (id, channel, body, forwarded_at)"
+                    f" SELECT id, channel, body, ? FROM outbox WHERE seq IN ({marks})",
+                    [now, *chunk],
+                )
                 conn.execute(f"DELETE FROM outbox WHERE seq IN ({marks})", chunk)
+
+    def requeue_forwarded(self, ids: Sequence[str]) -> tuple[list[str], list[str]]:
+        """Put forwarded complaints back in the outbox, bodies as the broker confirmed them,
+        for the forwarder to publish again (``kanal router unrouted --replay``).
+
+        The router's dedup store makes this safe for a complaint that was routed after
+        all: it is acked as a duplicate. Returns (ids put back, ids whose body is no
+        longer kept: older than ``spool.retention_days``, or never forwarded). An id
+        already waiting in the outbox counts as put back and is not added twice.
+        """
+        now = time.time()
+        requeued: list[str] = []
+        missing: list[str] = []
+        with self._write() as conn:
+            waiting: set[str] = set()
+            for start in range(0, len(ids), 500):  # the outbox has no index on id: one scan per chunk
+                chunk = list(ids[start : start + 500])
+                marks = ",".join("?" * len(chunk))
+                waiting.update(r[0] for r in conn.execute(f"SELECT id FROM outbox WHERE id IN ({marks})", chunk))
+            for cid in dict.fromkeys(ids):
+                if cid in waiting:
+                    requeued.append(cid)
+                    continue
+                row = conn.execute("SELECT channel, body FROM forwarded_bodies WHERE id = ?", (cid,)).fetchone()
+                if row is None:
+                    missing.append(cid)
+                    continue
+                conn.execute("INSERT INTO outbox (id, channel, body, created_at) VALUES (?, ?, ?, ?)",
+                             (cid, row[0], row[1], now))
+                conn.execute("UPDATE ledger SET forwarded_at = NULL WHERE id = ?", (cid,))
+                requeued.append(cid)
+        return requeued, missing
 
     def route_locally(self, routed: Sequence[tuple[int, str, str, str, bytes]]) -> int:
         """Embedded default: move outbox rows to the routed store in one transaction.
@@ -236,6 +274,7 @@ class Spool(SpoolWriter, SpoolReaders):
                 "DELETE FROM ledger WHERE forwarded_at IS NOT NULL AND taken_at < ?", (cutoff,)
             ).rowcount
             conn.execute("DELETE FROM routed WHERE routed_at < ?", (cutoff,))
+            conn.execute("DELETE FROM forwarded_bodies WHERE forwarded_at < ?", (cutoff,))
             conn.execute("DELETE FROM quarantine WHERE resolved_at IS NOT NULL AND resolved_at < ?", (cutoff,))
             held_parts.prune(conn, now or time.time())
             fetch_queue.prune(conn)

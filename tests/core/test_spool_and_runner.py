@@ -240,3 +240,28 @@ def test_removing_forwarded_rows_does_not_wait_for_the_disk_but_every_intake_com
     spool._conn.set_trace_callback(None)
     assert spool._conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
     assert spool.depth() == 1
+
+
+def test_a_forwarded_complaint_can_be_put_back_in_the_outbox_once_with_the_body_the_broker_had(spool, runner):
+    import time
+
+    def raw(ref: str) -> RawMessage:
+        return RawMessage(ref, json.dumps({"id": ref, "description": f"banjir di {ref}"}).encode(), utc_now())
+
+    sent_id, waiting_id = (str(r.complaint_id) for r in runner.ingest([raw("R-1"), raw("R-2")]))
+    [first, second] = spool.pending(10)
+    spool.mark_forwarded([first.seq])  # R-1 confirmed by the broker; R-2 still waits
+    assert spool.depth() == 1
+
+    back, gone = spool.requeue_forwarded([sent_id, sent_id, waiting_id, "unknown"])
+    assert back == [sent_id, waiting_id] and gone == ["unknown"]
+    rows = spool.pending(10)
+    assert [r.id for r in rows] == [waiting_id, sent_id], "put back once, at the tail"
+    assert rows[1].body == first.body and rows[1].seq > second.seq
+    assert spool.forwarded_between(0, time.time() + 1) == [], "the ledger waits for the broker again"
+    assert spool.requeue_forwarded([sent_id]) == ([sent_id], []), "already waiting: not twice"
+    assert spool.depth() == 2
+
+    spool.mark_forwarded([r.seq for r in spool.pending(10)])
+    assert spool.prune(now=time.time() + spool.retention_seconds + 60) == 2
+    assert spool.requeue_forwarded([sent_id]) == ([], [sent_id]), "kept for the retention only"

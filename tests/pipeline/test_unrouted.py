@@ -55,9 +55,10 @@ def _intake_depth(amqp_url: str, queue: str) -> int:
             connection.close()
 
 
-def _unrouted(path: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+def _unrouted(path: Path, env: dict[str, str], *extra: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "kanal", "router", "unrouted", "--config", str(path),
-                           "--settle", "0s"], env=env, capture_output=True, text=True, timeout=60, check=False)
+                           "--settle", "0s", *extra], env=env, capture_output=True, text=True, timeout=60,
+                          check=False)
 
 
 def test_a_forwarded_complaint_that_no_router_routed_is_listed(tmp_path: Path) -> None:
@@ -107,8 +108,29 @@ def test_a_forwarded_complaint_that_no_router_routed_is_listed(tmp_path: Path) -
             assert found.returncode == 1, found.stdout + found.stderr
             [line] = [ln for ln in found.stdout.splitlines() if "provider id" in ln]
             assert lost_id in line and routed_id not in found.stdout
+            assert "not claimed" in line, "no router ever had it in a commit"
             assert "2 complaints forwarded" in found.stdout and "1 routed, 1 not routed" in found.stdout
             assert "dead-letter" in found.stderr, "the output says where to look"
+            lost_cid = line.split()[0]
+
+            # Put it back: only a listed id is taken; then `kanal run` forwards it again and a
+            # router routes it, once.
+            refused = _unrouted(path, full_env, "--replay", "not-a-listed-id")
+            assert refused.returncode == 2 and "not in the list" in refused.stderr
+            replayed = _unrouted(path, full_env, "--replay", lost_cid)
+            assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+            assert "1 put back in the outbox" in replayed.stdout
+            router = KanalProcess(["router", "--config", str(path)], env, tmp_path / "router2.log")
+            router.start()
+            sda = agency_queue_names(topology)["sda"]
+            again: list = []
+            wait_for(lambda: bool(again.extend(read_queue(amqp_url, sda, settle=0.2, timeout=5)) or again),
+                     timeout=60, interval=0.5, what="the replayed SMS on Dinas SDA's queue")
+            time.sleep(1.0)
+            again.extend(read_queue(amqp_url, sda, settle=0.5, timeout=5))
+            assert [d.message_id for d in again] == [lost_cid]
+            wait_for(lambda: _unrouted(path, full_env).returncode == 0, timeout=30, interval=1,
+                     what="the replayed complaint to be claimed")
         finally:
             run.kill9()
             router.kill9()

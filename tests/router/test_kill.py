@@ -18,6 +18,8 @@ import psycopg
 import pytest
 
 from router.decision import integrity_copy_id
+from router.dedup import PostgresDedupStore
+from router.unrouted import find_unrouted
 from tests.router.conftest import agency_queue_names, wait_for
 from tests.router.helpers import AGENCY_SAMPLES, make_complaint
 
@@ -116,6 +118,20 @@ class TestKillNine:
         assert wait_for(lambda: broker.depth(broker.topology.intake_queue) == 0 and _routed_depth(broker, queues) >= 1)
         time.sleep(0.5)
         assert _routed_ids(broker, queues) == [str(complaint.id)]
+        # What `kanal router unrouted` would say of it afterwards.
+        store = PostgresDedupStore(postgres_dsn, table=dedup_table)
+        try:
+            [(cid, channel, provider_id, at)] = [(str(complaint.id), "sms", complaint.provider_message_id, 0.0)]
+            found = find_unrouted([(cid, channel, provider_id, at)], store)
+        finally:
+            store.close()
+        if point == "before-commit":
+            assert found == [], "the redelivered complaint was claimed by the second router"
+        else:
+            # Killed after the broker applied the commit and before the claim committed: the
+            # complaint reached its agency, but no claim says so. The note made before the
+            # commit tells it apart from one no router ever had.
+            assert [(u.complaint_id, u.in_doubt) for u in found] == [(cid, True)]
 
     def test_random_kills_under_load_lose_nothing_and_route_nothing_twice(self, broker, amqp_url, postgres_dsn,
                                                                           dedup_table, rules, procs, tmp_path):
@@ -149,9 +165,22 @@ class TestKillNine:
         counts = Counter(_routed_ids(broker, queues))
         assert pungli and set(counts) == {str(c.id) for c in complaints} | {integrity_copy_id(c) for c in pungli}
         repeats = sum(n - 1 for n in counts.values())
-        print(f"\nrandom kills: {kills} kills, {len(counts)} routed ids, {repeats} repeated routed messages")
+        unclaimed, noted = _unclaimed(postgres_dsn, dedup_table, [str(c.id) for c in complaints])
+        print(f"\nrandom kills: {kills} kills, {len(counts)} routed ids, {repeats} repeated routed messages, "
+              f"{len(unclaimed)} routed without a claim (killed after the broker applied the commit)")
         assert repeats == 0
+        # Each of those was noted in doubt before its commit: `kanal router unrouted` calls it
+        # "in doubt", never "not claimed" (which would mean no router ever had it).
+        assert unclaimed <= noted
         assert kills >= 1
+
+
+def _unclaimed(dsn: str, table: str, ids: list[str]) -> tuple[set[str], set[str]]:
+    """Of ``ids``: those with no dedup claim, and those noted in doubt."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        claimed = {r[0] for r in conn.execute(f"SELECT id FROM {table} WHERE id = ANY(%s)", (ids,))}
+        noted = {r[0] for r in conn.execute(f"SELECT id FROM {table}_in_doubt WHERE id = ANY(%s)", (ids,))}
+    return set(ids) - claimed, noted
 
 
 def _settled(broker, queues) -> bool:
@@ -170,10 +199,12 @@ def _where_missing(broker, queues, dsn, table, complaints, pungli, log: Path) ->
     dead = {props.message_id for props, _ in broker.drain(broker.topology.dead_letter_queue)}
     with psycopg.connect(dsn, autocommit=True) as conn:
         claims = dict(conn.execute(f"SELECT id, queue FROM {table} WHERE id = ANY(%s)", (list(missing),)).fetchall())
+        noted = {r[0] for r in conn.execute(f"SELECT id FROM {table}_in_doubt WHERE id = ANY(%s)", (list(missing),))}
     logged = log.read_text(errors="replace").splitlines()
     lines = [f"{len(missing)} of {len(expected)} not routed (router logs: {log}):"]
     for cid in sorted(missing):
         place = "intake" if cid in intake else "dead-letter" if cid in dead else "nowhere"
         said = [line.split(" ", 3)[-1][:160] for line in logged if cid in line]
-        lines.append(f"  {cid} on {place}, dedup claim {claims.get(cid, 'none')}; router logs: {said}")
+        lines.append(f"  {cid} on {place}, dedup claim {claims.get(cid, 'none')}, "
+                     f"{'noted in doubt' if cid in noted else 'never noted'}; router logs: {said}")
     return "\n".join(lines)
