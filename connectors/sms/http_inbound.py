@@ -109,9 +109,24 @@ def dump_request(
     if query:
         target += "?" + query
     lines = [f"{request.method} {target} HTTP/1.1"]
-    wanted = [h.lower() for h in keep_headers]
-    lines.extend(f"{name}: {request.headers[name]}" for name in wanted if name in request.headers)
+    lines.extend(_kept_headers(request.headers, [h.lower() for h in keep_headers]))
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace") + request.body
+
+
+def _kept_headers(headers: Headers, wanted: list[str]) -> list[str]:
+    """``name: value`` of each header of ``wanted`` (lower-case names) the request has."""
+    environ = getattr(headers, "environ", None)  # werkzeug's EnvironHeaders: a view of the WSGI environ
+    if environ is None:
+        return [f"{name}: {headers[name]}" for name in wanted if name in headers]
+    # Looked up in the environ itself: EnvironHeaders answers each absent header by raising
+    # and catching a KeyError, which cost more than the rest of this function per SMS.
+    found = []
+    for name in wanted:
+        key = name.upper().replace("-", "_")
+        value = environ.get(key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + key)
+        if value is not None:
+            found.append(f"{name}: {value}")
+    return found
 
 
 def parse_dump(payload: bytes) -> RequestDump:
