@@ -59,7 +59,7 @@ log = structlog.get_logger("kanal.webhooks")
 QUEUE_WARNING_EVERY = 10.0
 
 
-class _QueueWarningThrottle(logging.Filter):
+class QueueWarningThrottle(logging.Filter):
     """Lets one of waitress's "Task queue depth is N" warnings through per ``every``
     seconds, saying how many were held back since the last one.
 
@@ -77,6 +77,12 @@ class _QueueWarningThrottle(logging.Filter):
         self._held = 0
         self._lock = threading.Lock()
 
+    @property
+    def held(self) -> int:
+        """Warnings held back since the last one let through."""
+        with self._lock:
+            return self._held
+
     def filter(self, record: logging.LogRecord) -> bool:
         """True for the first record of each period (with the count held back added)."""
         now = time.monotonic()
@@ -91,11 +97,11 @@ class _QueueWarningThrottle(logging.Filter):
 
 
 def throttle_queue_warnings(every: float = QUEUE_WARNING_EVERY) -> None:
-    """Install the throttle of waitress's queue warnings (see :class:`_QueueWarningThrottle`),
+    """Install the throttle of waitress's queue warnings (see :class:`QueueWarningThrottle`),
     once per process."""
     queue_log = logging.getLogger("waitress.queue")
-    if not any(isinstance(f, _QueueWarningThrottle) for f in queue_log.filters):
-        queue_log.addFilter(_QueueWarningThrottle(every))
+    if not any(isinstance(f, QueueWarningThrottle) for f in queue_log.filters):
+        queue_log.addFilter(QueueWarningThrottle(every))
 
 
 @dataclass(frozen=True)
