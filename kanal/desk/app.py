@@ -13,9 +13,7 @@ import re
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge
 from werkzeug.routing import Map, Rule
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
@@ -24,7 +22,7 @@ from connectors.base import RawMessage
 from connectors.runner import ChannelRunner
 from connectors.walkin.config import DeskLogin, WalkInOptions
 from kanal.desk.form import Photo, check
-from kanal.web.pages import environment, page
+from kanal.web.pages import PageApp, environment, page
 from kanal.web.places import places
 from kanal.web.security import LockOut, Session, SessionStore, csrf_ok, token, verify_password
 from normalizer.identity import reference_number
@@ -36,7 +34,7 @@ _KEY = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 FORM_OVERHEAD_BYTES = 256 * 1024
 
 
-class DeskApp:
+class DeskApp(PageApp):
     """WSGI app mounted at ``/desk`` for one ``walkin`` channel with ``desks``.
 
     Parameters:
@@ -69,20 +67,11 @@ class DeskApp:
             Rule("/<desk_id>/hari-ini", endpoint="today"),
         ])
 
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        request = Request(environ)
-        request.max_content_length = self.max_body_bytes
-        request.max_form_memory_size = self.max_body_bytes
-        try:
-            endpoint, args = self.map.bind_to_environ(environ).match()
-            response = getattr(self, f"on_{endpoint}")(request, **args)
-        except RequestEntityTooLarge:
-            response = self._error(request, 413, f"Kiriman terlalu besar (maks. {self.max_body_bytes // 1048576} MB).")
-        except NotFound:
-            response = self._error(request, 404, "Halaman tidak ditemukan.")
-        except HTTPException as exc:
-            response = exc.get_response(environ)
-        return response(environ, start_response)
+    def error_response(self, request: Request, status: int) -> Response:
+        """The desk's error page, in Indonesian for the clerk."""
+        if status == 413:
+            return self._error(request, 413, f"Kiriman terlalu besar (maks. {self.max_body_bytes // 1048576} MB).")
+        return self._error(request, 404, "Halaman tidak ditemukan.")
 
     # -- session helpers ------------------------------------------------------------------
 

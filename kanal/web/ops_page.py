@@ -29,13 +29,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from markupsafe import Markup
-from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge
+from werkzeug.exceptions import NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
 
 from connectors.errors import error_text
-from kanal.web.pages import SECURITY_HEADERS, STATIC_DIR, WEB_DIR, environment, page
+from kanal.web.pages import SECURITY_HEADERS, STATIC_DIR, WEB_DIR, PageApp, environment, page
 from kanal.web.security import LockOut, Session, SessionStore, csrf_ok
 
 COOKIE = "kanal_ops"
@@ -235,7 +235,7 @@ class RouterView:
         }
 
 
-class OpsPage:
+class OpsPage(PageApp):
     """WSGI app mounted at ``/ops`` on the operations listener.
 
     Parameters:
@@ -267,20 +267,9 @@ class OpsPage:
             Rule("/static/<name>", endpoint="static"),
         ], strict_slashes=True)
 
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        request = Request(environ)
-        request.max_content_length = self.max_body_bytes
-        request.max_form_memory_size = self.max_body_bytes
-        try:
-            endpoint, args = self.map.bind_to_environ(environ).match()
-            response = getattr(self, f"on_{endpoint}")(request, **args)
-        except RequestEntityTooLarge:
-            response = self._plain(413, "request too large")
-        except NotFound:
-            response = self._plain(404, "no such page")
-        except HTTPException as exc:
-            response = exc.get_response(environ)
-        return response(environ, start_response)
+    def error_response(self, request: Request, status: int) -> Response:
+        """Plain text: ``request too large`` (413) or ``no such page`` (404)."""
+        return self._plain(status, "request too large" if status == 413 else "no such page")
 
     # -- access -------------------------------------------------------------------------
 

@@ -1,5 +1,5 @@
-"""What every page app shares: Jinja2 with autoescaping, the base template and
-security headers on every answer."""
+"""What every page app shares: Jinja2 with autoescaping, the base template, security
+headers on every answer, and the WSGI dispatch (:class:`PageApp`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
-from werkzeug.wrappers import Response
+from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge
+from werkzeug.routing import Map
+from werkzeug.wrappers import Request, Response
 
 WEB_DIR = Path(__file__).parent
 STATIC_DIR = WEB_DIR / "static"
@@ -48,3 +50,35 @@ def page(env: Environment, template: str, status: int = 200, cache: str = "no-st
     response.headers.update(SECURITY_HEADERS)
     response.headers["Cache-Control"] = cache
     return response
+
+
+class PageApp:
+    """A WSGI app of pages: ``map`` names endpoints, ``on_<endpoint>(request, **args)``
+    answers them; bodies are capped at ``max_body_bytes``.
+
+    Subclasses set :attr:`map` and :attr:`max_body_bytes` and say how an error looks
+    (:meth:`error_response`): the desk in Indonesian for clerks, the status page as
+    plain text for ops.
+    """
+
+    map: Map
+    max_body_bytes: int
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        request = Request(environ)
+        request.max_content_length = self.max_body_bytes
+        request.max_form_memory_size = self.max_body_bytes
+        try:
+            endpoint, args = self.map.bind_to_environ(environ).match()
+            response = getattr(self, f"on_{endpoint}")(request, **args)
+        except RequestEntityTooLarge:
+            response = self.error_response(request, 413)
+        except NotFound:
+            response = self.error_response(request, 404)
+        except HTTPException as exc:
+            response = exc.get_response(environ)
+        return response(environ, start_response)
+
+    def error_response(self, request: Request, status: int) -> Response:
+        """The answer for a body over the cap (413) or an unknown page (404)."""
+        raise NotImplementedError
