@@ -180,7 +180,9 @@ class Pagination(_Options):
 
     type: Literal["none", "page", "offset", "cursor", "next_url", "link_header"] = "none"
     param: str | None = Field(None, description="Query parameter of the page number, offset or cursor token.")
-    start: int = Field(1, ge=0, description="First page number (page) or offset (offset).")
+    start: int | None = Field(
+        None, ge=0, description="First page number (page; default 1) or record offset (offset; default 0)."
+    )
     page_size: int | None = Field(None, ge=1, description="Records asked for per page.")
     page_size_param: str | None = Field(None, description="Query parameter that carries page_size.")
     next_path: Expr | None = Field(None, description="JMESPath to the next token or URL in the body (null = last).")
@@ -198,6 +200,13 @@ class Pagination(_Options):
             msg = "page_size_param is set but page_size is not"
             raise ValueError(msg)
         return self
+
+    @property
+    def first(self) -> int:
+        """The first page number (``page``, 1 unless ``start`` says) or offset (``offset``, 0)."""
+        if self.start is not None:
+            return self.start
+        return 0 if self.type == "offset" else 1
 
 
 class Incremental(_Options):

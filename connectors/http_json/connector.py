@@ -116,7 +116,7 @@ class HttpJsonConnector(Connector):
             if sent is not None:
                 params[incremental.param] = sent
         if paging.type in ("page", "offset"):
-            params[paging.param] = str(paging.start)
+            params[paging.param] = str(paging.first)
         if paging.page_size_param:
             params[paging.page_size_param] = str(paging.page_size)
         url = self.requester.first_url()

@@ -22,12 +22,18 @@ def cmd_desk(args: argparse.Namespace) -> int:
     if sys.stdin.isatty():
         password = getpass.getpass("Kata sandi loket: ")
         if getpass.getpass("Ulangi: ") != password:
-            print("kanal: the two passwords differ", file=sys.stderr)
+            print("kanal: the two passwords differ; run kanal desk passwd again and type the same password twice",
+                  file=sys.stderr)
             return EXIT_CONFIG
     else:
-        password = sys.stdin.readline().rstrip("\n")
+        # One line; a CR of a file written on Windows is not part of the password.
+        password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        print("kanal: no password given; type it at the prompt, or give one line on standard input "
+              "(printf '%s\\n' \"$PASSWORD\" | kanal desk passwd)", file=sys.stderr)
+        return EXIT_CONFIG
     if len(password) < 10:
-        print("kanal: use at least 10 characters", file=sys.stderr)
+        print(f"kanal: the password is too short ({len(password)} characters); use at least 10", file=sys.stderr)
         return EXIT_CONFIG
     print(hash_password(password))
     return EXIT_OK

@@ -294,3 +294,43 @@ class FakeForm(FakePartner):
         if offset + self.page_size < len(rows):
             headers_out["Link"] = f'<{self.url}/api/aduan?mulai={offset + self.page_size}>; rel="next"'
         return 200, {"aduan": chunk}, headers_out
+
+
+class FakeNumbered(FakePartner):
+    """A made-up city feed with numbered pages: ``GET /api/laporan``, oldest first.
+
+    ``since_id`` (exclusive) filters; the page is chosen by ``hal`` (page number, from
+    1) or ``mulai`` (record offset, from 0), whichever the request sends, and ``per``
+    sets the page size (the fake's ``page_size`` when absent). Each answered request
+    runs ``on_page(query)`` first, so a test can look at the spool while Kanal pages.
+    """
+
+    PATH = "/api/laporan"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.on_page: Any = None
+
+    def add_report(self, n: int | None = None, **fields: Any) -> dict[str, Any]:
+        """Add ``laporan`` with ``id`` ``n`` (ids increase with time)."""
+        with self.lock:
+            n = len(self.reports) + 1 if n is None else n
+            report = {"id": n, "isi": f"Lampu jalan mati di gang {n}, gelap sejak minggu lalu.", **fields}
+            self.reports.append(report)
+            return report
+
+    def route(self, method: str, path: str, query: dict[str, str], headers: Any, body: bytes
+              ) -> tuple[int, Any, dict[str, str]]:
+        if path != self.PATH:
+            return 404, {"error": "not found"}, {}
+        if self.on_page is not None:
+            self.on_page(query)
+        since = int(query.get("since_id", "0"))
+        size = int(query.get("per", str(self.page_size)))
+        with self.lock:
+            rows = sorted((r for r in self.reports if r["id"] > since), key=lambda r: r["id"])
+        if "hal" in query:
+            first = (int(query["hal"]) - 1) * size
+        else:
+            first = int(query.get("mulai", "0"))
+        return 200, {"data": {"laporan": rows[first:first + size]}}, {}
