@@ -3,11 +3,11 @@
 Each test runs a real `kanal run` whose code has one bug injected *in the child
 process* (a short Python preamble before `kanal.cli.main`, as in
 test_supervision.py), lets it take a complaint in, then lets the bug strike in one
-thread: a channel runner, the embedded router loop, the webhook server's main
-loop. The process must exit 1 within a bounded time, log the thread and the
-exception, show as failed in `kanal status`, and keep in its spool every complaint
-it took in. Were the supervision of that thread removed, the process would stay up
-half-alive and the test would time out waiting for the exit.
+thread: a channel runner, the embedded router loop, the webhook server's main loop
+or its listening socket. The process must exit 1 within a bounded time, log the
+thread and the exception, show as failed in `kanal status`, and keep in its spool
+every complaint it took in. Were the supervision of that thread removed, the
+process would stay up half-alive and the test would time out waiting for the exit.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ import subprocess
 import sys
 from contextlib import closing
 from pathlib import Path
+
+import requests
 
 from tests.core.broker_kit import desk_payload, listen_port, wait_for
 from tests.core.test_supervision import _config, _env, _post, _status, _wait_healthy
@@ -64,6 +66,19 @@ def faulty_poll2(*args, **kwargs):
     return poll2(*args, **kwargs)
 wasyncore.poll2 = faulty_poll2
 """
+
+#: A bug in accepting a connection on the webhook port, once the test says so.
+#: waitress's loop catches it and closes the listening socket.
+WEBHOOK_ACCEPT_FAULT = """
+from waitress.server import BaseWSGIServer
+accept = BaseWSGIServer.handle_accept
+def handle_accept(self):
+    if os.path.exists(os.environ["KANAL_TEST_FAULT"]):
+        raise RuntimeError("injected fault: a bug in accepting a webhook connection")
+    return accept(self)
+BaseWSGIServer.handle_accept = handle_accept
+"""
+
 
 def _start(tmp_path: Path, config: Path, fault: str) -> tuple[subprocess.Popen, Path]:
     log = tmp_path / "run.log"
@@ -177,6 +192,10 @@ def _webhook_dies(tmp_path: Path, fault: str) -> None:
         assert answer.status_code == 202, answer.text
         complaint_id = answer.json()["complaint_id"]
         (tmp_path / "fault-now").touch()
+        try:  # the next connection makes the accept bug strike (the loop bug strikes by itself)
+            requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+        except requests.RequestException:
+            pass
         _assert_failed_with(process, log, config, "kanal-webhooks")
     finally:
         if process.poll() is None:
@@ -189,3 +208,8 @@ def test_a_webhook_server_whose_main_loop_dies_stops_kanal_run_with_exit_1_and_l
 ) -> None:
     _webhook_dies(tmp_path, WEBHOOK_LOOP_FAULT)
 
+
+def test_a_webhook_listener_that_fails_stops_kanal_run_with_exit_1_instead_of_running_deaf(tmp_path: Path) -> None:
+    # waitress closes a listener whose handler raised and loops on; before the fix in
+    # WebhookServer the thread lived on, deaf, and kanal run stayed up (healthy by its probes).
+    _webhook_dies(tmp_path, WEBHOOK_ACCEPT_FAULT)
