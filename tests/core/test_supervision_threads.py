@@ -18,11 +18,13 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 from contextlib import closing
 from pathlib import Path
 
 import requests
 
+from connectors.webhooks import WebhookApp, WebhookServer
 from tests.core.broker_kit import desk_payload, listen_port, wait_for
 from tests.core.test_supervision import _config, _env, _post, _status, _wait_healthy
 
@@ -213,3 +215,24 @@ def test_a_webhook_listener_that_fails_stops_kanal_run_with_exit_1_instead_of_ru
     # waitress closes a listener whose handler raised and loops on; before the fix in
     # WebhookServer the thread lived on, deaf, and kanal run stayed up (healthy by its probes).
     _webhook_dies(tmp_path, WEBHOOK_ACCEPT_FAULT)
+
+
+def test_a_webhook_server_whose_listener_was_closed_under_it_raises_instead_of_serving_nothing() -> None:
+    # The other way waitress closes a listener (a hang-up or error event on its socket):
+    # the serving loop notices and raises, so the supervisor fails the process.
+    server = WebhookServer(WebhookApp("/webhooks"), port=0, threads=1)
+    raised: list[BaseException] = []
+
+    def serve() -> None:
+        try:
+            server.serve()
+        except RuntimeError as exc:
+            raised.append(exc)
+
+    server._server.close()  # as waitress's handle_close does
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    thread.join(timeout=20)
+    assert not thread.is_alive(), "the server went on serving without its listener"
+    server.stop(timeout=5)
+    assert raised and "stopped listening" in str(raised[0])
