@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -324,6 +325,12 @@ class WebhookServer:
             clear_untrusted_proxy_headers=False, channel_timeout=30,
             max_request_body_size=app.max_body_bytes,
         )
+        # waitress meets an exception in the listening socket's handler (an accept that
+        # raises something unforeseen) by closing the listener and looping on: the process
+        # would run on without taking webhooks. Re-raise it instead, so the serving thread
+        # dies and its supervisor fails the process (docs/operations.md, "No silent death").
+        # Errors of single connections stay waitress's business (that connection closes).
+        self._server.handle_error = self._listener_failed
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         throttle_queue_warnings()
@@ -350,6 +357,17 @@ class WebhookServer:
         log.info(f"{self.label} listening", url=self.url, routes=self.app.routes)
         while not self._stopping.is_set():
             self._server.asyncore.loop(timeout=0.2, map=self._map, use_poll=True, count=1)
+            if self._server.socket is None and not self._stopping.is_set():  # closed on a poll error or hang-up
+                msg = f"the {self.label} stopped listening on {self.url}"
+                raise RuntimeError(msg)
+
+    def _listener_failed(self) -> None:
+        """The listener's ``handle_error``: waitress calls it in its ``except`` block; re-raise."""
+        error = sys.exc_info()[1]
+        if error is None:
+            BaseWSGIServer.handle_error(self._server)
+            return
+        raise error
 
     def stop(self, timeout: float = 10) -> None:
         """Stop accepting connections, let requests in flight finish, then return."""
