@@ -84,3 +84,23 @@ def test_a_split_shared_with_the_rules_gives_the_same_predictions(dev_rows):
     assert shared == model.predict(texts, cats)
     rules_normaliser = TextNormaliser({"jlnan": "jalan"})
     assert all(rules_normaliser.normalise(raw_tokens(t)) == rules_normaliser.tokens(t) for t in texts)
+
+
+def test_top_per_row_is_a_stable_sort_by_value_within_each_row():
+    """The reasons' top-k selection equals sorting each row's candidates by value, largest first,
+    the earlier position first among equal values (ties are common with integer weights)."""
+    from router.learn.scorer import _top_per_row
+
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        n, size = 6, int(rng.integers(0, 40))
+        rows = np.sort(rng.integers(0, n, size))
+        rows = np.concatenate([rows, np.sort(rng.integers(0, n, size // 2))])  # two blocks, as in reasons
+        cols = np.arange(len(rows))
+        values = rng.integers(1, 4, len(rows)).astype(float)
+        k = int(rng.integers(1, 5))
+        expected = []
+        for row in range(n):
+            mine = sorted((i for i in range(len(rows)) if rows[i] == row), key=lambda i: -values[i])[:k]
+            expected += [(row, int(cols[i])) for i in mine]
+        assert _top_per_row(rows, cols, values, n, k) == expected
