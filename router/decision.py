@@ -13,7 +13,10 @@ import json
 import re
 import uuid
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
+
+import pydantic_core
 
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _PHONE = re.compile(r"(?<!\d)(?:\+?62|0)8[\d\s.-]{7,14}\d")
@@ -80,10 +83,30 @@ def routed_body(complaint: Any, routing: dict[str, Any]) -> bytes:
     dict round trip: pydantic writes the complaint's JSON and only ``routing`` goes through
     :mod:`json` (``complaint`` is a :class:`normalizer.complaint.Complaint`)."""
     loc = complaint.location
-    if "routing" in type(complaint).model_fields or not (_plain_float(loc.lat) and _plain_float(loc.long)):
+    if _has_routing_field(type(complaint)) or not (_plain_float(loc.lat) and _plain_float(loc.long)):
         return build_body(complaint.model_dump(mode="json"), routing, redact=False)
     head = complaint.model_dump_json().encode()
-    return head[:-1] + b',"routing":' + _ENCODER.encode(routing).encode() + b"}"
+    return head[:-1] + b',"routing":' + encode_routing(routing) + b"}"
+
+
+def encode_routing(routing: dict[str, Any]) -> bytes:
+    """The routing object as :func:`build_body` writes it (``json``, compact, UTF-8).
+
+    pydantic-core writes the same bytes three times faster for everything a routing object
+    holds (str, bool, None, int, float, dict, list), except floats below 1e-4 in magnitude
+    (``0.00001`` or ``1e-6`` where ``json`` writes ``1e-05``, ``1e-06``): when its output
+    could hold one, ``json`` writes the object instead.
+    """
+    out = pydantic_core.to_json(routing)
+    if b"0.0000" in out or b"e-" in out:
+        return _ENCODER.encode(routing).encode()
+    return out
+
+
+@cache
+def _has_routing_field(model: type) -> bool:
+    # Reading model_fields through the class costs a microsecond per call in pydantic 2.11+.
+    return "routing" in model.model_fields
 
 
 def _plain_float(value: float | None) -> bool:

@@ -290,6 +290,23 @@ class TestBody:
             assert routed.body == build_body(c.model_dump(mode="json"), routed.routing, redact=False)
 
 
+    def test_the_routing_object_is_encoded_as_json_writes_it(self):
+        """pydantic-core encodes the routing object where it writes json's bytes; tiny floats,
+        which it spells differently, and any text that looks like one go through json."""
+        import json
+        import math
+
+        from router.decision import encode_routing
+
+        floats = [0.0, -0.0, 1.0, 0.001, 0.926, 4.5, -1.25, 1e-4, 9.99e-5, 1e-5, -2.5e-7, 1e-300, 5e-324, 1e16,
+                  1.5e300, math.inf, -math.inf, math.nan, 0.1 + 0.2]
+        texts = ["", "é 漢字 ☺", 'quote " back \\ slash', "\x00\x1f\x7f\u2028 tab\t", "e-KTP 0.00001 rusak"]
+        for value in [*floats, *texts, None, True, 2**70, [1, "a", None], {"nested": {"x": [0.5, 1e-5]}}]:
+            routing = {"reasons": ["w:jalan"], "value": value, "location": {"candidates": [value]}}
+            expected = json.dumps(routing, ensure_ascii=False, separators=(",", ":")).encode()
+            assert encode_routing(routing) == expected, value
+
+
 class TestContract:
     def test_every_routed_body_validates_against_the_routed_schema(self, router):
         from router.contract import RoutedComplaint, routed_json_schema
