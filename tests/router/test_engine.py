@@ -296,15 +296,16 @@ class TestBody:
         import json
         import math
 
-        from router.decision import encode_routing
+        from router.decision import encode_json
 
         floats = [0.0, -0.0, 1.0, 0.001, 0.926, 4.5, -1.25, 1e-4, 9.99e-5, 1e-5, -2.5e-7, 1e-300, 5e-324, 1e16,
                   1.5e300, math.inf, -math.inf, math.nan, 0.1 + 0.2]
-        texts = ["", "é 漢字 ☺", 'quote " back \\ slash', "\x00\x1f\x7f\u2028 tab\t", "e-KTP 0.00001 rusak"]
+        floats += [m * 10.0 ** e for e in range(-320, 300, 7) for m in (1.0, -3.7, 9.999999)]  # every magnitude
+        texts = ["", "é 漢字 ☺", 'quote " back \\ slash', "\x00\x1f\x7f\u2028 tab\t", "e-KTP 0.00001 rusak", "c:3e-5"]
         for value in [*floats, *texts, None, True, 2**70, [1, "a", None], {"nested": {"x": [0.5, 1e-5]}}]:
             routing = {"reasons": ["w:jalan"], "value": value, "location": {"candidates": [value]}}
             expected = json.dumps(routing, ensure_ascii=False, separators=(",", ":")).encode()
-            assert encode_routing(routing) == expected, value
+            assert encode_json(routing) == expected, value
 
 
 class TestContract:
