@@ -23,8 +23,9 @@ _PHONE = re.compile(r"(?<!\d)(?:\+?62|0)8[\d\s.-]{7,14}\d")
 _IDENTITY_FIELDS = ("name", "handle", "provider_user_id", "phone", "email")
 #: json.dumps with these options builds an encoder on every call; one is enough.
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-#: The exponent of a float as pydantic-core writes one below 1e-4 (see :func:`encode_json`).
-_NEGATIVE_EXPONENT = re.compile(rb"e-(?<=\de-)")
+#: A number as pydantic-core writes a float below 1e-4 (see :func:`encode_json`), where a value
+#: can stand: ``1.5e-6``, ``-0.00001``. Not a complaint id's ``...-7a1c9e-4b...``.
+_TINY_FLOAT = re.compile(rb"(?:^|[:,\[])-?(?:\d+(?:\.\d+)?e-\d+|0\.0000\d*)(?:[,\]}]|$)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,9 +101,9 @@ def encode_json(obj: Any) -> bytes:
     its output could hold one, :mod:`json` writes the object instead.
     """
     out = pydantic_core.to_json(obj)
-    # Substring tests first: a regular expression over the whole output cost as much as json.
-    # Text that looks like such a float only takes the slower path.
-    if b"0.0000" in out or (b"e-" in out and _NEGATIVE_EXPONENT.search(out)):
+    # Substring tests first: a regular expression over every output cost as much as json. Text
+    # that looks like such a number only takes the slower path.
+    if (b"e-" in out or b"0.0000" in out) and _TINY_FLOAT.search(out):
         return _ENCODER.encode(obj).encode()
     return out
 

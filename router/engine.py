@@ -22,7 +22,7 @@ the priority whoever decided.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,6 +37,7 @@ from router.classify import Classification, Classifier
 from router.decision import Copy, Routed, build_body, integrity_copy_id, redact_identity, routed_body
 from router.dedup import DEFAULT_TABLE, DedupStore, open_dedup_store
 from router.duplicates import DuplicateIndex
+from router.learn.landmarks import find_landmark
 from router.location import LocationResolver, ResolvedLocation
 from router.priority import SlaPolicy, decide_priority
 from router.rules import Rules, load_rules
@@ -334,10 +335,6 @@ class Router:
 
     def _landmark(self, text: str, loc: ResolvedLocation) -> ResolvedLocation:
         """A street or landmark learned from history, when the text names no kelurahan."""
-        from dataclasses import replace
-
-        from router.learn.landmarks import find_landmark
-
         assert self.model is not None
         hit = find_landmark(text, self.model.landmarks)
         if hit is None:
