@@ -40,6 +40,8 @@ class SparseScorer:
     def __init__(self, parts: dict[str, Any], category_weight: float) -> None:
         word, char, cat, clf = parts["word"], parts["char"], parts["cat"], parts["clf"]
         self.word_vocab: dict[str, int] = word.vocabulary_
+        # Bigrams by their two words: looking up a pair of a text's tokens builds no string.
+        self._bigrams = {tuple(term.split(" ")): col for term, col in self.word_vocab.items() if " " in term}
         self.char_vocab: dict[str, int] = char.vocabulary_
         self.cat_vocab: dict[str, int] = cat.vocabulary_
         self.word_idf = np.asarray(word.idf_, dtype=np.float64)
@@ -83,10 +85,9 @@ class SparseScorer:
             self._char_cache[word] = cols
         return cols
 
-    def _word_columns(self, tokens: list[str]) -> list[int]:
-        get = self.word_vocab.get
-        cols = [c for c in map(get, tokens) if c is not None]
-        cols += [c for c in map(get, map(" ".join, pairwise(tokens))) if c is not None]
+    def _word_columns(self, tokens: Sequence[str]) -> list[int]:
+        cols = [c for c in map(self.word_vocab.get, tokens) if c is not None]
+        cols += [c for c in map(self._bigrams.get, pairwise(tokens)) if c is not None]
         return cols
 
     def features(self, word_docs: Sequence[str], char_docs: Sequence[str],
@@ -94,9 +95,17 @@ class SparseScorer:
         """The word block, the character block and the category column of each document.
 
         The documents are those :func:`router.learn.model.word_text`/``char_text``/
-        ``category_token`` make (what the vectorizers were fitted on).
+        ``category_token`` make (what the vectorizers were fitted on); a character document
+        may also be the text itself (its words, lower-cased and split on whitespace, are the same).
         """
-        word_rows = [self._word_columns(doc.lower().split()) for doc in word_docs]
+        return self.features_of_tokens([doc.lower().split() for doc in word_docs], char_docs, category_tokens)
+
+    def features_of_tokens(self, word_tokens: Sequence[Sequence[str]], char_docs: Sequence[str],
+                           category_tokens: Sequence[str]
+                           ) -> tuple[sparse.csr_matrix, sparse.csr_matrix, list[int | None]]:
+        """:meth:`features` of word documents already split into their lower-case tokens (no
+        token empty or holding whitespace: those of :meth:`router.textnorm.TextNormaliser.normalise`)."""
+        word_rows = [self._word_columns(tokens) for tokens in word_tokens]
         word_cols = np.fromiter(chain.from_iterable(word_rows), dtype=np.intc)
         word_lengths = np.fromiter(map(len, word_rows), dtype=np.int64, count=len(word_rows))
         get, columns = self._char_cache.get, self._char_columns
