@@ -95,6 +95,7 @@ class Router:
         self.labels = LabelMap(rules.agencies, labels)
         self.topology = topology
         self.options = options or RouterOptions()
+        self._confidential_channels = frozenset(self.options.confidential_channels)
         self.classifier = Classifier(rules)
         self.locator = LocationResolver()
         self._window = timedelta(hours=self.options.duplicate_window_hours)
@@ -348,7 +349,7 @@ class Router:
 
     def _from_inspektorat_channel(self, complaint: Complaint) -> bool:
         ch = complaint.channel
-        listed = set(self.options.confidential_channels)
+        listed = self._confidential_channels
         return ch.name in listed or ch.type in listed or "inspektorat" in f"{ch.name} {ch.type}".lower()
 
     def _routing(self, cls: Classification, loc: ResolvedLocation, agency: str, prio: Any,
