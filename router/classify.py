@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from router.rules import Rules, Term, hint_key
+from router.rules import Rules, hint_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,18 +51,25 @@ class Classifier:
     def __init__(self, rules: Rules) -> None:
         self.rules = rules
         self._first: dict[str, list[tuple[str, ...]]] = defaultdict(list)
-        self._terms_by_phrase: dict[tuple[str, ...], list[Term]] = defaultdict(list)
+        #: What finding a phrase adds: (category, weight, matched-rule label, every phrase the term
+        #: needs or ()). A term of several phrases (``&``) is listed under its first one only, so
+        #: it counts once without remembering which terms were counted.
+        self._hits: dict[tuple[str, ...], list[tuple[str, float, str, tuple[tuple[str, ...], ...]]]] = {}
         self._exclusions: dict[tuple[str, ...], list[str]] = defaultdict(list)
         for cat in rules.categories.values():
             for term in cat.terms:
                 for phrase in term.all_of or (term.phrase,):
                     self._add_phrase(phrase)
-                    self._terms_by_phrase[phrase].append(term)
+                hit = (term.category, term.weight, f"{term.category}:{term.source}", term.all_of)
+                self._hits.setdefault(term.all_of[0] if term.all_of else term.phrase, []).append(hit)
             for phrase in cat.exclude:
                 self._add_phrase(phrase)
                 self._exclusions[phrase].append(cat.code)
             for phrase in cat.urgent_when:
                 self._add_phrase(phrase)
+        self._agency = {code: cat.agency for code, cat in rules.categories.items()}
+        self._integrity = frozenset(code for code, cat in rules.categories.items()
+                                    if rules.agencies[cat.agency].confidential)
 
     def _add_phrase(self, phrase: tuple[str, ...]) -> None:
         if phrase not in self._first[phrase[0]]:
@@ -82,49 +89,49 @@ class Classifier:
         """Classify ``text``; ``hint`` is the channel's own category string, if any; ``tokens``: the
         text's normalised tokens when the caller has them already."""
         found = self.found_phrases(self.rules.normaliser.tokens(text) if tokens is None else tokens)
-        scores: dict[str, float] = defaultdict(float)
-        matched: dict[str, list[str]] = defaultdict(list)
-        seen: set[int] = set()
+        th = self.rules.thresholds
+        scores: dict[str, float] = {}
+        matched: dict[str, list[str]] = {}
+        excluded: set[str] = set()
         for phrase in found:
-            for term in self._terms_by_phrase.get(phrase, ()):
-                if id(term) in seen or (term.all_of and not all(p in found for p in term.all_of)):
+            for category, weight, label, all_of in self._hits.get(phrase, ()):
+                if all_of and not all(p in found for p in all_of):
                     continue
-                seen.add(id(term))
-                scores[term.category] += term.weight
-                matched[term.category].append(f"{term.category}:{term.source}")
-        excluded = {code for phrase in found for code in self._exclusions.get(phrase, ())}
+                scores[category] = scores.get(category, 0.0) + weight
+                matched.setdefault(category, []).append(label)
+            if phrase in self._exclusions:
+                excluded.update(self._exclusions[phrase])
         hint_cat = self.rules.hints.get(hint_key(hint)) if hint else None
         if hint_cat and scores.get(hint_cat, 0) > 0:
-            scores[hint_cat] += self.rules.thresholds.hint_weight
+            scores[hint_cat] += th.hint_weight
             matched[hint_cat].append(f"{hint_cat}:hint:{hint_key(hint or '')}")
-        integrity_cats = [c for c, v in scores.items() if c not in excluded and v >= self.rules.thresholds.min_score
-                          and self.rules.agencies[self.rules.categories[c].agency].confidential]
-        others = {c: v for c, v in scores.items() if c not in integrity_cats}
-        competing = others if any(v >= self.rules.thresholds.min_score for v in others.values()) else scores
-        d = self._decide(competing, matched, excluded, hint_used=hint_cat is not None)
+        integrity_cats = [c for c, v in scores.items()
+                          if c in self._integrity and c not in excluded and v >= th.min_score]
+        others = {c: v for c, v in scores.items() if c not in integrity_cats} if integrity_cats else scores
+        competing = others if max(others.values(), default=0.0) >= th.min_score else scores
+        category, agency, confidence, score, rules_hit, also = self._decide(competing, matched, excluded)
         urgent = False
-        if d.category is not None:
-            cat = self.rules.categories[d.category]
+        if category is not None:
+            cat = self.rules.categories[category]
             urgent = cat.urgent or any(p in found for p in cat.urgent_when)
-        # Built directly: dataclasses.replace, twice per complaint, was a tenth of classify's time.
-        return Classification(d.category, d.agency, d.confidence, d.score, d.matched, d.also, d.hint_used,
-                              urgent, bool(integrity_cats))
+        # One Classification per complaint: building a frozen dataclass twice was a tenth of the time.
+        hint_used = hint_cat is not None and score > 0  # not when nothing scored at all
+        return Classification(category, agency, confidence, score, rules_hit, also, hint_used, urgent,
+                              bool(integrity_cats))
 
-    def _decide(
-        self, scores: dict[str, float], matched: dict[str, list[str]], excluded: set[str], hint_used: bool
-    ) -> Classification:
+    def _decide(self, scores: dict[str, float], matched: dict[str, list[str]],
+                excluded: set[str]) -> tuple[str | None, str | None, float, float, tuple[str, ...], tuple[str, ...]]:
+        """Category, agency, confidence, score, matched rules and other categories of the decision."""
         th = self.rules.thresholds
-        ranked = sorted(
-            ((s, c) for c, s in scores.items() if s > 0 and c not in excluded), key=lambda x: (-x[0], x[1])
-        )
+        ranked = sorted((-s, c) for c, s in scores.items() if s > 0 and c not in excluded)
         if not ranked:
-            return Classification(None, None, 0.0, 0.0, ())
-        best_score, best = ranked[0]
-        agency = self.rules.categories[best].agency
-        rival = next((s for s, c in ranked[1:] if self.rules.categories[c].agency != agency), 0.0)
+            return None, None, 0.0, 0.0, (), ()
+        best_score, best = -ranked[0][0], ranked[0][1]
+        agency = self._agency[best]
+        rival = next((-s for s, c in ranked[1:] if self._agency[c] != agency), 0.0)
         confidence = round(best_score / (best_score + rival) * min(1.0, best_score / th.strong_score), 3)
-        also = tuple(c for s, c in ranked[1:] if s >= th.min_score)
+        also = tuple(c for s, c in ranked[1:] if -s >= th.min_score)
         rules_hit = tuple(sorted(matched[best]))
         if best_score < th.min_score or confidence < th.min_confidence:
-            return Classification(None, None, confidence, best_score, rules_hit, (best, *also), hint_used)
-        return Classification(best, agency, confidence, best_score, rules_hit, also, hint_used)
+            return None, None, confidence, best_score, rules_hit, (best, *also)
+        return best, agency, confidence, best_score, rules_hit, also

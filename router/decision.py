@@ -13,13 +13,20 @@ import json
 import re
 import uuid
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
+
+import pydantic_core
 
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _PHONE = re.compile(r"(?<!\d)(?:\+?62|0)8[\d\s.-]{7,14}\d")
 _IDENTITY_FIELDS = ("name", "handle", "provider_user_id", "phone", "email")
 #: json.dumps with these options builds an encoder on every call; one is enough.
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+#: The exponent of a float as pydantic-core writes one below 1e-4 (``1.5e-6``, see
+#: :func:`encode_json`) where a value ends; a complaint id's ``...9e-4b...`` is no such thing.
+#: Starting with a literal, it is searched about as fast as a substring.
+_TINY_EXPONENT = re.compile(rb"e-\d+(?:[,\]}]|$)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +79,7 @@ def build_body(complaint_json: dict[str, Any], routing: dict[str, Any], redact: 
     if redact:
         doc = redact_identity(doc)
     doc["routing"] = routing
-    return _ENCODER.encode(doc).encode()
+    return encode_json(doc)
 
 
 def routed_body(complaint: Any, routing: dict[str, Any]) -> bytes:
@@ -80,10 +87,31 @@ def routed_body(complaint: Any, routing: dict[str, Any]) -> bytes:
     dict round trip: pydantic writes the complaint's JSON and only ``routing`` goes through
     :mod:`json` (``complaint`` is a :class:`normalizer.complaint.Complaint`)."""
     loc = complaint.location
-    if "routing" in type(complaint).model_fields or not (_plain_float(loc.lat) and _plain_float(loc.long)):
+    if _has_routing_field(type(complaint)) or not (_plain_float(loc.lat) and _plain_float(loc.long)):
         return build_body(complaint.model_dump(mode="json"), routing, redact=False)
     head = complaint.model_dump_json().encode()
-    return head[:-1] + b',"routing":' + _ENCODER.encode(routing).encode() + b"}"
+    return head[:-1] + b',"routing":' + encode_json(routing) + b"}"
+
+
+def encode_json(obj: Any) -> bytes:
+    """``obj`` (made of str, bool, None, int, float, dict and list) as compact UTF-8 JSON, byte for
+    byte as :mod:`json` writes it with ``ensure_ascii=False``.
+
+    pydantic-core writes the same bytes three times faster, except for floats below 1e-4 in
+    magnitude (``0.00001``, ``1.5e-6`` where :mod:`json` writes ``1e-05``, ``1.5e-06``): when
+    its output could hold one, :mod:`json` writes the object instead.
+    """
+    out = pydantic_core.to_json(obj)
+    # Text that looks like such a number only takes the slower path.
+    if b"0.0000" in out or _TINY_EXPONENT.search(out):
+        return _ENCODER.encode(obj).encode()
+    return out
+
+
+@cache
+def _has_routing_field(model: type) -> bool:
+    # Reading model_fields through the class costs a microsecond per call in pydantic 2.11+.
+    return "routing" in model.model_fields
 
 
 def _plain_float(value: float | None) -> bool:

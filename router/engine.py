@@ -22,7 +22,7 @@ the priority whoever decided.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,6 +37,7 @@ from router.classify import Classification, Classifier
 from router.decision import Copy, Routed, build_body, integrity_copy_id, redact_identity, routed_body
 from router.dedup import DEFAULT_TABLE, DedupStore, open_dedup_store
 from router.duplicates import DuplicateIndex
+from router.learn.landmarks import find_landmark
 from router.location import LocationResolver, ResolvedLocation
 from router.priority import SlaPolicy, decide_priority
 from router.rules import Rules, load_rules
@@ -94,6 +95,7 @@ class Router:
         self.labels = LabelMap(rules.agencies, labels)
         self.topology = topology
         self.options = options or RouterOptions()
+        self._confidential_channels = frozenset(self.options.confidential_channels)
         self.classifier = Classifier(rules)
         self.locator = LocationResolver()
         self._window = timedelta(hours=self.options.duplicate_window_hours)
@@ -334,10 +336,6 @@ class Router:
 
     def _landmark(self, text: str, loc: ResolvedLocation) -> ResolvedLocation:
         """A street or landmark learned from history, when the text names no kelurahan."""
-        from dataclasses import replace
-
-        from router.learn.landmarks import find_landmark
-
         assert self.model is not None
         hit = find_landmark(text, self.model.landmarks)
         if hit is None:
@@ -351,7 +349,7 @@ class Router:
 
     def _from_inspektorat_channel(self, complaint: Complaint) -> bool:
         ch = complaint.channel
-        listed = set(self.options.confidential_channels)
+        listed = self._confidential_channels
         return ch.name in listed or ch.type in listed or "inspektorat" in f"{ch.name} {ch.type}".lower()
 
     def _routing(self, cls: Classification, loc: ResolvedLocation, agency: str, prio: Any,

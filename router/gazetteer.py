@@ -106,9 +106,11 @@ class Gazetteer:
         """Every place name in ``text``, longest match first, in text order."""
         words = expand(_WORD.findall(text.lower()))
         found: list[Mention] = []
+        prefixes = self._prefixes
         i = 0
         while i < len(words):
-            hit = self._longest_at(words, i)
+            # Most words begin no name: tested here, without a call to _longest_at for each.
+            hit = self._longest_at(words, i) if words[i] in prefixes else None
             if hit is None:
                 i += 1
                 continue

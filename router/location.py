@@ -68,6 +68,7 @@ class LocationResolver:
     def __init__(self, index: AreaIndex | None = None) -> None:
         self.index = index or area_index()
         self.gazetteer = Gazetteer(self.index)
+        self._chains: dict[str, tuple[Area | None, Area | None, Area | None, str]] = {}
 
     def resolve(self, complaint: Complaint) -> ResolvedLocation:
         """Resolve the location of ``complaint``."""
@@ -111,7 +112,7 @@ class LocationResolver:
         mentions = self.gazetteer.mentions(text)
         plain = [m for m in mentions if not m.in_street_name]
         # A landmark's name (Jl. Setia Budi, Kali Grogol) counts only when nothing else does.
-        choice = self._choose(plain) or self._choose(mentions)
+        choice = self._choose(plain) or (self._choose(mentions) if len(plain) < len(mentions) else None)
         if choice is not None:
             code, note, candidates = choice
             return self._at(code, "text", address, note=note, candidates=candidates)
@@ -121,6 +122,8 @@ class LocationResolver:
         return ResolvedLocation(address=address)
 
     def _choose(self, mentions: list[Mention]) -> tuple[str, str, tuple[str, ...]] | None:
+        if not mentions:
+            return None
         readings = [self._readings(m, mentions) for m in mentions]
         clashes = [self._clash(m, r, mentions) if len(r) == 2 else None
                    for m, r in zip(mentions, readings, strict=True)]
@@ -244,8 +247,7 @@ class LocationResolver:
     ) -> ResolvedLocation:
         if code == "31":
             return ResolvedLocation(address=address, note=note, candidates=candidates)
-        kel, kec, kota = (self.index.parent(code, lvl) for lvl in _LEVELS)
-        level = next(lvl for lvl, a in zip(_LEVELS, (kel, kec, kota)) if a is not None)
+        kel, kec, kota, level = self._chain(code)
         return ResolvedLocation(
             method=method, level=level,
             kelurahan=_name(kel), kelurahan_code=_code(kel),
@@ -256,10 +258,25 @@ class LocationResolver:
         )
 
 
+    def _chain(self, code: str) -> tuple[Area | None, Area | None, Area | None, str]:
+        """The kelurahan, kecamatan and kota of ``code`` and its level (once per code: areas are fixed)."""
+        chain = self._chains.get(code)
+        if chain is None:
+            kel, kec, kota = (self.index.parent(code, lvl) for lvl in _LEVELS)
+            level = next(lvl for lvl, a in zip(_LEVELS, (kel, kec, kota)) if a is not None)
+            chain = (kel, kec, kota, level)
+            if code in self.index.areas:
+                self._chains[code] = chain
+        return chain
+
+
 def street_address(text: str) -> str | None:
     """The first street mention with its RT/RW, kept as the citizen wrote it."""
-    street = _STREET.search(text)
-    rt = _RT_RW.search(text) or _RW.search(text)
+    lower = text.lower()
+    # Each pattern needs these letters (no other character folds to them): a substring test skips
+    # most texts for a fraction of a case-insensitive scan.
+    street = _STREET.search(text) if "jl" in lower or "jalan" in lower else None
+    rt = _RT_RW.search(text) or _RW.search(text) if "rt" in lower or "rw" in lower else None
     parts = [f"Jl. {street.group(1).strip()}" if street else None, rt.group(0).strip().upper() if rt else None]
     joined = ", ".join(p for p in parts if p)
     return joined or None

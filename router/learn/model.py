@@ -78,10 +78,15 @@ class Prediction:
 _NORMALISER = TextNormaliser()
 
 
+def word_tokens(text: str, raw: list[str] | None = None) -> tuple[str, ...]:
+    """The tokens :func:`word_text` joins (lower case, none empty or holding whitespace)."""
+    return _NORMALISER.tokens(text) if raw is None else _NORMALISER.normalise(raw)
+
+
 def word_text(text: str, raw: list[str] | None = None) -> str:
     """Input of the word features: normalised, stemmed tokens (``raw``: the text's
     :func:`router.textnorm.raw_tokens` when the caller has them)."""
-    return " ".join(_NORMALISER.tokens(text) if raw is None else _NORMALISER.normalise(raw))
+    return " ".join(word_tokens(text, raw))
 
 
 def char_text(text: str) -> str:
@@ -150,9 +155,10 @@ class RouterModel:
         ``raw``: each text's :func:`router.textnorm.raw_tokens`, when the caller split them already.
         """
         scorer = self.scorer
-        words = [word_text(t) for t in texts] if raw is None else [word_text(t, r) for t, r in zip(texts, raw)]
-        xw, xc, cats = scorer.features(words, [char_text(t) for t in texts],
-                                       [category_token(c) or "cat__none" for c in categories])
+        words = [word_tokens(t, r) for t, r in zip(texts, raw or [None] * len(texts))]
+        # The texts themselves as character documents: char_text only lower-cases and squeezes
+        # whitespace, and the scorer does the one and splits on whitespace anyway.
+        xw, xc, cats = scorer.features_of_tokens(words, texts, [category_token(c) or "cat__none" for c in categories])
         proba = scorer.scores(xw, xc, cats)
         labels = scorer.classes
         order = np.argsort(-proba, axis=1, kind="stable")[:, :3]

@@ -87,6 +87,10 @@ def rows_from_records(records: Iterable[Mapping], source: str = "<rows>") -> lis
     return rows
 
 
+#: Most labels whose agency :class:`LabelMap` remembers.
+_LABELS_REMEMBERED = 1000
+
+
 def label_key(label: str) -> str:
     """Normalised form of a CRM label for lookup ("DINAS BINA MARGA " -> "dinas bina marga")."""
     return " ".join(label.lower().replace("_", " ").split())
@@ -105,11 +109,17 @@ class LabelMap:
                 table[label_key(name)] = code
         table.update({label_key(k): v for k, v in (configured or {}).items()})
         self._table = table
+        self._by_label: dict[str, str | None] = {}
 
     def agency(self, label: str) -> str | None:
         """The agency code of ``label``, or None when unmapped (such a complaint goes to triage)."""
+        if label in self._by_label:  # a model has a few labels, asked three times per decision
+            return self._by_label[label]
         code = self._table.get(label_key(label))
-        return code if code in self.agencies else None
+        code = code if code in self.agencies else None
+        if len(self._by_label) < _LABELS_REMEMBERED:
+            self._by_label[label] = code
+        return code
 
     def unmapped(self, labels: Iterable[str]) -> list[str]:
         """The labels that map to no agency, sorted."""

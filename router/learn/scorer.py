@@ -16,18 +16,18 @@ Supported classifiers (what :func:`router.learn.model.fit` writes): a
 
 from __future__ import annotations
 
-import re
+from array import array
 from collections.abc import Sequence
-from itertools import pairwise
+from itertools import chain, pairwise
 from typing import Any
 
 import numpy as np
 from scipy import sparse
 from scipy.special import expit, softmax
 
-_WHITE = re.compile(r"\s\s+")
 #: Most distinct words whose character n-grams are kept (a few MB).
 WORD_CACHE_MAX = 200_000
+_INT_SIZE = array("i").itemsize
 
 
 class UnsupportedModel(ValueError):
@@ -40,6 +40,8 @@ class SparseScorer:
     def __init__(self, parts: dict[str, Any], category_weight: float) -> None:
         word, char, cat, clf = parts["word"], parts["char"], parts["cat"], parts["clf"]
         self.word_vocab: dict[str, int] = word.vocabulary_
+        # Bigrams by their two words: looking up a pair of a text's tokens builds no string.
+        self._bigrams = {tuple(term.split(" ")): col for term, col in self.word_vocab.items() if " " in term}
         self.char_vocab: dict[str, int] = char.vocabulary_
         self.cat_vocab: dict[str, int] = cat.vocabulary_
         self.word_idf = np.asarray(word.idf_, dtype=np.float64)
@@ -49,21 +51,23 @@ class SparseScorer:
         self.category_weight = category_weight
         self.classes = [str(c) for c in clf.classes_]
         self.members = [_member(c, self.n_word, self.n_char) for c in _members(clf)]
-        self._char_cache: dict[str, tuple[int, ...]] = {}
+        self._char_cache: dict[str, bytes] = {}
         self._names: list[str] | None = None
         self._parts = parts
 
     # -- features -------------------------------------------------------------
 
-    def _char_columns(self, word: str) -> tuple[int, ...]:
-        """Columns of the in-vocabulary character n-grams of one word (``char_wb``)."""
+    def _char_columns(self, word: str) -> bytes:
+        """Columns of the in-vocabulary character n-grams of one word (``char_wb``), as the bytes
+        of an ``array('i')``: a document's columns are then one ``bytes.join``, and a batch's one
+        :func:`numpy.frombuffer`, instead of a Python int per n-gram to convert."""
         cols = self._char_cache.get(word)
         if cols is not None:
             return cols
         vocab = self.char_vocab
         w = " " + word + " "
         w_len = len(w)
-        out = []
+        out = array("i")
         for n in range(self.char_range[0], self.char_range[1] + 1):
             offset = 0
             col = vocab.get(w[0:n])
@@ -76,15 +80,14 @@ class SparseScorer:
                     out.append(col)
             if offset == 0:  # a word shorter than n counts once (as scikit-learn does)
                 break
-        cols = tuple(out)
+        cols = out.tobytes()
         if len(self._char_cache) < WORD_CACHE_MAX:
             self._char_cache[word] = cols
         return cols
 
-    def _word_columns(self, tokens: list[str]) -> list[int]:
-        vocab = self.word_vocab
-        cols = [vocab[t] for t in tokens if t in vocab]
-        cols += [vocab[g] for g in map(" ".join, pairwise(tokens)) if g in vocab]
+    def _word_columns(self, tokens: Sequence[str]) -> list[int]:
+        cols = [c for c in map(self.word_vocab.get, tokens) if c is not None]
+        cols += [c for c in map(self._bigrams.get, pairwise(tokens)) if c is not None]
         return cols
 
     def features(self, word_docs: Sequence[str], char_docs: Sequence[str],
@@ -92,17 +95,32 @@ class SparseScorer:
         """The word block, the character block and the category column of each document.
 
         The documents are those :func:`router.learn.model.word_text`/``char_text``/
-        ``category_token`` make (what the vectorizers were fitted on).
+        ``category_token`` make (what the vectorizers were fitted on); a character document
+        may also be the text itself (its words, lower-cased and split on whitespace, are the same).
         """
-        word_rows = [self._word_columns(doc.lower().split()) for doc in word_docs]
+        return self.features_of_tokens([doc.lower().split() for doc in word_docs], char_docs, category_tokens)
+
+    def features_of_tokens(self, word_tokens: Sequence[Sequence[str]], char_docs: Sequence[str],
+                           category_tokens: Sequence[str]
+                           ) -> tuple[sparse.csr_matrix, sparse.csr_matrix, list[int | None]]:
+        """:meth:`features` of word documents already split into their lower-case tokens (no
+        token empty or holding whitespace: those of :meth:`router.textnorm.TextNormaliser.normalise`)."""
+        word_rows = [self._word_columns(tokens) for tokens in word_tokens]
+        word_cols = np.fromiter(chain.from_iterable(word_rows), dtype=np.intc)
+        word_lengths = np.fromiter(map(len, word_rows), dtype=np.int64, count=len(word_rows))
+        get, columns = self._char_cache.get, self._char_columns
         char_rows = []
         for doc in char_docs:
-            cols: list[int] = []
-            for w in _WHITE.sub(" ", doc.lower()).split():
-                cols.extend(self._char_columns(w))
-            char_rows.append(cols)
+            words = doc.lower().split()  # as scikit-learn's char_wb: runs of whitespace end a word
+            cached = [get(w) for w in words]
+            if None in cached:
+                cached = [columns(w) for w in words]
+            char_rows.append(b"".join(cached))
+        char_cols = np.frombuffer(b"".join(char_rows), dtype=np.intc)  # array("i") holds C ints
+        char_lengths = np.fromiter(map(len, char_rows), dtype=np.int64, count=len(char_rows)) // _INT_SIZE
         cats = [self.cat_vocab.get(t) for t in category_tokens]
-        return (_tfidf(word_rows, self.word_idf, self.n_word), _tfidf(char_rows, self.char_idf, self.n_char), cats)
+        return (_tfidf(word_cols, word_lengths, self.word_idf, self.n_word),
+                _tfidf(char_cols, char_lengths, self.char_idf, self.n_char), cats)
 
     # -- scores ---------------------------------------------------------------
 
@@ -122,7 +140,9 @@ class SparseScorer:
 
     def reasons(self, xw: sparse.csr_matrix, xc: sparse.csr_matrix, cats: list[int | None], classes: np.ndarray,
                 k: int) -> list[list[str]]:
-        """For each document ``i``, the ``k`` features that pushed most towards class ``classes[i]``."""
+        """For each document ``i``, the ``k`` features that pushed most towards class ``classes[i]``
+        (the largest contribution first; of equal ones, words before character n-grams before
+        the category, each block in column order)."""
         m = self.members[0]
         names = self.feature_names()
         n = len(cats)
@@ -137,17 +157,14 @@ class SparseScorer:
         else:
             column, sign = classes, np.ones(len(classes))
         contrib = np.concatenate([
-            xw.data * m.w_word[xw.indices, column[w_rows]] * sign[w_rows],
-            xc.data * m.w_char[xc.indices, column[c_rows]] * sign[c_rows],
-            self.category_weight * m.w_cat[k_cols, column[k_rows]] * sign[k_rows]])
+            xw.data * _weights(m.w_word, xw.indices, column[w_rows]) * sign[w_rows],
+            xc.data * _weights(m.w_char, xc.indices, column[c_rows]) * sign[c_rows],
+            self.category_weight * _weights(m.w_cat, k_cols, column[k_rows]) * sign[k_rows]])
         keep = contrib > 0  # only what pushed towards the class is a reason
-        rows, cols, contrib = rows[keep], cols[keep], contrib[keep]
-        order = np.lexsort((-contrib, rows))  # by document, then the largest contribution first
-        starts = np.searchsorted(rows[order], np.arange(n + 1))
-        out = []
-        for i in range(n):
-            top = order[starts[i]:min(starts[i] + k, starts[i + 1])]
-            out.append([names[c] for c in cols[top].tolist() if names[c]])
+        out: list[list[str]] = [[] for _ in range(n)]
+        for row, col in _top_per_row(rows[keep], cols[keep], contrib[keep], n, k):
+            if names[col]:
+                out[row].append(names[col])
         return out
 
     def feature_names(self) -> list[str]:
@@ -226,16 +243,15 @@ def _linear(est: Any) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(est.coef_, dtype=np.float64), np.asarray(est.intercept_, dtype=np.float64).ravel()
 
 
-def _tfidf(rows: list[list[int]], idf: np.ndarray, n_cols: int) -> sparse.csr_matrix:
-    """Sublinear TF-IDF, L2-normalised per row, of column lists (a column may repeat)."""
-    n = len(rows)
-    lengths = np.fromiter(map(len, rows), dtype=np.int64, count=n)
-    flat: list[int] = []
-    for r in rows:
-        flat.extend(r)
-    # (row, column) pairs as one key: np.unique sorts and counts them in one pass.
-    keys, counts = np.unique(np.repeat(np.arange(n, dtype=np.int64), lengths) * n_cols
-                             + np.array(flat, dtype=np.int64), return_counts=True)
+def _tfidf(cols: np.ndarray, lengths: np.ndarray, idf: np.ndarray, n_cols: int) -> sparse.csr_matrix:
+    """Sublinear TF-IDF, L2-normalised per row, of the columns of each row one after the other
+    (``lengths[i]`` of them for row ``i``; a column may repeat)."""
+    n = len(lengths)
+    # (row, column) pairs as one key: np.unique sorts and counts them in one pass (int32 sorts
+    # twice as fast as int64 and holds the keys of any batch the router makes).
+    dtype = np.int32 if n * n_cols < 2**31 else np.int64
+    keys = np.repeat(np.arange(n, dtype=dtype), lengths) * dtype(n_cols) + cols.astype(dtype, copy=False)
+    keys, counts = np.unique(keys, return_counts=True)
     row_of, cols = np.divmod(keys, n_cols)
     data = (np.log(counts) + 1.0) * idf[cols]
     norms = np.sqrt(np.bincount(row_of, weights=data * data, minlength=n))
@@ -243,3 +259,44 @@ def _tfidf(rows: list[list[int]], idf: np.ndarray, n_cols: int) -> sparse.csr_ma
     data /= norms[row_of]
     indptr = np.searchsorted(row_of, np.arange(n + 1))
     return sparse.csr_matrix((data, cols, indptr), shape=(n, n_cols))
+
+
+def _weights(w: np.ndarray, features: np.ndarray, outputs: np.ndarray) -> np.ndarray:
+    """``w[features, outputs]`` as one gather from the flat array (several times faster than
+    two-array indexing; the same values)."""
+    return w.ravel().take(features * w.shape[1] + outputs)
+
+
+def _top_per_row(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, n: int,
+                 k: int) -> list[tuple[int, int]]:
+    """``(row, col)`` of the ``k`` largest positive ``values`` of each row, row by row, the largest
+    first, the earlier position first among equal values.
+
+    Picks each row's maximum ``k`` times (a few passes over the arrays) instead of sorting
+    every value: a batch has thousands of candidates and keeps three per document.
+    """
+    if not len(values):
+        return []
+    by_row = np.argsort(rows, kind="stable")  # rows are sorted within each block: a merge
+    rows, cols, values = rows[by_row], cols[by_row], values[by_row].copy()
+    counts = np.bincount(rows, minlength=n)
+    present = np.flatnonzero(counts)
+    sizes = counts[present]
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    segment = np.repeat(np.arange(len(present)), sizes)
+    picks: list[np.ndarray] = []
+    for _ in range(k):
+        best = np.maximum.reduceat(values, starts)
+        at = np.flatnonzero(values == best[segment])
+        first = at[np.concatenate(([True], segment[at[1:]] != segment[at[:-1]]))]
+        first = first[best[segment[first]] > 0]  # a row with fewer than k candidates is done
+        if not len(first):
+            break
+        values[first] = 0.0
+        picks.append(first)
+    if not picks:
+        return []
+    chosen = np.concatenate(picks)
+    order = np.argsort(rows[chosen], kind="stable")  # by row, each row's picks in the order taken
+    chosen = chosen[order]
+    return list(zip(rows[chosen].tolist(), cols[chosen].tolist(), strict=True))

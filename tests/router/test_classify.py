@@ -51,7 +51,8 @@ class TestShippedRules:
         wrong_hint = classifier.classify(text, hint="Keluhan Fasilitas Gedung Pemda")
         assert wrong_hint.category == "penerangan_jalan"
         # A hint alone, with nothing in the text behind it, decides nothing.
-        assert classifier.classify("mohon ditindaklanjuti", hint="Sampah ").triage
+        alone = classifier.classify("mohon ditindaklanjuti", hint="Sampah ")
+        assert alone.triage and not alone.hint_used
         # A hint that agrees with weak evidence tips it over the threshold.
         weak = "ada genangan"
         assert classifier.classify(weak, hint="Banjir").hint_used

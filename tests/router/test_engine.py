@@ -6,6 +6,8 @@ import json
 from datetime import timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from config.models import RouterConfig, TopologyConfig
@@ -288,6 +290,43 @@ class TestBody:
         for c in samples:
             routed = router.route(c)
             assert routed.body == build_body(c.model_dump(mode="json"), routed.routing, redact=False)
+
+
+    def test_the_routing_object_is_encoded_as_json_writes_it(self):
+        """pydantic-core encodes the routing object where it writes json's bytes; tiny floats,
+        which it spells differently, and any text that looks like one go through json."""
+        import json
+        import math
+
+        from router.decision import encode_json
+
+        floats = [0.0, -0.0, 1.0, 0.001, 0.926, 4.5, -1.25, 1e-4, 9.99e-5, 1e-5, -2.5e-7, 1e-300, 5e-324, 1e16,
+                  1.5e300, math.inf, -math.inf, math.nan, 0.1 + 0.2]
+        floats += [m * 10.0 ** e for e in range(-320, 300, 7) for m in (1.0, -3.7, 9.999999)]  # every magnitude
+        texts = ["", "é 漢字 ☺", 'quote " back \\ slash', "\x00\x1f\x7f\u2028 tab\t", "e-KTP 0.00001 rusak", "c:3e-5",
+                 "[1e-5]", "f0ca970c-7a1c-5b64-8b4d-11c11453429e-x"]
+        values = [*floats, *texts, None, True, 2**70, [1, "a", None], {"nested": {"x": [0.5, 1e-5]}}, [1e-5, 2e-7]]
+        for value in values:
+            routing = {"reasons": ["w:jalan"], "value": value, "location": {"candidates": [value]}}
+            expected = json.dumps(routing, ensure_ascii=False, separators=(",", ":")).encode()
+            assert encode_json(routing) == expected, value
+
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4), max_leaves=12)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_JSON_VALUES)
+def test_encode_json_writes_what_json_writes(value):
+    from router.decision import encode_json
+
+    try:
+        expected = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+    except UnicodeEncodeError:  # a lone surrogate: neither writes it
+        return
+    assert encode_json(value) == expected
 
 
 class TestContract:

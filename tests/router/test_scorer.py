@@ -84,3 +84,46 @@ def test_a_split_shared_with_the_rules_gives_the_same_predictions(dev_rows):
     assert shared == model.predict(texts, cats)
     rules_normaliser = TextNormaliser({"jlnan": "jalan"})
     assert all(rules_normaliser.normalise(raw_tokens(t)) == rules_normaliser.tokens(t) for t in texts)
+
+
+def test_top_per_row_is_a_stable_sort_by_value_within_each_row():
+    """The reasons' top-k selection equals sorting each row's candidates by value, largest first,
+    the earlier position first among equal values (ties are common with integer weights)."""
+    from router.learn.scorer import _top_per_row
+
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        n, size = 6, int(rng.integers(0, 40))
+        rows = np.sort(rng.integers(0, n, size))
+        rows = np.concatenate([rows, np.sort(rng.integers(0, n, size // 2))])  # two blocks, as in reasons
+        cols = np.arange(len(rows))
+        values = rng.integers(1, 4, len(rows)).astype(float)
+        k = int(rng.integers(1, 5))
+        expected = []
+        for row in range(n):
+            mine = sorted((i for i in range(len(rows)) if rows[i] == row), key=lambda i: -values[i])[:k]
+            expected += [(row, int(cols[i])) for i in mine]
+        assert _top_per_row(rows, cols, values, n, k) == expected
+
+
+def test_texts_give_the_character_features_of_char_text(dev_rows):
+    """RouterModel.predict hands the scorer the texts themselves as character documents."""
+    model = load_model(DEFAULT_MODEL_PATH)
+    texts = [r.text for r in dev_rows] + ["  Jalan\t\tRUSAK\n\n parah\u00a0sekali \u2003 ", "", " \n "]
+    words, chars, cats = model_docs(texts, [None] * len(texts))
+    assert chars != texts
+    _, from_chars, _ = model.scorer.features(words, chars, cats)
+    _, from_texts, _ = model.scorer.features(words, texts, cats)
+    assert (from_chars != from_texts).nnz == 0
+
+
+def test_tokens_give_the_word_features_of_word_text(dev_rows):
+    """RouterModel.predict hands the scorer the normalised tokens, not the text word_text joins."""
+    from router.learn.model import word_tokens
+
+    model = load_model(DEFAULT_MODEL_PATH)
+    texts = [r.text for r in dev_rows] + ["JALAN Rusak  gak   ditambal2 bgt!!", "", "ÉÇ ünïcode 漢字"]
+    words, chars, cats = model_docs(texts, [None] * len(texts))
+    from_text, _, _ = model.scorer.features(words, chars, cats)
+    from_tokens, _, _ = model.scorer.features_of_tokens([word_tokens(t) for t in texts], chars, cats)
+    assert (from_text != from_tokens).nnz == 0
