@@ -82,9 +82,9 @@ BaseWSGIServer.handle_accept = handle_accept
 """
 
 
-def _start(tmp_path: Path, config: Path, fault: str) -> tuple[subprocess.Popen, Path]:
+def _start(tmp_path: Path, config: Path, fault: str, **env: str) -> tuple[subprocess.Popen, Path]:
     log = tmp_path / "run.log"
-    env = _env(KANAL_TEST_FAULT=str(tmp_path / "fault-now"))
+    env = _env(KANAL_TEST_FAULT=str(tmp_path / "fault-now"), **env)
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-c", PREAMBLE.format(fault=fault), "run", "--config", str(config)],
