@@ -1,7 +1,8 @@
 """Thread supervision: a process whose essential thread dies does not go on half-alive.
 
 ``kanal run`` is a handful of threads: the forwarder (or the embedded router), one
-runner per channel, the webhook server, the acknowledgement sender, the heartbeat.
+runner per channel, the webhook server, the acknowledgement sender, the attachment
+fetcher, the heartbeat, the systemd watchdog feeder, the metrics listener.
 If one of them dies from an exception nobody expected - a bug, a library raising
 something new - the others would keep taking complaints in while, say, nothing
 reaches RabbitMQ any more. So every thread runs under a :class:`Supervisor`: an
