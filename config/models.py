@@ -22,7 +22,8 @@ class SpoolConfig(_Strict):
 
     path: Path = Field(Path("var/kanal-spool.db"), description="SQLite file; its folder is created.")
     retention_days: float = Field(
-        30, gt=0, description="How long forwarded ids and raw payloads are kept for dedup and audit."
+        30, gt=0, description="How long forwarded ids, raw payloads and forwarded bodies (for "
+        "`kanal router unrouted --replay`) are kept for dedup, audit and replay."
     )
 
 

@@ -133,24 +133,14 @@ class SqliteDedupStore(DedupStore):
         )
 
     @contextmanager
-    def claim_many(self, claims: list[tuple[str, str | None]]) -> Iterator[set[str]]:
-        if not claims:
-            yield set()
-            return
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction under the lock; rolled back on an exception or a failed
+        COMMIT, so the shared connection is never left inside a transaction."""
         conn = self._conn
         with self._lock:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                fresh = set()
-                now = time.time()
-                for cid, queue in sorted(claims, key=lambda c: c[0]):
-                    cur = conn.execute(
-                        f"INSERT OR IGNORE INTO {self.table} (id, routed_at, queue) VALUES (?, ?, ?)",
-                        (cid, now, queue),
-                    )
-                    if cur.rowcount == 1:
-                        fresh.add(cid)
-                yield fresh
+                yield conn
             except BaseException:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
@@ -158,9 +148,26 @@ class SqliteDedupStore(DedupStore):
             try:
                 conn.execute("COMMIT")
             except BaseException:
-                if conn.in_transaction:  # never leave the shared connection inside a transaction
+                if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
+
+    @contextmanager
+    def claim_many(self, claims: list[tuple[str, str | None]]) -> Iterator[set[str]]:
+        if not claims:
+            yield set()
+            return
+        with self._transaction() as conn:
+            fresh = set()
+            now = time.time()
+            for cid, queue in sorted(claims, key=lambda c: c[0]):
+                cur = conn.execute(
+                    f"INSERT OR IGNORE INTO {self.table} (id, routed_at, queue) VALUES (?, ?, ?)",
+                    (cid, now, queue),
+                )
+                if cur.rowcount == 1:
+                    fresh.add(cid)
+            yield fresh
 
     def withdraw(self, complaint_ids: list[str]) -> None:
         with self._lock:
@@ -182,14 +189,9 @@ class SqliteDedupStore(DedupStore):
             if self._conn.in_transaction:
                 msg = "note_in_doubt() inside a claim: the note must be committed before the AMQP commit"
                 raise RuntimeError(msg)
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                self._conn.executemany(f"INSERT OR REPLACE INTO {self.table}_in_doubt (id, noted_at) VALUES (?, ?)",
-                                       [(c, now) for c in complaint_ids])
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+            with self._transaction() as conn:
+                conn.executemany(f"INSERT OR REPLACE INTO {self.table}_in_doubt (id, noted_at) VALUES (?, ?)",
+                                 [(c, now) for c in complaint_ids])
 
     def noted_in_doubt(self, complaint_ids: list[str]) -> set[str]:
         found: set[str] = set()

@@ -143,7 +143,7 @@ def _replay(spool: Any, missing: list[Any], wanted: list[str]) -> int:
         return EXIT_CONFIG
     requeued, gone = spool.requeue_forwarded(ids)
     print(f"replay: {len(requeued)} put back in the outbox; the forwarder of `kanal run` publishes them again "
-          "and a router routes each (one already routed by then is acked as a duplicate)")
+          "and a router routes each (one whose claim a router has committed by then is acked as a duplicate)")
     if gone:
         print(f"replay: {len(gone)} no longer kept in this spool (older than spool.retention_days): "
               + ", ".join(gone), file=sys.stderr)
