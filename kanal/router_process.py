@@ -27,7 +27,7 @@ class RouterProcess:
     """
 
     def __init__(self, loaded: LoadedConfig) -> None:
-        from router.consumer import build_consumer
+        from router.service import build_consumer
         from router.engine import dedup_dsn
         from router.feedback_consumer import build_feedback
         from router.intake import broker_url
@@ -65,7 +65,7 @@ class RouterProcess:
             app = OpsApp(self.probes, self.metrics.render, CONTENT_TYPE, pages=self._status_page())
             self.ops_server = WebhookServer(app, ops.host, ops.router_port, threads=4, label="operations listener")
             self.supervisor.spawn("router-ops", self.ops_server.serve)
-        from router.consumer import reload_on_sighup
+        from router.service import reload_on_sighup
 
         reload_on_sighup(self.consumer)
         self.supervisor.spawn("router-consumer", self.consumer.run, self._consumer_stop)

@@ -15,7 +15,7 @@ from typing import Any
 
 __all__ = ["Router", "RouterConsumer", "run_router"]
 
-_HOMES = {"Router": "router.engine", "RouterConsumer": "router.consumer", "run_router": "router.consumer"}
+_HOMES = {"Router": "router.engine", "RouterConsumer": "router.consumer", "run_router": "router.service"}
 
 
 def __getattr__(name: str) -> Any:

@@ -10,7 +10,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from config.loader import load_config
-from router.consumer import run_router
+from router.service import run_router
 
 
 class _AnyChannelOptions(BaseModel):

@@ -1,7 +1,7 @@
 """``kanal router``: consume the intake queue, route, publish, then ack.
 
 For the deliveries at hand (a batch of up to ``batch_max``; one when traffic is low),
-on one kombu channel in AMQP transaction mode (``tx.select``):
+on one channel in AMQP transaction mode (``tx.select``, router/transaction.py):
 
 1. decode the body; a body that is not a valid complaint is a poison message;
 2. route them (:meth:`Router.route_many`, the learned model asked once for the batch;
@@ -10,8 +10,9 @@ on one kombu channel in AMQP transaction mode (``tx.select``):
    own), then claim them (one database transaction, see router/dedup.py); an id routed
    before is acked and counted as a duplicate; for the others publish the routed
    message (persistent, ``mandatory``, AMQP priority set);
-4. ack the intake messages and ``tx.commit``: the broker applies the publishes and the
-   acks together and confirms the commit; only then is the dedup claim committed.
+4. ack the intake messages (one ``basic.ack multiple`` for the batch) and ``tx.commit``:
+   the broker applies the publishes and the acks together and confirms the commit; only
+   then is the dedup claim committed.
 
 A routed message no queue takes (a binding is missing) comes back as ``basic.return``
 while the broker executes the commit, before ``tx.commit-ok``. RabbitMQ has applied the
@@ -27,12 +28,13 @@ complaint stays routed. After each committed batch ``after_routed`` is given the
 complaints (router/feedback_consumer.py keeps their texts); SIGHUP sets
 ``reload_requested`` and the model file is loaded again between two batches.
 
-A poison message is retried (a copy at the tail of the intake queue with the attempt
-counted in ``kanal_attempts``) until it has been tried ``delivery_limit`` times, then
-published to the dead-letter exchange with the reason in its headers
-(``kanal_dead_reason``, ``kanal_error``, ``kanal_deliveries``); each step publishes
-the copy and acks the original in one transaction. A message that
+A poison message is retried, then dead-lettered with the reason (router/redelivery.py);
+each step publishes the copy and acks the original in one transaction. A message that
 kills the router itself is dead-lettered by the broker's own ``x-delivery-limit``.
+The process around this loop (config, feedback, SIGHUP) is router/service.py.
+
+Over 300 lines on purpose: the steps above share one open transaction's state (the
+claims, the returns, the acks), and the guarantee is checked by reading them together.
 
 Connection loss (broker or database) closes everything, waits with backoff and starts
 over; unacked messages are redelivered and the dedup store sorts them out.
@@ -40,20 +42,18 @@ over; unacked messages are redelivered and the dedup store sorts them out.
 
 from __future__ import annotations
 
-import signal
 import sqlite3
 import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
 import kombu.exceptions
 import psycopg
 import structlog
-from kombu import Connection, Consumer, Producer, Queue
+from kombu import Connection, Consumer, Queue
 from kombu.message import Message
 
 from config.models import TopologyConfig
@@ -61,9 +61,11 @@ from normalizer.complaint import Complaint
 from normalizer.wire import routed_message
 from router.decision import Copy, Routed
 from router.engine import Router
-from router.intake import PoisonMessage, broker_url, decode_intake
+from router.intake import PoisonMessage, decode_intake
+from router.redelivery import Redelivery
 from router.shared_duplicates import SharedIndexUnavailable
 from router.topology import declare_routed_side
+from router.transaction import Returned, TxChannel
 
 log = structlog.get_logger("kanal.router")
 
@@ -86,6 +88,20 @@ class RouterStats:
     def as_dict(self) -> dict[str, int]:
         """Counters as a dict (for logs)."""
         return {k: getattr(self, k) for k in self.__slots__}
+
+
+@dataclass(slots=True)
+class DecidedBatch:
+    """A batch of deliveries with their decisions, before anything is published or claimed."""
+
+    #: Every delivery of the batch, in delivery order (all are acked with the batch).
+    messages: list[Message]
+    #: Deliveries routed, with their decisions.
+    decided: list[tuple[Message, Routed]] = field(default_factory=list)
+    #: Deliveries to retry or dead-letter, with the reason.
+    poison: list[tuple[Message, str]] = field(default_factory=list)
+    #: Complaint id -> the decoded complaint, for ``after_routed``.
+    complaints: dict[str, Complaint] = field(default_factory=dict)
 
 
 class RouterConsumer:
@@ -119,16 +135,12 @@ class RouterConsumer:
         self.on_decision: Callable[[float], None] | None = None
         #: Since when (Unix time) the router has not been consuming; meaningless while ``ready``.
         self.disconnected_since = time.time()
-        self._channel: Any = None
+        self._tx: TxChannel | None = None
+        self._redelivery: Redelivery | None = None
         #: Set (by SIGHUP) to load the model file again between two batches.
         self.reload_requested = threading.Event()
         #: Set while consuming: the routed side is declared and the consumer registered.
         self.ready = threading.Event()
-        self._producer: Producer | None = None
-        #: Complaint id -> reason of routed messages the broker returned in the commit at hand.
-        self._returned: dict[str, str] = {}
-        #: Message id -> reason of integrity copies the broker returned in the commit at hand.
-        self._returned_copies: dict[str, str] = {}
 
     def agency_queues(self) -> dict[str, str]:
         """Agency code -> queue name, for every agency of the rules and triage."""
@@ -177,9 +189,8 @@ class RouterConsumer:
         channel = conn.channel()
         declare_routed_side(channel, self.topology, self.router.agency_codes())
         channel.basic_qos(0, self.prefetch, False)
-        channel.tx_select()
-        self._channel = channel
-        self._producer = Producer(channel, auto_declare=False, on_return=self._on_return)
+        self._tx = TxChannel(channel)
+        self._redelivery = Redelivery(self._tx, self.topology)
         intake = Queue(self.topology.intake_queue, no_declare=True)
         log.info("router consuming", queue=self.topology.intake_queue, prefetch=self.prefetch)
         next_prune, next_stats = time.monotonic(), time.monotonic() + STATS_EVERY_S
@@ -195,8 +206,7 @@ class RouterConsumer:
                 # Handled outside the delivery callback: waiting for tx.commit-ok reads more
                 # deliveries, and handling those re-entrantly would interleave two transactions.
                 while inbox and not stop.is_set():
-                    batch = [inbox.popleft() for _ in range(min(len(inbox), self.batch_max))]
-                    self._handle_batch(batch)
+                    self._complete(self._decide([inbox.popleft() for _ in range(min(len(inbox), self.batch_max))]))
                 self._reload_if_asked()
                 now = time.monotonic()
                 if now >= next_prune:
@@ -206,17 +216,18 @@ class RouterConsumer:
                     log.info("router stats", **self.stats.as_dict())
                     next_stats = now + STATS_EVERY_S
 
-    def _handle_batch(self, messages: list[Message]) -> None:
-        """Route the deliveries at hand: one dedup transaction, one AMQP transaction."""
+    def _decide(self, messages: list[Message]) -> DecidedBatch:
+        """Decode and route a batch (no publishing, no claims).
+
+        A failure of the shared duplicate index propagates: the database, not the messages.
+        """
+        batch = DecidedBatch(messages)
         decoded: list[tuple[Message, Complaint]] = []
-        poison: list[tuple[Message, str]] = []
         for message in messages:
             try:
                 decoded.append((message, decode_intake(message.body)))
             except PoisonMessage as exc:
-                poison.append((message, str(exc)))
-        decided: list[tuple[Message, Routed]] = []
-        # A failure of the shared duplicate index propagates: the database, not the message.
+                batch.poison.append((message, str(exc)))
         started = time.perf_counter()
         complaints = [c for _, c in decoded]
         results = self.router.route_many(complaints, self._predict(complaints))
@@ -227,9 +238,15 @@ class RouterConsumer:
                 self.on_decision(share)
         for (message, complaint), result in zip(decoded, results, strict=True):
             if isinstance(result, Exception):
-                poison.append((message, self._routing_failed(complaint, result)))
+                batch.poison.append((message, self._routing_failed(complaint, result)))
             else:
-                decided.append((message, result))
+                batch.decided.append((message, result))
+                batch.complaints[result.complaint_id] = complaint
+        return batch
+
+    def _complete(self, batch: DecidedBatch) -> None:
+        """Publish, ack and commit a decided batch: one dedup transaction, one AMQP transaction."""
+        decided, poison = batch.decided, batch.poison
         sent: dict[str, tuple[Message, Routed]] = {}
         duplicates: list[str] = []
         # Committed before the AMQP commit: an id a crash leaves neither claimed nor
@@ -243,24 +260,24 @@ class RouterConsumer:
                     sent[routed.complaint_id] = (message, routed)
                 else:
                     duplicates.append(routed.complaint_id)
-                message.ack()
             for message, reason in poison:
                 self._poison(message, reason)
+            # Every delivery of the batch, routed, duplicate or poison, is acked with it.
+            self._ack_batch(batch.messages)
             returned = self._commit()
-            if returned:
-                self.router.dedup.withdraw(list(returned))
+            if returned.routed:
+                self.router.dedup.withdraw(list(returned.routed))
             # Nothing else between the AMQP commit and the database commit (leaving this block):
             # that gap is the one a crash plus a later resend of the same id could exploit.
-        copies_back, self._returned_copies = self._returned_copies, {}
-        if returned:
-            self._retry_returned({cid: (sent.pop(cid)[0], reason) for cid, reason in returned.items() if cid in sent})
-        if copies_back:
-            self._dead_letter_copies([(c, copies_back[c.message_id]) for _, r in sent.values() for c in r.copies
-                                      if c.message_id in copies_back], sent)
+        if returned.routed:
+            self._retry_returned({cid: (sent.pop(cid)[0], reason) for cid, reason in returned.routed.items()
+                                  if cid in sent})
+        if returned.copies:
+            self._dead_letter_copies([(c, returned.copies[c.message_id]) for _, r in sent.values() for c in r.copies
+                                      if c.message_id in returned.copies], sent)
         self._account([routed for _, routed in sent.values()], duplicates, poison)
         if self.after_routed is not None and sent:
-            by_id = {str(c.id): c for _, c in decoded}
-            self.after_routed([(by_id[cid], routed) for cid, (_, routed) in sent.items()])
+            self.after_routed([(batch.complaints[cid], routed) for cid, (_, routed) in sent.items()])
 
     def _predict(self, complaints: list[Complaint]) -> list[Any] | None:
         """The model's answers for the batch at once; on a failure each complaint is tried alone."""
@@ -287,41 +304,18 @@ class RouterConsumer:
         in a transaction of their own (their acks were committed with the batch)."""
         for cid, (message, reason) in returned.items():
             log.error("routed message returned by the broker", complaint_id=cid, reason=reason[:300])
-            self._poison(message, reason, dead_reason="unroutable", acked=True)
+            self._poison(message, reason, dead_reason="unroutable")
         self._commit()
 
     def _dead_letter_copies(self, copies: list[tuple[Copy, str]], sent: dict[str, tuple[Message, Routed]]) -> None:
         """Publish returned integrity copies to the dead-letter exchange with the reason, in a
         transaction of their own; their complaints stay routed (never a silent drop, never twice)."""
         copy_of = {c.message_id: cid for cid, (_, r) in sent.items() for c in r.copies}
-        assert self._producer is not None
+        assert self._redelivery is not None
         for copy, reason in copies:
-            log.error("integrity copy returned by the broker; dead-lettered", message_id=copy.message_id,
-                      copy_of=copy_of[copy.message_id], reason=reason[:300])
-            headers = {"kanal_dead_reason": "unroutable", "kanal_error": reason[:1000], "kanal_deliveries": 1,
-                       "kanal_copy_of": copy_of[copy.message_id],
-                       "kanal_dead_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-            self._producer.publish(
-                copy.body, exchange=self.topology.dead_letter_exchange, routing_key=copy.routing_key,
-                headers=headers, message_id=copy.message_id, content_type="application/json",
-                content_encoding="utf-8", delivery_mode=2, retry=False, declare=[],
-            )
+            self._redelivery.dead_letter_copy(copy, copy_of[copy.message_id], reason)
             self.stats.dead_lettered += 1
         self._commit()
-
-    def _on_return(self, exc: Any, exchange: str, routing_key: str, message: Any) -> None:
-        """``basic.return`` of a mandatory routed message no queue took (read during tx.commit).
-
-        A returned integrity copy is kept apart: its complaint did reach its agency.
-        """
-        props = message.properties or {}
-        mid = str(props.get("message_id") or "")
-        code, text = getattr(exc, "reply_code", ""), getattr(exc, "reply_text", "") or str(exc)
-        reason = f"unroutable: no queue bound for {routing_key!r} on {exchange!r} ({code} {text})"
-        if (props.get("application_headers") or {}).get("kanal_copy_of"):
-            self._returned_copies[mid] = reason
-        else:
-            self._returned[mid] = reason
 
     def _routing_failed(self, complaint: Complaint, exc: Exception) -> str:
         log.error("routing raised; the message is retried, then dead-lettered", complaint_id=str(complaint.id),
@@ -341,65 +335,40 @@ class RouterConsumer:
     def _publish(self, routed: Routed) -> None:
         """Publish a routed message (persistent, mandatory) in the open transaction."""
         wire = routed_message(routed)
-        assert self._producer is not None
-        self._producer.publish(
-            wire.body, exchange=self.topology.routed_exchange, routing_key=routed.routing_key,
-            priority=wire.priority, message_id=wire.message_id, type=wire.type, content_type=wire.content_type,
-            content_encoding=wire.content_encoding, delivery_mode=wire.delivery_mode, headers=wire.headers,
-            timestamp=wire.timestamp, mandatory=True, retry=False, declare=[],
-        )
+        assert self._tx is not None
+        exchange = self.topology.routed_exchange
+        self._tx.publish(wire.body, exchange, routed.routing_key, mandatory=True, priority=wire.priority,
+                         message_id=wire.message_id, type=wire.type, content_type=wire.content_type,
+                         content_encoding=wire.content_encoding, delivery_mode=wire.delivery_mode,
+                         application_headers=wire.headers, timestamp=wire.timestamp)
         for copy in routed.copies:  # the integrity copy to the Inspektorat, in the same transaction
-            self._producer.publish(
-                copy.body, exchange=self.topology.routed_exchange, routing_key=copy.routing_key,
-                priority=wire.priority, message_id=copy.message_id, type=wire.type, content_type=wire.content_type,
-                content_encoding=wire.content_encoding, delivery_mode=wire.delivery_mode,
-                headers={**wire.headers, "cloudEvents_id": copy.message_id, "kanal_integrity_copy": True,
-                         "kanal_copy_of": routed.complaint_id},
-                timestamp=wire.timestamp, mandatory=True, retry=False, declare=[],
-            )
+            self._tx.publish(copy.body, exchange, copy.routing_key, mandatory=True, priority=wire.priority,
+                             message_id=copy.message_id, type=wire.type, content_type=wire.content_type,
+                             content_encoding=wire.content_encoding, delivery_mode=wire.delivery_mode,
+                             application_headers={**wire.headers, "cloudEvents_id": copy.message_id,
+                                                  "kanal_integrity_copy": True, "kanal_copy_of": routed.complaint_id},
+                             timestamp=wire.timestamp)
 
-    def _commit(self) -> dict[str, str]:
+    def _ack_batch(self, messages: list[Message]) -> None:
+        """Ack every delivery of the batch (one ``basic.ack multiple``) in the open transaction."""
+        assert self._tx is not None
+        if messages:
+            self._tx.ack_through(max(m.delivery_tag for m in messages))
+
+    def _commit(self) -> Returned:
         """Commit the AMQP transaction (publish + ack); returns once the broker confirmed,
-        with complaint id -> reason for every routed message the broker returned."""
-        self._returned = {}
-        self._channel.tx_commit()  # basic.return frames arrive before tx.commit-ok
-        returned, self._returned = self._returned, {}
-        return returned
+        with what the broker returned (routed messages and integrity copies no queue took)."""
+        assert self._tx is not None
+        return self._tx.commit()
 
-    def _poison(self, message: Message, reason: str, dead_reason: str = "poison", acked: bool = False) -> None:
-        """Retry an intake message (a copy at the tail) or dead-letter it with ``reason``;
-        acks the original unless it is ``acked`` already. Part of the caller's AMQP transaction.
-        """
-        headers = dict(message.headers or {})
-        delivery = max(int(headers.get("x-delivery-count") or 0), int(headers.get("kanal_attempts") or 0)) + 1
-        if delivery < self.topology.delivery_limit:
-            # A requeueing reject is refused inside an AMQP transaction on this broker, so the
-            # retry is a copy at the queue's tail with the attempt counted.
-            headers["kanal_attempts"] = delivery
-            self._republish(message, "", self.topology.intake_queue, headers, acked)
+    def _poison(self, message: Message, reason: str, dead_reason: str = "poison") -> None:
+        """Retry or dead-letter ``message`` (router/redelivery.py) in the open transaction;
+        the caller acks the original in the same transaction (or has acked it already)."""
+        assert self._redelivery is not None
+        if self._redelivery.retry_or_dead_letter(message, reason, dead_reason):
+            self.stats.dead_lettered += 1
+        else:
             self.stats.requeued += 1
-            return
-        headers.update({"kanal_dead_reason": dead_reason, "kanal_error": reason[:1000], "kanal_deliveries": delivery,
-                        "kanal_dead_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
-        key = message.delivery_info.get("routing_key") or self.topology.intake_routing_key
-        self._republish(message, self.topology.dead_letter_exchange, key, headers, acked)
-        self.stats.dead_lettered += 1
-        log.error("message dead-lettered", message_id=message.properties.get("message_id"),
-                  reason=dead_reason, deliveries=delivery)
-
-    def _republish(self, message: Message, exchange: str, routing_key: str, headers: dict[str, Any],
-                   acked: bool) -> None:
-        """Publish a copy of ``message`` and ack the original (in the open transaction)."""
-        props = message.properties
-        assert self._producer is not None
-        self._producer.publish(
-            message.body, exchange=exchange, routing_key=routing_key, headers=headers,
-            message_id=props.get("message_id"), type=props.get("type"), timestamp=props.get("timestamp"),
-            content_type=message.content_type or "application/octet-stream",
-            content_encoding=message.content_encoding or "binary", delivery_mode=2, retry=False, declare=[],
-        )
-        if not acked:
-            message.ack()
 
     def _count(self, routed: Routed) -> None:
         self.stats.routed += 1
@@ -407,38 +376,3 @@ class RouterConsumer:
         self.stats.triage += routed.triage
         self.stats.confidential += routed.confidential
         self.stats.linked += routed.duplicate_of is not None
-
-
-def build_consumer(loaded: Any) -> RouterConsumer:
-    """The router process's consumer for a :class:`config.loader.LoadedConfig` (no I/O yet)."""
-    cfg = loaded.kanal
-    dedup_path = Path(cfg.spool.path).with_name("router-dedup.db")
-    router = Router.from_config(cfg.router, cfg.broker.topology, dedup_path)
-    log.info("router decides with", model=router.model.version if router.model else None,
-             unmapped_labels=router.unmapped_labels())
-    return RouterConsumer(broker_url(cfg.broker), cfg.broker.topology, router,
-                          prefetch=cfg.router.prefetch, heartbeat=cfg.broker.heartbeat,
-                          batch_max=router.options.batch_max)
-
-
-def run_router(loaded: Any, stop: threading.Event) -> None:
-    """Run the router process against RabbitMQ until ``stop`` is set.
-
-    Args:
-        loaded: a :class:`config.loader.LoadedConfig`; ``broker.url`` must be set.
-        stop: set it (SIGTERM, Ctrl-C) to finish the message in hand and return.
-    """
-    from router.engine import dedup_dsn
-    from router.feedback_consumer import start_feedback
-
-    consumer = build_consumer(loaded)
-    cfg = loaded.kanal
-    _, consumer.after_routed = start_feedback(cfg, broker_url(cfg.broker), stop, dedup_dsn(cfg.router.dedup_dsn))
-    reload_on_sighup(consumer)
-    consumer.run(stop)
-
-
-def reload_on_sighup(consumer: RouterConsumer) -> None:
-    """SIGHUP asks ``consumer`` to load its model file again (between batches); main thread only."""
-    if threading.current_thread() is threading.main_thread() and hasattr(signal, "SIGHUP"):
-        signal.signal(signal.SIGHUP, lambda *_: consumer.reload_requested.set())

@@ -18,6 +18,9 @@ learned model (router/learn/) when one is configured, with triage below
 or the model) goes to its agency as usual, flagged ``integrity``, and a copy without the
 reporter's identity goes to the confidential queue. Life-safety words of the rules raise
 the priority whoever decided.
+
+Over 300 lines on purpose: one decision, whose steps (draft, the duplicate pass,
+finish) share the router's compiled rules, locator, model and options.
 """
 
 from __future__ import annotations

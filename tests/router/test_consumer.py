@@ -232,7 +232,7 @@ class TestRunRouter:
         from pydantic import BaseModel, ConfigDict
 
         from config.loader import load_config
-        from router.consumer import run_router
+        from router.service import run_router
         from router.dedup import PostgresDedupStore
 
         class AnyOptions(BaseModel):
@@ -304,3 +304,43 @@ class TestReconnection:
         assert ids == sorted([routed["dishub"][0]["id"], *(str(c.id) for c in later)])
         assert consumer.stats.duplicates == 0
         assert broker.depth(broker.topology.intake_queue) == 0
+
+
+class TestBatchAck:
+    def test_a_mixed_batch_is_acked_whole_and_nothing_comes_back_after_a_restart(
+            self, broker, amqp_url, topology, rules, postgres_dsn, dedup_table):
+        """Routed, duplicate and poison deliveries share batches (one ``basic.ack multiple``
+        each): every one is settled, and once the router's connection is gone nothing returns
+        to the intake queue (an unacked delivery would)."""
+        import threading
+
+        from router.consumer import RouterConsumer
+        from router.dedup import PostgresDedupStore
+        from router.engine import Router, RouterOptions
+
+        samples = list(AGENCY_SAMPLES.values())
+        complaints = [make_complaint(f"{samples[i % len(samples)]} (no. {i})") for i in range(40)]
+        for i, complaint in enumerate(complaints):
+            broker.publish(complaint)
+            if i % 4 == 0:
+                broker.publish(complaint)  # ten resends, in the same or the next batch
+            if i % 13 == 0:
+                publish_raw(broker.channel, topology.intake_exchange, topology.intake_routing_key,
+                            b"{not json", str(uuid.uuid4()))
+        router = Router(rules, topology, RouterOptions(batch_max=7),
+                        lambda: PostgresDedupStore(postgres_dsn, table=dedup_table))
+        consumer = RouterConsumer(amqp_url, topology, router, prefetch=20)
+        stop = threading.Event()
+        thread = threading.Thread(target=consumer.run, args=(stop,), daemon=True)
+        thread.start()
+        assert wait_for(lambda: consumer.stats.routed == 40 and consumer.stats.duplicates == 10
+                        and consumer.stats.dead_lettered == 4, timeout=60), consumer.stats
+        stop.set()
+        thread.join(15)
+        assert not thread.is_alive()
+        assert broker.depth(topology.intake_queue) == 0
+        assert broker.depth(topology.dead_letter_queue) == 4
+        routed = _all_routed(broker, agency_queue_names(topology, rules))
+        ids = [m["id"] for messages in routed.values() for m in messages if not m["routing"].get("copy_of")]
+        assert sorted(ids) == sorted(str(c.id) for c in complaints)  # each once
+        assert consumer.stats.requeued == 4 * (topology.delivery_limit - 1)
