@@ -95,6 +95,10 @@ class DedupStore(ABC):
         """True if ``complaint_id`` is recorded as routed."""
 
     @abstractmethod
+    def routed_among(self, complaint_ids: list[str]) -> set[str]:
+        """Which of ``complaint_ids`` are recorded as routed (one query per 500 ids)."""
+
+    @abstractmethod
     def note_in_doubt(self, complaint_ids: list[str]) -> None:
         """Record, in a committed transaction of its own, that ``complaint_ids`` are about to
         go into an AMQP commit (call it before :meth:`claim_many`, never inside one)."""
@@ -193,14 +197,20 @@ class SqliteDedupStore(DedupStore):
                 conn.executemany(f"INSERT OR REPLACE INTO {self.table}_in_doubt (id, noted_at) VALUES (?, ?)",
                                  [(c, now) for c in complaint_ids])
 
+    def routed_among(self, complaint_ids: list[str]) -> set[str]:
+        return self._present(self.table, complaint_ids)
+
     def noted_in_doubt(self, complaint_ids: list[str]) -> set[str]:
+        return self._present(f"{self.table}_in_doubt", complaint_ids)
+
+    def _present(self, table: str, complaint_ids: list[str]) -> set[str]:
+        """Which of ``complaint_ids`` are in ``table``, 500 at a time (SQLite's variable limit)."""
         found: set[str] = set()
         with self._lock:
             for start in range(0, len(complaint_ids), 500):
                 chunk = complaint_ids[start : start + 500]
                 marks = ",".join("?" * len(chunk))
-                found.update(r[0] for r in self._conn.execute(
-                    f"SELECT id FROM {self.table}_in_doubt WHERE id IN ({marks})", chunk))
+                found.update(r[0] for r in self._conn.execute(f"SELECT id FROM {table} WHERE id IN ({marks})", chunk))
         return found
 
     def prune(self, now: float | None = None) -> int:
@@ -286,11 +296,21 @@ class PostgresDedupStore(DedupStore):
                 f"INSERT INTO {self.table}_in_doubt (id) SELECT * FROM unnest(%s::text[]) "
                 "ON CONFLICT (id) DO UPDATE SET noted_at = now()", (sorted(set(complaint_ids)),))
 
+    def routed_among(self, complaint_ids: list[str]) -> set[str]:
+        return self._present(self.table, complaint_ids)
+
     def noted_in_doubt(self, complaint_ids: list[str]) -> set[str]:
+        return self._present(f"{self.table}_in_doubt", complaint_ids)
+
+    def _present(self, table: str, complaint_ids: list[str]) -> set[str]:
+        """Which of ``complaint_ids`` are in ``table``, 500 ids per query."""
+        found: set[str] = set()
         with self._conn.transaction():
-            rows = self._conn.execute(f"SELECT id FROM {self.table}_in_doubt WHERE id = ANY(%s)",
-                                      (complaint_ids,)).fetchall()
-        return {r[0] for r in rows}
+            for start in range(0, len(complaint_ids), 500):
+                rows = self._conn.execute(f"SELECT id FROM {table} WHERE id = ANY(%s)",
+                                          (complaint_ids[start : start + 500],)).fetchall()
+                found.update(r[0] for r in rows)
+        return found
 
     def prune(self, now: float | None = None) -> int:
         horizon = (now or time.time()) - self.retention_seconds

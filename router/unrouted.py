@@ -43,6 +43,8 @@ def find_unrouted(forwarded: Iterable[tuple[str, str, str, float]], dedup: Dedup
     """The rows of ``forwarded`` (id, channel, provider id, forwarded_at; from
     :meth:`kanal.spool.Spool.forwarded_between`) whose id the dedup store never claimed,
     each marked in doubt or not."""
-    missing = [row for row in forwarded if not dedup.was_routed(row[0])]
+    rows = list(forwarded)
+    routed = dedup.routed_among([row[0] for row in rows]) if rows else set()
+    missing = [row for row in rows if row[0] not in routed]
     noted = dedup.noted_in_doubt([row[0] for row in missing]) if missing else set()
     return [Unrouted(cid, channel, provider_id, at, cid in noted) for cid, channel, provider_id, at in missing]

@@ -232,8 +232,8 @@ class TestRunRouter:
         from pydantic import BaseModel, ConfigDict
 
         from config.loader import load_config
-        from router.service import run_router
         from router.dedup import PostgresDedupStore
+        from router.service import run_router
 
         class AnyOptions(BaseModel):
             model_config = ConfigDict(extra="allow")

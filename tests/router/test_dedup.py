@@ -47,6 +47,14 @@ class TestDedupStore:
         with store.claim_many([]) as fresh:
             assert fresh == set()
 
+    def test_routed_among_answers_for_many_ids_at_once(self, store):
+        ids = [f"m-{i}" for i in range(1203)]  # more than one query's worth
+        with store.claim_many([(cid, "q") for cid in ids[::2]]):
+            pass
+        asked = [*ids, "never-1", "never-2"]
+        assert store.routed_among(asked) == set(ids[::2])
+        assert store.routed_among([]) == set()
+
     def test_withdrawn_ids_are_not_recorded_when_the_claim_commits(self, store):
         with store.claim_many([("w-1", "q"), ("w-2", "q")]) as fresh:
             assert fresh == {"w-1", "w-2"}
