@@ -12,6 +12,12 @@ publishes each request with confirms and answers after the confirm -> a consumer
 republishes with confirms and acks -> the same reading consumer. No spool, no routing,
 no dedup. Both are printed with the ratio.
 
+Each run also prints the CPU each part spent per complaint (``kanal run``, ``kanal
+router``, the broker, PostgreSQL, the load generator and this process; for the baseline
+its server and relay are this process), summed into the cores the run would need at
+1,000 complaints/s: on a machine with fewer, the offered load cannot be met whatever
+the latency.
+
 To tell the stages apart, each run also prints the HTTP answer time (the webhook
 side alone: for Kanal, the spool commit) and the peak backlog of the queue in front of
 the second stage (Kanal: the intake queue the router reads), sampled every half second.
@@ -43,6 +49,7 @@ import time
 import urllib.parse
 import uuid
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -283,6 +290,60 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] if ordered else float("nan")
 
 
+def _cpu_of(pid: int) -> float:
+    """CPU seconds (user + system) process ``pid`` has used; 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _pids_named(name: str) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == name:
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+class CpuMeter:
+    """CPU seconds spent by each part of a run, read from /proc before and after it: the
+    pipeline's own processes, the broker, PostgreSQL (every backend), the load generator
+    (a waited-for child) and this process (the reading consumer)."""
+
+    def __init__(self, processes: dict[str, int]) -> None:
+        self.processes = processes
+
+    def snapshot(self) -> dict[str, float]:
+        import resource
+
+        out = {name: _cpu_of(pid) for name, pid in self.processes.items()}
+        out["broker"] = sum(_cpu_of(pid) for pid in _pids_named("beam.smp"))
+        out["PostgreSQL"] = sum(_cpu_of(pid) for pid in _pids_named("postgres"))
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        out["load generator"] = children.ru_utime + children.ru_stime
+        mine = os.times()
+        out["bench process"] = mine.user + mine.system
+        return out
+
+
+def cpu_report(before: dict[str, float], after: dict[str, float], complaints: int) -> str:
+    """Microseconds of CPU per complaint for each part, their sum, and the cores that sum
+    needs at 1,000 complaints/s (this machine has ``os.cpu_count()``)."""
+    if not complaints:
+        return "no complaint arrived"
+    per = {k: (after[k] - before.get(k, 0.0)) / complaints * 1e6 for k in after}
+    total = sum(per.values())
+    parts = ", ".join(f"{k} {v:,.0f}" for k, v in per.items())
+    return (f"CPU per complaint (us): {parts}; total {total:,.0f} us = {total / 1000:.2f} cores "
+            f"at 1,000/s (this machine: {os.cpu_count()})")
+
+
 class DepthWatch:
     """Samples a queue's depth every half second while a run is offered (the backlog in front of
     the consumer of that queue: the router's intake, or the baseline relay's input)."""
@@ -308,9 +369,10 @@ class DepthWatch:
 
 
 def offer(port: int, path: str, rate: float, seconds: float, clients: int, offset: int,
-          collector: Collector, tmp: Path, amqp: str, watched: str) -> dict[str, float]:
+          collector: Collector, tmp: Path, amqp: str, watched: str, meter: CpuMeter) -> dict[str, Any]:
     """Run the load generator against one pipeline and measure."""
     out = tmp / f"sent-{offset}.json"
+    cpu_before = meter.snapshot()
     watch = DepthWatch(amqp, watched)
     subprocess.run([sys.executable, __file__, "--generate", str(port), path, str(rate), str(seconds),
                     str(clients), str(offset), str(out)], check=True)
@@ -324,6 +386,7 @@ def offer(port: int, path: str, rate: float, seconds: float, clients: int, offse
             seen, quiet_since = len(collector.arrived), time.time()
         time.sleep(0.2)
     time.sleep(0.5)  # a repeat would arrive now
+    cpu_after = meter.snapshot()
     latencies = [collector.arrived[r] - sent[r][0] for r in accepted if r in collector.arrived]
     first = min(v[0] for v in sent.values())
     answers = [v[2] for r, v in sent.items() if r in accepted]
@@ -334,15 +397,17 @@ def offer(port: int, path: str, rate: float, seconds: float, clients: int, offse
         "p50": percentile(latencies, 50), "p95": percentile(latencies, 95), "p99": percentile(latencies, 99),
         "max": max(latencies, default=float("nan")), "throughput": len(latencies) / max(last - first, 1e-9),
         "answer_p50": percentile(answers, 50), "answer_p99": percentile(answers, 99), "peak_depth": peak,
+        "cpu": cpu_report(cpu_before, cpu_after, len(latencies)),
     }
 
 
-def show(name: str, r: dict[str, float]) -> None:
+def show(name: str, r: dict[str, Any]) -> None:
     print(f"  {name:<9} offered {r['offered']:>6,.0f}/s  achieved {r['throughput']:>7,.0f}/s  "
           f"p50 {r['p50'] * 1000:>7.1f} ms  p95 {r['p95'] * 1000:>7.1f}  p99 {r['p99'] * 1000:>8.1f}  "
           f"max {r['max'] * 1000:>8.1f}  accepted {r['accepted']:,}  lost {r['lost']}  twice {r['repeats']}")
     print(f"  {'':<9} HTTP answer p50 {r['answer_p50'] * 1000:.1f} ms  p99 {r['answer_p99'] * 1000:.1f} ms;  "
           f"peak backlog in front of the second stage {r['peak_depth']:,}  load average {os.getloadavg()[0]:.1f}")
+    print(f"  {'':<9} {r['cpu']}")
 
 
 class Kanal:
@@ -359,6 +424,8 @@ class Kanal:
             "attachments": {"path": str(tmp / "attachments")},
             "broker": {"url": bare, "password": "${KANAL_BENCH_AMQP_PASSWORD}", "topology": topology.model_dump()},
             "webhooks": {"host": "127.0.0.1", "port": port, "threads": threads},
+            # Ports of their own: another kanal on this machine may hold the defaults.
+            "metrics": {"port": free_port(), "router_port": free_port()},
             "router": {"dedup_dsn": "${KANAL_BENCH_DSN}"},
             "log": {"level": "warning", "format": "json"},
             "channels": [{"name": CHANNEL, "type": "sms", "options": {
@@ -384,7 +451,13 @@ class Kanal:
             except OSError:
                 pass
             time.sleep(0.2)
-        raise SystemExit("kanal run or kanal router did not come up; see their logs")
+        tails = "\n".join(f"--- kanal {verb} (last lines)\n" + "\n".join(
+            (self.tmp / f"{verb}.log").read_text(errors="replace").splitlines()[-15:]) for verb in ("run", "router"))
+        raise SystemExit(f"kanal run or kanal router did not come up within 60 s:\n{tails}")
+
+    def cpu_meter(self) -> CpuMeter:
+        """A meter over ``kanal run`` and ``kanal router`` (and the shared services)."""
+        return CpuMeter({"kanal run": self.procs[0].pid, "kanal router": self.procs[1].pid})
 
     def stop(self) -> None:
         for p in self.procs:
@@ -429,13 +502,14 @@ def main() -> None:
 
     import psycopg
 
-    from router.topology import agency_queue_names, declare_routed_side, delete_routed_side
+    from router.topology import agency_queue_names, declare_routed_side, delete_feedback_side, delete_routed_side
 
     tag = uuid.uuid4().hex[:8]
     topology = TopologyConfig(
         intake_exchange=f"e2e{tag}.intake", intake_queue=f"e2e{tag}.intake.q", dead_letter_exchange=f"e2e{tag}.dlx",
         dead_letter_queue=f"e2e{tag}.dead", routed_exchange=f"e2e{tag}.routed",
         triage_queue=f"e2e{tag}.agency.triage", confidential_queue=f"e2e{tag}.confidential",
+        feedback_exchange=f"e2e{tag}.feedback", feedback_queue=f"e2e{tag}.router.feedback",
     )
     agency = agency_queue_names(topology)
     outputs = [*agency.values(), topology.confidential_queue]
@@ -478,11 +552,11 @@ def main() -> None:
                     print(f"\noffered {rate:,.0f} SMS/s for {seconds:.0f} s")
                     if not args.no_baseline:
                         base = offer(server.server_address[1], "/sms", rate, seconds, args.clients, offset,
-                                     base_collector, tmp, args.amqp, base_in)
+                                     base_collector, tmp, args.amqp, base_in, CpuMeter({}))
                         show("baseline", base)
                     offset += 10_000_000
                     kan = offer(port, path, rate, seconds, args.clients, offset, collector, tmp, args.amqp,
-                                topology.intake_queue)
+                                topology.intake_queue, kanal.cpu_meter())
                     offset += 10_000_000
                     show("kanal", kan)
                     if not args.no_baseline:
@@ -503,6 +577,7 @@ def main() -> None:
         with Connection(args.amqp) as conn:
             channel = conn.channel()
             delete_routed_side(channel, topology, agency)
+            delete_feedback_side(channel, topology)
             for q in (base_in, base_out):
                 channel.queue_delete(q)
         with pika.BlockingConnection(pika.URLParameters(args.amqp)) as conn:
