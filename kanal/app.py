@@ -187,7 +187,7 @@ class KanalProcess:
             return LocalRouterLoop(self.spool, router, cfg.broker.topology.triage_queue)
         from kanal.forwarder import Forwarder
 
-        return Forwarder(self.spool, cfg.broker)
+        return Forwarder(self.spool, cfg.broker, spawn=self.supervisor.spawn)
 
     def start(self) -> None:
         """Start the output side, the channels and the webhook server."""
