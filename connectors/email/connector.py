@@ -46,7 +46,7 @@ from connectors.email import partial
 from connectors.email.client import FetchedMail, MailboxClient, plan_chunks
 from connectors.email.config import EmailOptions
 from connectors.email.normalise import EmailNormaliser, message_ids
-from connectors.email.watch import FolderWatcher
+from connectors.email.watch import FolderWatcher, WatcherDied
 from connectors.errors import TransientError
 from normalizer.complaint import ChannelRef
 from normalizer.timeutil import utc_now
@@ -281,6 +281,7 @@ class EmailConnector(Connector):
         if not (self.options.idle and client.connected and client.has("IDLE")):
             stop.wait(timeout)
             return
+        self._check_watchers()
         self._watch_further_folders()
         folder = self.options.folders[0]
         try:
@@ -296,9 +297,24 @@ class EmailConnector(Connector):
             self.log.warning("IDLE failed; reconnecting on the next poll", error=str(exc))
             self.client.drop()
             self._sweep = True
+        self._check_watchers()
+
+    def _check_watchers(self) -> None:
+        """Raise the bug that ended a folder watcher, if one did.
+
+        Raises:
+            WatcherDied: a watcher ended on an unexpected exception; the runner logs
+                it, shows the channel as backing off and, after the backoff, opens
+                the channel again (:meth:`close` drops the watchers, the next
+                :meth:`wait` starts new ones).
+        """
+        for watcher in self._watchers:
+            if watcher.error is not None:
+                msg = f"thread {watcher.name} died: {type(watcher.error).__name__}: {watcher.error}"
+                raise WatcherDied(msg) from watcher.error
 
     def _watch_further_folders(self) -> None:
-        """Start one watcher per folder after the first (once; again after a watcher died)."""
+        """Start one watcher per folder after the first (once; again after a watcher ended)."""
         if self._watchers and all(w.alive for w in self._watchers):
             return
         for watcher in self._watchers:
