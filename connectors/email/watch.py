@@ -19,8 +19,10 @@ in the line), keeps it in :attr:`FolderWatcher.error` and wakes the channel, who
 :meth:`~connectors.email.connector.EmailConnector.wait` raises it as
 :class:`WatcherDied`. The runner then treats it as it treats any bug in a connector:
 logs it with its traceback, shows the channel as ``backing_off`` with the error in
-``kanal status``, and after the backoff opens the channel again, which starts new
-watchers.
+``kanal status`` (``last_error``), and after the backoff opens the channel again.
+New watchers start after a pause that doubles with every such death (30 s up to
+15 min, ``WATCHERS_AFTER_BUG`` in the connector); the poll reads those folders
+meanwhile.
 
 Why a watcher is not started by the process's supervisor, whose threads fail the
 whole process when they die: it belongs to one channel, and what it does is
