@@ -65,7 +65,9 @@ HEARTBEAT_EVERY = 5.0
 class KanalProcess:
     """Everything ``kanal run`` runs, ready to start.
 
-    Every thread runs under a :class:`~kanal.supervisor.Supervisor`: if one dies
+    Every thread runs under a :class:`~kanal.supervisor.Supervisor` (the forwarder's
+    helper too; an e-mail channel's folder watchers are connector code and back their
+    channel off instead, see :mod:`connectors.email.watch`): if one dies
     unexpectedly, :attr:`stop_requested` is set and :attr:`failure` says why, so the
     caller shuts down and exits non-zero (systemd restarts it; the spool keeps all).
 
@@ -187,7 +189,7 @@ class KanalProcess:
             return LocalRouterLoop(self.spool, router, cfg.broker.topology.triage_queue)
         from kanal.forwarder import Forwarder
 
-        return Forwarder(self.spool, cfg.broker)
+        return Forwarder(self.spool, cfg.broker, spawn=self.supervisor.spawn)
 
     def start(self) -> None:
         """Start the output side, the channels and the webhook server."""

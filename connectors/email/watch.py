@@ -9,6 +9,28 @@ Gmail and Microsoft 365, the servers most mailboxes here live on, do not offer
 NOTIFY, so per-folder IDLE is needed anyway; on Dovecot, which offers both, the
 measured append-to-spool latency is the same (benchmarks/bench_email_folders.py,
 docs/email.md). One code path that works everywhere costs one connection per folder.
+
+Failures: a :class:`~connectors.errors.ChannelError` (a dropped connection, a
+refused login, a server error: the client turns every socket and IMAP failure into
+one) is retried on a fresh connection, with a growing pause; the channel's poll
+covers the folder meanwhile. Anything else is a bug, and it ends the watcher: the
+watcher logs it at ``error`` with its traceback (its thread, ``imap-watch-<folder>``,
+in the line), keeps it in :attr:`FolderWatcher.error` and wakes the channel, whose
+:meth:`~connectors.email.connector.EmailConnector.wait` raises it as
+:class:`WatcherDied`. The runner then treats it as it treats any bug in a connector:
+logs it with its traceback, shows the channel as ``backing_off`` with the error in
+``kanal status`` (``last_error``), and after the backoff opens the channel again.
+New watchers start after a pause that doubles with every such death (30 s up to
+15 min, ``WATCHERS_AFTER_BUG`` in the connector); the poll reads those folders
+meanwhile.
+
+Why a watcher is not started by the process's supervisor, whose threads fail the
+whole process when they die: it belongs to one channel, and what it does is
+optional (the poll reads the folder anyway). A bug that a server's answer triggers
+would strike again after every restart, and stopping ``kanal run`` for it would stop
+every other channel and the webhooks with it, over and over. Backing off this one
+channel keeps the failure visible without taking the rest down, the same rule as
+for a bug in any connector's fetch (docs/operations.md, "No silent death").
 """
 
 from __future__ import annotations
@@ -23,6 +45,11 @@ from connectors.errors import ChannelError
 
 #: Longest pause between two reconnect attempts of a watcher, seconds.
 MAX_RETRY_SECONDS = 60.0
+
+
+class WatcherDied(RuntimeError):
+    """A folder watcher ended on an unexpected exception (a bug); raised in the channel's
+    thread, so that its runner backs off and shows it."""
 
 
 class FolderWatcher:
@@ -52,9 +79,12 @@ class FolderWatcher:
         self._seen_uidnext = seen_uidnext
         self._on_new = on_new
         self._renew = renew
-        self._log = log.bind(folder=folder)
+        self.name = f"imap-watch-{folder}"
+        self._log = log.bind(folder=folder, thread=self.name)
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"imap-watch-{folder}", daemon=True)
+        #: The unexpected exception that ended the watcher, if one did.
+        self.error: Exception | None = None
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
 
     def start(self) -> None:
         """Start watching."""
@@ -75,6 +105,17 @@ class FolderWatcher:
         return self._thread.is_alive()
 
     def _run(self) -> None:
+        try:
+            self._watch()
+        except Exception as exc:  # noqa: BLE001 - a bug: kept and reported to the channel (module docstring)
+            self.error = exc
+            self._log.error("folder watcher died on an unexpected error; the channel backs off", exc_info=True)
+            self.client.drop()
+            self._on_new()  # wake the channel's wait, which raises it
+            return
+        self.client.close()
+
+    def _watch(self) -> None:
         failures = 0
         signalled = 0
         while not self._stop.is_set():
@@ -90,13 +131,9 @@ class FolderWatcher:
                 failures = 0
                 # Back to SELECT after each renewal period or new mail: a fresh UIDNEXT.
                 self.client.idle_until(self._stop.is_set, min(self._renew, self.client.relogin_in()), renew=self._renew)
-            except Exception as exc:  # noqa: BLE001 - a watcher must outlive any failure; the poll stays
+            except ChannelError as exc:  # the server or the link: the poll covers the folder meanwhile
                 failures += 1
                 delay = min(MAX_RETRY_SECONDS, 2.0**failures)
-                if isinstance(exc, ChannelError):
-                    self._log.warning("folder watch failed; retrying", error=str(exc), retry_in=delay)
-                else:
-                    self._log.exception("folder watch failed; retrying", retry_in=delay)
+                self._log.warning("folder watch failed; retrying", error=str(exc), retry_in=delay)
                 self.client.drop()
                 self._stop.wait(delay)
-        self.client.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pika
@@ -21,6 +22,23 @@ MARK_GATHER = 0.05
 MARK_RETRY = 1.0
 #: How often the spool's retention pruning runs, seconds.
 PRUNE_EVERY = 3600.0
+#: The name of the thread that removes confirmed rows.
+MARKS_THREAD = "kanal-forwarder-marks"
+
+#: Starts a thread: ``spawn(name, target, *args, ends_when=...)``, as
+#: :meth:`kanal.supervisor.Supervisor.spawn` does.
+Spawn = Callable[..., threading.Thread]
+
+
+def unsupervised(
+    name: str, target: Callable[..., Any], *args: Any, ends_when: Callable[[], bool] | None = None
+) -> threading.Thread:
+    """Start a plain daemon thread (a forwarder used on its own, as tests do); an
+    exception that ends it goes to :func:`threading.excepthook`."""
+    del ends_when  # nobody to tell
+    thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+    thread.start()
+    return thread
 
 
 def wire_message(row: OutboxRow) -> WireMessage:
@@ -85,9 +103,23 @@ class OutboxReader:
 class ConfirmedRows:
     """Removes confirmed rows from the outbox on its own thread, so the IO loop never
     waits for a disk sync; rows confirmed meanwhile are removed together in the next
-    transaction. It also runs the spool's retention pruning now and then."""
+    transaction. It also runs the spool's retention pruning now and then.
 
-    def __init__(self, spool: Spool, log: Any) -> None:
+    A failed transaction (``sqlite3.Error``) is retried. Anything else is a bug: the
+    thread records it in :attr:`error` (the forwarder stops publishing on seeing it)
+    and ends with it, so that the supervisor in ``kanal run`` logs it with its
+    traceback and fails the process (exit 1, systemd restarts it); confirmed rows
+    left in the outbox are published again after the restart, with the same
+    ``message_id``.
+
+    Parameters:
+        spool: the spool whose outbox it empties.
+        log: the forwarder's logger.
+        spawn: starts the thread (``kanal run`` passes its supervisor's ``spawn``);
+            a plain daemon thread by default.
+    """
+
+    def __init__(self, spool: Spool, log: Any, spawn: Spawn = unsupervised) -> None:
         self.spool = spool
         self.log = log
         self._seqs: list[int] = []
@@ -96,8 +128,7 @@ class ConfirmedRows:
         self._cond = threading.Condition()
         #: What ended the thread, if anything did: the forwarder gives up on seeing it.
         self.error: BaseException | None = None
-        self._thread = threading.Thread(target=self._guarded, name="kanal-forwarder-marks", daemon=True)
-        self._thread.start()
+        self._thread = spawn(MARKS_THREAD, self._guarded, ends_when=lambda: self._closed)
 
     def add(self, seqs: list[int]) -> None:
         """Queue confirmed rows for removal."""
@@ -119,15 +150,19 @@ class ConfirmedRows:
             self._cond.notify_all()
         self._thread.join(timeout=10)
 
+    def join(self, timeout: float) -> None:
+        """Wait for the thread to end, at most ``timeout`` seconds."""
+        self._thread.join(timeout)
+
     def _guarded(self) -> None:
         try:
             self._run()
         except BaseException as exc:
-            self.log.critical("removing confirmed rows failed unexpectedly", exc_info=True)
             with self._cond:
                 self.error = exc
                 self._busy = False
                 self._cond.notify_all()
+            raise  # the supervisor logs it with its traceback and fails the process
 
     def _run(self) -> None:
         next_prune = time.monotonic()

@@ -17,7 +17,7 @@ import tenacity
 from config.models import BrokerConfig
 from kanal import topology as topo
 from kanal.forwarder.connection import broker_label, connection_parameters
-from kanal.forwarder.outbox import ConfirmedRows
+from kanal.forwarder.outbox import ConfirmedRows, Spawn, unsupervised
 from kanal.forwarder.session import IDLE_POLL, Session
 from kanal.spool import Spool
 
@@ -76,6 +76,8 @@ class Forwarder:
         idle_poll: seconds between looks at an empty outbox. A commit in this process
             wakes the forwarder at once (the spool's commit listener); the poll finds rows
             that another process (``kanal quarantine retry``) committed.
+        spawn: starts the forwarder's helper thread (:class:`ConfirmedRows`); ``kanal
+            run`` passes its supervisor's ``spawn``, so that a bug there fails the process.
     """
 
     def __init__(
@@ -86,6 +88,7 @@ class Forwarder:
         confirm_timeout: float | None = None,
         drain_timeout: float = DRAIN_TIMEOUT,
         idle_poll: float = IDLE_POLL,
+        spawn: Spawn = unsupervised,
     ) -> None:
         self.spool = spool
         self.broker = broker
@@ -94,6 +97,7 @@ class Forwarder:
         self.confirm_timeout = confirm_timeout or max(30.0, 2.0 * broker.heartbeat)
         self.drain_timeout = drain_timeout
         self.idle_poll = idle_poll
+        self.spawn = spawn
         self.stats = ForwarderStats()
         self._session: Session | None = None
         self._session_lock = threading.Lock()
@@ -120,7 +124,7 @@ class Forwarder:
         confirms, removes the confirmed rows and closes the connection.
         """
         self.log.info("forwarder starting", broker=broker_label(self.broker), window=self.broker.confirm_window)
-        self.marker = ConfirmedRows(self.spool, self.log)
+        self.marker = ConfirmedRows(self.spool, self.log, self.spawn)
         self.spool.add_commit_listener(self.wake)
         try:
             self._forward(stop)
@@ -168,6 +172,10 @@ class Forwarder:
                 self.stats.connected, self.stats.disconnected_since = False, time.time()
         if session.crash is not None:
             self._crashes = 0 if session.confirmed else self._crashes + 1
+            if self.marker.error is not None:
+                # Let the helper thread end first: its death, the cause, is then the
+                # first one the supervisor reports.
+                self.marker.join(timeout=5)
             if self._crashes >= MAX_CRASHES or self.marker.error is not None:
                 msg = f"the forwarder crashed {self._crashes} time(s) in a row; giving up so the process restarts"
                 raise ForwarderCrashed(msg) from session.crash
