@@ -27,10 +27,10 @@ class RouterProcess:
     """
 
     def __init__(self, loaded: LoadedConfig) -> None:
-        from router.service import build_consumer
         from router.engine import dedup_dsn
         from router.feedback_consumer import build_feedback
         from router.intake import broker_url
+        from router.service import build_consumer
 
         self.loaded = loaded
         self.stop_requested = threading.Event()
