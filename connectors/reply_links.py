@@ -13,7 +13,8 @@ from __future__ import annotations
 import dataclasses
 import uuid
 
-from connectors.base import Outcome, SpoolWriter
+from connectors.base import Outcome
+from connectors.spool_protocol import SpoolWriter
 
 
 def resolve_replies(spool: SpoolWriter, channel: str, outcomes: list[Outcome]) -> list[Outcome]:

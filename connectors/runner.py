@@ -38,12 +38,12 @@ from connectors.base import (
     IngestResult,
     Outcome,
     RawMessage,
-    SpoolWriter,
 )
 from connectors.decision import decide, fetch_links, reply_for
 from connectors.errors import AuthFailed, ChannelError, Misconfigured, NeedsReauthorisation, RateLimited, error_text
 from connectors.observe import NO_OBSERVER, Observer
 from connectors.reply_links import link_replies, resolve_replies
+from connectors.spool_protocol import SpoolWriter
 from normalizer.wire import encode_complaint
 
 #: Default cap on the raw bytes of one batch (``batch_max_bytes`` of a channel).
