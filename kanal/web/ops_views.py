@@ -104,7 +104,7 @@ class RunView:
 
     def context(self) -> dict[str, Any]:
         """The template's data, read now."""
-        from kanal.metrics import spool_file_size
+        from kanal.metric_collectors import spool_file_size
 
         now = time.time()
         newest = self.newest()
