@@ -3,7 +3,8 @@
 Connectors never import a metrics library: the runner and the webhook server call an
 :class:`Observer` at the point where a fact happens (a poll ended, a webhook was
 answered, a batch was committed). The default does nothing; ``kanal run`` hands them
-:class:`kanal.metrics.KanalMetrics`, the one module that speaks ``prometheus_client``.
+:class:`kanal.metrics.KanalMetrics` (:mod:`kanal.metrics` and :mod:`kanal.metric_collectors`
+are the only modules that speak ``prometheus_client``).
 Counts that must survive a restart (taken, duplicates, dropped, quarantined, refused
 requests) are kept by the spool itself and read at scrape time, so they cost nothing
 here.

@@ -10,7 +10,15 @@ send them. The webhook server and the Inspektorat form's rate limit both ask her
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from werkzeug.wrappers import Request
+
+# host, host:port, [v6]:port; nothing that could carry a path, query or user info.
+_HOST = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})|\[[0-9A-Fa-f:.]{2,45}\])(?::\d{1,5})?$")
 
 
 class TrustedProxies:
@@ -42,3 +50,21 @@ class TrustedProxies:
             if not self.trusts(hop):
                 return hop
         return hops[0] if hops else remote_addr
+
+
+def public_url(request: Request, from_proxy: bool) -> str:
+    """The URL the sender addressed: ``X-Forwarded-*`` counts only from a trusted
+    proxy (anyone else could name another endpoint's URL and replay its signature);
+    a ``Host`` that is not a host name (``evil/path?``) is ignored."""
+    environ = request.environ
+    scheme, host = request.scheme, request.headers.get("Host", "")
+    if from_proxy:
+        forwarded_proto = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
+        scheme = forwarded_proto if forwarded_proto in ("http", "https") else scheme
+        host = request.headers.get("X-Forwarded-Host", "").split(",")[0].strip() or host
+    if not _HOST.match(host):
+        host = f"{environ.get('SERVER_NAME', 'localhost')}:{environ.get('SERVER_PORT', '80')}"
+    url = f"{scheme}://{host}{environ.get('SCRIPT_NAME', '')}{environ.get('PATH_INFO', '')}"
+    if environ.get("QUERY_STRING"):
+        url += "?" + environ["QUERY_STRING"]
+    return url

@@ -10,6 +10,12 @@ sent later by :mod:`kanal.ack_sender`, never before the source is acknowledged.
 
 Channel states written for ``kanal status``: ``starting``, ``running``,
 ``backing_off``, ``auth_failed``, ``needs_reauthorisation``, ``stopped``.
+
+The steps about one message live beside it: :mod:`connectors.decision` (normalise,
+attachment links, the reply) and :mod:`connectors.reply_links` (threading replies).
+Over 300 lines on purpose: the batch commit, the held-part sweep, the pull loop and
+the channel states all drive one connector and one spool in one order, and read best
+in one place.
 """
 
 from __future__ import annotations
@@ -19,58 +25,29 @@ import dataclasses
 import functools
 import threading
 import time
-import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import ValidationError
-from pydantic_core import PydanticSerializationError
-
-from connectors.attachments import LocalAttachmentStore, fetchable
+from connectors.attachments import LocalAttachmentStore
 from connectors.backoff import Backoff
 from connectors.base import (
     UNCHANGED,
-    Accept,
     ChannelState,
     CheckpointAdvance,
     Connector,
-    Drop,
-    Hold,
     IngestResult,
     Outcome,
     RawMessage,
-    Reply,
-    SpoolWriter,
 )
-from connectors.errors import (
-    AuthFailed,
-    ChannelError,
-    Misconfigured,
-    NeedsReauthorisation,
-    NormaliseError,
-    RateLimited,
-    error_text,
-)
+from connectors.decision import decide, fetch_links, reply_for
+from connectors.errors import AuthFailed, ChannelError, Misconfigured, NeedsReauthorisation, RateLimited, error_text
 from connectors.observe import NO_OBSERVER, Observer
-from normalizer.complaint import Complaint
-from normalizer.errors import describe_validation_error
-from normalizer.fields import InvalidField
+from connectors.reply_links import link_replies, resolve_replies
+from connectors.spool_protocol import SpoolWriter
 from normalizer.wire import encode_complaint
 
 #: Default cap on the raw bytes of one batch (``batch_max_bytes`` of a channel).
 DEFAULT_BATCH_MAX_BYTES = 32 * 1024 * 1024
-
-
-def _printable(reason: str) -> str:
-    """``reason`` as text SQLite and UTF-8 logs can store (lone surrogates escaped)."""
-    return reason.encode("utf-8", "backslashreplace").decode("utf-8")
-
-
-def _lone_surrogate(exc: Exception) -> bool:
-    """True when encoding the complaint failed on a lone surrogate in its text."""
-    if isinstance(exc, UnicodeEncodeError):
-        return "surrogate" in str(exc)
-    return isinstance(exc, PydanticSerializationError) and "surrogates not allowed" in str(exc)
 
 
 class ChannelRunner:
@@ -123,106 +100,8 @@ class ChannelRunner:
     # -- one batch ------------------------------------------------------------
 
     def decide(self, raw: RawMessage) -> tuple[Outcome, dict[str, bytes]]:
-        """Normalise one raw message into an outcome (never raises).
-
-        Everything that depends on the message's content happens here, encoding
-        included, so one bad message of a batch is quarantined on its own and the
-        others are still committed.
-        """
-        try:
-            result = self.connector.normalise(raw)
-            if isinstance(result, Hold):
-                return Outcome(raw, "held", held=result), {}
-            if result is None:
-                result = Drop("unspecified")
-            if isinstance(result, Drop):
-                return Outcome(raw, "dropped", reason=result.reason), {}
-            blobs: dict[str, bytes] = {}
-            archive = None
-            replies_to = None
-            if isinstance(result, Accept):
-                complaint, blobs = result.complaint, dict(result.blobs)
-                archive, replies_to = result.archive, result.replies_to
-            else:
-                complaint = result
-            if complaint.raw_ref != raw.raw_ref:
-                complaint = complaint.model_copy(update={"raw_ref": raw.raw_ref})
-            body = encode_complaint(complaint)  # fails here, for this message alone, not in the batch commit
-        except (NormaliseError, InvalidField) as exc:
-            reason = _printable(str(exc))
-            self.log.warning("message quarantined", source_id=_printable(raw.source_id), error=reason)
-            return Outcome(raw, "quarantined", reason=reason), {}
-        except ValidationError as exc:  # pydantic quotes the refused values: name the fields only
-            reason = describe_validation_error(exc)
-            self.log.warning("message quarantined", source_id=_printable(raw.source_id), error=reason)
-            return Outcome(raw, "quarantined", reason=reason), {}
-        except Exception as exc:
-            if _lone_surrogate(exc):  # JSON may carry "\ud83d" alone; no UTF-8 complaint can hold it
-                reason = "a text field holds a lone UTF-16 surrogate (not valid Unicode text)"
-                self.log.warning("message quarantined", source_id=_printable(raw.source_id), error=reason)
-                return Outcome(raw, "quarantined", reason=reason), {}
-            self.log.exception("normaliser failed; message quarantined", source_id=_printable(raw.source_id))
-            return Outcome(raw, "quarantined", reason=_printable(f"{type(exc).__name__}: {exc}")), {}
-        if archive is not None and len(archive) < len(raw.payload):
-            # The archive keeps the bounded stand-in under the original's raw_ref.
-            metadata = {**raw.metadata, "archived": "reduced", "original_bytes": len(raw.payload)}
-            raw = dataclasses.replace(raw, payload=archive, metadata=metadata)
-        return Outcome(raw, "accepted", complaint=complaint, body=body, replies_to=replies_to), blobs
-
-    def _resolve_replies(self, outcomes: list[Outcome]) -> list[Outcome]:
-        """Set ``in_reply_to`` from ``replies_to``: the complaint first taken in under that
-        provider id, in the spool or earlier in this batch."""
-        wanted = {o.replies_to for o in outcomes if o.replies_to and o.complaint}
-        if not wanted:
-            return outcomes
-        found = self.spool.ids_by_provider_id(self.name, wanted)
-        resolved = []
-        for outcome in outcomes:
-            complaint = outcome.complaint
-            if complaint is not None and outcome.replies_to:
-                parent = found.get(outcome.replies_to)
-                if parent is not None and parent != str(complaint.id):
-                    complaint = complaint.model_copy(update={"in_reply_to": uuid.UUID(parent)})
-                    outcome = dataclasses.replace(outcome, complaint=complaint, body=None, replies_to=None)
-            if complaint is not None and complaint.provider_message_id in wanted:
-                found.setdefault(complaint.provider_message_id, str(complaint.id))
-            resolved.append(outcome)
-        return resolved
-
-    def _link_replies(self, outcomes: list[Outcome]) -> list[Outcome]:
-        """Keep ``in_reply_to`` only when it names a complaint Kanal took in."""
-        wanted = {str(o.complaint.in_reply_to) for o in outcomes if o.complaint and o.complaint.in_reply_to}
-        if not wanted:
-            return outcomes
-        known = self.spool.known_ids(wanted) | {str(o.complaint.id) for o in outcomes if o.complaint}
-        linked = []
-        for outcome in outcomes:
-            complaint = outcome.complaint
-            if complaint and complaint.in_reply_to and str(complaint.in_reply_to) not in known:
-                complaint = complaint.model_copy(update={"in_reply_to": None})
-                outcome = dataclasses.replace(outcome, complaint=complaint, body=None, replies_to=None)
-            linked.append(outcome)
-        return linked
-
-    def _links(self, complaint: Complaint) -> tuple[tuple[int, str], ...]:
-        """The attachment links of ``complaint`` the fetcher should download (never raises)."""
-        if not self.fetch_attachments or not complaint.attachments:
-            return ()
-        try:
-            return tuple((i, a.url) for i, a in enumerate(complaint.attachments)
-                         if fetchable(a) and self.connector.fetch_auth(a.url) is not None)
-        except Exception:  # a bug in fetch_auth must not stop intake: the links stay links
-            self.log.exception("could not decide which attachments to fetch", complaint_id=str(complaint.id))
-            return ()
-
-    def _reply_for(self, complaint: Complaint, answerable: bool = True) -> Reply | None:
-        """The acknowledgement the connector wants for ``complaint`` (never raises)."""
-        try:
-            reply = self.connector.reply_for(complaint)
-            return None if reply is not None and reply.in_answer and not answerable else reply
-        except Exception:  # a bug in a reply rule must not stop intake
-            self.log.exception("could not build the acknowledgement; none is sent", complaint_id=str(complaint.id))
-            return None
+        """Normalise one raw message into an outcome (never raises); see :func:`connectors.decision.decide`."""
+        return decide(self.connector, raw)
 
     def ingest(
         self, raws: Sequence[RawMessage], checkpoint: Any = UNCHANGED, wait: float | None = None,
@@ -251,9 +130,10 @@ class ChannelRunner:
             outcomes.append(outcome)
         outcomes = [
             dataclasses.replace(o, body=o.body or encode_complaint(o.complaint),
-                                reply=self._reply_for(o.complaint, answerable), fetch=self._links(o.complaint))
+                                reply=reply_for(self.connector, o.complaint, answerable),
+                                fetch=fetch_links(self.connector, o.complaint) if self.fetch_attachments else ())
             if o.complaint else o
-            for o in self._link_replies(self._resolve_replies(outcomes))
+            for o in link_replies(self.spool, resolve_replies(self.spool, self.name, outcomes))
         ]
         results = self.spool.commit(self.name, self.type, outcomes, checkpoint, wait=wait)
         accepted = sum(1 for r in results if r.status == "accepted")

@@ -21,13 +21,16 @@ the application's: a declared length over it is refused before the body is read,
 and a body with no declared length is read at most one byte past it; either way
 413, and nothing is stored. A chunked body is buffered by waitress up to the site's
 limit before the route's limit can refuse it.
+
+Over 300 lines on purpose: the WSGI application and the waitress server that runs it
+hold the two halves of those body limits and read best side by side; the throttle of
+waitress's queue warnings is :mod:`connectors.queue_warnings`, the URL a request was
+addressed to :func:`connectors.proxies.public_url`.
 """
 
 from __future__ import annotations
 
 import json
-import logging
-import re
 import sys
 import threading
 import time
@@ -43,67 +46,17 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from connectors.observe import NO_OBSERVER, Observer
-from connectors.proxies import TrustedProxies
+from connectors.proxies import TrustedProxies, public_url
 from connectors.push import UnreadableBody, WebhookOutcome, WebhookRequest, WebhookRoute, text_response
+from connectors.queue_warnings import throttle_queue_warnings
 from connectors.runner import ChannelRunner
 
 #: Default wait of a webhook's spool commit for a lock, seconds (see ``WebhookApp``).
 COMMIT_WAIT = 3.0
 #: Retry-After of a 503 when the spool could not commit in time, seconds.
 RETRY_AFTER = 5
-# host, host:port, [v6]:port; nothing that could carry a path, query or user info.
-_HOST = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})|\[[0-9A-Fa-f:.]{2,45}\])(?::\d{1,5})?$")
 
 log = structlog.get_logger("kanal.webhooks")
-
-#: Seconds between two of waitress's "Task queue depth" warnings that are let through.
-QUEUE_WARNING_EVERY = 10.0
-
-
-class QueueWarningThrottle(logging.Filter):
-    """Lets one of waitress's "Task queue depth is N" warnings through per ``every``
-    seconds, saying how many were held back since the last one.
-
-    waitress logs that line for every request that finds all its threads busy, under
-    its dispatcher lock, on the thread that does all the server's socket I/O: under a
-    burst of webhooks (each waiting for its group commit) that is nearly one log line
-    per request, and every connection waits while it is written. One line every few
-    seconds tells an operator the same.
-    """
-
-    def __init__(self, every: float = QUEUE_WARNING_EVERY) -> None:
-        super().__init__("waitress.queue")
-        self.every = every
-        self._next = 0.0
-        self._held = 0
-        self._lock = threading.Lock()
-
-    @property
-    def held(self) -> int:
-        """Warnings held back since the last one let through."""
-        with self._lock:
-            return self._held
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        """True for the first record of each period (with the count held back added)."""
-        now = time.monotonic()
-        with self._lock:
-            if now < self._next:
-                self._held += 1
-                return False
-            held, self._held, self._next = self._held, 0, now + self.every
-        if held:
-            record.msg = f"{record.msg} ({held} more in the last {self.every:g} s not logged)"
-        return True
-
-
-def throttle_queue_warnings(every: float = QUEUE_WARNING_EVERY) -> None:
-    """Install the throttle of waitress's queue warnings (see :class:`QueueWarningThrottle`),
-    once per process."""
-    queue_log = logging.getLogger("waitress.queue")
-    if not any(isinstance(f, QueueWarningThrottle) for f in queue_log.filters):
-        queue_log.addFilter(QueueWarningThrottle(every))
-
 
 @dataclass(frozen=True)
 class _Bound:
@@ -227,7 +180,7 @@ class WebhookApp:
             query=request.args,
             headers=request.headers,
             body=body,
-            url=_public_url(request, self.trusted_proxies.trusts(remote)),
+            url=public_url(request, self.trusted_proxies.trusts(remote)),
             remote_addr=remote,
         )
         return self._dispatch(bound, webhook_request)
@@ -285,24 +238,6 @@ class WebhookApp:
 def _literal(path: str) -> str:
     """A path as a werkzeug rule that matches only itself (no converters)."""
     return path.replace("<", "%3C").replace(">", "%3E")
-
-
-def _public_url(request: Request, from_proxy: bool) -> str:
-    """The URL the sender addressed: ``X-Forwarded-*`` counts only from a trusted
-    proxy (anyone else could name another endpoint's URL and replay its signature);
-    a ``Host`` that is not a host name (``evil/path?``) is ignored."""
-    environ = request.environ
-    scheme, host = request.scheme, request.headers.get("Host", "")
-    if from_proxy:
-        forwarded_proto = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
-        scheme = forwarded_proto if forwarded_proto in ("http", "https") else scheme
-        host = request.headers.get("X-Forwarded-Host", "").split(",")[0].strip() or host
-    if not _HOST.match(host):
-        host = f"{environ.get('SERVER_NAME', 'localhost')}:{environ.get('SERVER_PORT', '80')}"
-    url = f"{scheme}://{host}{environ.get('SCRIPT_NAME', '')}{environ.get('PATH_INFO', '')}"
-    if environ.get("QUERY_STRING"):
-        url += "?" + environ["QUERY_STRING"]
-    return url
 
 
 class WebhookServer:

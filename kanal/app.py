@@ -160,7 +160,8 @@ class KanalProcess:
         cfg = self.loaded.kanal
         if cfg.metrics.ops_token is None:
             return {}
-        from kanal.web.ops_page import OpsPage, RunView
+        from kanal.web.ops_page import OpsPage
+        from kanal.web.ops_views import RunView
 
         def hidden(channel: str) -> bool:  # confidential channels, and channels this config does not know
             options = self.loaded.options.get(channel)

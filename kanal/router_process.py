@@ -80,7 +80,8 @@ class RouterProcess:
         token = self.loaded.kanal.metrics.ops_token
         if token is None:
             return {}
-        from kanal.web.ops_page import OpsPage, RoutedWindow, RouterView
+        from kanal.web.ops_page import OpsPage
+        from kanal.web.ops_views import RoutedWindow, RouterView
 
         window = RoutedWindow()
         then = self.consumer.after_routed

@@ -5,6 +5,10 @@ on by default, the error mapping to :mod:`connectors.errors` (a refused login is
 ``AuthFailed``, anything on the wire is ``TransientError``), and MOVE with a
 COPY + UID EXPUNGE fallback for servers without it. Mail is never deleted other
 than as the second half of such a move.
+
+Over 300 lines on purpose: it is one class over one IMAP connection, whose methods
+share that connection, the selected folder and the server's capabilities, and all
+go through the same error mapping.
 """
 
 from __future__ import annotations

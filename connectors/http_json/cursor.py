@@ -10,8 +10,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from connectors.http_json.config import Incremental
 from connectors.http_json.mapper import evaluate, parse_time, time_zone
+from connectors.http_json.pull_config import Incremental
 
 CHECKPOINT_VERSION = 1
 

@@ -21,7 +21,8 @@ from pydantic import ValidationError
 from connectors.attachments import safe_filename
 from connectors.base import Drop
 from connectors.errors import NormaliseError
-from connectors.http_json.config import CreatedTime, RecordMapping, compile_expression
+from connectors.http_json.config import CreatedTime, RecordMapping
+from connectors.http_json.option_types import compile_expression
 from normalizer.complaint import Attachment, ChannelRef, Complaint, Location, Reporter
 from normalizer.identity import complaint_id
 from normalizer.phone import to_e164

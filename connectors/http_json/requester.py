@@ -27,7 +27,7 @@ import tenacity
 
 from connectors.base import FetchAuth
 from connectors.errors import AuthFailed, ChannelError, RateLimited, TransientError
-from connectors.http_json.config import BasicAuth, Budget, HeaderAuth, OAuth2ClientCredentials, Pull
+from connectors.http_json.pull_config import BasicAuth, Budget, HeaderAuth, OAuth2ClientCredentials, Pull
 
 #: Wait assumed when a 429 names no time.
 DEFAULT_RETRY_AFTER = 60.0

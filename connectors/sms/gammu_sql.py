@@ -18,203 +18,34 @@ is taken apart from the other parts of its message and quarantined alone.
 The provider id is built from the row ``ID`` and its ``ReceivingDateTime``: stable
 when a row is read again after a crash (the spool drops the repeat), and not
 reused if the Gammu database is recreated and its ids start again at 1.
+
+The connection to either database is :mod:`connectors.sms.gammu_db`; reading one
+``inbox`` row (columns, bytes, the text of a part) is :mod:`connectors.sms.gammu_rows`.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime, timezone
+from datetime import timezone
 from typing import Any, Literal
 
-import psycopg
 import structlog
-from psycopg.adapt import Loader
 
 from connectors.base import IngestResult, RawMessage
-from connectors.errors import AuthFailed, ChannelError, Misconfigured, NormaliseError, ReplyFailed, TransientError
+from connectors.errors import ChannelError, Misconfigured, NormaliseError, ReplyFailed
 from connectors.sms.backend import SmsBackend
 from connectors.sms.config import GammuSqlOptions
+from connectors.sms.gammu_db import GammuDatabase
+from connectors.sms.gammu_rows import COLUMNS, parse_receiving_time, read_row, row_problem, row_units
 from connectors.sms.message import InboundSms
 from connectors.sms.multipart import MultipartWaiter, Part
 from connectors.sms.outbound import AckPolicy
-from connectors.sms.udh import EncodingError, decode_8bit, join_parts, parse_concat
+from connectors.sms.udh import EncodingError, join_parts, parse_concat
 from normalizer.timeutil import utc_now
 
 _BACKEND = "gammu_sql"
-COLUMNS = (
-    "ID", "ReceivingDateTime", "SenderNumber", "RecipientID", "SMSCNumber",
-    "Coding", "Class", "UDH", "Text", "TextDecoded",
-)
-
-
-#: Key of a row's columns that are not UTF-8, as hex (a Kanal key, not a Gammu column).
-RAW_BYTES = "_bytes"
-
-
-class _RawText(Loader):
-    """Loads PostgreSQL text as the bytes the server sent, so Kanal decodes it itself."""
-
-    def load(self, data: Any) -> bytes:
-        return bytes(data)
-
-
-class _Database:
-    """A thin connection wrapper hiding the two drivers' placeholder styles.
-
-    Shared by the channel's poll thread and the ack sender thread, hence the lock.
-    """
-
-    def __init__(self, options: GammuSqlOptions) -> None:
-        self.options = options
-        self.is_sqlite = options.dsn.startswith("sqlite:///")
-        self.conn: Any = None
-        self._lock = threading.RLock()
-
-    def table(self, name: str) -> str:
-        if self.options.db_schema and not self.is_sqlite:
-            return f'"{self.options.db_schema}"."{name}"'
-        return f'"{name}"'
-
-    def connect(self) -> None:
-        with self._lock:
-            self._connect()
-
-    def _connect(self) -> None:
-        if self.conn is not None:
-            return
-        try:
-            if self.is_sqlite:
-                path = self.options.dsn[len("sqlite:///"):]
-                self.conn = sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=10,
-                                            isolation_level=None, check_same_thread=False)
-                self.conn.text_factory = bytes
-            else:
-                extra = {"password": self.options.password.get()} if self.options.password else {}
-                self.conn = psycopg.connect(self.options.dsn, autocommit=True, connect_timeout=10, **extra)
-                for name in ("text", "varchar", "bpchar"):
-                    self.conn.adapters.register_loader(name, _RawText)
-        except psycopg.OperationalError as exc:
-            text = str(exc)
-            if "password authentication failed" in text or "no password supplied" in text:
-                raise AuthFailed(f"Gammu database refused the login: {text.strip()}") from exc
-            raise TransientError(f"cannot connect to the Gammu database: {text.strip()}") from exc
-        except sqlite3.Error as exc:
-            raise TransientError(f"cannot open the Gammu database: {exc}") from exc
-
-    def has_table(self, name: str) -> bool:
-        """True when table ``name`` exists (in ``db_schema`` or the search path)."""
-        try:
-            self._run(f"SELECT 1 FROM {self.table(name)} WHERE 1 = 0", (), fetch=True)
-        except TransientError as exc:
-            if isinstance(exc.__cause__, sqlite3.OperationalError) and "no such table" in str(exc.__cause__):
-                return False
-            if isinstance(exc.__cause__, psycopg.errors.UndefinedTable):
-                return False
-            raise
-        return True
-
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
-        return self._run(sql, params, fetch=True)
-
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
-        self._run(sql, params, fetch=False)
-
-    def _run(self, sql: str, params: Sequence[Any], fetch: bool) -> Any:
-        if not self.is_sqlite:
-            sql = sql.replace("?", "%s")
-        with self._lock:
-            self.connect()
-            try:
-                cur = self.conn.execute(sql, tuple(params))
-                return cur.fetchall() if fetch else None
-            except (sqlite3.Error, psycopg.Error) as exc:
-                self.close()
-                raise TransientError(f"Gammu database error: {exc}") from exc
-
-    def close(self) -> None:
-        with self._lock:
-            if self.conn is not None:
-                try:
-                    self.conn.close()
-                except (sqlite3.Error, psycopg.Error, OSError):
-                    pass
-                self.conn = None
-
-
-def _column(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S")
-    if isinstance(value, (bytes, memoryview)):
-        return bytes(value).decode("utf-8")  # UnicodeDecodeError: the caller keeps the bytes
-    return value
-
-
-def read_row(values: Sequence[Any]) -> dict[str, Any]:
-    """One inbox row as a JSON-able dict; columns that are not UTF-8 become None, their
-    bytes kept as hex under :data:`RAW_BYTES`."""
-    row: dict[str, Any] = {}
-    for column, value in zip(COLUMNS, values, strict=True):
-        try:
-            row[column] = _column(value)
-        except UnicodeDecodeError:
-            row[column] = None
-            row.setdefault(RAW_BYTES, {})[column] = bytes(value).hex()
-    return row
-
-
-def row_units(row: dict[str, Any]) -> str:
-    """The text of one inbox row, lone UTF-16 surrogates kept (they pair up across parts).
-
-    Raises:
-        EncodingError: neither ``Text`` nor ``TextDecoded`` can be read.
-    """
-    hex_text = (row.get("Text") or "").strip()
-    if hex_text:
-        try:
-            data = bytes.fromhex(hex_text)
-        except ValueError:
-            msg = "Text is not hex"
-            raise EncodingError(msg) from None
-        if row.get("Coding") == "8bit":
-            return decode_8bit(data)
-        if len(data) % 2:
-            msg = "Text is not UCS-2 (odd number of bytes)"
-            raise EncodingError(msg)
-        return data.decode("utf-16-be", "surrogatepass")
-    raw = (row.get(RAW_BYTES) or {}).get("TextDecoded")
-    if raw is None:
-        return row.get("TextDecoded") or ""
-    try:
-        return bytes.fromhex(raw).decode("utf-8", "surrogatepass")
-    except (ValueError, UnicodeDecodeError):
-        msg = "TextDecoded is not UTF-8 and there is no hex Text to read instead"
-        raise EncodingError(msg) from None
-
-
-def row_problem(row: dict[str, Any]) -> str | None:
-    """Why this row cannot be read on its own, or None."""
-    unreadable = sorted(set(row.get(RAW_BYTES) or {}) - {"TextDecoded"})
-    if unreadable:
-        return f"inbox row {row.get('ID')}: {', '.join(unreadable)} not UTF-8"
-    try:
-        row_units(row)
-    except EncodingError as exc:
-        return f"inbox row {row.get('ID')}: {exc}"
-    return None
-
-
-def _parse_time(value: Any, tz: timezone) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(str(value))
-    except ValueError:
-        return None
-    return parsed.replace(tzinfo=tz) if parsed.tzinfo is None else parsed
 
 
 class GammuSqlBackend(SmsBackend):
@@ -240,7 +71,7 @@ class GammuSqlBackend(SmsBackend):
         super().__init__(account, ack, log)
         self.options = options
         self.tz = tz
-        self.db = _Database(options)
+        self.db = GammuDatabase(options)
         self.waiter = MultipartWaiter(options.multipart_timeout, clock)
 
     def open(self) -> None:
@@ -337,7 +168,7 @@ class GammuSqlBackend(SmsBackend):
             sender=str(first.get("SenderNumber") or ""),
             text=text,
             provider_id=provider_id,
-            sent_at=_parse_time(first.get("ReceivingDateTime"), self.tz),
+            sent_at=parse_receiving_time(first.get("ReceivingDateTime"), self.tz),
             incomplete=not complete,
         )
 

@@ -17,8 +17,9 @@ import requests
 
 from connectors.attachments import LocalAttachmentStore
 from connectors.push import WebhookRoute, text_response
+from connectors.queue_warnings import QueueWarningThrottle
 from connectors.runner import ChannelRunner
-from connectors.webhooks import QueueWarningThrottle, WebhookApp, WebhookServer
+from connectors.webhooks import WebhookApp, WebhookServer
 from kanal.spool import Spool
 from tests.core.conftest import make_walkin
 

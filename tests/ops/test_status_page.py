@@ -17,7 +17,8 @@ from config.loader import load_config
 from connectors.base import Outcome, RawMessage
 from connectors.registry import options_model
 from kanal.app import KanalProcess
-from kanal.web.ops_page import RoutedWindow, preview, printable, same_token
+from kanal.web.ops_page import printable, same_token
+from kanal.web.ops_views import RoutedWindow, preview
 from tests.core.broker_kit import desk_payload, wait_for
 
 OPS_TOKEN = "made-up-ops-token-for-the-status-page-tests"
