@@ -2,6 +2,8 @@
 
 Two backends with one interface: PostgreSQL (psycopg 3) for production, where all
 replicas share one table, and SQLite for the embedded default and single-host setups.
+Over 300 lines on purpose: the contract and both backends side by side, so a change to
+what a claim or a note means is made to both in one place.
 
 How it keeps "never routed twice" when a router dies between publishing and acking:
 :meth:`DedupStore.claim` opens a database transaction and inserts the id. The row is

@@ -29,7 +29,6 @@ from __future__ import annotations
 import email.policy
 import secrets
 import threading
-import time
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from email.parser import BytesHeaderParser
@@ -47,7 +46,7 @@ from connectors.email import partial
 from connectors.email.client import FetchedMail, MailboxClient, plan_chunks
 from connectors.email.config import EmailOptions
 from connectors.email.normalise import EmailNormaliser, message_ids
-from connectors.email.watch import FolderWatcher, WatcherDied
+from connectors.email.watch import FolderWatchers
 from connectors.errors import TransientError
 from normalizer.complaint import ChannelRef
 from normalizer.timeutil import utc_now
@@ -56,12 +55,6 @@ Cursor = dict[str, dict[str, int]]
 
 #: How often the IDLE on the first folder checks whether a watcher saw mail elsewhere.
 _WAKE_CHECK_SECONDS = 0.1
-#: After a folder watcher died of a bug, the watchers start again only after this many
-#: seconds, doubled with every further death (at most WATCHERS_AFTER_BUG_MAX): the
-#: poll reads those folders meanwhile, and a bug that strikes at once does not make
-#: the channel log in again every second.
-WATCHERS_AFTER_BUG = 30.0
-WATCHERS_AFTER_BUG_MAX = 900.0
 
 
 def _message_id(raw: bytes) -> str | None:
@@ -87,10 +80,8 @@ class EmailConnector(Connector):
         self._sweep = True
         self._opened = False
         self._seen_uidnext: dict[str, int] = {}
-        self._arrived = threading.Event()  # a watcher saw new mail in a further folder
-        self._watchers: list[FolderWatcher] = []
-        self._watcher_bugs = 0  # watchers that died of a bug, in this process
-        self._watchers_not_before = 0.0  # monotonic time before which no watcher starts
+        self._watchers = FolderWatchers(options, self.client.tokens, lambda f: self._seen_uidnext.get(f, 0),
+                                        context.log)
         self._normaliser = EmailNormaliser(
             ChannelRef(type=self.type_name, name=context.name, account=self.account),
             [options.address, *options.own_addresses],
@@ -112,11 +103,7 @@ class EmailConnector(Connector):
 
     def close(self) -> None:
         """Stop the folder watchers and log out."""
-        watchers, self._watchers = self._watchers, []
-        for watcher in watchers:
-            watcher.stop()
-        for watcher in watchers:
-            watcher.join(5)
+        self._watchers.stop()
         self.client.close()
 
     def _connected(self) -> MailboxClient:
@@ -136,7 +123,7 @@ class EmailConnector(Connector):
     def fetch(self, since: Any) -> Iterator[RawMessage | CheckpointAdvance]:
         """Yield new mail of every folder in UID order (and leftovers below the cursor)."""
         cursor: Cursor = {k: dict(v) for k, v in (since or {}).items()}
-        self._arrived.clear()  # this fetch reads every folder; later arrivals set it again
+        self._watchers.arrived.clear()  # this fetch reads every folder; later arrivals set it again
         try:
             client = self._connected()
             sweep, self._sweep = self._sweep, False
@@ -290,15 +277,16 @@ class EmailConnector(Connector):
         if not (self.options.idle and client.connected and client.has("IDLE")):
             stop.wait(timeout)
             return
-        self._check_watchers()
-        self._watch_further_folders()
-        paused = self._watchers_not_before - time.monotonic()  # >0: back in time to start the watchers
+        watchers = self._watchers
+        watchers.check()
+        watchers.start_missing()
+        paused = watchers.paused_for()  # >0: back in time to start the watchers
         folder = self.options.folders[0]
         try:
-            if self._arrived.is_set() or client.select(folder).uidnext > self._seen_uidnext.get(folder, 0):
+            if watchers.arrived.is_set() or client.select(folder).uidnext > self._seen_uidnext.get(folder, 0):
                 return  # mail arrived between the fetch and now
             client.idle_until(
-                lambda: stop.is_set() or self._arrived.is_set(),
+                lambda: stop.is_set() or watchers.arrived.is_set(),
                 min(timeout, client.relogin_in(), paused if paused > 0 else timeout),
                 renew=self.options.idle_renew_seconds,
                 step=_WAKE_CHECK_SECONDS,
@@ -307,44 +295,4 @@ class EmailConnector(Connector):
             self.log.warning("IDLE failed; reconnecting on the next poll", error=str(exc))
             self.client.drop()
             self._sweep = True
-        self._check_watchers()
-
-    def _check_watchers(self) -> None:
-        """Raise the bug that ended a folder watcher, if one did.
-
-        Raises:
-            WatcherDied: a watcher ended on an unexpected exception; the runner logs
-                it, shows the channel as backing off and, after the backoff, opens
-                the channel again (:meth:`close` drops the watchers; a later
-                :meth:`wait` starts new ones once WATCHERS_AFTER_BUG has passed).
-        """
-        for watcher in self._watchers:
-            if watcher.error is not None:
-                self._watcher_bugs += 1
-                pause = min(WATCHERS_AFTER_BUG_MAX, WATCHERS_AFTER_BUG * 2.0 ** (self._watcher_bugs - 1))
-                self._watchers_not_before = time.monotonic() + pause
-                msg = (f"thread {watcher.name} died: {type(watcher.error).__name__}: {watcher.error} "
-                       f"(folder watchers start again in {pause:.0f}s; the poll reads those folders meanwhile)")
-                raise WatcherDied(msg) from watcher.error
-
-    def _watch_further_folders(self) -> None:
-        """Start one watcher per folder after the first (once; again after a watcher ended)."""
-        if self._watchers and all(w.alive for w in self._watchers):
-            return
-        if time.monotonic() < self._watchers_not_before:
-            return  # a watcher died of a bug a moment ago (see _check_watchers)
-        for watcher in self._watchers:
-            watcher.stop()
-        self._watchers = [
-            FolderWatcher(
-                MailboxClient(self.options, self.client.tokens),
-                folder,
-                lambda folder=folder: self._seen_uidnext.get(folder, 0),
-                self._arrived.set,
-                self.options.idle_renew_seconds,
-                self.log,
-            )
-            for folder in self.options.folders[1:]
-        ]
-        for watcher in self._watchers:
-            watcher.start()
+        watchers.check()

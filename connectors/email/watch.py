@@ -21,8 +21,8 @@ in the line), keeps it in :attr:`FolderWatcher.error` and wakes the channel, who
 logs it with its traceback, shows the channel as ``backing_off`` with the error in
 ``kanal status`` (``last_error``), and after the backoff opens the channel again.
 New watchers start after a pause that doubles with every such death (30 s up to
-15 min, ``WATCHERS_AFTER_BUG`` in the connector); the poll reads those folders
-meanwhile.
+15 min, :data:`WATCHERS_AFTER_BUG`); the poll reads those folders meanwhile.
+:class:`FolderWatchers` keeps the channel's set of watchers and that pause.
 
 Why a watcher is not started by the process's supervisor, whose threads fail the
 whole process when they die: it belongs to one channel, and what it does is
@@ -36,7 +36,9 @@ for a bug in any connector's fetch (docs/operations.md, "No silent death").
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
+from typing import Any
 
 import structlog
 
@@ -45,6 +47,12 @@ from connectors.errors import ChannelError
 
 #: Longest pause between two reconnect attempts of a watcher, seconds.
 MAX_RETRY_SECONDS = 60.0
+#: After a folder watcher died of a bug, the watchers start again only after this many
+#: seconds, doubled with every further death (at most WATCHERS_AFTER_BUG_MAX): the
+#: poll reads those folders meanwhile, and a bug that strikes at once does not make
+#: the channel log in again every second.
+WATCHERS_AFTER_BUG = 30.0
+WATCHERS_AFTER_BUG_MAX = 900.0
 
 
 class WatcherDied(RuntimeError):
@@ -137,3 +145,78 @@ class FolderWatcher:
                 self._log.warning("folder watch failed; retrying", error=str(exc), retry_in=delay)
                 self.client.drop()
                 self._stop.wait(delay)
+
+
+class FolderWatchers:
+    """One channel's watchers of every folder after the first.
+
+    Parameters:
+        options: the channel's options (its folders, server and IDLE renewal).
+        tokens: the channel's OAuth2 token source, shared with the watchers' clients.
+        seen_uidnext: folder -> the UIDNEXT the channel has read up to.
+        log: the channel's logger.
+    """
+
+    def __init__(self, options: Any, tokens: Any, seen_uidnext: Callable[[str], int], log: Any) -> None:
+        self.options = options
+        self.tokens = tokens
+        self.seen_uidnext = seen_uidnext
+        self.log = log
+        #: Set by a watcher that saw new mail (the channel clears it before it fetches).
+        self.arrived = threading.Event()
+        self._watchers: list[FolderWatcher] = []
+        self._bugs = 0  # watchers that died of a bug, in this process
+        self._not_before = 0.0  # monotonic time before which no watcher starts
+
+    def check(self) -> None:
+        """Raise the bug that ended a watcher, if one did, and pause the watchers.
+
+        Raises:
+            WatcherDied: a watcher ended on an unexpected exception; the runner logs
+                it, shows the channel as backing off and, after the backoff, opens
+                the channel again (the channel's close stops the watchers; a later
+                :meth:`start_missing` starts new ones once the pause has passed).
+        """
+        for watcher in self._watchers:
+            if watcher.error is not None:
+                self._bugs += 1
+                pause = min(WATCHERS_AFTER_BUG_MAX, WATCHERS_AFTER_BUG * 2.0 ** (self._bugs - 1))
+                self._not_before = time.monotonic() + pause
+                msg = (f"thread {watcher.name} died: {type(watcher.error).__name__}: {watcher.error} "
+                       f"(folder watchers start again in {pause:.0f}s; the poll reads those folders meanwhile)")
+                raise WatcherDied(msg) from watcher.error
+
+    def paused_for(self) -> float:
+        """Seconds until the watchers may start again after a bug (0 or less: not paused)."""
+        return self._not_before - time.monotonic()
+
+    def start_missing(self) -> None:
+        """Start one watcher per folder after the first (once; again after a watcher ended),
+        unless they are paused after a bug."""
+        if self._watchers and all(w.alive for w in self._watchers):
+            return
+        if self.paused_for() > 0:
+            return
+        for watcher in self._watchers:
+            watcher.stop()
+        self._watchers = [
+            FolderWatcher(
+                MailboxClient(self.options, self.tokens),
+                folder,
+                lambda folder=folder: self.seen_uidnext(folder),
+                self.arrived.set,
+                self.options.idle_renew_seconds,
+                self.log,
+            )
+            for folder in self.options.folders[1:]
+        ]
+        for watcher in self._watchers:
+            watcher.start()
+
+    def stop(self) -> None:
+        """Stop every watcher and wait for each (up to 5 s)."""
+        watchers, self._watchers = self._watchers, []
+        for watcher in watchers:
+            watcher.stop()
+        for watcher in watchers:
+            watcher.join(5)

@@ -34,9 +34,9 @@ WATCHER = f"imap-watch-{FOLDER}"
 #: 1 s after such a death instead of 30 s, so that the test sees them come back.
 WATCHER_BUG = """
 import threading
-import connectors.email.connector
+import connectors.email.watch
 from connectors.email.client import MailboxClient
-connectors.email.connector.WATCHERS_AFTER_BUG = 1.0
+connectors.email.watch.WATCHERS_AFTER_BUG = 1.0
 select = MailboxClient.select
 def faulty_select(self, *args, **kwargs):
     if threading.current_thread().name.startswith("imap-watch-") and os.path.exists(os.environ["KANAL_TEST_FAULT"]):
