@@ -451,6 +451,7 @@ class Kanal:
             except OSError:
                 pass
             time.sleep(0.2)
+        self.stop()  # a half-started pipeline must not outlive the run
         tails = "\n".join(f"--- kanal {verb} (last lines)\n" + "\n".join(
             (self.tmp / f"{verb}.log").read_text(errors="replace").splitlines()[-15:]) for verb in ("run", "router"))
         raise SystemExit(f"kanal run or kanal router did not come up within 60 s:\n{tails}")
