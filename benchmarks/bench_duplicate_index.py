@@ -25,7 +25,7 @@ from eval_router import complaint_for, load_set
 from config.models import TopologyConfig
 from router.engine import Router
 from router.rules import load_rules
-from router.shared_duplicates import PostgresDuplicateIndex
+from router.shared_duplicates import PostgresDuplicateIndex, drop_shared_index
 
 
 def main() -> None:
@@ -55,7 +55,7 @@ def main() -> None:
     finally:
         index.close()
         with psycopg.connect(args.dsn, autocommit=True) as pg:
-            pg.execute(f"DROP TABLE IF EXISTS {table}")
+            drop_shared_index(pg, table)
     digest = hashlib.sha256(repr(links).encode()).hexdigest()[:12]
     print(f"shared duplicate index, {args.n:,} complaints in batches of 100: {args.n / wall:,.0f}/s, client CPU "
           f"{cpu / args.n * 1e6:.0f} us per complaint, {sum(1 for x in links if x)} linked (digest {digest})")

@@ -78,7 +78,7 @@ def bench_amqp(n: int, dsn: str | None) -> None:
     from kanal import topology as intake
     from router.consumer import RouterConsumer
     from router.dedup import open_dedup_store
-    from router.shared_duplicates import PostgresDuplicateIndex
+    from router.shared_duplicates import PostgresDuplicateIndex, drop_shared_index
     from router.topology import delete_routed_side
     from tests.router.helpers import publish_intake
 
@@ -156,7 +156,7 @@ def bench_amqp(n: int, dsn: str | None) -> None:
 
             with psycopg.connect(dsn, autocommit=True) as pg:
                 pg.execute(f"DROP TABLE IF EXISTS {table}, {table}_in_doubt")
-                pg.execute(f"DROP TABLE IF EXISTS {table}_recent")
+                drop_shared_index(pg, f"{table}_recent")
     with Connection(url) as kc:
         delete_routed_side(kc.channel(), topo, {c: router.agency_queue(c) for c in router.agency_codes()})
     intake.delete(ch, intake.intake_topology(topo))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
@@ -161,7 +161,7 @@ class TestSharedDuplicates:
     def test_two_replicas_link_a_repeat_through_postgresql(self, rules, postgres_dsn, dedup_table):
         import psycopg
 
-        from router.shared_duplicates import PostgresDuplicateIndex
+        from router.shared_duplicates import PostgresDuplicateIndex, drop_shared_index
 
         table = f"{dedup_table}_recent"
         try:
@@ -182,7 +182,7 @@ class TestSharedDuplicates:
             assert replicas[0].route(make_complaint(AGENCY_SAMPLES["dukcapil"])).duplicate_of is None
         finally:
             with psycopg.connect(postgres_dsn, autocommit=True) as conn:
-                conn.execute(f"DROP TABLE IF EXISTS {table}")
+                drop_shared_index(conn, table)
 
     def test_a_batch_links_within_itself_and_to_earlier_batches_like_one_by_one(self, rules, postgres_dsn,
                                                                                  dedup_table):
@@ -190,7 +190,7 @@ class TestSharedDuplicates:
         the ones before it, in the same batch too; a failing decision stays its own."""
         import psycopg
 
-        from router.shared_duplicates import PostgresDuplicateIndex
+        from router.shared_duplicates import PostgresDuplicateIndex, drop_shared_index
 
         table = f"{dedup_table}_recent"
         try:
@@ -226,15 +226,40 @@ class TestSharedDuplicates:
             assert got == expected
         finally:
             with psycopg.connect(postgres_dsn, autocommit=True) as conn:
-                conn.execute(f"DROP TABLE IF EXISTS {table}")
-                conn.execute(f"DROP TABLE IF EXISTS {table}_2")
+                drop_shared_index(conn, table)
+                drop_shared_index(conn, f"{table}_2")
+
+    def test_of_originals_received_at_the_same_second_the_first_added_is_named(self, postgres_dsn, dedup_table):
+        """Gateways give times to the second, so originals tie: the first added is named, as
+        the in-memory index does, whatever the query plan (an index scan and a sequential
+        scan named different ones before the tie was broken)."""
+        import psycopg
+
+        from router.shared_duplicates import PostgresDuplicateIndex, drop_shared_index
+
+        table = f"{dedup_table}_recent"
+        index = PostgresDuplicateIndex(postgres_dsn, table)
+        try:
+            person = Reporter(phone="+6281200007777")
+            at = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
+            earlier = [make_complaint(f"jalan rusak no. {i}", reporter=person, received_at=at) for i in range(5)]
+            earlier.sort(key=lambda c: str(c.id), reverse=True)  # added first: the largest id
+            words = frozenset({"jalan", "rusak"})
+            index.check_and_add_many([(c, words, "jalan-rusak", None) for c in earlier])
+            repeat = make_complaint("jalan rusak lagi", reporter=person, received_at=at + timedelta(minutes=5))
+            (original,) = index.check_and_add_many([(repeat, words, "jalan-rusak", None)])
+            assert original == str(earlier[0].id)  # a tie broken by id would name the smallest
+        finally:
+            index.close()
+            with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+                drop_shared_index(conn, table)
 
     def test_the_identity_index_has_no_pending_list_also_on_tables_made_before(self, postgres_dsn, dedup_table):
         """A GIN pending list is scanned by every lookup until a vacuum merges it: off, also
-        for a table an earlier version created with the default."""
+        for a table an earlier version created with the default (which gains ``seq`` too)."""
         import psycopg
 
-        from router.shared_duplicates import PostgresDuplicateIndex
+        from router.shared_duplicates import PostgresDuplicateIndex, drop_shared_index
 
         table = f"{dedup_table}_recent"
         with psycopg.connect(postgres_dsn, autocommit=True) as conn:
@@ -245,15 +270,19 @@ class TestSharedDuplicates:
                 PostgresDuplicateIndex(postgres_dsn, table).close()
                 options = conn.execute("SELECT reloptions FROM pg_class WHERE relname = %s", (f"{table}_ids",))
                 assert options.fetchone()[0] == ["fastupdate=off"]
+                # ... and gains the column that orders originals received the same second.
+                seq = conn.execute("SELECT 1 FROM information_schema.columns WHERE table_name = %s "
+                                   "AND column_name = 'seq'", (table,))
+                assert seq.fetchone() is not None
             finally:
-                conn.execute(f"DROP TABLE IF EXISTS {table}")
+                drop_shared_index(conn, table)
 
     def test_stored_words_are_the_sorted_word_set_also_when_a_word_holds_a_space(self, postgres_dsn, dedup_table):
         """The words travel as one space-separated text the server splits; a word with a space
         (no tokeniser makes one) still arrives whole, and an empty set is an empty array."""
         import psycopg
 
-        from router.shared_duplicates import PostgresDuplicateIndex
+        from router.shared_duplicates import PostgresDuplicateIndex, drop_shared_index
 
         table = f"{dedup_table}_recent"
         index = PostgresDuplicateIndex(postgres_dsn, table)
@@ -274,7 +303,7 @@ class TestSharedDuplicates:
         finally:
             index.close()
             with psycopg.connect(postgres_dsn, autocommit=True) as conn:
-                conn.execute(f"DROP TABLE IF EXISTS {table}")
+                drop_shared_index(conn, table)
 
 
 class TestBody:
