@@ -65,7 +65,7 @@ from router.intake import PoisonMessage, decode_intake
 from router.redelivery import Redelivery
 from router.shared_duplicates import SharedIndexUnavailable
 from router.topology import declare_routed_side
-from router.transaction import Returned, TxChannel
+from router.transaction import Returned, TxChannel, router_connection
 
 log = structlog.get_logger("kanal.router")
 
@@ -170,7 +170,7 @@ class RouterConsumer:
         transient = self.transient_errors()
         while not stop.is_set():
             try:
-                with Connection(self.url, heartbeat=self.heartbeat, connect_timeout=10) as conn:
+                with router_connection(self.url, heartbeat=self.heartbeat, connect_timeout=10) as conn:
                     conn.ensure_connection(max_retries=1)
                     backoff = 1.0
                     self._serve(conn, stop)
