@@ -52,7 +52,11 @@ class PostgresDuplicateIndex:
             )
             # Gateways give times to the second, so originals tie; of those the first added is named.
             self._conn.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS seq BIGSERIAL")  # tables made before
-            self._conn.execute(f"CREATE INDEX IF NOT EXISTS {table}_place ON {table} (place, received_at)")
+            # In the order the text lookup reads candidates, so it reads 500 rows, not every row
+            # of the place in the window to sort them (measured: PostgreSQL's CPU per complaint
+            # rose sevenfold with 20,000 recent complaints in few places when seq was not in it).
+            self._conn.execute(f"CREATE INDEX IF NOT EXISTS {table}_place_order ON {table} (place, received_at, seq)")
+            self._conn.execute(f"DROP INDEX IF EXISTS {table}_place")  # made by earlier versions
             # Without a pending list: with one, every lookup scans the list of inserts not yet merged,
             # which grows by one per complaint until a vacuum (measured: router throughput halved).
             self._conn.execute(
