@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -20,7 +22,11 @@ def test_kanal_run_routes_the_example_complaints_and_stops_cleanly_on_sigterm(tm
     for example in (ROOT / "examples" / "walkin").glob("*.json"):
         shutil.copy(example, inbox)
     config = tmp_path / "kanal.yaml"
-    shutil.copy(ROOT / "config" / "kanal.local.yaml", config)
+    shipped = yaml.safe_load((ROOT / "config" / "kanal.local.yaml").read_text(encoding="utf-8"))
+    # The shipped file as is, but for the metrics port: 0 picks a free one, since another
+    # kanal run on this machine may hold the default 8091.
+    shipped.setdefault("metrics", {})["port"] = 0
+    config.write_text(yaml.safe_dump(shipped, sort_keys=False), encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     process = subprocess.Popen(
         [sys.executable, "-m", "kanal", "run", "--config", str(config)],

@@ -58,6 +58,7 @@ def _write_config(tmp_path: Path, url: str, topology: TopologyConfig, port: int)
             "topology": topology.model_dump(),
         },
         "webhooks": {"host": "127.0.0.1", "port": port, "threads": 4},
+        "metrics": {"port": 0},  # the default 8091 may be taken by another kanal run on the machine
         "log": {"level": "warning", "format": "json"},
         "channels": [
             {

@@ -65,6 +65,7 @@ def _write(tmp_path: Path, amqp_url: str, topology, fake: FakeForm, port: int) -
         "spool": {"path": str(tmp_path / "spool.db")},
         "broker": {**documented_broker(amqp_url), "heartbeat": 5, "topology": topology.model_dump()},
         "webhooks": {"host": "127.0.0.1", "port": port, "threads": 2},
+        "metrics": {"port": 0},  # the default 8091 may be taken by another kanal run on the machine
         "log": {"level": "warning", "format": "json"},
     }
     path = tmp_path / "kanal.yaml"

@@ -61,6 +61,9 @@ def site_copy(tmp_path: Path, amqp_port: int, dedup_dsn: str, webhook_port: int)
     )
     broker["topology"] = topology.model_dump()
     config["webhooks"].update(host="127.0.0.1", port=webhook_port)
+    # "One port per config on a host", as the example says: 0 picks a free one, since
+    # another kanal run on this machine may hold the shipped 8091/8092.
+    config["metrics"].update(port=0, router_port=0)
 
     for channel in config["channels"]:
         options = channel["options"]

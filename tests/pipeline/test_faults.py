@@ -141,6 +141,8 @@ def _config(tmp_path: Path, amqp_port: int, webhook_port: int) -> Path:
         "broker": {"url": f"amqp://guest@127.0.0.1:{amqp_port}/%2F", "password": "${KANAL_TEST_AMQP_PASSWORD}",
                    "heartbeat": 5, "blocked_connection_timeout": 5, "confirm_window": 200},
         "webhooks": {"host": "127.0.0.1", "port": webhook_port, "threads": 8},
+        # Port 0: the defaults (8091/8092) may be taken by another kanal run on the machine.
+        "metrics": {"port": 0, "router_port": 0},
         "router": {"dedup_dsn": "${KANAL_TEST_DEDUP_DSN}", "prefetch": 100},
         "log": {"level": "info", "format": "json"},
         "channels": [{

@@ -149,6 +149,7 @@ KANAL_CONFIG = """\
 spool: {{path: {tmp}/spool.db}}
 attachments: {{path: {tmp}/attachments}}
 webhooks: {{host: 127.0.0.1, port: {port}, threads: 2}}
+metrics: {{port: 0}}  # the default 8091 may be taken by another kanal run on the machine
 log: {{level: warning}}
 channels:
   - name: sms-1708

@@ -19,6 +19,7 @@ CONFIG = """\
 spool: {{path: {tmp}/spool.db}}
 attachments: {{path: {tmp}/attachments}}
 webhooks: {{host: 127.0.0.1, port: 0, threads: 2}}
+metrics: {{port: 0}}  # the default 8091 may be taken by another kanal run on the machine
 channels:
   - name: sms-08111272206
     type: sms

@@ -28,6 +28,7 @@ def _config(tmp_path: Path, url: str, topology: TopologyConfig, port: int, media
                         "fetch_hold_seconds": 120, "fetch_timeout_seconds": 30},
         "broker": {**documented_broker(url), "heartbeat": 5, "topology": topology.model_dump()},
         "webhooks": {"host": "127.0.0.1", "port": port, "threads": 2},
+        "metrics": {"port": 0},  # the default 8091 may be taken by another kanal run on the machine
         "log": {"level": "info", "format": "json"},
         "channels": [{"name": "sms-1708", "type": "sms", "options": {
             "account": "1708", "backend": "twilio",

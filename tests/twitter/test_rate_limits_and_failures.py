@@ -80,6 +80,7 @@ def test_sigterm_to_kanal_run_during_a_rate_limit_wait_exits_within_a_second(
     config.write_text(f"""
 spool: {{path: {tmp_path / "spool.db"}}}
 attachments: {{path: {tmp_path / "att"}}}
+metrics: {{port: 0}}  # the default 8091 may be taken by another kanal run on the machine
 log: {{level: info, format: json}}
 channels:
   - name: twitter-dkijakarta
@@ -208,6 +209,7 @@ def test_kanal_status_shows_the_refused_channel_while_the_other_takes_mentions_i
     config.write_text(f"""
 spool: {{path: {tmp_path / "spool.db"}}}
 attachments: {{path: {tmp_path / "att"}}}
+metrics: {{port: 0}}  # the default 8091 may be taken by another kanal run on the machine
 log: {{level: info, format: json}}
 channels:{channel.format(name="twitter-dkijakarta", env=BEARER_ENV, url=fake_x.url)}
 {channel.format(name="twitter-revoked", env="KANAL_TEST_X_REVOKED", url=fake_x.url)}
