@@ -9,6 +9,8 @@ import json
 import sqlite3
 import subprocess
 import sys
+import threading
+import time
 from datetime import datetime, timedelta
 
 import pytest
@@ -26,6 +28,14 @@ BANDUNG = (-6.9175, 107.6191)
 
 def _send(mms: dict, sid: str, links: list[tuple[str, str]]) -> None:
     send_mms(mms["url"], sid, links)
+
+
+def wait_for(predicate, timeout: float = 10.0) -> bool:
+    """Poll ``predicate`` until true or ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(0.005)
+    return predicate()
 
 
 def _now_exif() -> str:
@@ -70,6 +80,24 @@ def test_mms_photos_are_stored_and_bad_links_listed_with_their_reason(mms: dict,
     assert (resolved.method, resolved.kelurahan) == ("exif", "Gambir")
     # Fetching again changes nothing: the complaint is complete.
     assert mms["fetcher"].fetch_due() == 0
+
+
+def test_a_stop_ends_the_pass_after_the_complaint_in_hand(mms: dict, media: FakeMedia) -> None:
+    """A shutdown does not wait for every due complaint's downloads, only the one in hand's;
+    the rest are fetched by the next pass (after a restart)."""
+    photo = jpeg(GAMBIR, _now_exif())
+    for n in range(3):
+        media.answers[f"{MEDIA}/SLOW{n}"] = Answer(photo, headers={"Content-Type": "image/jpeg"},
+                                                   delay_per_chunk=0.1, chunks=3)
+        _send(mms, f"SM0000000000000000000000000000009{n}", [(media.url(f"{MEDIA}/SLOW{n}"), "image/jpeg")])
+    stop = threading.Event()
+    before = len(media.requests)
+    watcher = threading.Thread(target=lambda: (wait_for(lambda: len(media.requests) > before), stop.set()))
+    watcher.start()
+    assert mms["fetcher"].fetch_due(stop) == 1  # the first download was under way when stop came
+    watcher.join(5)
+    assert len(media.requests) == before + 1
+    assert mms["fetcher"].fetch_due() == 2
 
 
 @pytest.mark.parametrize(("gps", "taken"), [(BANDUNG, "now"), (None, None), (GAMBIR, "old")])
