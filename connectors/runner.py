@@ -9,7 +9,7 @@ the reporter (the connector's ``reply_for``) is granted in that same transaction
 sent later by :mod:`kanal.ack_sender`, never before the source is acknowledged.
 
 Channel states written for ``kanal status``: ``starting``, ``running``,
-``backing_off``, ``auth_failed``, ``needs_reauthorisation``, ``stopped``.
+``backing_off``, ``auth_failed``, ``needs_reauthorisation``, ``misconfigured``, ``stopped``.
 
 The steps about one message live beside it: :mod:`connectors.decision` (normalise,
 attachment links, the reply) and :mod:`connectors.reply_links` (threading replies).
