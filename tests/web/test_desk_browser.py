@@ -7,8 +7,8 @@ import time
 
 import pytest
 import requests
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from tests.core.broker_kit import wait_for
@@ -53,6 +53,27 @@ def _fill(driver, tmp_path, photo_bytes: bytes = PNG, phone: str = "0812 3456 78
     photo.write_bytes(photo_bytes)
     driver.find_element(By.ID, "photos").send_keys(str(photo))
 
+
+
+def replaced(element):
+    """A wait condition: ``element``'s page has been replaced by the next one.
+
+    selenium's ``staleness_of`` only counts StaleElementReferenceException; ChromeDriver
+    sometimes reports a node of the old document as an "unknown error" instead ("Node
+    with given id does not belong to the document"), which is the same fact.
+    """
+    def check(_driver):
+        try:
+            element.is_enabled()
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as exc:
+            if "does not belong to the document" in str(exc):
+                return True
+            raise
+        return False
+
+    return check
 
 def test_desk_intake_receipt_idempotency_and_refusals(kanal_web, browser, tmp_path):
     base, tmp, _ = kanal_web
@@ -139,7 +160,7 @@ def test_lock_out_after_repeated_failed_logins(kanal_web, browser):
         button = browser.find_element(By.CSS_SELECTOR, "button[type=submit]")
         button.click()
         # The answer must arrive before the next page load, or the failure is never counted.
-        WebDriverWait(browser, 15).until(staleness_of(button))
+        WebDriverWait(browser, 15).until(replaced(button))
     browser.get(f"{base}/desk/login")
     Select(browser.find_element(By.ID, "desk")).select_by_value("kel-cideng")
     browser.find_element(By.ID, "password").send_keys(PASSWORDS["kel-cideng"])
