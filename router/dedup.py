@@ -96,18 +96,22 @@ class DedupStore(ABC):
     def was_routed(self, complaint_id: str) -> bool:
         """True if ``complaint_id`` is recorded as routed."""
 
-    @abstractmethod
     def routed_among(self, complaint_ids: list[str]) -> set[str]:
         """Which of ``complaint_ids`` are recorded as routed (one query per 500 ids)."""
+        return self._present(self.table, complaint_ids)
 
     @abstractmethod
     def note_in_doubt(self, complaint_ids: list[str]) -> None:
         """Record, in a committed transaction of its own, that ``complaint_ids`` are about to
         go into an AMQP commit (call it before :meth:`claim_many`, never inside one)."""
 
-    @abstractmethod
     def noted_in_doubt(self, complaint_ids: list[str]) -> set[str]:
         """Which of ``complaint_ids`` were ever noted by :meth:`note_in_doubt` (within retention)."""
+        return self._present(f"{self.table}_in_doubt", complaint_ids)
+
+    @abstractmethod
+    def _present(self, table: str, complaint_ids: list[str]) -> set[str]:
+        """Which of ``complaint_ids`` are in ``table`` (this store's own tables only)."""
 
     @abstractmethod
     def prune(self, now: float | None = None) -> int:
@@ -198,12 +202,6 @@ class SqliteDedupStore(DedupStore):
             with self._transaction() as conn:
                 conn.executemany(f"INSERT OR REPLACE INTO {self.table}_in_doubt (id, noted_at) VALUES (?, ?)",
                                  [(c, now) for c in complaint_ids])
-
-    def routed_among(self, complaint_ids: list[str]) -> set[str]:
-        return self._present(self.table, complaint_ids)
-
-    def noted_in_doubt(self, complaint_ids: list[str]) -> set[str]:
-        return self._present(f"{self.table}_in_doubt", complaint_ids)
 
     def _present(self, table: str, complaint_ids: list[str]) -> set[str]:
         """Which of ``complaint_ids`` are in ``table``, 500 at a time (SQLite's variable limit)."""
@@ -297,12 +295,6 @@ class PostgresDedupStore(DedupStore):
             self._conn.execute(
                 f"INSERT INTO {self.table}_in_doubt (id) SELECT * FROM unnest(%s::text[]) "
                 "ON CONFLICT (id) DO UPDATE SET noted_at = now()", (sorted(set(complaint_ids)),))
-
-    def routed_among(self, complaint_ids: list[str]) -> set[str]:
-        return self._present(self.table, complaint_ids)
-
-    def noted_in_doubt(self, complaint_ids: list[str]) -> set[str]:
-        return self._present(f"{self.table}_in_doubt", complaint_ids)
 
     def _present(self, table: str, complaint_ids: list[str]) -> set[str]:
         """Which of ``complaint_ids`` are in ``table``, 500 ids per query."""
