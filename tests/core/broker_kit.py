@@ -129,18 +129,30 @@ class Delivered:
 
 
 def read_queue(url: str, queue: str, settle: float = 0.5, timeout: float = 30.0) -> list[Delivered]:
-    """Consume everything in ``queue`` (acking it) until nothing came for ``settle`` seconds."""
-    messages: list[Delivered] = []
+    """Consume everything in ``queue`` (acking it) until nothing came for ``settle`` seconds.
+
+    A quorum queue answers ``declare-ok`` before its Raft member runs, and a consume in
+    that window closes the connection with 541 INTERNAL_ERROR (rabbitmq-server 3.10;
+    rabbitmq/rabbitmq-server#13775, wagslane/go-rabbitmq#200). A test that reads a queue
+    another process has just declared meets it, so that one answer is retried.
+    """
     deadline = time.monotonic() + timeout
-    with blocking_channel(url) as channel:
-        channel.basic_qos(prefetch_count=500)
-        for method, properties, body in channel.consume(queue, inactivity_timeout=settle):
-            if method is None or time.monotonic() > deadline:
-                break
-            messages.append(Delivered(properties, body))
-            channel.basic_ack(method.delivery_tag)
-        channel.cancel()
-    return messages
+    while True:
+        messages: list[Delivered] = []
+        try:
+            with blocking_channel(url) as channel:
+                channel.basic_qos(prefetch_count=500)
+                for method, properties, body in channel.consume(queue, inactivity_timeout=settle):
+                    if method is None or time.monotonic() > deadline:
+                        break
+                    messages.append(Delivered(properties, body))
+                    channel.basic_ack(method.delivery_tag)
+                channel.cancel()
+            return messages
+        except pika.exceptions.ConnectionClosedByBroker as exc:
+            if exc.reply_code != 541 or messages or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 def queue_depth(url: str, queue: str) -> int:
