@@ -28,7 +28,7 @@ import numpy as np
 
 from config.models import TopologyConfig
 from router.engine import Router
-from router.learn.default import DEFAULT_MODEL_PATH, DEVSET_DIR
+from router.learn.default import DEFAULT_MODEL_PATH, DEVSET_DIR, EVAL_DIR, read_eval_rows
 from router.learn.evaluate import accuracy, cross_validate, score_model
 from router.learn.model import Prediction, fit, load_model
 from router.learn.rows import read_rows, rows_from_records
@@ -42,6 +42,18 @@ def rules_accuracy(rows) -> float:
     router = Router(load_rules(), TopologyConfig())
     return sum(router.route(make_complaint(r.text, hint=r.category or None)).agency_code == r.agency
                for r in rows) / len(rows)
+
+
+def routed_outcomes(rows, model) -> str:
+    """How the whole router (rules plus ``model``, or the rules alone for None) routes ``rows``:
+    the shares sent to the right agency, to triage and to a wrong agency."""
+    router = Router(load_rules(), TopologyConfig(), model=model)
+    got = [router.route(make_complaint(r.text, hint=r.category or None, message_id=f"o-{i}")).agency_code
+           for i, r in enumerate(rows)]
+    n = len(rows)
+    right = sum(g == r.agency for g, r in zip(got, rows, strict=True)) / n
+    triage = sum(g == "triage" != r.agency for g, r in zip(got, rows, strict=True)) / n
+    return f"right {right:.1%}, triage {triage:.1%}, wrong {1 - right - triage:.1%}"
 
 
 def per_second(run, items, batch: int = 100) -> float:
@@ -190,6 +202,11 @@ def main() -> None:
           f"rules alone {rules_accuracy(dev):.3f}")
     print(f"held-out {len(hold)} rows: default model {accuracy(score_model(model, hold)):.3f}, "
           f"rules alone {rules_accuracy(hold):.3f}")
+    hand = read_eval_rows(EVAL_DIR / "holdout.tsv")
+    print(f"hand-written held-out (router/eval/holdout.tsv, {len(hand)} rows), routed at the default threshold: "
+          f"default model: {routed_outcomes(hand, model)}; rules alone: {routed_outcomes(hand, None)}")
+    print(f"generated held-out, routed the same way: default model: {routed_outcomes(hold, model)}; "
+          f"rules alone: {routed_outcomes(hold, None)}")
     big = rows_from_records(generate(args.train_rows, seed=50))
     t0 = time.perf_counter()
     trained = fit(big)

@@ -220,6 +220,7 @@ def fit(rows: Sequence[Row], params: TrainParams | None = None) -> RouterModel:
     params = params or TrainParams()
     started = time.perf_counter()
     labels = np.array([r.agency for r in rows])
+    weights = np.array([r.weight for r in rows], dtype=np.float64)
     classes, counts = np.unique(labels, return_counts=True)
     if len(classes) < 2:
         msg = "training needs at least two different agencies in the rows"
@@ -244,8 +245,8 @@ def fit(rows: Sequence[Row], params: TrainParams | None = None) -> RouterModel:
     else:  # a label seen once cannot be calibrated by cross-validation
         clf = CalibratedClassifierCV(svm, method="sigmoid", cv=2, ensemble=False)
         keep = np.isin(labels, classes[counts >= 2])
-        x, labels = x[keep], labels[keep]
-    clf.fit(x, labels)
+        x, labels, weights = x[keep], labels[keep], weights[keep]
+    clf.fit(x, labels, sample_weight=weights)
     meta = {
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         "rows": len(rows), "labels": {str(c): int(n) for c, n in zip(classes, counts)},

@@ -42,6 +42,9 @@ class Row:
     agency: str
     category: str = ""
     kelurahan: str = ""
+    #: How much the row counts in training (1 for history; the default model weighs its
+    #: hand-written rows more, router/learn/default.py).
+    weight: float = 1.0
 
 
 def read_rows(path: Path) -> list[Row]:
