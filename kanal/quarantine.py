@@ -8,6 +8,7 @@ still fails it stays in quarantine with the new error and one more attempt.
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime
 
 from config.loader import LoadedConfig
@@ -38,6 +39,10 @@ def list_entries(loaded: LoadedConfig, channel: str | None, include_resolved: bo
 
 def show_entry(loaded: LoadedConfig, ids: list[int]) -> int:
     """Print one or more entries with a preview of the raw bytes."""
+    if not ids:
+        print("kanal quarantine show: name the entry ids to show (`kanal quarantine list` numbers them)",
+              file=sys.stderr)
+        return 2
     spool = open_spool(loaded)
     status = EXIT_OK
     for qid in ids:
@@ -65,7 +70,7 @@ def retry_entries(loaded: LoadedConfig, ids: list[int], channel: str | None) -> 
     elif channel:
         entries = spool.quarantined(channel)
     else:
-        print("kanal quarantine retry: name entry ids or --channel NAME")
+        print("kanal quarantine retry: name entry ids or --channel NAME", file=sys.stderr)
         return 2
     failed = 0
     for entry in entries:

@@ -34,7 +34,8 @@ def register(add: AddCommand) -> None:
           kanal quarantine list [--channel NAME] [--all]
           kanal quarantine show ID
           kanal quarantine retry ID [ID ...] | --channel NAME   (after a fix: re-run normalisation)"""))
-    p.add_argument("action", choices=["list", "show", "retry"])
-    p.add_argument("ids", nargs="*", type=int, metavar="ID")
-    p.add_argument("--channel", metavar="NAME")
+    p.add_argument("action", nargs="?", default="list", choices=["list", "show", "retry"],
+                   help="what to do (default: list)")
+    p.add_argument("ids", nargs="*", type=int, metavar="ID", help="entry numbers, as `list` shows them (#1 is 1)")
+    p.add_argument("--channel", metavar="NAME", help="list or retry: only this channel's entries")
     p.add_argument("--all", action="store_true", help="list: include resolved entries")

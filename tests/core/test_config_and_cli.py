@@ -137,6 +137,10 @@ def test_quarantine_retry_reruns_a_message_after_the_config_is_fixed(tmp_path):
 
     listed = kanal("quarantine", "list", "--config", str(cfg), cwd=tmp_path)
     assert "#1" in listed.stdout and "does not match ISO-8601" in listed.stdout
+    bare = kanal("quarantine", "--config", str(cfg), cwd=tmp_path)
+    assert bare.returncode == 0 and bare.stdout == listed.stdout, "with no action it lists"
+    unnamed = kanal("quarantine", "show", "--config", str(cfg), cwd=tmp_path)
+    assert unnamed.returncode == 2 and "name the entry ids" in unnamed.stderr
     still = kanal("quarantine", "retry", "1", "--config", str(cfg), cwd=tmp_path)
     assert still.returncode == 1 and "still failing" in still.stdout
 
