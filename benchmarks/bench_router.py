@@ -155,7 +155,7 @@ def bench_amqp(n: int, dsn: str | None) -> None:
             import psycopg
 
             with psycopg.connect(dsn, autocommit=True) as pg:
-                pg.execute(f"DROP TABLE IF EXISTS {table}, {table}_in_doubt")
+                pg.execute(f"DROP TABLE IF EXISTS {table}")
                 drop_shared_index(pg, f"{table}_recent")
     with Connection(url) as kc:
         delete_routed_side(kc.channel(), topo, {c: router.agency_queue(c) for c in router.agency_codes()})

@@ -6,21 +6,28 @@ on one channel in AMQP transaction mode (``tx.select``, router/transaction.py):
 1. decode the body; a body that is not a valid complaint is a poison message;
 2. route them (:meth:`Router.route_many`, the learned model asked once for the batch;
    pure apart from one pass over the duplicate index);
-3. note the ids in the dedup store's in-doubt journal (a committed transaction of its
-   own), then claim them (one database transaction, see router/dedup.py); an id routed
-   before is acked and counted as a duplicate; for the others publish the routed
-   message (persistent, ``mandatory``, AMQP priority set);
-4. ack the intake messages (one ``basic.ack multiple`` for the batch) and ``tx.commit``:
-   the broker applies the publishes and the acks together and confirms the commit; only
-   then is the dedup claim committed.
+3. claim them in the dedup store (one database transaction, left open; router/dedup.py);
+   an id routed before is counted as a duplicate; for the others publish the routed
+   message (persistent, ``mandatory``, AMQP priority set), and ``tx.commit``: the broker
+   confirms once every routed message is on its queue;
+4. commit the claims, then ack the intake messages (one ``basic.ack multiple`` for the
+   batch) in a second ``tx.commit``.
+
+Publishing and acking are two commits on purpose. RabbitMQ applies a transaction that
+spans several quorum queues queue by queue, and a router killed while the broker applies
+one can leave the intake ack applied and a routed message dropped (docs/router.md,
+*Cross-queue transactions*): with the ack in the same commit that lost complaints. Now a
+crash at any point leaves the intake messages unacked unless their routed messages are
+on their queues and their claims committed; the cost is that a crash after the publish
+commit and before the claims' commit routes that batch a second time (same
+``message_id``; the CRM drops repeats, docs/message-contract.md).
 
 A routed message no queue takes (a binding is missing) comes back as ``basic.return``
-while the broker executes the commit, before ``tx.commit-ok``. RabbitMQ has applied the
-ack of its intake message by then (a ``tx.rollback`` after the return undoes nothing:
-measured, docs/router.md), so the router withdraws that id from the open dedup claim and,
-in the next transaction, publishes the intake message again as a retry; after
-``delivery_limit`` tries it goes to the dead-letter exchange with
-``kanal_dead_reason=unroutable`` and the broker's reason. Never a silent drop.
+while the broker executes the publish commit, before ``tx.commit-ok``. The router
+withdraws that id from the open dedup claim and, in a transaction committed before the
+batch's acks, publishes the intake message again as a retry; after ``delivery_limit``
+tries it goes to the dead-letter exchange with ``kanal_dead_reason=unroutable`` and the
+broker's reason. Never a silent drop.
 
 An integrity copy (router/decision.py) is published with its complaint, in the same
 transaction; a returned copy goes to the dead-letter exchange with the reason and its
@@ -29,12 +36,13 @@ complaints (router/feedback_consumer.py keeps their texts); SIGHUP sets
 ``reload_requested`` and the model file is loaded again between two batches.
 
 A poison message is retried, then dead-lettered with the reason (router/redelivery.py);
-each step publishes the copy and acks the original in one transaction. A message that
-kills the router itself is dead-lettered by the broker's own ``x-delivery-limit``.
+the copy is published with the batch's routed messages and the original acked with the
+batch. A message that kills the router itself is dead-lettered by the broker's own
+``x-delivery-limit``.
 The process around this loop (config, feedback, SIGHUP) is router/service.py.
 
-Over 300 lines on purpose: the steps above share one open transaction's state (the
-claims, the returns, the acks), and the guarantee is checked by reading them together.
+Over 300 lines on purpose: the steps above share one batch's open state (the claims,
+the returns, the acks), and the guarantee is checked by reading them together.
 
 Connection loss (broker or database) closes everything, waits with backoff and starts
 over; unacked messages are redelivered and the dedup store sorts them out.
@@ -245,13 +253,12 @@ class RouterConsumer:
         return batch
 
     def _complete(self, batch: DecidedBatch) -> None:
-        """Publish, ack and commit a decided batch: one dedup transaction, one AMQP transaction."""
+        """Publish, claim and ack a decided batch, in that order (see the module docstring):
+        the publishes are committed on the broker before the claims are committed, and the
+        claims before the acks."""
         decided, poison = batch.decided, batch.poison
         sent: dict[str, tuple[Message, Routed]] = {}
         duplicates: list[str] = []
-        # Committed before the AMQP commit: an id a crash leaves neither claimed nor
-        # acked-and-redelivered is then known to have been in a commit (router/dedup.py).
-        self.router.dedup.note_in_doubt([r.complaint_id for _, r in decided])
         with self.router.dedup.claim_many([(r.complaint_id, r.queue) for _, r in decided]) as fresh:
             for message, routed in decided:
                 if routed.complaint_id in fresh:
@@ -262,19 +269,18 @@ class RouterConsumer:
                     duplicates.append(routed.complaint_id)
             for message, reason in poison:
                 self._poison(message, reason)
-            # Every delivery of the batch, routed, duplicate or poison, is acked with it.
-            self._ack_batch(batch.messages)
             returned = self._commit()
             if returned.routed:
                 self.router.dedup.withdraw(list(returned.routed))
-            # Nothing else between the AMQP commit and the database commit (leaving this block):
-            # that gap is the one a crash plus a later resend of the same id could exploit.
-        if returned.routed:
-            self._retry_returned({cid: (sent.pop(cid)[0], reason) for cid, reason in returned.routed.items()
-                                  if cid in sent})
-        if returned.copies:
-            self._dead_letter_copies([(c, returned.copies[c.message_id]) for _, r in sent.values() for c in r.copies
-                                      if c.message_id in returned.copies], sent)
+                self._retry_returned({cid: (sent.pop(cid)[0], reason) for cid, reason in returned.routed.items()
+                                      if cid in sent})
+            if returned.copies:
+                self._dead_letter_copies([(c, returned.copies[c.message_id]) for _, r in sent.values()
+                                          for c in r.copies if c.message_id in returned.copies], sent)
+            # Leaving the block commits the claims: only now may the intake messages be acked.
+        # Every delivery of the batch, routed, duplicate or poison, is acked with it.
+        self._ack_batch(batch.messages)
+        self._commit()
         self._account([routed for _, routed in sent.values()], duplicates, poison)
         if self.after_routed is not None and sent:
             self.after_routed([(batch.complaints[cid], routed) for cid, (_, routed) in sent.items()])
@@ -300,8 +306,8 @@ class RouterConsumer:
         log.info("model reloaded", version=version)
 
     def _retry_returned(self, returned: dict[str, tuple[Message, str]]) -> None:
-        """Send the intake messages of returned routed messages to retry or dead-letter,
-        in a transaction of their own (their acks were committed with the batch)."""
+        """Send the intake messages of returned routed messages to retry or dead-letter, in a
+        transaction of their own, committed before the batch's acks."""
         for cid, (message, reason) in returned.items():
             log.error("routed message returned by the broker", complaint_id=cid, reason=reason[:300])
             self._poison(message, reason, dead_reason="unroutable")

@@ -2,33 +2,22 @@
 
 Two backends with one interface: PostgreSQL (psycopg 3) for production, where all
 replicas share one table, and SQLite for the embedded default and single-host setups.
-Over 300 lines on purpose: the contract and both backends side by side, so a change to
-what a claim or a note means is made to both in one place.
 
-How it keeps "never routed twice" when a router dies between publishing and acking:
-:meth:`DedupStore.claim` opens a database transaction and inserts the id. The row is
-invisible and locked until the transaction ends, so a second replica holding another
-copy of the same complaint waits on it. The consumer publishes the routed message and
-acks the intake message in one AMQP transaction, and only after the broker confirmed
-that commit does the database transaction commit. If the router dies before the AMQP
-commit, neither the publish nor the ack happened and the database rolls the claim back
-(the connection dies with the process): the redelivered complaint is routed normally.
-After the AMQP commit the intake copy is gone, so it cannot come back.
+How it keeps "never routed twice" when a router dies part-way through a batch:
+:meth:`DedupStore.claim_many` opens a database transaction and inserts the ids. The rows
+are invisible and locked until the transaction ends, so a second replica holding another
+copy of the same complaint waits on them. The consumer publishes the routed messages in
+one AMQP transaction; after the broker confirmed that commit the claims commit, and only
+then are the intake messages acked, in a second AMQP transaction. A router that dies
+before the claims commit leaves its intake messages unacked and its claims rolled back
+(the connection dies with the process): the redelivered complaints are routed normally.
+A router that dies after the claims commit leaves claimed complaints; their redelivered
+copies are acked as duplicates.
 
-The one window left: a crash after the broker applied the AMQP commit and before the
-database commit arrives (the wait for ``tx.commit-ok`` and the claim's commit) loses
-the dedup record, so a *second copy* of that same complaint arriving later (a
-forwarder resend) would be routed again. It takes that crash and a resend of the same
-id together; the routed message's ``message_id`` is the complaint id, so the CRM can
-drop it.
-
-The in-doubt journal (``<table>_in_doubt``): before its AMQP commit the consumer notes
-the batch's ids there in a transaction of its own (:meth:`DedupStore.note_in_doubt`).
-An id forwarded to the intake queue with neither a claim nor a note was never in a
-router's commit, so no router crash can have lost it (it is still queued or
-dead-lettered); an id noted but never claimed was in a commit its router did not see
-the end of: usually routed, rarely lost (docs/router.md). ``kanal router unrouted``
-tells the two apart.
+The one window left: a crash after the broker applied the publish commit and before the
+claims' commit arrives routes that batch a second time when its intake messages come
+back. The routed message's ``message_id`` is the complaint id, so the CRM drops the
+repeat (docs/message-contract.md); nothing is lost (docs/router.md).
 """
 
 from __future__ import annotations
@@ -43,7 +32,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 DEFAULT_TABLE = "kanal_router_dedup"
-_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,50}$")  # room for the "_in_doubt_at" suffix
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,50}$")  # room for suffixes of derived names
 
 
 class Claim:
@@ -96,22 +85,9 @@ class DedupStore(ABC):
     def was_routed(self, complaint_id: str) -> bool:
         """True if ``complaint_id`` is recorded as routed."""
 
+    @abstractmethod
     def routed_among(self, complaint_ids: list[str]) -> set[str]:
         """Which of ``complaint_ids`` are recorded as routed (one query per 500 ids)."""
-        return self._present(self.table, complaint_ids)
-
-    @abstractmethod
-    def note_in_doubt(self, complaint_ids: list[str]) -> None:
-        """Record, in a committed transaction of its own, that ``complaint_ids`` are about to
-        go into an AMQP commit (call it before :meth:`claim_many`, never inside one)."""
-
-    def noted_in_doubt(self, complaint_ids: list[str]) -> set[str]:
-        """Which of ``complaint_ids`` were ever noted by :meth:`note_in_doubt` (within retention)."""
-        return self._present(f"{self.table}_in_doubt", complaint_ids)
-
-    @abstractmethod
-    def _present(self, table: str, complaint_ids: list[str]) -> set[str]:
-        """Which of ``complaint_ids`` are in ``table`` (this store's own tables only)."""
 
     @abstractmethod
     def prune(self, now: float | None = None) -> int:
@@ -137,9 +113,6 @@ class SqliteDedupStore(DedupStore):
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute(
             f"CREATE TABLE IF NOT EXISTS {table} (id TEXT PRIMARY KEY, routed_at REAL NOT NULL, queue TEXT)"
-        )
-        self._conn.execute(
-            f"CREATE TABLE IF NOT EXISTS {table}_in_doubt (id TEXT PRIMARY KEY, noted_at REAL NOT NULL) WITHOUT ROWID"
         )
 
     @contextmanager
@@ -191,32 +164,20 @@ class SqliteDedupStore(DedupStore):
             row = self._conn.execute(f"SELECT 1 FROM {self.table} WHERE id = ?", (complaint_id,)).fetchone()
         return row is not None
 
-    def note_in_doubt(self, complaint_ids: list[str]) -> None:
-        if not complaint_ids:
-            return
-        now = time.time()
-        with self._lock:
-            if self._conn.in_transaction:
-                msg = "note_in_doubt() inside a claim: the note must be committed before the AMQP commit"
-                raise RuntimeError(msg)
-            with self._transaction() as conn:
-                conn.executemany(f"INSERT OR REPLACE INTO {self.table}_in_doubt (id, noted_at) VALUES (?, ?)",
-                                 [(c, now) for c in complaint_ids])
-
-    def _present(self, table: str, complaint_ids: list[str]) -> set[str]:
-        """Which of ``complaint_ids`` are in ``table``, 500 at a time (SQLite's variable limit)."""
+    def routed_among(self, complaint_ids: list[str]) -> set[str]:
+        """Which of ``complaint_ids`` are recorded as routed, 500 at a time (SQLite's variable limit)."""
         found: set[str] = set()
         with self._lock:
             for start in range(0, len(complaint_ids), 500):
                 chunk = complaint_ids[start : start + 500]
                 marks = ",".join("?" * len(chunk))
-                found.update(r[0] for r in self._conn.execute(f"SELECT id FROM {table} WHERE id IN ({marks})", chunk))
+                found.update(r[0] for r in self._conn.execute(f"SELECT id FROM {self.table} WHERE id IN ({marks})",
+                                                             chunk))
         return found
 
     def prune(self, now: float | None = None) -> int:
         horizon = (now or time.time()) - self.retention_seconds
         with self._lock:
-            self._conn.execute(f"DELETE FROM {self.table}_in_doubt WHERE noted_at < ?", (horizon,))
             return self._conn.execute(f"DELETE FROM {self.table} WHERE routed_at < ?", (horizon,)).rowcount
 
     def close(self) -> None:
@@ -241,11 +202,6 @@ class PostgresDedupStore(DedupStore):
                     "routed_at TIMESTAMPTZ NOT NULL DEFAULT now(), queue TEXT)"
                 )
                 self._conn.execute(f"CREATE INDEX IF NOT EXISTS {table}_at ON {table} (routed_at)")
-                self._conn.execute(
-                    f"CREATE TABLE IF NOT EXISTS {table}_in_doubt (id TEXT PRIMARY KEY, "
-                    "noted_at TIMESTAMPTZ NOT NULL DEFAULT now())"
-                )
-                self._conn.execute(f"CREATE INDEX IF NOT EXISTS {table}_in_doubt_at ON {table}_in_doubt (noted_at)")
         except (errors.UniqueViolation, errors.DuplicateTable):
             pass  # another replica created it at the same moment
         self._conn.execute(f"SET lock_timeout = '{int(lock_timeout_s * 1000)}ms'")
@@ -279,29 +235,12 @@ class PostgresDedupStore(DedupStore):
             row = self._conn.execute(f"SELECT 1 FROM {self.table} WHERE id = %s", (complaint_id,)).fetchone()
         return row is not None
 
-    def note_in_doubt(self, complaint_ids: list[str]) -> None:
-        from psycopg.pq import TransactionStatus
-
-        if not complaint_ids:
-            return
-        if self._conn.info.transaction_status == TransactionStatus.INTRANS:
-            msg = "note_in_doubt() inside a claim: the note must be committed before the AMQP commit"
-            raise RuntimeError(msg)
-        # One round trip (pipeline mode) instead of four: BEGIN, SET, INSERT and COMMIT.
-        with self._conn.pipeline(), self._conn.transaction():
-            # Not waiting for the WAL flush: a database crash that loses a note only makes
-            # ``kanal router unrouted`` call that complaint "not claimed" instead of "in doubt".
-            self._conn.execute("SET LOCAL synchronous_commit = off")
-            self._conn.execute(
-                f"INSERT INTO {self.table}_in_doubt (id) SELECT * FROM unnest(%s::text[]) "
-                "ON CONFLICT (id) DO UPDATE SET noted_at = now()", (sorted(set(complaint_ids)),))
-
-    def _present(self, table: str, complaint_ids: list[str]) -> set[str]:
-        """Which of ``complaint_ids`` are in ``table``, 500 ids per query."""
+    def routed_among(self, complaint_ids: list[str]) -> set[str]:
+        """Which of ``complaint_ids`` are recorded as routed, 500 ids per query."""
         found: set[str] = set()
         with self._conn.transaction():
             for start in range(0, len(complaint_ids), 500):
-                rows = self._conn.execute(f"SELECT id FROM {table} WHERE id = ANY(%s)",
+                rows = self._conn.execute(f"SELECT id FROM {self.table} WHERE id = ANY(%s)",
                                           (complaint_ids[start : start + 500],)).fetchall()
                 found.update(r[0] for r in rows)
         return found
@@ -309,7 +248,6 @@ class PostgresDedupStore(DedupStore):
     def prune(self, now: float | None = None) -> int:
         horizon = (now or time.time()) - self.retention_seconds
         with self._conn.transaction():
-            self._conn.execute(f"DELETE FROM {self.table}_in_doubt WHERE noted_at < to_timestamp(%s)", (horizon,))
             cur = self._conn.execute(
                 f"DELETE FROM {self.table} WHERE routed_at < to_timestamp(%s)", (horizon,)
             )

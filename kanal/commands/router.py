@@ -100,13 +100,9 @@ def _unrouted(loaded: Any, args: argparse.Namespace) -> int:
         dedup.close()
     for item in missing:
         when = datetime.fromtimestamp(item.forwarded_at, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
-        kind = "in doubt   " if item.in_doubt else "not claimed"
-        print(f"{item.complaint_id}  {kind}  {item.channel:<24} forwarded {when}  "
-              f"provider id {item.provider_message_id}")
-    doubtful = sum(m.in_doubt for m in missing)
+        print(f"{item.complaint_id}  {item.channel:<24} forwarded {when}  provider id {item.provider_message_id}")
     print(f"{len(forwarded)} complaints forwarded between {args.since:g} h and {args.settle * 60:g} min ago, "
-          f"{len(forwarded) - len(missing)} routed, {len(missing)} not routed "
-          f"({doubtful} in doubt, {len(missing) - doubtful} not claimed)")
+          f"{len(forwarded) - len(missing)} routed, {len(missing)} not routed")
     if args.replay:
         return _replay(spool, missing, args.replay)
     if missing:
@@ -116,15 +112,13 @@ def _unrouted(loaded: Any, args: argparse.Namespace) -> int:
 
 
 UNROUTED_HELP = """\
-Not claimed: no router has had it in a commit. It is on the intake queue (are the routers
-running and keeping up?) or on the dead-letter queue kanal.dead (see its kanal_dead_reason),
-or something other than a router took it off the intake queue. No router crash lost it.
-In doubt: a router died while the broker applied its commit. Usually the complaint reached
-its agency queue; rarely (docs/router.md, Cross-queue transactions) the broker applied only
-the intake ack and the complaint was lost. Ask the CRM for these ids and put back those it
-does not have: kanal router unrouted --replay ID [--replay ID ...]. If the CRM drops repeated
-message_ids (docs/message-contract.md), --replay in-doubt puts back every one in doubt and
---replay all every one listed. The spool keeps what it forwarded for spool.retention_days."""
+Each is on the intake queue (are the routers running and keeping up?) or on the dead-letter
+queue kanal.dead (see its kanal_dead_reason), or something other than a router took it off
+the intake queue. A router acks a complaint only after its claim is committed, so no router
+crash leaves one like this. Once the cause is fixed, put them back in the outbox:
+kanal router unrouted --replay ID [--replay ID ...], or --replay all for every one listed
+(one a router routes meanwhile is acked as a duplicate). The spool keeps what it forwarded
+for spool.retention_days."""
 
 
 def _replay(spool: Any, missing: list[Any], wanted: list[str]) -> int:
@@ -132,8 +126,6 @@ def _replay(spool: Any, missing: list[Any], wanted: list[str]) -> int:
     listed = [m.complaint_id for m in missing]
     if "all" in wanted:
         ids = listed
-    elif "in-doubt" in wanted:
-        ids = [m.complaint_id for m in missing if m.in_doubt]
     else:
         ids = list(dict.fromkeys(wanted))
     unknown = sorted(set(ids) - set(listed))
@@ -198,7 +190,7 @@ def register(add: AddCommand) -> None:
           kanal router eval --model MODEL --data FILE         score a model on held-out rows
           kanal router unrouted [--since 24h] [--settle 10m]  forwarded complaints no router routed
                                                               (exit 1 when there are any)
-          kanal router unrouted --replay ID|in-doubt|all      ...and put them back in the outbox
+          kanal router unrouted --replay ID|all               ...and put them back in the outbox
         FILE: CSV (UTF-8, header) or JSONL with text, agency, optional category, kelurahan."""))
     p.add_argument("verb", nargs="?", choices=["run", "train", "eval", "unrouted"], default="run", help="default: run")
     p.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="override log.level")
@@ -212,7 +204,6 @@ def register(add: AddCommand) -> None:
     p.add_argument("--settle", type=_hours, default=1 / 6, metavar="DURATION",
                    help="unrouted: skip complaints forwarded less than this long ago; a router may still be "
                    "on them (default 10m)")
-    p.add_argument("--replay", action="append", metavar="ID|in-doubt|all",
-                   help="unrouted: put this listed complaint (or every one in doubt, or all listed) back in this "
-                   "spool's outbox to be forwarded and routed again; repeatable. An id in doubt may have reached "
-                   "its agency: replay it only if the CRM does not have it or drops repeated message_ids")
+    p.add_argument("--replay", action="append", metavar="ID|all",
+                   help="unrouted: put this listed complaint (or all listed) back in this spool's outbox to be "
+                   "forwarded and routed again; repeatable")

@@ -200,10 +200,8 @@ class Spool(SpoolWriter, SpoolReaders):
         """Put forwarded complaints back in the outbox, bodies as the broker confirmed them,
         for the forwarder to publish again (``kanal router unrouted --replay``).
 
-        A router acks a replayed complaint as a duplicate only if the dedup store holds
-        its claim; one that reached its agency without a claim (a router killed after
-        the broker applied its commit, reported "in doubt") is routed again, so the
-        caller decides which ids to put back. Returns (ids put back, ids whose body is
+        A router acks a replayed complaint as a duplicate if the dedup store holds its
+        claim, and routes it otherwise. Returns (ids put back, ids whose body is
         no longer kept: older than ``spool.retention_days``, or never forwarded). An id
         already waiting in the outbox counts as put back and is not added twice.
         """

@@ -1,4 +1,4 @@
-"""The whole pipeline under faults: nothing lost, nothing twice.
+"""The whole pipeline under faults: nothing lost, nothing repeated beyond the one window.
 
 Real processes: ``kanal run`` with an HTTP channel (the walk-in desk endpoint), ``kanal
 router``, a throwaway RabbitMQ node on its own ports, and the machine's PostgreSQL
@@ -12,8 +12,10 @@ for the router, and both Kanal processes killed at once. A watcher restarts a
 Kanal process that has ended, as systemd does.
 
 At the end every agency, triage, confidential and dead-letter queue is drained:
-every complaint acknowledged 2xx must be on exactly one routed queue, no complaint
-id twice, nothing left on the intake queue. The counts per fault are printed.
+every complaint acknowledged 2xx must be on exactly one routed queue, nothing left on
+the intake queue, and a complaint id twice only as docs/router.md allows (a fault
+between a batch's publish commit and its claims' commit repeats that batch). The counts
+per fault are printed.
 
 ``KANAL_FAULT_RATE`` (complaints/s, default 50) and ``KANAL_FAULT_SECONDS`` (default
 56) make a longer or heavier run.
@@ -40,6 +42,7 @@ import requests
 from config.models import TopologyConfig
 from router.decision import integrity_copy_id
 from router.dedup import DEFAULT_TABLE
+from router.engine import RouterOptions
 from tests.core.broker_kit import desk_payload, listen_port, queue_depth, wait_for
 from tests.core.rabbit_node import RabbitNode
 from tests.core.tcp_proxy import TcpProxy
@@ -301,7 +304,15 @@ def test_nothing_is_lost_or_doubled_through_every_fault(tmp_path: Path) -> None:
               f"dedup claim {claimed.get(cid, 'none')}")
     assert len(acknowledged) > 0.8 * RATE * SECONDS, "the sender got through most of the time"
     assert not lost, f"{len(lost)} acknowledged complaints never reached a routed queue"
-    assert not doubled, f"{len(doubled)} complaints reached the routed side more than once"
+    # A fault that ends the router's hold on a batch after the batch's publish commit and
+    # before its claims commit (a router kill, the broker or PostgreSQL going away) routes
+    # that batch again when it is redelivered: the same message_id on the same queue
+    # (checked below), which the CRM drops (docs/message-contract.md). That is the one
+    # window docs/router.md names, so at most one batch (with its integrity copies) per
+    # such fault; anything more is a bug.
+    router_faults = 5  # kill -9 router, broker cut, broker killed, PostgreSQL unreachable, kill -9 both
+    repeats = sum(n - 1 for n in doubled.values())
+    assert repeats <= router_faults * RouterOptions().batch_max * 2, f"{repeats} repeated routed messages"
     assert not unknown, "every routed message is a complaint the sender was acknowledged"
     assert not dead, f"{len(dead)} valid complaints were dead-lettered"
     # Each process was killed twice; any other restart means it exited by itself on a

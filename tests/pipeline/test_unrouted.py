@@ -96,8 +96,8 @@ def test_a_forwarded_complaint_that_no_router_routed_is_listed(tmp_path: Path) -
             assert clean.returncode == 0, clean.stdout + clean.stderr
             assert "1 routed, 0 not routed" in clean.stdout
 
-            # No router now: the next SMS reaches the intake queue, and is then taken off it
-            # without a routed publish: the broker-side shape of the kill-during-commit loss.
+            # No router now: the next SMS reaches the intake queue, and something other than a
+            # router takes it off (a stray consumer, a purge) without a routed publish.
             lost_id = _send_sms(webhook_port, token, AGENCY_SAMPLES["sda"])
             wait_for(lambda: _intake_depth(amqp_url, topology.intake_queue) == 1, timeout=30,
                      what="the second SMS on the intake queue")
@@ -108,7 +108,6 @@ def test_a_forwarded_complaint_that_no_router_routed_is_listed(tmp_path: Path) -
             assert found.returncode == 1, found.stdout + found.stderr
             [line] = [ln for ln in found.stdout.splitlines() if "provider id" in ln]
             assert lost_id in line and routed_id not in found.stdout
-            assert "not claimed" in line, "no router ever had it in a commit"
             assert "2 complaints forwarded" in found.stdout and "1 routed, 1 not routed" in found.stdout
             assert "dead-letter" in found.stderr, "the output says where to look"
             lost_cid = line.split()[0]

@@ -61,7 +61,7 @@ def dedup_table(postgres_dsn: str) -> Iterator[str]:
     table = f"t_router_dedup_{uuid.uuid4().hex[:10]}"
     yield table
     with psycopg.connect(postgres_dsn, autocommit=True) as conn:
-        conn.execute(f"DROP TABLE IF EXISTS {table}, {table}_in_doubt")
+        conn.execute(f"DROP TABLE IF EXISTS {table}")
 
 
 @dataclass

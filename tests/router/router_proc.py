@@ -1,9 +1,10 @@
 """A router process for the kill -9 tests: ``python -m tests.router.router_proc``.
 
 Runs the real :class:`router.consumer.RouterConsumer` with a PostgreSQL dedup table.
-``--pause`` makes this test subclass stop at a named point of the per-message
-sequence, print ``PAUSED <point> <complaint id>`` and sleep, so the test can SIGKILL
-the process exactly there. Production code has no such hook.
+``--pause`` makes this test subclass stop at a named point of the per-batch
+sequence (before or after its publish or its ack commit), print
+``PAUSED <point> <complaint id>`` and sleep, so the test can SIGKILL the process
+exactly there. Production code has no such hook.
 """
 
 from __future__ import annotations
@@ -24,19 +25,24 @@ from router.rules import load_rules
 
 
 class PausingConsumer(RouterConsumer):
-    """Sleeps before or after the AMQP commit of a routed message when asked to."""
+    """Sleeps before or after the publish or the ack commit of a batch when asked to."""
 
     pause_at: str | None = None
     current: str = ""
+    stage: str = "publish"
 
     def _publish(self, routed: Any) -> None:
-        self.current = routed.complaint_id
+        self.current, self.stage = routed.complaint_id, "publish"
         super()._publish(routed)
 
+    def _ack_batch(self, messages: Any) -> None:
+        self.stage = "ack"
+        super()._ack_batch(messages)
+
     def _commit(self) -> Any:
-        self._pause("before-commit")
+        self._pause(f"before-{self.stage}-commit")
         returned = super()._commit()
-        self._pause("after-commit")
+        self._pause(f"after-{self.stage}-commit")
         return returned
 
     def _pause(self, point: str) -> None:
@@ -52,7 +58,8 @@ def main() -> None:
     parser.add_argument("--topology", required=True, help="TopologyConfig as JSON")
     parser.add_argument("--dsn", required=True)
     parser.add_argument("--table", required=True)
-    parser.add_argument("--pause", choices=["before-commit", "after-commit"])
+    parser.add_argument("--pause", choices=[f"{when}-{stage}-commit" for stage in ("publish", "ack")
+                                            for when in ("before", "after")])
     args = parser.parse_args()
     # Logs to stderr: the test reads stdout only for READY/PAUSED and would otherwise
     # let the pipe fill up and block this process.

@@ -71,24 +71,13 @@ class TestDedupStore:
         assert store.prune(now=time.time() + 2 * 86400) == 1
         assert not store.was_routed("old")
 
-    def test_a_note_in_doubt_is_committed_apart_from_the_claim_and_outlives_its_rollback(self, store):
-        store.note_in_doubt(["d-1", "d-2"])
+    def test_a_claim_rolled_back_leaves_no_trace(self, store):
         with pytest.raises(RuntimeError), store.claim_many([("d-1", "q"), ("d-2", "q")]):
             raise RuntimeError("router killed before the claim committed")
-        assert not store.was_routed("d-1")
-        assert store.noted_in_doubt(["d-1", "d-2", "never"]) == {"d-1", "d-2"}
-        store.note_in_doubt(["d-1"])  # a redelivery noted again is no error
-        assert store.noted_in_doubt([]) == set()
-
-    def test_a_note_inside_an_open_claim_is_refused(self, store):
-        # Inside the claim it would commit (or roll back) with it: after the AMQP commit.
-        with store.claim_many([("i-1", "q")]), pytest.raises(RuntimeError, match="inside a claim"):
-            store.note_in_doubt(["i-1"])
-
-    def test_notes_are_pruned_with_the_claims(self, store):
-        store.note_in_doubt(["n-1"])
-        store.prune(now=time.time() + 2 * 86400)
-        assert store.noted_in_doubt(["n-1"]) == set()
+        assert store.routed_among(["d-1", "d-2", "never"]) == set()
+        with store.claim_many([("d-1", "q")]) as fresh:
+            assert fresh == {"d-1"}, "the redelivered complaint is claimed afresh"
+        assert store.routed_among(["d-1", "d-2"]) == {"d-1"}
 
     def test_invalid_table_name(self, tmp_path):
         with pytest.raises(ValueError, match="invalid dedup table name"):
