@@ -347,7 +347,7 @@ class RouterConsumer:
                          message_id=wire.message_id, type=wire.type, content_type=wire.content_type,
                          content_encoding=wire.content_encoding, delivery_mode=wire.delivery_mode,
                          application_headers=wire.headers, timestamp=wire.timestamp)
-        for copy in routed.copies:  # the integrity copy to the Inspektorat, in the same transaction
+        for copy in routed.copies:  # the integrity copy to the Inspektorat, in the same commit
             self._tx.publish(copy.body, exchange, copy.routing_key, mandatory=True, priority=wire.priority,
                              message_id=copy.message_id, type=wire.type, content_type=wire.content_type,
                              content_encoding=wire.content_encoding, delivery_mode=wire.delivery_mode,
@@ -369,7 +369,7 @@ class RouterConsumer:
 
     def _poison(self, message: Message, reason: str, dead_reason: str = "poison") -> None:
         """Retry or dead-letter ``message`` (router/redelivery.py) in the open transaction;
-        the caller acks the original in the same transaction (or has acked it already)."""
+        the caller acks the original with its batch, after this transaction is committed."""
         assert self._redelivery is not None
         if self._redelivery.retry_or_dead_letter(message, reason, dead_reason):
             self.stats.dead_lettered += 1

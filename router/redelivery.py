@@ -10,7 +10,7 @@ A returned integrity copy goes to the dead-letter exchange at once, with
 ``kanal_copy_of`` naming its complaint (which did reach its agency).
 
 Everything here publishes in the caller's open transaction (router/transaction.py);
-the caller acks the original in the same transaction and commits.
+the caller commits it, and acks the original afterwards, with its batch, in the next one.
 """
 
 from __future__ import annotations
