@@ -1,7 +1,9 @@
 """One AMQP channel in transaction mode, as the router uses it: publish, ack, commit.
 
 The router's delivery semantics rest on one property of ``tx.commit``: the broker
-applies the batch's publishes and acks together and answers ``tx.commit-ok`` only then
+answers ``tx.commit-ok`` only once it has applied what the transaction holds. It does
+not apply a transaction that spans several quorum queues atomically when the publisher
+dies meanwhile, so the router commits its publishes and its acks apart
 (router/consumer.py says what that guarantees). This module is the only place that
 speaks to the channel for it, through py-amqp's public channel API:
 
@@ -11,8 +13,8 @@ speaks to the channel for it, through py-amqp's public channel API:
   call takes 46–64 µs per message against 62–76 µs through kombu (the contract's
   headers, 1.5 KB body, one process on a quiet 2-core machine).
 * :meth:`TxChannel.ack_through` acks every delivery up to a tag with one
-  ``basic.ack multiple``: a batch is acked whole in its transaction, and deliveries on
-  one channel arrive in tag order, so one frame does what one per message did.
+  ``basic.ack multiple``: a batch is acked whole in its own transaction, and deliveries
+  on one channel arrive in tag order, so one frame does what one per message did.
 * :meth:`TxChannel.commit` sends ``tx.commit`` and returns what the broker handed back
   with ``basic.return`` while executing it (those frames precede ``tx.commit-ok``).
 
