@@ -269,7 +269,8 @@ class RouterConsumer:
                     duplicates.append(routed.complaint_id)
             for message, reason in poison:
                 self._poison(message, reason)
-            returned = self._commit()
+            # A batch of duplicates published nothing: no commit to wait for.
+            returned = self._commit() if sent or poison else Returned()
             if returned.routed:
                 self.router.dedup.withdraw(list(returned.routed))
                 self._retry_returned({cid: (sent.pop(cid)[0], reason) for cid, reason in returned.routed.items()

@@ -307,6 +307,33 @@ class TestReconnection:
 
 
 class TestBatchAck:
+    def test_a_batch_of_duplicates_only_is_acked_though_it_publishes_nothing(
+            self, broker, amqp_url, topology, rules, postgres_dsn, dedup_table):
+        """Such a batch skips the publish commit; its acks must still be committed."""
+        import threading
+
+        from router.consumer import RouterConsumer
+        from router.dedup import PostgresDedupStore
+        from router.engine import Router, RouterOptions
+
+        complaint = make_complaint(AGENCY_SAMPLES["sda"])
+        router = Router(rules, topology, RouterOptions(), lambda: PostgresDedupStore(postgres_dsn, table=dedup_table))
+        consumer = RouterConsumer(amqp_url, topology, router, prefetch=20)
+        stop = threading.Event()
+        thread = threading.Thread(target=consumer.run, args=(stop,), daemon=True)
+        thread.start()
+        assert consumer.ready.wait(20)
+        broker.publish(complaint)
+        assert wait_for(lambda: consumer.stats.routed == 1)
+        for _ in range(3):
+            broker.publish(complaint)
+        assert wait_for(lambda: consumer.stats.duplicates == 3), consumer.stats
+        stop.set()
+        thread.join(15)
+        assert not thread.is_alive()
+        assert broker.depth(topology.intake_queue) == 0, "an unacked duplicate came back"
+        assert broker.depth(agency_queue_names(topology, rules)["sda"]) == 1
+
     def test_a_mixed_batch_is_acked_whole_and_nothing_comes_back_after_a_restart(
             self, broker, amqp_url, topology, rules, postgres_dsn, dedup_table):
         """Routed, duplicate and poison deliveries share batches (one ``basic.ack multiple``
