@@ -55,7 +55,7 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import kombu.exceptions
@@ -263,7 +263,7 @@ class RouterConsumer:
             for message, routed in decided:
                 if routed.complaint_id in fresh:
                     fresh.discard(routed.complaint_id)  # a second copy in this batch is a duplicate
-                    self._publish(routed)
+                    self._publish(routed, redelivered=bool(message.delivery_info.get("redelivered")))
                     sent[routed.complaint_id] = (message, routed)
                 else:
                     duplicates.append(routed.complaint_id)
@@ -339,11 +339,19 @@ class RouterConsumer:
         for message, reason in poison:
             log.warning("poison message", message_id=message.properties.get("message_id"), reason=reason[:300])
 
-    def _publish(self, routed: Routed) -> None:
-        """Publish a routed message (persistent, mandatory) in the open transaction."""
+    def _publish(self, routed: Routed, redelivered: bool = False) -> None:
+        """Publish a routed message (persistent, mandatory) in the open transaction.
+
+        ``redelivered``: the intake message came back from a router that did not ack it.
+        The routed message then says ``kanal_redelivered: true``: that router may have
+        published it already (the one window, docs/router.md), so the CRM knows which
+        messages can be repeats.
+        """
         wire = routed_message(routed)
         assert self._tx is not None
         exchange = self.topology.routed_exchange
+        if redelivered:
+            wire = replace(wire, headers={**wire.headers, "kanal_redelivered": True})
         self._tx.publish(wire.body, exchange, routed.routing_key, mandatory=True, priority=wire.priority,
                          message_id=wire.message_id, type=wire.type, content_type=wire.content_type,
                          content_encoding=wire.content_encoding, delivery_mode=wire.delivery_mode,

@@ -31,9 +31,9 @@ class PausingConsumer(RouterConsumer):
     current: str = ""
     stage: str = "publish"
 
-    def _publish(self, routed: Any) -> None:
+    def _publish(self, routed: Any, redelivered: bool = False) -> None:
         self.current, self.stage = routed.complaint_id, "publish"
-        super()._publish(routed)
+        super()._publish(routed, redelivered)
 
     def _ack_batch(self, messages: Any) -> None:
         self.stage = "ack"
