@@ -204,6 +204,9 @@ class RouterCollector:
             ("duplicates_dropped", s.duplicates, "Deliveries dropped because the complaint was routed before."),
             ("requeued", s.requeued, "Poison messages put back for another attempt."),
             ("dead_lettered", s.dead_lettered, "Poison messages dead-lettered."),
+            ("redelivered_routed", s.redelivered,
+             ("Complaints routed from an intake message another router had held and not acked (published with "
+              "kanal_redelivered: possibly a repeat).")),
         ):
             yield CounterMetricFamily(f"kanal_router_{name}", text, value=value)
         yield GaugeMetricFamily("kanal_router_broker_connected", "1 while the router consumes the intake queue.",

@@ -92,6 +92,9 @@ class RouterStats:
     linked: int = 0
     requeued: int = 0
     dead_lettered: int = 0
+    #: Routed from an intake message another router had held: published with
+    #: ``kanal_redelivered`` (possibly a repeat).
+    redelivered: int = 0
 
     def as_dict(self) -> dict[str, int]:
         """Counters as a dict (for logs)."""
@@ -352,6 +355,7 @@ class RouterConsumer:
         exchange = self.topology.routed_exchange
         if redelivered:
             wire = replace(wire, headers={**wire.headers, "kanal_redelivered": True})
+            self.stats.redelivered += 1
         self._tx.publish(wire.body, exchange, routed.routing_key, mandatory=True, priority=wire.priority,
                          message_id=wire.message_id, type=wire.type, content_type=wire.content_type,
                          content_encoding=wire.content_encoding, delivery_mode=wire.delivery_mode,

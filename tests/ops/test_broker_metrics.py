@@ -110,6 +110,7 @@ def test_metrics_and_readiness_follow_complaints_and_a_broker_outage(tmp_path: P
         assert routed.total("kanal_router_routed_total", agency="binamarga") == 2
         assert routed.total("kanal_router_routed_total", agency="dishub") == 1
         assert routed.value("kanal_router_decision_duration_seconds_count") == 3
+        assert routed.value("kanal_router_redelivered_routed_total") == 0, "no router had them before"
         assert routed.value("kanal_router_model_info", rules="rules.yaml") == 1
         assert _ready(run_ops)[0] == 200 and _ready(router_ops)[0] == 200
         # The status pages: the router counts per agency; kanal run says where to look.

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import uuid
 
+import pika
 import pytest
 from structlog.testing import capture_logs
 
@@ -122,6 +123,26 @@ class TestRoutingOnRabbitMQ:
         for secret in ("Siti", "7777", "siti@", "@siticontoh"):
             assert secret not in raw, secret
         assert "pungli" in copy["description"]  # what the Inspektorat must read stays
+
+    def test_a_complaint_another_consumer_held_is_routed_flagged_as_a_possible_repeat(
+            self, broker, start_router, rules, amqp_url):
+        queues = agency_queue_names(broker.topology, rules)
+        complaint = make_complaint(AGENCY_SAMPLES["dishub"])
+        broker.publish(complaint)
+        holder = pika.BlockingConnection(pika.URLParameters(amqp_url))
+        method, _, _ = holder.channel().basic_get(broker.topology.intake_queue, auto_ack=False)
+        assert method is not None
+        holder.close()  # gone without an ack: the broker delivers it again, marked redelivered
+        consumer = start_router()
+        assert wait_for(lambda: consumer.stats.routed == 1)
+        [(props, _)] = broker.drain(queues["dishub"])
+        assert props.message_id == str(complaint.id)
+        assert props.headers["kanal_redelivered"] is True
+        assert consumer.stats.redelivered == 1
+        broker.publish(make_complaint(AGENCY_SAMPLES["dishub"] + " lagi"))
+        assert wait_for(lambda: consumer.stats.routed == 2)
+        [(props, _)] = broker.drain(queues["dishub"])
+        assert "kanal_redelivered" not in (props.headers or {}), "a first delivery is not flagged"
 
     def test_same_complaint_twice_is_routed_once(self, broker, start_router, rules):
         queues = agency_queue_names(broker.topology, rules)
