@@ -50,7 +50,7 @@ def message_ids(value: str | None) -> list[str]:
     found = _MSGID.findall(value)
     if not found and value.strip() and " " not in value.strip():
         found = [value.strip().strip("<>")]  # some clients forget the brackets
-    return found
+    return [f for f in found if f]  # a lone "<" or "<>" names no message
 
 
 def provider_message_id(message: Message, raw: bytes) -> str:

@@ -55,7 +55,7 @@ class CorpusMail:
         """The Message-ID without brackets, if the message has one."""
         for line in self.raw.split(b"\r\n\r\n", 1)[0].split(b"\r\n"):
             if line.lower().startswith(b"message-id:"):
-                return line.split(b":", 1)[1].strip().strip(b"<>").decode()
+                return line.split(b":", 1)[1].strip().strip(b"<>").decode() or None  # "<" names none
         return None
 
 
@@ -978,6 +978,21 @@ def _odd() -> list[CorpusMail]:
                 b"Halte busway rusak atapnya.\n",
             ),
             Expect(contains=("Halte busway",), hashed_id=True),
+        ),
+        CorpusMail(
+            "broken_message_id",  # a lone "<" named no message: it crashed the id (a long fuzz run found it)
+            message(
+                [
+                    ("From", "Hadi <hadi@example.com>"),
+                    TO,
+                    ("Subject", "Message-ID rusak"),
+                    ("Message-ID", "<"),
+                    ("Date", "Mon, 23 Nov 2026 10:07:00 +0700"),
+                    ("Content-Type", "text/plain; charset=utf-8"),
+                ],
+                b"Trotoar amblas di Jl. Salemba Raya.\n",
+            ),
+            Expect(contains=("Salemba",), hashed_id=True),
         ),
         CorpusMail(
             "no_date",
