@@ -15,6 +15,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote_to_bytes, urlsplit
 
 from werkzeug.datastructures import Headers, MultiDict
 from werkzeug.wrappers import Response
@@ -101,6 +102,20 @@ class WebhookRequest:
     def param(self, name: str, default: str | None = None) -> str | None:
         """First value of ``name`` from the query string."""
         return self.query.get(name, default)
+
+    def param_bytes(self, name: str) -> bytes | None:
+        """First value of ``name`` as the exact bytes the sender percent-encoded (which need
+        not be UTF-8; :meth:`param` would have replaced what is not)."""
+        return query_param_bytes(urlsplit(self.url).query, name)
+
+
+def query_param_bytes(query: str, name: str) -> bytes | None:
+    """First value of ``name`` in a raw (still percent-encoded) query string, as bytes."""
+    for pair in query.split("&"):
+        key, _, value = pair.partition("=")
+        if unquote_to_bytes(key.replace("+", " ")) == name.encode():
+            return unquote_to_bytes(value.replace("+", " "))
+    return None
 
 
 def text_response(status: int, text: str) -> Response:

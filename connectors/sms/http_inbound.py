@@ -12,13 +12,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
-from urllib.parse import parse_qsl, unquote_to_bytes, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from werkzeug.datastructures import Headers
 
 from connectors.base import RawMessage
 from connectors.errors import NormaliseError
-from connectors.push import WebhookRequest, constant_time_equals
+from connectors.push import WebhookRequest, constant_time_equals, query_param_bytes
 from normalizer.timeutil import utc_now
 
 #: Query parameter that carries a backend's shared secret.
@@ -51,11 +51,7 @@ class RequestDump:
 
     def param_bytes(self, name: str) -> bytes | None:
         """A query parameter's value as the raw bytes it percent-encodes."""
-        for pair in self.query.split("&"):
-            key, _, value = pair.partition("=")
-            if unquote_to_bytes(key.replace("+", " ")) == name.encode():
-                return unquote_to_bytes(value.replace("+", " "))
-        return None
+        return query_param_bytes(self.query, name)
 
     def form(self) -> dict[str, str]:
         """The body as a form, first value of each field.

@@ -154,10 +154,12 @@ class AccountActivityRoutes:
 
     def crc(self, request: WebhookRequest) -> Response:
         """Answer X's challenge-response check."""
-        token = request.param("crc_token")
+        # The exact bytes sent: X's own tokens are ASCII, and a token that is not UTF-8 is
+        # still answered over what was sent, never over a decoded stand-in.
+        token = request.param_bytes("crc_token")
         if not token:
             return text_response(400, "crc_token is required\n")
-        body = json.dumps({"response_token": hmac_sha256_b64(self.secret, token.encode())}).encode()
+        body = json.dumps({"response_token": hmac_sha256_b64(self.secret, token)}).encode()
         return Response(body, 200, content_type="application/json")
 
     def events(self, request: WebhookRequest) -> Response | WebhookOutcome:
