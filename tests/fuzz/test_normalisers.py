@@ -178,6 +178,22 @@ def test_graph_items_and_events(connectors: dict[str, Connector], kind: str, dat
     check(connectors["facebook"], RawMessage(f"{source}:{kind}", payload, RECEIVED, {"source": source}))
 
 
+
+@pytest.mark.parametrize(("kind", "field", "value"), [
+    ("messaging", "attachments", True),  # found by a 1,000-example run: 'bool' object is not iterable
+    ("message", "attachments", {"data": 1}),  # found by the same run: 'int' object is not iterable
+    ("post", "attachments", {"data": "x"}),
+])
+def test_graph_attachments_of_the_wrong_type_are_ignored(connectors: dict[str, Connector], kind: str, field: str,
+                                                         value: object) -> None:
+    template, context_ = GRAPH[kind]
+    item = json.loads(json.dumps(template))
+    (item["message"] if kind == "messaging" else item)[field] = value
+    source = "webhook" if kind in ("messaging", "change") else "poll"
+    payload = envelope(source, kind, PAGE_ID, item, **context_)
+    assert check(connectors["facebook"], RawMessage(f"{source}:{kind}", payload, RECEIVED, {"source": source})) \
+        == "accepted"
+
 # -- X API v2 mentions --------------------------------------------------------------------
 
 V2_MENTION = {

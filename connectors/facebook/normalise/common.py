@@ -46,6 +46,11 @@ def as_object(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def as_list(value: Any) -> list[Any]:
+    """``value`` if it is a JSON array, else an empty one (``"attachments": true`` is not a list)."""
+    return value if isinstance(value, list) else []
+
+
 def parse_time(value: Any, fallback: datetime | None = None) -> datetime:
     """A Graph time (ISO ``2026-11-27T03:00:00+0000``, Unix seconds or milliseconds) in WIB."""
     try:
@@ -89,8 +94,8 @@ def reference(
 def graph_attachments(value: Any) -> list[Attachment]:
     """Attachments of a post (``attachments.data[]``, with ``subattachments``) or a comment."""
     out: list[Attachment] = []
-    items = as_object(value).get("data") if "data" in as_object(value) else [value]
-    for item in items or []:
+    items = as_list(as_object(value).get("data")) if "data" in as_object(value) else [value]
+    for item in items:
         item = as_object(item)
         if not item:
             continue
@@ -107,7 +112,7 @@ def graph_attachments(value: Any) -> list[Attachment]:
 def message_attachments(value: Any) -> list[Attachment]:
     """Attachments of a message read from a conversation (``attachments.data[]``)."""
     out = []
-    for item in as_object(value).get("data") or []:
+    for item in as_list(as_object(value).get("data")):
         item = as_object(item)
         url = (
             as_object(item.get("image_data")).get("url")

@@ -10,6 +10,7 @@ from connectors.errors import NormaliseError
 from connectors.facebook.normalise.common import (
     NON_MESSAGE_EVENTS,
     PageIdentity,
+    as_list,
     as_object,
     build,
     content_type_hint,
@@ -63,7 +64,7 @@ def messaging_event(
         return Drop("sticker")  # the thumbs-up button and stickers carry no complaint
     attachments: list[Attachment] = []
     location = None
-    for item in message.get("attachments") or []:
+    for item in as_list(message.get("attachments")):
         item = as_object(item)
         payload = as_object(item.get("payload"))
         coordinates = as_object(payload.get("coordinates"))
