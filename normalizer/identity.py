@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import uuid
 
+from normalizer.fields import InvalidField
+
 #: Fixed namespace for Kanal complaint ids. Never change it: every id ever issued
 #: depends on it.
 KANAL_NAMESPACE = uuid.UUID("6f1d7c1e-5b0a-4f5e-9a4e-2d3c8b7a6e10")
@@ -29,6 +31,10 @@ def complaint_id(channel_type: str, account: str, provider_message_id: str, cont
             Message-ID, Graph object id, SMSC id).
         content: a digest of what makes the message itself, when the provider id
             alone does not tell two messages apart; None leaves the id as it always was.
+
+    Raises:
+        ValueError: ``provider_message_id`` is empty.
+        InvalidField: a part holds a lone UTF-16 surrogate (the message is quarantined).
     """
     if not provider_message_id:
         msg = "provider_message_id is required to derive a complaint id"
@@ -37,8 +43,13 @@ def complaint_id(channel_type: str, account: str, provider_message_id: str, cont
     if content is not None:
         parts.append(content)
     key = "\x1f".join(parts)
+    try:
+        encoded = key.encode()
+    except UnicodeEncodeError:  # JSON may carry "\ud83d" alone; no id can be made of it
+        msg = "the source's message id holds a lone UTF-16 surrogate (not valid Unicode text)"
+        raise InvalidField(msg) from None
     # Same result as uuid.uuid5(KANAL_NAMESPACE, key), without its per-call overhead.
-    digest = hashlib.sha1(_NAMESPACE_BYTES + key.encode(), usedforsecurity=False).digest()
+    digest = hashlib.sha1(_NAMESPACE_BYTES + encoded, usedforsecurity=False).digest()
     return uuid.UUID(bytes=digest[:16], version=5)
 
 
