@@ -67,8 +67,10 @@ class Supervisor:
                 An exception fails the process either way.
         """
         thread = threading.Thread(target=self._guard, args=(name, target, args, ends_when), name=name, daemon=True)
-        self._threads.append(thread)
+        # Listed once started: a listed thread that is not alive counts as dead, and
+        # `/healthz` asked while a thread was listed but not yet started answered 503.
         thread.start()
+        self._threads.append(thread)
         return thread
 
     def dead(self) -> list[str]:
