@@ -154,6 +154,9 @@ def test_a_channel_runner_that_dies_stops_kanal_run_with_exit_1_and_loses_nothin
     process, log = _start(tmp_path, config, CHANNEL_FAULT)
     try:
         _wait_healthy(port, process)
+        # The runner creates the folder when it opens, which can come after the webhook
+        # server answers; on a real share the folder is there anyway.
+        inbox.mkdir(parents=True, exist_ok=True)
         (inbox / "BK-CH-0001.json").write_bytes(desk_payload("BK-CH-0001"))
         # The drop folder's file moves to done/ once its complaint is committed.
         wait_for(lambda: (done / "BK-CH-0001.json").exists(), timeout=30, what="the file to be taken in")
