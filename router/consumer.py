@@ -68,7 +68,7 @@ from config.models import TopologyConfig
 from normalizer.complaint import Complaint
 from normalizer.wire import routed_message
 from router.decision import Copy, Routed
-from router.engine import Router
+from router.engine import DEFAULT_BATCH_MAX, Router
 from router.intake import PoisonMessage, decode_intake
 from router.redelivery import Redelivery
 from router.shared_duplicates import SharedIndexUnavailable
@@ -131,7 +131,7 @@ class RouterConsumer:
     """
 
     def __init__(self, url: str, topology: TopologyConfig, router: Router, prefetch: int = 200,
-                 heartbeat: int = 15, batch_max: int = 100, after_routed: Any = None) -> None:
+                 heartbeat: int = 15, batch_max: int = DEFAULT_BATCH_MAX, after_routed: Any = None) -> None:
         self.url = url
         self.topology = topology
         self.router = router

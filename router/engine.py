@@ -50,6 +50,9 @@ from router.textnorm import raw_tokens
 if TYPE_CHECKING:
     from router.learn.model import Prediction, RouterModel
 
+#: Most deliveries the router handles in one transaction (``router.options.batch_max``).
+DEFAULT_BATCH_MAX = 100
+
 
 @dataclass(slots=True)
 class _Draft:
@@ -79,7 +82,7 @@ class RouterOptions(SlaPolicy):
     )
     duplicate_window_hours: float = Field(72, gt=0, description="How far back a duplicate's original can be.")
     duplicate_similarity: float = Field(0.7, gt=0, le=1, description="Jaccard threshold for near-identical text.")
-    batch_max: int = Field(100, ge=1, le=1000, description="Most deliveries routed in one transaction.")
+    batch_max: int = Field(DEFAULT_BATCH_MAX, ge=1, le=1000, description="Most deliveries routed in one transaction.")
 
 
 class Router:

@@ -20,6 +20,7 @@ import pytest
 
 from router.decision import integrity_copy_id
 from router.dedup import PostgresDedupStore
+from router.engine import DEFAULT_BATCH_MAX
 from router.unrouted import find_unrouted
 from tests.router.conftest import agency_queue_names, wait_for
 from tests.router.helpers import AGENCY_SAMPLES, make_complaint
@@ -30,7 +31,7 @@ REPO = Path(__file__).resolve().parents[2]
 KILLS = int(os.environ.get("KANAL_ROUTER_KILLS", "4"))
 COMPLAINTS = int(os.environ.get("KANAL_ROUTER_KILL_COMPLAINTS", "1500"))
 #: The consumer's batch_max (tests/router/router_proc.py keeps the default).
-BATCH_MAX = 100
+BATCH_MAX = DEFAULT_BATCH_MAX
 
 
 class RouterProcess:
