@@ -18,7 +18,8 @@ def _idle_commands(proxy: CuttingProxy) -> int:
 class TestIdle:
     def test_appended_mail_is_in_the_spool_within_two_seconds(self, mailbox: Harness) -> None:
         stop = threading.Event()
-        connector = mailbox.make()
+        proxy = CuttingProxy(mailbox.server.port)  # to see the IDLE go out
+        connector = mailbox.make(port=proxy.port)
         connector.context = type(connector.context)(
             **{**connector.context.__dict__, "poll_interval": 60}
         )
@@ -27,7 +28,8 @@ class TestIdle:
         thread.start()
         try:
             assert wait_for(lambda: mailbox.spool.load_checkpoint("email-dki") is not None, 5)
-            time.sleep(0.3)  # the channel is now in IDLE; the next poll is a minute away
+            # The channel is in IDLE now; the next poll is a minute away.
+            assert wait_for(lambda: _idle_commands(proxy) >= 1, 10), "the channel never sent IDLE"
             latencies = []
             for n in range(3):
                 started = time.monotonic()
@@ -40,6 +42,7 @@ class TestIdle:
         finally:
             stop.set()
             thread.join(5)
+            proxy.close()
         assert not thread.is_alive()
 
     def test_mail_in_every_configured_folder_is_in_the_spool_within_two_seconds(self, mailbox: Harness) -> None:
@@ -48,19 +51,22 @@ class TestIdle:
             for folder in folders[1:]:
                 client.create_folder(folder)
         stop = threading.Event()
-        connector = mailbox.make(folders=folders)  # poll_interval 30 s: only push is fast enough
+        proxy = CuttingProxy(mailbox.server.port)  # to see the IDLEs go out
+        connector = mailbox.make(folders=folders, port=proxy.port)  # poll_interval 30 s: only push is fast enough
         runner = mailbox.runner(connector, stop=stop)
         thread = threading.Thread(target=runner.run, daemon=True)
         thread.start()
         try:
             assert wait_for(lambda: mailbox.spool.load_checkpoint("email-dki") is not None, 5)
-            time.sleep(0.5)  # the channel and the watchers of the other folders are now in IDLE
+            # The channel and the watchers of the other folders are in IDLE now (one each).
+            assert wait_for(lambda: _idle_commands(proxy) >= len(folders), 10), "not every folder is watched"
             for n, folder in enumerate([*reversed(folders), *folders]):
                 mailbox.append(complaint_mail(n, tag=f"f{n}"), folder=folder)
                 assert wait_for(lambda n=n: mailbox.spool.depth() == n + 1, 2.0), f"mail in {folder} not in 2 s"
         finally:
             stop.set()
             thread.join(5)
+            proxy.close()
         assert not thread.is_alive()
         assert not [t for t in threading.enumerate() if t.name.startswith("imap-watch-")], "watchers left running"
         assert mailbox.count("Processed") == 6
