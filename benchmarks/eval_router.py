@@ -3,7 +3,10 @@
 Run: ``.venv/bin/python benchmarks/eval_router.py [--set dev|holdout|all] [--errors]``.
 Prints agency accuracy per agency, a confusion table (rows: expected, columns:
 routed) and kelurahan accuracy ("-" in the set means the text names no kelurahan;
-then leaving the kelurahan empty is correct). ``dev`` is the part the rules were tuned
+then leaving the kelurahan empty is correct). A row labelled ``inspektorat`` counts as
+right when the Inspektorat gets the complaint or its integrity copy (a pungli report
+goes to the agency concerned with an anonymous copy to the Inspektorat); the summary
+line also gives the figure without those. ``dev`` is the part the rules were tuned
 on; ``holdout`` was written at the same time and never used for tuning.
 """
 
@@ -51,9 +54,13 @@ def evaluate(rows: list[tuple[str, str, str]], show_errors: bool) -> float:
     router = Router(load_rules(), TopologyConfig())
     confusion: dict[str, Counter[str]] = defaultdict(Counter)
     kel_ok = 0
+    by_copy = 0
     for i, (agency, kelurahan, text) in enumerate(rows):
         routed = router.route(complaint_for(text, i))
         got = routed.agency_code
+        if got != agency and routed.reaches(agency):  # the Inspektorat's integrity copy
+            by_copy += 1
+            got = agency
         confusion[agency][got] += 1
         found = routed.routing["location"]["kelurahan"] or "-"
         kel_ok += found.lower().replace(" ", "") == kelurahan.lower().replace(" ", "")
@@ -73,7 +80,9 @@ def evaluate(rows: list[tuple[str, str, str]], show_errors: bool) -> float:
     print(" " * 12 + "".join(f"{c[:6]:>7}" for c in columns))
     for a in agencies:
         print(f"{a:<12}" + "".join(f"{confusion[a][c] or '.':>7}" for c in columns))
-    print(f"\nagency accuracy:    {correct}/{total} = {correct / total:.1%}")
+    print(f"\nagency accuracy:    {correct}/{total} = {correct / total:.1%}"
+          f" ({by_copy} Inspektorat rows right by the integrity copy; without them"
+          f" {correct - by_copy}/{total} = {(correct - by_copy) / total:.1%})")
     print(f"kelurahan accuracy: {kel_ok}/{total} = {kel_ok / total:.1%}")
     return correct / total
 

@@ -64,6 +64,12 @@ class Routed:
     routing: dict[str, Any]
     copies: tuple[Copy, ...] = ()
 
+    def reaches(self, agency: str) -> bool:
+        """True when ``agency`` gets this complaint: it is routed there, or ``agency`` is the
+        Inspektorat and gets the integrity copy (how a pungli report is routed, so history
+        that labels it ``inspektorat`` is matched)."""
+        return self.agency_code == agency or (agency == "inspektorat" and bool(self.copies))
+
     def log_fields(self) -> dict[str, Any]:
         """What may be logged about this decision: no reporter, no text."""
         return {

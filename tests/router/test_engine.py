@@ -93,11 +93,16 @@ class TestConfidential:
         other = make_complaint(text, reporter=reporter, message_id="pungli-2")
         assert router.route(again).copies[0].message_id == router.route(again).copies[0].message_id
         assert router.route(again).copies[0].message_id != router.route(other).copies[0].message_id
+        # Scoring against history that labels such a report `inspektorat` counts the copy.
+        assert (r.reaches("kelurahan"), r.reaches("inspektorat"), r.reaches("sda")) == (True, True, False)
+        plain = router.route(make_complaint("sampah numpuk di gang belum diangkut"))
+        assert (plain.reaches("kelurahan"), plain.reaches("inspektorat")) == (True, False)
 
     def test_pungli_with_confidentiality_asked_goes_only_to_the_confidential_queue(self, router):
         reporter = Reporter(name="Budi Contoh", phone="+6281200001234", confidential=True)
         r = router.route(make_complaint("oknum lurah minta uang pelicin, pungli", reporter=reporter))
         assert (r.queue, r.routing_key, r.copies) == ("kanal.confidential", "confidential.inspektorat.normal", ())
+        assert r.reaches("inspektorat")
         assert body(r)["reporter"]["phone"] == "+6281200001234"
 
     def test_inspektorat_channel_is_confidential_whatever_the_text(self, rules):

@@ -170,16 +170,17 @@ def test_shipped_default_model_loads_and_decides(rules):
 
 def test_the_default_model_routes_hand_written_complaints_it_never_saw(rules):
     """router/eval/holdout.tsv: 142 complaints written the way citizens write, never trained
-    or tuned on. Trained on generated rows alone the default model routed 70 % of them to
-    the right agency and sent 24 % to triage; with the hand-written training rows, 84.5 %."""
+    or tuned on. Trained on generated rows alone the default model routed 75 % of them to
+    the right agency (the Inspektorat's integrity copy counting for an `inspektorat` row) and
+    sent 19 % to triage; with the hand-written training rows, 89.4 %."""
     from router.learn.default import DEFAULT_MODEL_PATH, EVAL_DIR, read_eval_rows
 
     rows = read_eval_rows(EVAL_DIR / "holdout.tsv")
     router = Router(rules, TopologyConfig(), model=load_model(DEFAULT_MODEL_PATH))
-    routed = [router.route(make_complaint(r.text, message_id=f"held-{i}")).agency_code for i, r in enumerate(rows)]
-    right = sum(got == r.agency for got, r in zip(routed, rows, strict=True)) / len(rows)
-    wrong = sum(got not in (r.agency, "triage") for got, r in zip(routed, rows, strict=True)) / len(rows)
-    assert right >= 0.80, f"{right:.1%} routed right"
+    routed = [router.route(make_complaint(r.text, message_id=f"held-{i}")) for i, r in enumerate(rows)]
+    right = sum(got.reaches(r.agency) for got, r in zip(routed, rows, strict=True)) / len(rows)
+    wrong = sum(not got.reaches(r.agency) and not got.triage for got, r in zip(routed, rows, strict=True)) / len(rows)
+    assert right >= 0.85, f"{right:.1%} routed right"
     assert wrong <= 0.05, f"{wrong:.1%} routed to a wrong agency"
 
 
