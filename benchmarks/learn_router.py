@@ -31,7 +31,8 @@ from router.engine import Router
 from router.learn.default import DEFAULT_MODEL_PATH, DEVSET_DIR, EVAL_DIR, read_eval_rows
 from router.learn.evaluate import accuracy, cross_validate, score_model
 from router.learn.model import Prediction, fit, load_model
-from router.learn.rows import read_rows, rows_from_records
+from router.learn.routed_eval import route_rows
+from router.learn.rows import LabelMap, read_rows, rows_from_records
 from router.learn.synth import generate
 from router.rules import load_rules
 from tests.router.helpers import make_complaint
@@ -46,16 +47,12 @@ def rules_accuracy(rows) -> float:
 
 
 def routed_outcomes(rows, model) -> str:
-    """How the whole router (rules plus ``model``, or the rules alone for None) routes ``rows``:
-    the shares sent to the right agency (for ``inspektorat``: or its integrity copy), to
-    triage and to a wrong agency."""
-    router = Router(load_rules(), TopologyConfig(), model=model)
-    got = [router.route(make_complaint(r.text, hint=r.category or None, message_id=f"o-{i}"))
-           for i, r in enumerate(rows)]
-    n = len(rows)
-    right = sum(g.reaches(r.agency) for g, r in zip(got, rows, strict=True)) / n
-    triage = sum(g.triage and not g.reaches(r.agency) for g, r in zip(got, rows, strict=True)) / n
-    return f"right {right:.1%}, triage {triage:.1%}, wrong {1 - right - triage:.1%}"
+    """How the whole router (rules plus ``model``, or the rules alone for None) routes ``rows``,
+    as ``kanal router eval --routed`` counts it: the shares sent to the right agency (for
+    ``inspektorat``: or its integrity copy), to triage and to a wrong agency."""
+    rules = load_rules()
+    router = Router(rules, TopologyConfig(), model=model)
+    return route_rows(router, rows, LabelMap(rules.agencies)).line()
 
 
 def per_second(run, items, batch: int = 100) -> float:

@@ -158,6 +158,8 @@ def _router_learn(args: argparse.Namespace) -> int:
         if not args.data:
             print("kanal router eval: --data FILE is required", file=sys.stderr)
             return EXIT_CONFIG
+        if args.routed:
+            return commands.evaluate_routed(Path(args.data[0]), router_cfg, args.model, labels)
         return commands.evaluate(Path(args.data[0]), Path(args.model) if args.model else None, args.folds, labels)
     if not args.out or not (args.data or args.from_feedback):
         print("kanal router train: --out MODEL and --data FILE (or --from-feedback) are required", file=sys.stderr)
@@ -188,6 +190,9 @@ def register(add: AddCommand) -> None:
           kanal router train --data FILE [--data FILE] --out MODEL [--from-feedback]
           kanal router eval --data FILE [--folds 5]           cross-validated report
           kanal router eval --model MODEL --data FILE         score a model on held-out rows
+          kanal router eval --routed --data FILE [--model MODEL|none]
+                                                              route the rows as the router would:
+                                                              right / triage / wrong, and rules alone
           kanal router unrouted [--since 24h] [--settle 10m]  forwarded complaints no router routed
                                                               (exit 1 when there are any)
           kanal router unrouted --replay ID|all               ...and put them back in the outbox
@@ -198,6 +203,9 @@ def register(add: AddCommand) -> None:
     p.add_argument("--out", metavar="MODEL", help="train: the model file to write")
     p.add_argument("--model", metavar="MODEL", help="eval: score this model instead of cross-validating")
     p.add_argument("--folds", type=int, default=5, help="eval: cross-validation folds (default 5)")
+    p.add_argument("--routed", action="store_true",
+                   help="eval: route every row with the config's rules, model and threshold (--model overrides "
+                   "router.model; 'none' = rules alone) and count right / triage / wrong")
     p.add_argument("--from-feedback", action="store_true", help="train: add the corrections stored by the router")
     p.add_argument("--since", type=_hours, default=24.0, metavar="DURATION",
                    help="unrouted: look at complaints forwarded this long ago or later (default 24h)")
