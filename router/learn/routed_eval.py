@@ -96,7 +96,7 @@ def route_rows(router: Router, rows: Sequence[Row], labels: LabelMap,
 def report_routed(title: str, outcomes: RoutedOutcomes, rules_alone: RoutedOutcomes | None,
                   out: Callable[[str], None] = print) -> None:
     """Print the outcome shares, next to the rules alone when given, and per agency."""
-    out(f"{title}: {outcomes.scored} rows routed")
+    out(f"{title}: {outcomes.scored:,} rows routed")
     out(f"  as configured: {outcomes.line()}")
     if rules_alone is not None:
         out(f"  rules alone:   {rules_alone.line()}")
