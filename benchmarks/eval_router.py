@@ -15,16 +15,15 @@ from __future__ import annotations
 import argparse
 import csv
 import sys
-import uuid
 from collections import Counter, defaultdict
-from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from config.models import TopologyConfig
-from normalizer.complaint import ChannelRef, Complaint
 from router.engine import Router
+from router.learn.routed_eval import row_complaint
+from router.learn.rows import Row
 from router.rules import load_rules
 
 EVAL_DIR = Path(__file__).resolve().parents[1] / "router" / "eval"
@@ -40,15 +39,6 @@ def load_set(name: str) -> list[tuple[str, str, str]]:
     return rows
 
 
-def complaint_for(text: str, i: int) -> Complaint:
-    """A complaint carrying ``text``; each has its own reporter so none is linked as a duplicate."""
-    now = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
-    return Complaint(
-        id=uuid.uuid5(uuid.NAMESPACE_URL, f"eval-{i}"), channel=ChannelRef(type="eval", name="eval", account="x"),
-        provider_message_id=str(i), received_at=now, requested_datetime=now, description=text, raw_ref="raw:eval",
-    )
-
-
 def evaluate(rows: list[tuple[str, str, str]], show_errors: bool) -> float:
     """Print the report; returns agency accuracy."""
     router = Router(load_rules(), TopologyConfig())
@@ -56,7 +46,7 @@ def evaluate(rows: list[tuple[str, str, str]], show_errors: bool) -> float:
     kel_ok = 0
     by_copy = 0
     for i, (agency, kelurahan, text) in enumerate(rows):
-        routed = router.route(complaint_for(text, i))
+        routed = router.route(row_complaint(Row(text, agency), i))
         got = routed.agency_code
         if got != agency and routed.reaches(agency):  # the Inspektorat's integrity copy
             by_copy += 1

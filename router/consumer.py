@@ -375,8 +375,9 @@ class RouterConsumer:
             self._tx.ack_through(max(m.delivery_tag for m in messages))
 
     def _commit(self) -> Returned:
-        """Commit the AMQP transaction (publish + ack); returns once the broker confirmed,
-        with what the broker returned (routed messages and integrity copies no queue took)."""
+        """Commit the AMQP transaction (the batch's publishes, or its acks); returns once the
+        broker confirmed, with what it returned (routed messages and integrity copies no
+        queue took)."""
         assert self._tx is not None
         return self._tx.commit()
 
